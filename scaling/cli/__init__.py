@@ -1,0 +1,18 @@
+"""`scaling` command line. Each command module parses options, calls one library function and
+renders the result; heavy imports (torch, matplotlib) stay inside command bodies so that
+`scaling plan` starts fast.
+"""
+
+from __future__ import annotations
+
+from scaling.cli._app import app
+
+# Importing a command module registers its commands on `app` (one line per module).
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,71 @@
+"""The typer application and what every command shares: one-line errors, option validators.
+
+Bad input anywhere (an unparsable or out-of-range option, a library ValueError, a missing
+file) prints one line, `error: ...`, to stderr and exits with code 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+EXIT_BAD_INPUT = 2
+
+
+class _OneLineErrors(TyperGroup):
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                                  standalone_mode=False, **extra)
+        except click.exceptions.Abort:
+            _fail("aborted", 1)
+        except click.ClickException as exc:  # parsing: unknown option, bad value, missing argument
+            _fail(exc.format_message(), EXIT_BAD_INPUT)
+        except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            _fail(str(exc), EXIT_BAD_INPUT)
+        code = result if isinstance(result, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _fail(message: str, code: int) -> None:
+    first_line = " ".join(str(message).split())
+    click.echo(f"error: {first_line}", err=True)
+    sys.exit(code)
+
+
+app = typer.Typer(
+    cls=_OneLineErrors,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="How big a model to train, on how many tokens, for your compute, and how sure that is.",
+)
+
+
+def positive_finite(value: float | None) -> float | None:
+    """Option callback: accept a positive, finite number (rejects 0, negatives, nan, inf, 1e400)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"must be a positive finite number, got {value!r}")
+    return value
+
+
+def unit_interval(value: float | None) -> float | None:
+    """Option callback: accept a number in (0, 1] (utilisations, fractions)."""
+    if value is not None and not (math.isfinite(value) and 0 < value <= 1):
+        raise typer.BadParameter(f"must be in (0, 1], got {value!r}")
+    return value
+
+
+def positive_int(value: int | None) -> int | None:
+    """Option callback: accept an integer >= 1."""
+    if value is not None and value < 1:
+        raise typer.BadParameter(f"must be an integer >= 1, got {value!r}")
+    return value

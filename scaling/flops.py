@@ -1,0 +1,173 @@
+"""Parameter and FLOP accounting for GPT-style shapes: pure functions, no torch.
+
+Legend: L = n_layer, d = d_model, f = d_ff, h = n_head, s = seq_len (context), V = vocab_size,
+N = parameters, D = tokens, C = training FLOPs.
+
+References:
+    Kaplan et al. 2020, "Scaling Laws for Neural Language Models", arXiv:2001.08361, Eq. 2.1-2.2.
+    Hoffmann et al. 2022 (Chinchilla), arXiv:2203.15556, App. F (FLOP counting) and Table A4.
+    nanoGPT `transformer_sizing.ipynb` (GPT-2 small, bias-free, tied: 124,337,664 parameters).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from scaling.config import ModelConfig
+
+FLOPS_METHODS = ("6ND", "kaplan", "chinchilla_appF", "chinchilla_appF_noembed")
+"""Names accepted by `flops_per_token` / `training_flops`, recorded as `flops_method`."""
+
+ASPECT_RATIO = 64
+"""Target d_model / n_layer for `suggest_shape`. Kaplan et al. 2020, Fig. 5: at fixed N the loss
+changes by only a few percent for aspect ratios from about 20 to 200; GPT-2 small (768/12) and
+GPT-3 2.7B (2560/32) sit at 64-80, so 64 is the conventional middle."""
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    """Parameter counts of one shape. `total` is Chinchilla's N; `non_embedding` is Kaplan's N."""
+
+    total: int
+    non_embedding: int
+    embedding: int
+
+
+def count_params(cfg: ModelConfig) -> ParamCount:
+    """Exact parameter count of the nanoGPT-layout model `scaling.model.GPT` builds.
+
+    No bias terms; LayerNorm weights only (2 per block plus a final one); learned position
+    embeddings; the logit layer shares the token embedding when `tied_embeddings`.
+        embedding     = V d + s d (+ V d untied logit layer)
+        per block     = 4 d^2 (QKV and output) + 2 d f (MLP) + 2 d (LayerNorms)
+        non_embedding = L * per block + d (final LayerNorm)
+    Kaplan et al. 2020, Eq. 2.1 approximates non_embedding as 12 L d^2 (f = 4d, no norms).
+    """
+    d, f, V, s = cfg.d_model, cfg.ff_width, cfg.vocab_size, cfg.seq_len
+    embedding = V * d + s * d + (0 if cfg.tied_embeddings else V * d)
+    non_embedding = cfg.n_layer * (4 * d * d + 2 * d * f + 2 * d) + d
+    return ParamCount(total=embedding + non_embedding, non_embedding=non_embedding, embedding=embedding)
+
+
+def flops_6nd(params: float, tokens: float) -> float:
+    """Training FLOPs C = 6 N D (Kaplan et al. 2020, Sec. 2.1; Hoffmann et al. 2022, Sec. 3)."""
+    return 6.0 * params * tokens
+
+
+def forward_flops_per_sequence_appf(cfg: ModelConfig, include_embeddings: bool = True) -> float:
+    """Forward FLOPs of one sequence of length s, Hoffmann et al. 2022 (Chinchilla), App. F.
+
+        embeddings  2 s V d
+        attention   per layer: QKV 2*3 s d (k h), logits 2 s^2 (k h), softmax 3 h s^2,
+                    softmax@V 2 s^2 (k h), output 2 s (k h) d        (k h = d here)
+        MLP         per layer: 2 s (2 d f)
+        logits      2 s d V
+    Erratum (shared/REFERENCE.md Sec. 1): the paper's Table A4 ratios to 6ND reproduce only when
+    the embedding and logit terms are left out while N still includes embeddings; pass
+    include_embeddings=False for that reading.
+    """
+    d, f, V, s, h, L = cfg.d_model, cfg.ff_width, cfg.vocab_size, cfg.seq_len, cfg.n_head, cfg.n_layer
+    kh = d
+    attention = 2 * 3 * s * d * kh + 2 * s * s * kh + 3 * h * s * s + 2 * s * s * kh + 2 * s * kh * d
+    mlp = 2 * s * (2 * d * f)
+    total = L * (attention + mlp)
+    if include_embeddings:
+        total += 2 * s * V * d + 2 * s * d * V
+    return float(total)
+
+
+def flops_per_token(cfg: ModelConfig, method: str = "6ND", params_convention: str = "total") -> float:
+    """Training FLOPs per token (forward + backward = 3 x forward) under a named method.
+
+    "6ND"                      6 N, N = total (or non-embedding) parameters.
+    "kaplan"                   Kaplan et al. 2020, Eq. 2.2: forward 2 N + 2 L s d with N
+                               non-embedding, so training 6 N + 6 L s d.
+    "chinchilla_appF"          Hoffmann et al. 2022, App. F, embeddings and logits counted.
+    "chinchilla_appF_noembed"  the same without embedding and logit terms (the Table A4 reading).
+    """
+    if method == "6ND":
+        counts = count_params(cfg)
+        n = counts.total if params_convention == "total" else _non_embedding(counts, params_convention)
+        return 6.0 * n
+    if method == "kaplan":
+        return 6.0 * count_params(cfg).non_embedding + 6.0 * cfg.n_layer * cfg.seq_len * cfg.d_model
+    if method in ("chinchilla_appF", "chinchilla_appF_noembed"):
+        forward = forward_flops_per_sequence_appf(cfg, include_embeddings=method == "chinchilla_appF")
+        return 3.0 * forward / cfg.seq_len
+    raise ValueError(f"unknown FLOP counting method {method!r}; expected one of {', '.join(FLOPS_METHODS)}")
+
+
+def _non_embedding(counts: ParamCount, params_convention: str) -> int:
+    if params_convention != "non-embedding":
+        raise ValueError(f"params_convention must be 'total' or 'non-embedding', got {params_convention!r}")
+    return counts.non_embedding
+
+
+def training_flops(cfg: ModelConfig, tokens: float, method: str = "6ND") -> float:
+    """Total training FLOPs for `tokens` tokens under `method` (see `flops_per_token`)."""
+    if not (tokens > 0 and math.isfinite(tokens)):
+        raise ValueError(f"tokens must be positive and finite, got {tokens!r}")
+    return flops_per_token(cfg, method) * float(tokens)
+
+
+def suggest_shape(
+    target_params: float,
+    *,
+    vocab_size: int = 256,
+    seq_len: int = 256,
+    tied_embeddings: bool = True,
+    params_convention: str = "total",
+    aspect_ratio: float = ASPECT_RATIO,
+    tolerance: float = 0.05,
+) -> ModelConfig:
+    """A realisable shape whose exact count is within `tolerance` of `target_params`.
+
+    Rule: d_model is a multiple of the head size (64 from d_model 256 up, else 8; heads of 64 as
+    in GPT-2/3), d_ff = 4 d_model, and among the shapes whose count is within `tolerance` of the
+    target, the one whose d_model / n_layer is closest (in log) to `aspect_ratio` wins; at tiny
+    sizes, where the embeddings alone approach the target, the closest count wins instead.
+    Shapes narrower than 4 d_model per layer are never proposed.
+    `params_convention` says whether `target_params` counts embeddings ("total", Chinchilla) or
+    not ("non-embedding", Kaplan).
+    """
+    if not (target_params > 0 and math.isfinite(target_params)):
+        raise ValueError(f"target_params must be positive and finite, got {target_params!r}")
+    if params_convention not in ("total", "non-embedding"):
+        raise ValueError(f"params_convention must be 'total' or 'non-embedding', got {params_convention!r}")
+    best: tuple[tuple[int, float], ModelConfig] | None = None
+    for n_layer in range(1, 257):
+        for cfg in _widths_near_target(target_params, n_layer, vocab_size, seq_len, tied_embeddings, params_convention):
+            if cfg.d_model < 4 * n_layer:  # deeper than 4 layers per 1 of width: degenerate, skip
+                continue
+            counts = count_params(cfg)
+            count = counts.total if params_convention == "total" else counts.non_embedding
+            error = abs(count / target_params - 1.0)
+            aspect_miss = abs(math.log(cfg.d_model / (n_layer * aspect_ratio)))
+            key = (0, aspect_miss) if error <= tolerance else (1, error)
+            if best is None or key < best[0]:
+                best = (key, cfg)
+    assert best is not None
+    return best[1]
+
+
+def _widths_near_target(
+    target: float, n_layer: int, vocab_size: int, seq_len: int, tied: bool, convention: str
+) -> list[ModelConfig]:
+    """The two head-size-aligned widths bracketing the continuous solution for this depth."""
+    # count(d) = 12 L d^2 + (2 L + 1 + e) d, with e = V + s (+ V untied) embedding rows when total.
+    a = 12.0 * n_layer
+    e = (vocab_size + seq_len + (0 if tied else vocab_size)) if convention == "total" else 0
+    b = 2.0 * n_layer + 1 + e
+    d_exact = (-b + math.sqrt(b * b + 4 * a * target)) / (2 * a)
+    shapes = []
+    for d in {_align(d_exact, math.floor), _align(d_exact, math.ceil)}:
+        head = 64 if d >= 256 else 8
+        shapes.append(ModelConfig(n_layer=n_layer, d_model=d, n_head=d // head, seq_len=seq_len,
+                                  vocab_size=vocab_size, tied_embeddings=tied))
+    return shapes
+
+
+def _align(width: float, rounding) -> int:  # type: ignore[no-untyped-def]
+    step = 64 if width >= 256 else 8
+    return max(8, int(rounding(width / step)) * step)

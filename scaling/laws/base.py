@@ -1,0 +1,83 @@
+"""`Law`: a functional form as data plus a pure `predict`, and the registry of forms.
+
+A law knows its coefficient names, which run columns it reads, its paper reference and, where
+it has one, its compute-optimal allocation. It knows nothing about fitting: `laws.fit` is the
+only code that optimises, and it reads the metadata here (starting grid, transforms).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+Array = npt.NDArray[np.float64]
+
+
+class Law:
+    """Base class of a functional form. Subclasses set the class variables and `predict`."""
+
+    name: ClassVar[str]
+    """Registry key, e.g. "chinchilla"."""
+    param_names: ClassVar[tuple[str, ...]]
+    """Coefficient names, paper spelling (E, A, B, alpha, beta; N_c, alpha_N, ...)."""
+    inputs: ClassVar[tuple[str, ...]]
+    """Run columns the law reads: a subset of ("params", "tokens", "flops")."""
+    reference: ClassVar[str]
+    """Paper and equation."""
+    predicts_loss: ClassVar[bool] = True
+    """False for allocation-only rules (they give N, D for C but no loss)."""
+
+    def predict(self, coefficients: Mapping[str, float], params: npt.ArrayLike | None = None,
+                tokens: npt.ArrayLike | None = None, flops: npt.ArrayLike | None = None) -> Array:
+        """Loss in nats/token at the given inputs (arrays broadcast)."""
+        raise TypeError(f"law {self.name!r} does not predict a loss")
+
+    def optimal(self, coefficients: Mapping[str, float], flops: npt.ArrayLike) -> tuple[Array, Array]:
+        """Compute-optimal (params, tokens) for training FLOPs `flops`."""
+        raise TypeError(f"law {self.name!r} has no compute-optimal allocation")
+
+    def check(self, coefficients: Mapping[str, float]) -> None:
+        """Raise ValueError unless `coefficients` names exactly this law's finite coefficients."""
+        missing = set(self.param_names) - set(coefficients)
+        extra = set(coefficients) - set(self.param_names)
+        if missing or extra:
+            raise ValueError(f"law {self.name!r} takes coefficients {', '.join(self.param_names)}; "
+                             f"missing {sorted(missing)}, unexpected {sorted(extra)}")
+        bad = [k for k, v in coefficients.items() if not np.isfinite(v)]
+        if bad:
+            raise ValueError(f"coefficients must be finite; got non-finite {', '.join(bad)}")
+
+
+LAWS: dict[str, Law] = {}
+"""Every functional form by name; modules in `scaling.laws` add theirs with `register`."""
+
+
+def register(law: Law) -> Law:
+    assert law.name not in LAWS, law.name
+    LAWS[law.name] = law
+    return law
+
+
+def get_law(name: str) -> Law:
+    """The registered law called `name` (ValueError listing the known names otherwise)."""
+    _load_all()
+    try:
+        return LAWS[name]
+    except KeyError:
+        raise ValueError(f"unknown law {name!r}; known: {', '.join(sorted(LAWS))}") from None
+
+
+def positive_array(name: str, values: npt.ArrayLike) -> Array:
+    """`values` as a float array, ValueError unless every entry is positive and finite."""
+    array = np.asarray(values, dtype=float)
+    if not np.all(np.isfinite(array) & (array > 0)):
+        raise ValueError(f"{name} must be positive and finite")
+    return array
+
+
+def _load_all() -> None:
+    # Importing a law module registers its forms; imported here so get_law sees every one.
+    from scaling.laws import chinchilla  # noqa: F401
