@@ -8,7 +8,7 @@ only code that optimises, and it reads the metadata here (starting grid, transfo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +49,31 @@ class Law:
         bad = [k for k, v in coefficients.items() if not np.isfinite(v)]
         if bad:
             raise ValueError(f"coefficients must be finite; got non-finite {', '.join(bad)}")
+
+
+class LawEstimate(Protocol):
+    """A law with coefficients that planning can use: a published preset or a fitted FitResult.
+
+    `scaling.plan` and `scaling.compare` read only this interface, so a user's fit plugs in
+    wherever a preset does.
+    """
+
+    @property
+    def label(self) -> str:
+        """What tables print: the preset's name, or "fit:<law>@<data digest>"."""
+    @property
+    def law(self) -> str:
+        """Registry key of the functional form (see `get_law`)."""
+    @property
+    def coefficients(self) -> Mapping[str, float]: ...
+    @property
+    def params_convention(self) -> str:
+        """"total" (Chinchilla: embeddings counted) or "non-embedding" (Kaplan)."""
+
+    def predict(self, params: npt.ArrayLike, tokens: npt.ArrayLike) -> Array:
+        """Loss (nats/token); TypeError if the law predicts none."""
+    def optimal(self, flops: npt.ArrayLike) -> tuple[Array, Array]:
+        """Compute-optimal (params, tokens) for training FLOPs `flops`."""
 
 
 LAWS: dict[str, Law] = {}
