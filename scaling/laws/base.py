@@ -106,3 +106,5 @@ def positive_array(name: str, values: npt.ArrayLike) -> Array:
 def _load_all() -> None:
     # Importing a law module registers its forms; imported here so get_law sees every one.
     from scaling.laws import chinchilla  # noqa: F401
+    from scaling.laws import kaplan  # noqa: F401
+    from scaling.laws import allocation  # noqa: F401
