@@ -7,7 +7,7 @@ and the built model cannot drift apart.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 
@@ -51,3 +51,144 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+DEVICES = ("auto", "cpu", "cuda")
+SCHEDULES = ("cosine", "wsd")
+LR_RULES = ("width", "deepseek")
+OPERATIONAL_FIELDS = ("threads", "checkpoint_every", "checkpoint_every_s")
+"""TrainConfig fields that change how a run executes but not what it computes; `run_id` ignores
+them so a run may be resumed with other settings."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """One training run: shape, token budget, data, optimiser and logging settings.
+
+    Fields left None are filled by documented rules in `scaling.schedule.resolve`
+    (learning rate, batch size, warmup, log interval); `compile`/`bf16` None means "on CUDA
+    only". `run_id` (scaling.records) hashes the resolved config, seed included.
+    """
+
+    model: ModelConfig
+    """The shape trained (scaling.model.GPT builds it; scaling.flops counts it)."""
+    tokens: int
+    """Token budget D: training stops, and the LR cycle ends, after about this many tokens
+    (a whole number of optimizer steps; the record gives the exact count)."""
+    data: str = "stdlib"
+    """Data spec (scaling.data.load_corpus): "stdlib", "synthetic:markov:seed=0,vocab=16",
+    a text file or folder, "tokens:PATH:vocab=50257"."""
+    seed: int = 0
+    """Seeds the initialisation and the data order."""
+    device: str = "auto"
+    """"auto" (CUDA when present), "cpu" or "cuda"."""
+    lr: float | None = None
+    """Peak learning rate; None = `lr_rule`."""
+    lr_rule: str = "width"
+    """"width": 0.05 / sqrt(d_model); "deepseek": 0.3118 C^-0.125 (scaling.schedule)."""
+    batch_size: int | None = None
+    """Sequences per optimizer step; None = DeepSeek's B_opt(C), shrunk to give `min_steps`."""
+    min_steps: int = 1000
+    """Floor on optimizer steps when the batch size comes from the rule: short runs sit on the
+    unigram plateau and fake the scaling (pilot in issue 8)."""
+    micro_batch_size: int | None = None
+    """Sequences per forward pass (gradient accumulation); None = the whole batch at once."""
+    warmup_steps: int | None = None
+    """Linear warmup steps; None = params / batch_tokens (Porian et al. 2024), at most 1/4 of the run."""
+    schedule: str = "cosine"
+    """"cosine" (to min_lr_ratio at the last step; Hoffmann et al. 2022 Sec. 3.1) or "wsd"
+    (warmup-stable-decay, linear decay over the final `decay_fraction`)."""
+    min_lr_ratio: float = 0.1
+    """Final LR as a fraction of the peak (Hoffmann et al. 2022: decay by 10x)."""
+    decay_fraction: float = 0.2
+    """WSD only: fraction of the steps spent decaying."""
+    weight_decay: float = 0.1
+    """AdamW decoupled weight decay on matrices and embeddings (not norms)."""
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float | None = 1.0
+    """Clip the global gradient norm to this; None = no clipping."""
+    eval_tokens: int = 65536
+    """Held-out tokens per evaluation (the same fixed windows every time)."""
+    eval_points: int = 8
+    """Log-spaced evaluations during the run, plus one at the end."""
+    log_every: int | None = None
+    """Steps per train-loss row (the row holds the interval's mean loss); None = about 500 rows."""
+    val_fraction: float = 0.01
+    """Share of the corpus held out for validation (by document where there are documents)."""
+    checkpoint_every: int | None = None
+    """Steps between checkpoints; None = every `checkpoint_every_s` seconds of wall time."""
+    checkpoint_every_s: float = 60.0
+    flops_method: str = "6ND"
+    """How `flops` is counted (scaling.flops.FLOPS_METHODS); the exact App. F count is logged too."""
+    threads: int | None = None
+    """torch.set_num_threads for this run (sweeps use 1-thread workers on CPU); None = leave it."""
+    compile: bool | None = None
+    """torch.compile the model; None = on CUDA only."""
+    bf16: bool | None = None
+    """bf16 autocast; None = on CUDA only (slower on CPU below ~1M parameters)."""
+
+    def __post_init__(self) -> None:
+        from scaling.flops import FLOPS_METHODS  # scaling.flops imports this module
+
+        if not isinstance(self.model, ModelConfig):
+            raise ValueError(f"model must be a ModelConfig, got {type(self.model).__name__}")
+        for name in ("tokens", "min_steps", "eval_tokens", "eval_points"):
+            _check_int(name, getattr(self, name), optional=False)
+        for name in ("batch_size", "micro_batch_size", "warmup_steps", "log_every", "checkpoint_every", "threads"):
+            _check_int(name, getattr(self, name), optional=True, minimum=0 if name == "warmup_steps" else 1)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        _check_choice("device", self.device, DEVICES)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("lr_rule", self.lr_rule, LR_RULES)
+        _check_choice("flops_method", self.flops_method, FLOPS_METHODS)
+        for name in ("lr", "grad_clip"):
+            value = getattr(self, name)
+            if value is not None and not (_is_number(value) and 0 < value < float("inf")):
+                raise ValueError(f"{name} must be a positive finite number or None, got {value!r}")
+        for name in ("min_lr_ratio", "weight_decay", "beta1", "beta2"):
+            value = getattr(self, name)
+            if not (_is_number(value) and 0 <= value < 1):
+                raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+        for name in ("decay_fraction", "val_fraction"):
+            value = getattr(self, name)
+            if not (_is_number(value) and 0 < value < 1):
+                raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+        if not (_is_number(self.checkpoint_every_s) and self.checkpoint_every_s > 0):
+            raise ValueError(f"checkpoint_every_s must be positive, got {self.checkpoint_every_s!r}")
+        if not isinstance(self.data, str) or not self.data:
+            raise ValueError(f"data must be a non-empty spec string, got {self.data!r}")
+        if self.micro_batch_size is not None and self.batch_size is not None and self.batch_size % self.micro_batch_size:
+            raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size "
+                             f"({self.micro_batch_size})")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict; `TrainConfig.from_dict(cfg.to_dict()) == cfg`."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Inverse of `to_dict`; unknown keys raise ValueError."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig keys: {', '.join(unknown)}")
+        model = d["model"] if isinstance(d["model"], ModelConfig) else ModelConfig(**d["model"])
+        return cls(**{**d, "model": model})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_int(name: str, value: Any, *, optional: bool, minimum: int = 1) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}{' or None' if optional else ''}, got {value!r}")
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")

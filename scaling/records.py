@@ -1,0 +1,220 @@
+"""Run records: the curve parquet schema, the run record JSON, `run_id`, atomic writes.
+
+A run directory holds `config.json` (the resolved TrainConfig), `curve.parquet` (one row per
+logged step or evaluation), `checkpoint.pt` while training, and `record.json`, written last:
+a record with status "ok" means the run finished. Every file is written to a temporary name,
+fsynced and renamed into place, so a killed process never leaves a half-written file.
+
+References: STYLE.md Sec. 2.1 (columns and naming); llm.c file headers (a schema version).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from scaling.config import OPERATIONAL_FIELDS, TrainConfig
+
+SCHEMA_VERSION = 1
+"""Version of the curve columns and record keys; bump on any change and keep a reader."""
+
+STATUSES = ("ok", "diverged", "failed")
+
+CURVE_COLUMNS: dict[str, str] = {
+    "run_id": "string",
+    "step": "int64",           # optimizer steps done when the row was logged
+    "tokens_seen": "int64",
+    "flops_seen": "float64",   # under the run's flops_method
+    "flops_seen_6nd": "float64",
+    "flops_seen_appf": "float64",  # exact count, Hoffmann et al. 2022 App. F (embeddings counted)
+    "split": "string",         # "train" (mean over the log interval) or "val"
+    "loss": "float64",         # nats/token, always finite
+    "lr": "float64",
+    "grad_norm": "float64",    # before clipping; null for val rows
+    "tokens_per_s": "float64",  # over the log interval; null for val rows
+    "mfu": "float64",          # model FLOPs utilisation (App. F count / peak); null off GPU
+    "wall_s": "float64",       # training wall time so far, resumed time included
+}
+"""The curve.parquet schema (column -> arrow type), in file order."""
+
+
+def run_id(cfg: TrainConfig) -> str:
+    """Stable 12-hex-digit id: sha256 of the canonical resolved config (seed included).
+
+    Resolution fills None hyperparameters by the rules in scaling.schedule, so a rule change
+    gives new ids; operational fields (threads, checkpoint intervals) are left out.
+    """
+    from scaling.schedule import resolve
+
+    d = resolve(cfg).to_dict()
+    for name in OPERATIONAL_FIELDS:
+        d.pop(name)
+    canonical = json.dumps(d, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRecord:
+    """The outcome of one run, as record.json holds it. Losses in nats/token."""
+
+    run_id: str
+    status: str
+    """"ok" (finished), "diverged" (non-finite loss; stopped before the optimizer step) or "failed"."""
+    loss: float | None
+    """Final validation loss when status is "ok" (what fits read); None otherwise, never NaN."""
+    train_loss: float | None
+    """Mean train loss over the last log interval."""
+    val_loss: float | None
+    """Last validation loss measured (also for diverged runs, when one was)."""
+    params: int
+    params_nonembedding: int
+    tokens: int
+    """Tokens trained on (steps done x batch tokens)."""
+    flops: float
+    """Training FLOPs of the tokens trained, under `flops_method`."""
+    flops_method: str
+    flops_6nd: float
+    flops_appf: float
+    lr: float
+    batch_size: int
+    batch_tokens: int
+    steps: int
+    """Optimizer steps done."""
+    warmup_steps: int
+    epochs: float
+    """Passes over the training split (above 1 means repeated data)."""
+    seed: int
+    data: str
+    data_digest: str
+    """sha256 of the corpus tokens (for stdlib, of the interpreter's source files)."""
+    device: str
+    started_at: str
+    finished_at: str
+    wall_s: float
+    versions: dict[str, str]
+    config: dict[str, Any]
+    """The resolved TrainConfig (`TrainConfig.from_dict` rebuilds it)."""
+    error: str | None = None
+    schema_version: int = SCHEMA_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Data facts (entropy rate of a synthetic source, corpus sizes)."""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunRecord:
+        known = {f.name for f in fields(cls)}
+        if d.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"unsupported run record schema {d.get('schema_version')!r}")
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    @property
+    def train_config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.config)
+
+
+def read_record(run_dir: Path) -> RunRecord | None:
+    """The run's record.json, or None when the run has not finished (or never started)."""
+    path = Path(run_dir) / "record.json"
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    return RunRecord.from_dict(json.loads(text))
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder, fsync, rename."""
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n").encode())
+
+
+class RunSink:
+    """Writer of one run's files: config.json, curve.parquet (rows kept in memory and rewritten
+    whole, atomically, at each flush) and record.json."""
+
+    def __init__(self, run_dir: Path, run_id: str) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_id = run_id
+        self.rows: list[dict[str, Any]] = []
+
+    @property
+    def curve_path(self) -> Path:
+        return self.run_dir / "curve.parquet"
+
+    def append(self, **row: Any) -> None:
+        """Add one curve row (missing columns are null)."""
+        self.rows.append({"run_id": self.run_id, **row})
+
+    def load(self, up_to_step: int) -> None:
+        """Keep the rows already on disk up to `up_to_step` (the checkpoint a resume starts from)."""
+        if self.curve_path.exists():
+            table = read_curve(self.run_dir)
+            self.rows = [r for r in table.to_pylist() if r["step"] <= up_to_step]
+
+    def flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist(self.rows, schema=curve_schema())
+        buffer = pa.BufferOutputStream()
+        pq.write_table(table, buffer)
+        write_atomic(self.curve_path, buffer.getvalue().to_pybytes())
+
+    def write_config(self, cfg: TrainConfig) -> None:
+        write_json(self.run_dir / "config.json", {"run_id": self.run_id, "schema_version": SCHEMA_VERSION,
+                                                  "config": cfg.to_dict()})
+
+    def write_record(self, record: RunRecord) -> None:
+        write_json(self.run_dir / "record.json", record.to_dict())
+
+
+def curve_schema() -> Any:
+    """The pyarrow schema of curve.parquet, with the schema version in its metadata."""
+    import pyarrow as pa
+
+    return pa.schema([(name, pa.type_for_alias(kind)) for name, kind in CURVE_COLUMNS.items()],
+                     metadata={"scaling.schema_version": str(SCHEMA_VERSION)})
+
+
+def read_curve(run_dir: Path) -> Any:
+    """A run's curve as a pyarrow Table, checked against the schema (ValueError if it differs)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(Path(run_dir) / "curve.parquet")
+    expected = curve_schema()
+    if table.schema.remove_metadata() != expected.remove_metadata():
+        raise ValueError(f"{run_dir}/curve.parquet does not match curve schema v{SCHEMA_VERSION}")
+    return table

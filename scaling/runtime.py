@@ -1,0 +1,51 @@
+"""The machine a run executes on: device choice, accelerator peak FLOP/s, software versions.
+
+References: vendor datasheets for dense bf16 peaks (shared/REFERENCE.md Sec. 6).
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+
+PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12}
+"""Dense bf16 peak FLOP/s by GPU name fragment (NVIDIA datasheets, SXM parts; REFERENCE.md Sec. 6)."""
+
+
+def resolve_device(device: str) -> torch.device:
+    """"auto" -> CUDA when available, else CPU; "cuda" without a GPU is a ValueError."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but no CUDA device is available")
+    return torch.device(device)
+
+
+def peak_flops(device: torch.device) -> float | None:
+    """Dense bf16 peak of a known GPU, None on CPU or an unknown GPU (then no MFU is logged)."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in PEAK_BF16_FLOPS.items() if key in name), None)
+
+
+@functools.cache
+def versions() -> dict[str, str]:
+    """Versions that can change a run's numbers: python, torch, numpy, scaling, git commit."""
+    import numpy as np
+
+    import scaling
+
+    found = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+             "scaling": scaling.__version__, "cuda": str(torch.version.cuda), "git_sha": "unknown"}
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5, check=True).stdout.strip()
+        found["git_sha"] = sha
+    except (OSError, subprocess.SubprocessError):
+        pass  # not a git checkout (installed wheel): the version string has to do
+    return found

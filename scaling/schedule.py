@@ -1,0 +1,136 @@
+"""Hyperparameter rules and learning-rate schedules: pure functions, no torch.
+
+`resolve(cfg)` fills every None in a TrainConfig by a documented rule, so the resolved config
+(and its `run_id`) says exactly what a run did. Legend: N = parameters, D = tokens,
+C = training FLOPs, B = tokens per optimizer step, s = seq_len.
+
+References:
+    Hoffmann et al. 2022 (Chinchilla), arXiv:2203.15556, Sec. 3.1 (cosine cycle = run length,
+        decay to 10% of the peak).
+    DeepSeek-AI 2024, "DeepSeek LLM", arXiv:2401.02954, Sec. 3.1 (eta_opt(C), B_opt(C), M).
+    Porian et al. 2024, arXiv:2406.19146 (short warmup and per-size tuning for small models).
+    Hu et al. 2024, "MiniCPM", arXiv:2404.06395 (warmup-stable-decay schedule).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import replace
+
+from scaling.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+WIDTH_LR_SCALE = 0.05
+"""Peak LR = WIDTH_LR_SCALE / sqrt(d_model). The 1/sqrt(width) form is the pilot's rule in
+issue 8 (and muP's Adam scaling for hidden matrices, Yang et al. 2022); the constant gives
+1.25e-2 at d_model 16, 5.1e-3 at 96 and 1.8e-3 at 768 (GPT-2 small; nanoGPT uses 6e-4 at
+batch 0.5M, llm.c runs 1.8e-3 stably). Tune it per study; pass `lr` to override."""
+
+ROWS_PER_RUN = 500
+"""Target number of train-loss rows per curve when `log_every` is None."""
+
+
+def deepseek_model_flops_per_token(cfg: TrainConfig) -> float:
+    """Non-embedding FLOPs per token, DeepSeek-AI 2024, Sec. 3.1: M = 72 L d^2 + 12 L d s."""
+    m = cfg.model
+    return 72.0 * m.n_layer * m.d_model**2 + 12.0 * m.n_layer * m.d_model * m.seq_len
+
+
+def deepseek_budget(cfg: TrainConfig) -> float:
+    """Compute C = M D in DeepSeek's convention, the input of its hyperparameter laws."""
+    return deepseek_model_flops_per_token(cfg) * cfg.tokens
+
+
+def deepseek_lr(flops: float) -> float:
+    """Peak LR, DeepSeek-AI 2024, Sec. 3.1, Fig. 3: eta_opt = 0.3118 C^-0.1250."""
+    return 0.3118 * flops**-0.1250
+
+
+def deepseek_batch_tokens(flops: float) -> float:
+    """Tokens per step, DeepSeek-AI 2024, Sec. 3.1, Fig. 3: B_opt = 0.2920 C^0.3271."""
+    return 0.2920 * flops**0.3271
+
+
+def rule_lr(cfg: TrainConfig) -> float:
+    """Peak learning rate by `cfg.lr_rule` ("width": WIDTH_LR_SCALE / sqrt(d_model))."""
+    if cfg.lr_rule == "deepseek":
+        return deepseek_lr(deepseek_budget(cfg))
+    return WIDTH_LR_SCALE / math.sqrt(cfg.model.d_model)
+
+
+def rule_batch_size(cfg: TrainConfig) -> int:
+    """Sequences per step: DeepSeek's B_opt(C) in whole sequences, shrunk (never below 1) until
+    the run has at least `cfg.min_steps` optimizer steps."""
+    seq_len = cfg.model.seq_len
+    batch_size = max(1, round(deepseek_batch_tokens(deepseek_budget(cfg)) / seq_len))
+    floor_batch = cfg.tokens // (cfg.min_steps * seq_len)  # largest batch that keeps min_steps
+    if batch_size > floor_batch:
+        if floor_batch < 1:
+            log.warning("%d tokens allow fewer than %d steps even at one sequence per step",
+                        cfg.tokens, cfg.min_steps)
+        batch_size = max(1, floor_batch)
+    return batch_size
+
+
+def count_steps(cfg: TrainConfig) -> int:
+    """Optimizer steps: the token budget in whole batches (at least one). `batch_size` must be set."""
+    assert cfg.batch_size is not None
+    return max(1, round(cfg.tokens / (cfg.batch_size * cfg.model.seq_len)))
+
+
+def rule_warmup_steps(cfg: TrainConfig) -> int:
+    """Warmup of about N tokens (Porian et al. 2024: Kaplan's long warmup hurts small models),
+    at least one step and at most a quarter of the run."""
+    from scaling.flops import count_params
+
+    assert cfg.batch_size is not None
+    batch_tokens = cfg.batch_size * cfg.model.seq_len
+    warmup = math.ceil(count_params(cfg.model).total / batch_tokens)
+    return max(1, min(warmup, count_steps(cfg) // 4))
+
+
+def resolve(cfg: TrainConfig) -> TrainConfig:
+    """`cfg` with lr, batch_size, warmup_steps, micro_batch_size and log_every filled by the rules."""
+    lr = cfg.lr if cfg.lr is not None else rule_lr(cfg)
+    batch_size = cfg.batch_size if cfg.batch_size is not None else rule_batch_size(cfg)
+    cfg = replace(cfg, lr=lr, batch_size=batch_size)
+    micro = cfg.micro_batch_size if cfg.micro_batch_size is not None else batch_size
+    if batch_size % micro:
+        raise ValueError(f"batch_size ({batch_size}) must be a multiple of micro_batch_size ({micro})")
+    warmup = cfg.warmup_steps if cfg.warmup_steps is not None else rule_warmup_steps(cfg)
+    log_every = cfg.log_every if cfg.log_every is not None else max(1, count_steps(cfg) // ROWS_PER_RUN)
+    return replace(cfg, micro_batch_size=micro, warmup_steps=warmup, log_every=log_every)
+
+
+def lr_at(step: int, cfg: TrainConfig, steps: int) -> float:
+    """Learning rate for optimizer step `step` (0-based) of `steps`, resolved `cfg`.
+
+    Linear warmup over `warmup_steps` to the peak, then
+    cosine (Hoffmann et al. 2022, Sec. 3.1): lr = min + (peak - min) (1 + cos(pi t)) / 2,
+        t = (step + 1 - warmup) / (steps - warmup), reaching min = min_lr_ratio peak exactly
+        after the last step, so the cycle ends at the token budget;
+    wsd (Hu et al. 2024): the peak until the final `decay_fraction` of the steps, then linear
+        decay to min.
+    """
+    assert cfg.lr is not None and cfg.warmup_steps is not None
+    peak, warmup = cfg.lr, cfg.warmup_steps
+    floor = cfg.min_lr_ratio * peak
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    if cfg.schedule == "cosine":
+        progress = (step + 1 - warmup) / max(1, steps - warmup)
+        return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    decay_start = max(warmup, steps - round(cfg.decay_fraction * steps))
+    if step < decay_start:
+        return peak
+    progress = (step + 1 - decay_start) / max(1, steps - decay_start)
+    return peak + (floor - peak) * min(1.0, progress)
+
+
+def eval_steps(steps: int, points: int) -> list[int]:
+    """Steps (1-based counts of optimizer steps done) after which held-out loss is measured:
+    `points` log-spaced between 1 and `steps`, plus `steps` itself."""
+    marks = {max(1, round(steps ** (i / points))) for i in range(1, points + 1)}
+    return sorted(marks | {steps})

@@ -1,0 +1,294 @@
+"""One training run: `train(cfg, run_dir) -> RunRecord`. The contract sweeps build on:
+
+    from scaling.config import ModelConfig, TrainConfig
+    from scaling.records import run_id, read_record, RunRecord
+    from scaling.train import train
+
+    record = train(cfg, run_dir, progress=None)   # progress(Progress) after each logged row
+
+- `cfg` is resolved first (scaling.schedule.resolve fills lr, batch_size, warmup_steps,
+  micro_batch_size, log_every); `run_id(cfg)` (scaling.records) hashes the resolved config.
+- run_dir/config.json: {"run_id", "schema_version", "config": resolved cfg.to_dict()}. A
+  run_dir whose config.json holds another run_id raises ValueError.
+- run_dir/curve.parquet: rewritten atomically at each checkpoint and at the end
+  (schema: scaling.records.CURVE_COLUMNS).
+- run_dir/checkpoint.pt: written atomically every `checkpoint_every` steps (or every
+  `checkpoint_every_s` seconds), at log boundaries; a later call resumes from it, and on CPU
+  the resumed run's curve and final loss equal an uninterrupted run's bit for bit (same
+  threads). Deleted once the run ends.
+- run_dir/record.json: written last. status "ok" = finished; "diverged" = a non-finite loss
+  stopped the run before its optimizer step; "failed" = an exception (recorded with `error`,
+  then re-raised). Calling train() again on an "ok" or "diverged" run returns its record
+  without training; a "failed" run is retried from its checkpoint.
+- `read_record(run_dir)` returns the RunRecord or None (not finished).
+
+Loop: AdamW (fused on CUDA), linear warmup then cosine to min_lr_ratio at the last step (or
+WSD), global-norm clipping, bf16 autocast and torch.compile on CUDA only by default, float32
+eager on CPU. Held-out loss at log-spaced steps and at the end on fixed windows.
+
+References: Hoffmann et al. 2022 (Chinchilla), Sec. 3.1; Loshchilov & Hutter 2019 (AdamW);
+torchtitan `train_step` (stop on a non-finite loss before stepping); nanoGPT `train.py`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from scaling.config import TrainConfig
+from scaling.data import BatchSampler, Corpus, eval_windows, load_corpus
+from scaling.flops import count_params, flops_per_token
+from scaling.model import GPT
+from scaling.records import RunRecord, RunSink, read_record, run_id, write_atomic
+from scaling.runtime import peak_flops, resolve_device, versions
+from scaling.schedule import count_steps, eval_steps, lr_at, resolve
+
+log = logging.getLogger(__name__)
+
+EVAL_BATCH_TOKENS = 2**16
+"""Tokens per forward pass during evaluation (memory bound only)."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a progress callback receives after each logged row."""
+
+    step: int
+    steps: int
+    tokens_seen: int
+    tokens: int
+    loss: float
+    val_loss: float | None
+    tokens_per_s: float
+    wall_s: float
+
+    @property
+    def eta_s(self) -> float:
+        return (self.tokens - self.tokens_seen) / self.tokens_per_s if self.tokens_per_s > 0 else math.inf
+
+
+def train(cfg: TrainConfig, run_dir: Path, *, progress: Callable[[Progress], None] | None = None) -> RunRecord:
+    """Train one run into `run_dir` (created), resuming from its checkpoint; see the module doc."""
+    run_dir = Path(run_dir)
+    cfg = resolve(cfg)
+    rid = run_id(cfg)
+    previous = read_record(run_dir)
+    if previous is not None and previous.run_id != rid:
+        raise ValueError(f"{run_dir} holds run {previous.run_id}, not {rid}")
+    if previous is not None and previous.status in ("ok", "diverged"):
+        return previous
+    run_dir.mkdir(parents=True, exist_ok=True)
+    sink = RunSink(run_dir, rid)
+    _claim(run_dir, rid)
+    sink.write_config(cfg)
+    (run_dir / "record.json").unlink(missing_ok=True)  # a failed attempt is retried
+    trainer = _Trainer(cfg, sink, progress)
+    try:
+        return trainer.run()
+    except Exception as exc:
+        sink.write_record(trainer.record("failed", error=f"{type(exc).__name__}: {exc}"))
+        raise
+
+
+def _claim(run_dir: Path, rid: str) -> None:
+    import json
+
+    path = run_dir / "config.json"
+    if path.exists() and json.loads(path.read_text()).get("run_id") != rid:
+        raise ValueError(f"{run_dir} holds another run's config.json; use a fresh directory")
+
+
+class _Trainer:
+    """State of one run; `run()` trains it, `record()` describes it at any point."""
+
+    def __init__(self, cfg: TrainConfig, sink: RunSink, progress: Callable[[Progress], None] | None) -> None:
+        assert cfg.batch_size is not None and cfg.micro_batch_size is not None and cfg.log_every is not None
+        self.cfg, self.sink, self.progress = cfg, sink, progress
+        self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.device = resolve_device(cfg.device)
+        self.steps = count_steps(cfg)
+        self.batch_tokens = cfg.batch_size * cfg.model.seq_len
+        self.counts = count_params(cfg.model)
+        self.flops_per_token = {m: flops_per_token(cfg.model, m) for m in ("6ND", "chinchilla_appF", cfg.flops_method)}
+        self.step = 0
+        self.wall_s = 0.0
+        self.train_loss: float | None = None
+        self.val_loss: float | None = None
+        self.corpus: Corpus | None = None
+        self.sampler: BatchSampler | None = None
+
+    # -- setup -------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        cfg = self.cfg
+        if cfg.threads is not None:
+            torch.set_num_threads(cfg.threads)
+        self.corpus = load_corpus(cfg.data, val_fraction=cfg.val_fraction)
+        if self.corpus.vocab_size > cfg.model.vocab_size:
+            raise ValueError(f"data {cfg.data!r} has vocabulary {self.corpus.vocab_size}, "
+                             f"more than the model's {cfg.model.vocab_size}")
+        self.sampler = BatchSampler(self.corpus.train, seq_len=cfg.model.seq_len, batch_size=cfg.batch_size,
+                                    seed=cfg.seed)
+        if self.sampler.epochs(self.steps) > 1:
+            log.warning("run %s repeats its data: %.2f epochs of %s", self.sink.run_id,
+                        self.sampler.epochs(self.steps), cfg.data)
+        self.val = torch.from_numpy(eval_windows(self.corpus.val, seq_len=cfg.model.seq_len,
+                                                 eval_tokens=cfg.eval_tokens)).to(self.device)
+        self.eval_at = set(eval_steps(self.steps, cfg.eval_points))
+        cuda = self.device.type == "cuda"
+        self.bf16 = cfg.bf16 if cfg.bf16 is not None else cuda
+        generator = torch.Generator().manual_seed(cfg.seed)
+        self.model = GPT(cfg.model, generator=generator).to(self.device)
+        self.optimizer = torch.optim.AdamW(self.model.param_groups(cfg.weight_decay), lr=cfg.lr,
+                                           betas=(cfg.beta1, cfg.beta2), **({"fused": True} if cuda else {}))
+        use_compile = cfg.compile if cfg.compile is not None else cuda
+        self.forward: Callable[..., torch.Tensor] = torch.compile(self.model) if use_compile else self.model
+        self.peak = peak_flops(self.device)
+        self._resume()
+
+    def _resume(self) -> None:
+        path = self.sink.run_dir / "checkpoint.pt"
+        if not path.exists():
+            return
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if state["run_id"] != self.sink.run_id:
+            raise ValueError(f"{path} belongs to run {state['run_id']}, not {self.sink.run_id}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.wall_s = int(state["step"]), float(state["wall_s"])
+        self.val_loss, self.train_loss = state["val_loss"], state["train_loss"]
+        self.sink.load(up_to_step=self.step)
+        log.info("run %s resumes at step %d of %d", self.sink.run_id, self.step, self.steps)
+
+    def _checkpoint(self) -> None:
+        self.sink.flush()
+        state = {"run_id": self.sink.run_id, "step": self.step, "wall_s": self.wall_s,
+                 "val_loss": self.val_loss, "train_loss": self.train_loss,
+                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        write_atomic(self.sink.run_dir / "checkpoint.pt", buffer.getvalue())
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self) -> RunRecord:
+        self._setup()
+        assert self.sampler is not None
+        cfg, model, optimizer = self.cfg, self.model, self.optimizer
+        params = list(model.parameters())
+        clip = cfg.grad_clip if cfg.grad_clip is not None else math.inf
+        n_micro = cfg.batch_size // cfg.micro_batch_size  # type: ignore[operator]
+        loss_sum, interval_steps = 0.0, 0
+        last_checkpoint = tick = time.perf_counter()
+        status = "ok"
+        while self.step < self.steps:
+            lr = lr_at(self.step, cfg, self.steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = torch.from_numpy(self.sampler.batch(self.step)).to(self.device, non_blocking=True)
+            loss = self._forward_backward(batch, n_micro)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                status = "diverged"
+                log.warning("run %s: non-finite loss at step %d; stopping", self.sink.run_id, self.step)
+                break
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            self.step += 1
+            loss_sum += loss_value
+            interval_steps += 1
+            if self.step % cfg.log_every == 0 or self.step == self.steps:  # type: ignore[operator]
+                now = time.perf_counter()
+                self.wall_s += now - tick
+                self.train_loss = loss_sum / interval_steps
+                self._log_train(lr, float(grad_norm), interval_steps * self.batch_tokens / (now - tick))
+                logged, loss_sum, interval_steps = interval_steps, 0.0, 0
+                if any(self.step - logged < e <= self.step for e in self.eval_at):
+                    self._log_val(lr)
+                tick = time.perf_counter()
+                self.wall_s += tick - now
+                if self.step < self.steps and self._checkpoint_due(tick - last_checkpoint):
+                    self._checkpoint()
+                    last_checkpoint = tick = time.perf_counter()
+        record = self.record(status)
+        self.sink.flush()
+        self.sink.write_record(record)
+        (self.sink.run_dir / "checkpoint.pt").unlink(missing_ok=True)
+        return record
+
+    def _forward_backward(self, batch: torch.Tensor, n_micro: int) -> torch.Tensor:
+        """Forward and backward over the batch in `n_micro` pieces; the batch's mean loss."""
+        total = torch.zeros((), device=self.device)
+        for chunk in batch.chunk(n_micro):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                loss = self.forward(chunk[:, :-1], chunk[:, 1:])
+            (loss / n_micro).backward()
+            total += loss.detach()
+        return total / n_micro
+
+    def _checkpoint_due(self, since_s: float) -> bool:
+        if self.cfg.checkpoint_every is not None:
+            return self.step % self.cfg.checkpoint_every < self.cfg.log_every  # type: ignore[operator]
+        return since_s >= self.cfg.checkpoint_every_s
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """Mean held-out loss (nats/token) over the fixed validation windows."""
+        self.model.eval()
+        per_pass = max(1, EVAL_BATCH_TOKENS // self.cfg.model.seq_len)
+        total = torch.zeros((), device=self.device, dtype=torch.float64)
+        for chunk in self.val.split(per_pass):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                total += self.model(chunk[:, :-1], chunk[:, 1:]).double() * chunk.shape[0]
+        self.model.train()
+        return float(total) / self.val.shape[0]
+
+    def _row(self, split: str, loss: float, lr: float) -> dict[str, Any]:
+        tokens = self.step * self.batch_tokens
+        return {"step": self.step, "tokens_seen": tokens, "split": split, "loss": loss, "lr": lr,
+                "flops_seen": self.flops_per_token[self.cfg.flops_method] * tokens,
+                "flops_seen_6nd": self.flops_per_token["6ND"] * tokens,
+                "flops_seen_appf": self.flops_per_token["chinchilla_appF"] * tokens, "wall_s": self.wall_s}
+
+    def _log_train(self, lr: float, grad_norm: float, tokens_per_s: float) -> None:
+        assert self.train_loss is not None
+        mfu = self.flops_per_token["chinchilla_appF"] * tokens_per_s / self.peak if self.peak else None
+        self.sink.append(**self._row("train", self.train_loss, lr), grad_norm=grad_norm,
+                         tokens_per_s=tokens_per_s, mfu=mfu)
+        if self.progress is not None:
+            self.progress(Progress(step=self.step, steps=self.steps, tokens_seen=self.step * self.batch_tokens,
+                                   tokens=self.steps * self.batch_tokens, loss=self.train_loss,
+                                   val_loss=self.val_loss, tokens_per_s=tokens_per_s, wall_s=self.wall_s))
+
+    def _log_val(self, lr: float) -> None:
+        loss = self.evaluate()
+        if math.isfinite(loss):
+            self.val_loss = loss
+            self.sink.append(**self._row("val", loss, lr))
+
+    def record(self, status: str, error: str | None = None) -> RunRecord:
+        """The run as it stands, with `status`."""
+        cfg, tokens = self.cfg, self.step * self.batch_tokens
+        epochs = self.sampler.epochs(self.step) if self.sampler is not None else 0.0
+        return RunRecord(
+            run_id=self.sink.run_id, status=status, error=error,
+            loss=self.val_loss if status == "ok" else None, train_loss=self.train_loss, val_loss=self.val_loss,
+            params=self.counts.total, params_nonembedding=self.counts.non_embedding, tokens=tokens,
+            flops=self.flops_per_token[cfg.flops_method] * tokens, flops_method=cfg.flops_method,
+            flops_6nd=self.flops_per_token["6ND"] * tokens, flops_appf=self.flops_per_token["chinchilla_appF"] * tokens,
+            lr=float(cfg.lr),  # type: ignore[arg-type]
+            batch_size=cfg.batch_size, batch_tokens=self.batch_tokens,  # type: ignore[arg-type]
+            steps=self.step, warmup_steps=cfg.warmup_steps, epochs=epochs,  # type: ignore[arg-type]
+            seed=cfg.seed, data=cfg.data, data_digest=self.corpus.digest if self.corpus else "",
+            device=str(self.device) if self.device.type == "cpu" else torch.cuda.get_device_name(self.device),
+            started_at=self.started_at, finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            wall_s=self.wall_s, versions=versions(), config=cfg.to_dict(),
+            extra={**(self.corpus.facts if self.corpus else {}), "threads": torch.get_num_threads()})
