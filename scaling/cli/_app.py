@@ -14,6 +14,11 @@ import click
 import typer
 from typer.core import TyperGroup
 
+try:  # newer typer vendors click as typer._click, whose exceptions do not derive from click's
+    from typer._click.exceptions import ClickException as _TyperClickException
+except ImportError:  # older typer raises click's own
+    _TyperClickException = click.ClickException  # type: ignore[misc,assignment]
+
 EXIT_BAD_INPUT = 2
 
 
@@ -23,9 +28,9 @@ class _OneLineErrors(TyperGroup):
         try:
             result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                   standalone_mode=False, **extra)
-        except click.exceptions.Abort:
+        except (click.exceptions.Abort, typer.Abort):
             _fail("aborted", 1)
-        except click.ClickException as exc:  # parsing: unknown option, bad value, missing argument
+        except (click.ClickException, _TyperClickException) as exc:  # parsing: unknown option, bad value, missing argument
             _fail(exc.format_message(), EXIT_BAD_INPUT)
         except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
             _fail(str(exc), EXIT_BAD_INPUT)
