@@ -8,6 +8,7 @@ from __future__ import annotations
 from scaling.cli._app import app
 
 # Importing a command module registers its commands on `app` (one line per module).
+from scaling.cli import plan as _plan  # noqa: E402,F401
 
 
 def main() -> None:

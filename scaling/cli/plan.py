@@ -1,0 +1,256 @@
+"""`scaling plan`, `scaling compare`, `scaling laws`: parse options, call the library, render.
+
+Imports stay light (numpy, no scipy/pandas/torch/matplotlib) so `scaling plan` starts fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+
+from scaling.cli._app import app, positive_finite, positive_int, unit_interval
+from scaling.compare import Comparison, compare_range
+from scaling.compare import compare as compare_laws
+from scaling.hardware import DEFAULT_MFU, GPU_PEAK_FLOPS, Hardware
+from scaling.laws.base import LawEstimate, get_law
+from scaling.laws.presets import CONVENTIONS, PRESETS, resolve_law
+from scaling.plan import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, PlanReport, plan_report
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class Convention(str, Enum):
+    total = "total"
+    non_embedding = "non-embedding"
+
+
+def _known_laws(names: list[str] | None) -> list[str] | None:
+    for name in names or []:
+        try:
+            resolve_law(name)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return names
+
+
+def _known_gpu(gpu: str | None) -> str | None:
+    if gpu is not None and gpu.lower() not in GPU_PEAK_FLOPS:
+        raise typer.BadParameter(f"unknown GPU {gpu!r}; known: {', '.join(GPU_PEAK_FLOPS)}")
+    return gpu.lower() if gpu is not None else None
+
+
+Flops = Annotated[float | None, typer.Option("--flops", help="Training budget C in FLOPs.", callback=positive_finite)]
+Laws = Annotated[list[str] | None, typer.Option("--law", help="Preset name or fit .json (repeatable; default: every preset).",
+                                                callback=_known_laws)]
+Fmt = Annotated[Format, typer.Option("--format", help="Output format.")]
+
+
+@app.command("plan")
+def plan_command(
+    flops: Flops = None,
+    params: Annotated[float | None, typer.Option(help="Model size N: each law's optimal tokens and FLOPs for it.",
+                                                 callback=positive_finite)] = None,
+    tokens: Annotated[float | None, typer.Option(help="Data size D: each law's optimal params and FLOPs for it.",
+                                                 callback=positive_finite)] = None,
+    law: Laws = None,
+    gpu: Annotated[str | None, typer.Option(help=f"GPU for wall-clock ({', '.join(GPU_PEAK_FLOPS)}).",
+                                            callback=_known_gpu)] = None,
+    gpus: Annotated[int | None, typer.Option(help="GPUs in parallel (default 1).", callback=positive_int)] = None,
+    mfu: Annotated[float | None, typer.Option(help=f"Model FLOPs utilisation in (0, 1] (default {DEFAULT_MFU}).",
+                                              callback=unit_interval)] = None,
+    gpu_hours: Annotated[float | None, typer.Option(help="Budget in GPU-hours (needs --gpu) instead of --flops.",
+                                                    callback=positive_finite)] = None,
+    days: Annotated[float | None, typer.Option(help="Budget in wall-clock days on --gpus x --gpu.",
+                                               callback=positive_finite)] = None,
+    params_convention: Annotated[Convention, typer.Option(help="Whether --params counts embeddings.")] = Convention.total,
+    vocab_size: Annotated[int, typer.Option(help="Vocabulary of suggested shapes.", callback=positive_int)] = DEFAULT_VOCAB_SIZE,
+    seq_len: Annotated[int, typer.Option(help="Context of suggested shapes.", callback=positive_int)] = DEFAULT_SEQ_LEN,
+    format: Fmt = Format.table,
+) -> None:
+    """Compute-optimal params, tokens and loss for a budget, from every published law built in."""
+    hardware, flops = _budget(flops, params, tokens, gpu, gpus, mfu, gpu_hours, days)
+    report = plan_report(_estimates(law), flops=flops, params=params, tokens=tokens,
+                         params_convention=params_convention.value, hardware=hardware,
+                         vocab_size=vocab_size, seq_len=seq_len)
+    typer.echo(_render_plan(report, format))
+
+
+@app.command("compare")
+def compare_command(
+    flops: Flops = None,
+    range_: Annotated[str | None, typer.Option("--range", help="Budgets LO:HI in FLOPs, one row per decade.")] = None,
+    law: Laws = None,
+    under: Annotated[list[str] | None, typer.Option(help="Loss law(s) to score with (default: every preset that predicts a loss).",
+                                                    callback=_known_laws)] = None,
+    format: Fmt = Format.table,
+) -> None:
+    """Kaplan against Chinchilla: each allocation's loss and excess under each loss-predicting law."""
+    if (flops is None) == (range_ is None):
+        raise ValueError("give exactly one of --flops or --range")
+    allocations, scorers = _estimates(law), _estimates(under)
+    if range_ is None:
+        result = compare_laws(allocations, scorers, [flops])  # type: ignore[list-item]
+    else:
+        result = compare_range(allocations, scorers, *_parse_range(range_))
+    typer.echo(_render_compare(result, format, table_by_decade=range_ is not None))
+
+
+@app.command("laws")
+def laws_command(format: Fmt = Format.table) -> None:
+    """List the built-in laws with source, parameter convention, data set and tokenizer."""
+    typer.echo(_render_laws(format))
+
+
+# -- parsing helpers -------------------------------------------------------------------------
+
+
+def _estimates(names: list[str] | None) -> list[LawEstimate]:
+    return [resolve_law(name) for name in names] if names else list(PRESETS.values())
+
+
+def _budget(flops: float | None, params: float | None, tokens: float | None, gpu: str | None, gpus: int | None,
+            mfu: float | None, gpu_hours: float | None, days: float | None) -> tuple[Hardware | None, float | None]:
+    """Check the options agree; return the hardware (if any) and the FLOP budget (if FLOP-based)."""
+    given = [f"--{n}" for n, v in (("flops", flops), ("params", params), ("tokens", tokens),
+                                   ("gpu-hours", gpu_hours), ("days", days)) if v is not None]
+    if len(given) != 1:
+        raise ValueError("give exactly one of --flops, --params, --tokens, --gpu-hours, --days"
+                         + (f" (got {' and '.join(given)})" if given else ""))
+    if gpu is None:
+        for name, value in (("--gpu-hours", gpu_hours), ("--days", days), ("--gpus", gpus), ("--mfu", mfu)):
+            if value is not None:
+                raise ValueError(f"{name} needs --gpu ({', '.join(GPU_PEAK_FLOPS)})")
+        return None, flops
+    hardware = Hardware(gpu=gpu, gpus=gpus or 1, mfu=mfu or DEFAULT_MFU)
+    if gpu_hours is not None:
+        return hardware, hardware.flops_for_gpu_hours(gpu_hours)
+    if days is not None:
+        return hardware, hardware.flops_for_days(days)
+    return hardware, flops
+
+
+def _parse_range(text: str) -> tuple[float, float]:
+    parts = text.split(":")
+    try:
+        low, high = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"--range must be LO:HI with positive finite FLOPs, e.g. 1e19:1e25; got {text!r}") from None
+    if not all(math.isfinite(v) and v > 0 for v in (low, high)):
+        raise ValueError(f"--range ends must be positive finite numbers; got {text!r}")
+    return low, high
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+
+def _render_plan(report: PlanReport, format: Format) -> str:
+    if format is Format.json:
+        return report.to_json()
+    rows = []
+    for p in report.plans:
+        shape = p.shape
+        row: dict[str, Any] = {
+            "law": p.law, "params": p.params, "params_convention": p.params_convention, "tokens": p.tokens,
+            "tokens_per_param": p.tokens_per_param, "flops": p.flops, "loss": p.loss,
+            "n_layer": shape.n_layer if shape else None, "d_model": shape.d_model if shape else None,
+            "n_head": shape.n_head if shape else None, "shape_params": p.shape_params}
+        if report.hardware is not None:
+            row.update(gpu_hours=p.gpu_hours, days=p.days)
+        rows.append(row)
+    if format is Format.csv:
+        return _csv(rows)
+    table = [[r["law"], _si(r["params"]), r["params_convention"], _si(r["tokens"]), f"{r['tokens_per_param']:.1f}",
+              f"{r['flops']:.3g}", "-" if r["loss"] is None else f"{r['loss']:.3f}",
+              f"{r['n_layer']}L d{r['d_model']} {r['n_head']}h"]
+             + ([f"{r['gpu_hours']:.4g}", f"{r['days']:.3g}"] if report.hardware else []) for r in rows]
+    headers = ["law", "params", "convention", "tokens", "tokens/param", "flops", "loss", "shape"]
+    headers += ["gpu-hours", "days"] if report.hardware else []
+    details = [f"{p.law}: " + ", ".join(f"{k} {_si(v)}" for k, v in p.details.items())
+               for p in report.plans if p.details]
+    return _text_table(headers, table) + _notes(list(report.assumptions) + details)
+
+
+def _render_compare(result: Comparison, format: Format, table_by_decade: bool) -> str:
+    if format is Format.json:
+        return result.to_json()
+    if format is Format.csv:
+        return _csv([e.__dict__ for e in result.evaluations])
+    scorers = list(dict.fromkeys(e.law for e in result.evaluations))
+    score = {(e.flops, e.allocation, e.law): e for e in result.evaluations}
+    if table_by_decade:
+        labels = list(dict.fromkeys(a.law for a in result.allocations))
+        params = {(a.flops, a.law): a.params_total for a in result.allocations}
+        headers = ["flops"] + [f"{label} N_total (vs {scorers[0]})" for label in labels]
+        rows = [[f"{c:.0e}"] + [f"{_si(params[c, label])} ({_pct(score[c, label, scorers[0]].excess_pct)})"
+                                for label in labels] for c in result.budgets]
+    else:
+        headers = ["allocation", "params", "convention", "N_total", "tokens/param"]
+        headers += [f"loss under {s} (excess)" for s in scorers]
+        rows = [[a.law, _si(a.params), a.params_convention, _si(a.params_total), f"{a.tokens / a.params:.1f}"]
+                + [f"{score[a.flops, a.law, s].loss:.4f} ({_pct(score[a.flops, a.law, s].excess_pct)})" for s in scorers]
+                for a in result.allocations]
+    return _text_table(headers, rows) + _notes(list(result.notes))
+
+
+def _render_laws(format: Format) -> str:
+    rows = [{"name": p.label, "law": p.law, "params_convention": p.params_convention,
+             "budget_convention": p.budget_convention, "predicts_loss": p.predicts_loss, "source": p.source,
+             "dataset": p.dataset, "tokenizer": p.tokenizer, "coefficients": dict(p.coefficients),
+             "reference": get_law(p.law).reference, "notes": list(p.notes)} for p in PRESETS.values()]
+    caveat = ("losses are nats/token on each law's own data set and tokenizer: losses of laws fitted on "
+              "different data or tokenizers are not comparable, only their allocations are")
+    if format is Format.json:
+        return json.dumps({"laws": rows, "note": caveat}, indent=2)
+    if format is Format.csv:
+        return _csv([{**r, "coefficients": json.dumps(r["coefficients"]), "notes": "; ".join(r["notes"])} for r in rows])
+    blocks = []
+    for r in rows:
+        coefficients = " ".join(f"{k}={v:.6g}" for k, v in r["coefficients"].items())
+        lines = [f"{r['name']}  (form {r['law']}; params {r['params_convention']}; "
+                 f"{'predicts loss' if r['predicts_loss'] else 'allocation only'})",
+                 f"  source:       {r['source']}", f"  data:         {r['dataset']}",
+                 f"  tokenizer:    {r['tokenizer']}", f"  budget:       {r['budget_convention']}",
+                 f"  coefficients: {coefficients}"] + [f"  note:         {n}" for n in r["notes"]]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n\n" + f"note: {caveat}"
+
+
+def _text_table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in [headers, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _notes(notes: list[str]) -> str:
+    return "".join(f"\nnote: {n}" for n in notes)
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().rstrip("\n")
+
+
+def _si(value: float) -> str:
+    """1.82B, 91.4B, 3.05M: three significant figures with a K/M/B/T suffix."""
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def _pct(value: float) -> str:
+    return f"{round(value, 2) + 0.0:+.2f}%"  # + 0.0 turns a rounded -0.0 into 0.0
