@@ -41,11 +41,11 @@ class Hardware:
 
     def __post_init__(self) -> None:
         if self.gpu not in GPU_PEAK_FLOPS:
-            raise ValueError(f"--gpu: unknown GPU {self.gpu!r}; known: {', '.join(GPU_PEAK_FLOPS)}")
+            raise ValueError(f"gpu: unknown GPU {self.gpu!r}; known: {', '.join(GPU_PEAK_FLOPS)}")
         if isinstance(self.gpus, bool) or not isinstance(self.gpus, int) or self.gpus < 1:
-            raise ValueError(f"--gpus must be an integer >= 1, got {self.gpus!r}")
+            raise ValueError(f"gpus must be an integer >= 1, got {self.gpus!r}")
         if not (math.isfinite(self.mfu) and 0 < self.mfu <= 1):
-            raise ValueError(f"--mfu must be in (0, 1], got {self.mfu!r}")
+            raise ValueError(f"mfu must be in (0, 1], got {self.mfu!r}")
 
     @property
     def flops_per_second(self) -> float:

@@ -147,11 +147,11 @@ def _load_fit_file(path: Path) -> LawEstimate:
     # Hook for the fitting engine (issue 3): FitResult implements LawEstimate, so a fit plugs in
     # wherever a preset does. Imported lazily: planning must not pay for scipy at startup.
     if not path.is_file():
-        raise ValueError(f"--law: no such fit file {str(path)!r}")
+        raise ValueError(f"no such fit file {str(path)!r}")
     try:
         from scaling.laws.fit import FitResult  # type: ignore[attr-defined]
     except ImportError:
-        raise ValueError(f"--law {str(path)!r}: fit files need `scaling fit` (scaling.laws.fit), "
+        raise ValueError(f"{str(path)!r}: fit files need `scaling fit` (scaling.laws.fit), "
                          "which is not available yet; use a preset name") from None
     return FitResult.from_json(path.read_text())  # type: ignore[no-any-return]
 
