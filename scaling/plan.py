@@ -121,7 +121,7 @@ def plan(estimate: LawEstimate, budget_flops: float, *, hardware: Hardware | Non
          vocab_size: int = DEFAULT_VOCAB_SIZE, seq_len: int = DEFAULT_SEQ_LEN) -> Plan:
     """The compute-optimal plan of `estimate` for a training budget of `budget_flops` FLOPs."""
     budget = _positive("flops", budget_flops)
-    params, tokens = (float(x) for x in estimate.optimal(budget))
+    params, tokens = (_scalar(x) for x in estimate.optimal(budget))
     return _build(estimate, params, tokens, budget, hardware, vocab_size, seq_len)
 
 
@@ -135,14 +135,14 @@ def plan_for_params(estimate: LawEstimate, params: float, *, params_convention: 
     """
     target = float(convert_params(_positive("params", params), source=params_convention,
                                   target=estimate.params_convention))
-    budget = _invert(lambda c: float(estimate.optimal(c)[0]), target, "params")
+    budget = _invert(lambda c: _scalar(estimate.optimal(c)[0]), target, "params")
     return plan(estimate, budget, hardware=hardware, vocab_size=vocab_size, seq_len=seq_len)
 
 
 def plan_for_tokens(estimate: LawEstimate, tokens: float, *, hardware: Hardware | None = None,
                     vocab_size: int = DEFAULT_VOCAB_SIZE, seq_len: int = DEFAULT_SEQ_LEN) -> Plan:
     """Params and FLOPs for which `tokens` is `estimate`'s compute-optimal data size."""
-    budget = _invert(lambda c: float(estimate.optimal(c)[1]), _positive("tokens", tokens), "tokens")
+    budget = _invert(lambda c: _scalar(estimate.optimal(c)[1]), _positive("tokens", tokens), "tokens")
     return plan(estimate, budget, hardware=hardware, vocab_size=vocab_size, seq_len=seq_len)
 
 
@@ -176,10 +176,13 @@ def _build(estimate: LawEstimate, params: float, tokens: float, budget: float, h
            vocab_size: int, seq_len: int) -> Plan:
     loss, interval = None, None
     if get_law(estimate.law).predicts_loss:
-        loss = float(estimate.predict(params, tokens))
+        loss = _scalar(estimate.predict(params, tokens))
         if hasattr(estimate, "predict_interval"):  # fitted laws (FitResult) carry intervals
-            low, high = estimate.predict_interval(params, tokens)
-            interval = (float(low), float(high))
+            try:
+                low, high = estimate.predict_interval(params, tokens)
+                interval = (_scalar(low), _scalar(high))
+            except ValueError:  # a fit without bootstrap draws has no interval: report none
+                interval = None
     shape = suggest_shape(params, vocab_size=vocab_size, seq_len=seq_len,
                           params_convention=estimate.params_convention)
     counts = count_params(shape)
@@ -236,3 +239,8 @@ def _positive(name: str, value: float) -> float:
     if not (np.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
+
+
+def _scalar(value: object) -> float:
+    """A one-element result (scalar or array of any shape) as a float."""
+    return float(np.ravel(np.asarray(value, dtype=float))[0])
