@@ -1,6 +1,6 @@
 """The machine a run executes on: device choice, accelerator peak FLOP/s, software versions.
 
-References: vendor datasheets for dense bf16 peaks (shared/REFERENCE.md Sec. 6).
+Peaks come from scaling.hardware.GPU_PEAK_FLOPS (vendor datasheets, REFERENCE.md Sec. 6).
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from pathlib import Path
 
 import torch
 
-PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12}
-"""Dense bf16 peak FLOP/s by GPU name fragment (NVIDIA datasheets, SXM parts; REFERENCE.md Sec. 6)."""
+from scaling.hardware import GPU_PEAK_FLOPS
 
 
 def resolve_device(device: str) -> torch.device:
@@ -29,8 +28,8 @@ def peak_flops(device: torch.device) -> float | None:
     """Dense bf16 peak of a known GPU, None on CPU or an unknown GPU (then no MFU is logged)."""
     if device.type != "cuda":
         return None
-    name = torch.cuda.get_device_name(device)
-    return next((peak for key, peak in PEAK_BF16_FLOPS.items() if key in name), None)
+    name = torch.cuda.get_device_name(device).lower()
+    return next((peak for key, peak in GPU_PEAK_FLOPS.items() if key in name), None)
 
 
 @functools.cache
