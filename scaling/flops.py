@@ -12,6 +12,7 @@ References:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from scaling.config import ModelConfig
@@ -135,39 +136,40 @@ def suggest_shape(
         raise ValueError(f"target_params must be positive and finite, got {target_params!r}")
     if params_convention not in ("total", "non-embedding"):
         raise ValueError(f"params_convention must be 'total' or 'non-embedding', got {params_convention!r}")
-    best: tuple[tuple[int, float], ModelConfig] | None = None
+    # Counts are computed arithmetically here (as in count_params, d_ff = 4 d) rather than by
+    # building a ModelConfig per candidate: planning calls this once per law and must be instant.
+    embedding_rows = vocab_size + seq_len + (0 if tied_embeddings else vocab_size)
+    best: tuple[tuple[int, float], int, int] | None = None
     for n_layer in range(1, 257):
-        for cfg in _widths_near_target(target_params, n_layer, vocab_size, seq_len, tied_embeddings, params_convention):
-            if cfg.d_model < 4 * n_layer:  # deeper than 4 layers per 1 of width: degenerate, skip
+        for d_model in _widths_near_target(target_params, n_layer, embedding_rows, params_convention):
+            if d_model < 4 * n_layer:  # deeper than 4 layers per 1 of width: degenerate, skip
                 continue
-            counts = count_params(cfg)
-            count = counts.total if params_convention == "total" else counts.non_embedding
+            non_embedding = n_layer * (12 * d_model * d_model + 2 * d_model) + d_model
+            count = non_embedding + (embedding_rows * d_model if params_convention == "total" else 0)
             error = abs(count / target_params - 1.0)
-            aspect_miss = abs(math.log(cfg.d_model / (n_layer * aspect_ratio)))
+            aspect_miss = abs(math.log(d_model / (n_layer * aspect_ratio)))
             key = (0, aspect_miss) if error <= tolerance else (1, error)
             if best is None or key < best[0]:
-                best = (key, cfg)
+                best = (key, n_layer, d_model)
     assert best is not None
-    return best[1]
+    _, n_layer, d_model = best
+    return ModelConfig(n_layer=n_layer, d_model=d_model, n_head=d_model // _head_size(d_model),
+                       seq_len=seq_len, vocab_size=vocab_size, tied_embeddings=tied_embeddings)
 
 
-def _widths_near_target(
-    target: float, n_layer: int, vocab_size: int, seq_len: int, tied: bool, convention: str
-) -> list[ModelConfig]:
+def _widths_near_target(target: float, n_layer: int, embedding_rows: int, convention: str) -> set[int]:
     """The two head-size-aligned widths bracketing the continuous solution for this depth."""
-    # count(d) = 12 L d^2 + (2 L + 1 + e) d, with e = V + s (+ V untied) embedding rows when total.
+    # count(d) = 12 L d^2 + (2 L + 1 + e) d, with e the embedding rows when counting totals.
     a = 12.0 * n_layer
-    e = (vocab_size + seq_len + (0 if tied else vocab_size)) if convention == "total" else 0
-    b = 2.0 * n_layer + 1 + e
+    b = 2.0 * n_layer + 1 + (embedding_rows if convention == "total" else 0)
     d_exact = (-b + math.sqrt(b * b + 4 * a * target)) / (2 * a)
-    shapes = []
-    for d in {_align(d_exact, math.floor), _align(d_exact, math.ceil)}:
-        head = 64 if d >= 256 else 8
-        shapes.append(ModelConfig(n_layer=n_layer, d_model=d, n_head=d // head, seq_len=seq_len,
-                                  vocab_size=vocab_size, tied_embeddings=tied))
-    return shapes
+    return {_align(d_exact, math.floor), _align(d_exact, math.ceil)}
 
 
-def _align(width: float, rounding) -> int:  # type: ignore[no-untyped-def]
-    step = 64 if width >= 256 else 8
+def _head_size(d_model: int) -> int:
+    return 64 if d_model >= 256 else 8
+
+
+def _align(width: float, rounding: Callable[[float], int]) -> int:
+    step = _head_size(int(width))
     return max(8, int(rounding(width / step)) * step)
