@@ -347,3 +347,29 @@ def update_sweep_meta(sweep_dir: Path, *, name: str, spec: Mapping[str, Any], ru
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def status_table(sweep_dir: Path) -> Any:
+    """Every planned or started run with its status, counts, loss and wall time (a DataFrame);
+    planned runs not yet started show as "pending"."""
+    import pandas as pd
+
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise FileNotFoundError(f"no sweep directory {sweep_dir}")
+    frame = build_summary(sweep_dir)
+    try:
+        planned = read_sweep_meta(sweep_dir).get("runs", [])
+    except FileNotFoundError:
+        planned = []
+    started = set(frame["run_id"])
+    missing = [{"run_id": run["run_id"], "status": "pending", "budget_flops": run.get("budget_flops"),
+                "n_layer": run.get("n_layer"), "d_model": run.get("d_model"), "params": run.get("params"),
+                "tokens": run.get("tokens"), "seed": run.get("seed")} for run in planned
+               if run["run_id"] not in started]
+    if missing:
+        frame = pd.concat([frame, pd.DataFrame(missing).astype({"run_id": "string", "status": "string"})],
+                          ignore_index=True)
+    columns = ["run_id", "status", "budget_flops", "n_layer", "d_model", "params", "tokens", "seed",
+               "loss", "wall_s", "device"]
+    return frame[columns].sort_values(["budget_flops", "params", "seed"], na_position="last").reset_index(drop=True)
