@@ -10,14 +10,13 @@ import math
 import sys
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
-try:  # newer typer vendors click as typer._click, whose exceptions do not derive from click's
-    from typer._click.exceptions import ClickException as _TyperClickException
-except ImportError:  # older typer raises click's own
-    _TyperClickException = click.ClickException  # type: ignore[misc,assignment]
+try:  # typer >= 0.28 vendors click as typer._click (and does not install click itself)
+    from typer._click import ClickException, echo
+except ImportError:  # older typer depends on click
+    from click import ClickException, echo  # type: ignore[assignment,no-redef]
 
 EXIT_BAD_INPUT = 2
 
@@ -28,9 +27,9 @@ class _OneLineErrors(TyperGroup):
         try:
             result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                   standalone_mode=False, **extra)
-        except (click.exceptions.Abort, typer.Abort):
+        except typer.Abort:
             _fail("aborted", 1)
-        except (click.ClickException, _TyperClickException) as exc:  # parsing: unknown option, bad value, missing argument
+        except ClickException as exc:  # parsing: unknown option, bad value, missing argument
             _fail(exc.format_message(), EXIT_BAD_INPUT)
         except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
             _fail(str(exc), EXIT_BAD_INPUT)
@@ -42,7 +41,7 @@ class _OneLineErrors(TyperGroup):
 
 def _fail(message: str, code: int) -> None:
     first_line = " ".join(str(message).split())
-    click.echo(f"error: {first_line}", err=True)
+    echo(f"error: {first_line}", err=True)
     sys.exit(code)
 
 
