@@ -48,3 +48,23 @@ def size_ladder(smallest: float = 1e4, largest: float = 1e9, per_decade: int = 2
     n = round(per_decade * math.log10(largest / smallest))
     targets = [smallest * (largest / smallest) ** (i / n) for i in range(n + 1)] if n else [smallest]
     return [suggest_shape(t, seq_len=seq_len, vocab_size=vocab_size) for t in targets]
+
+
+def from_size(tokens: float, *, params: float | None = None, shape: str | None = None, seq_len: int = 256,
+              vocab_size: int = 256, **overrides: object) -> TrainConfig:
+    """A TrainConfig for `scaling train`: the shape from a parameter target (via suggest_shape)
+    or from "n_layer,d_model,n_head"; the rest from TrainConfig defaults and `overrides`."""
+    if (params is None) == (shape is None):
+        raise ValueError("give exactly one of params or shape")
+    if shape is not None:
+        try:
+            n_layer, d_model, n_head = (int(x) for x in shape.split(","))
+        except ValueError:
+            raise ValueError(f"shape must be 'n_layer,d_model,n_head', got {shape!r}") from None
+        model = ModelConfig(n_layer=n_layer, d_model=d_model, n_head=n_head, seq_len=seq_len, vocab_size=vocab_size)
+    else:
+        assert params is not None
+        model = suggest_shape(params, seq_len=seq_len, vocab_size=vocab_size)
+    if not (tokens >= 1 and math.isfinite(tokens)):
+        raise ValueError(f"tokens must be at least 1, got {tokens!r}")
+    return TrainConfig(model=model, tokens=round(tokens), **overrides)  # type: ignore[arg-type]

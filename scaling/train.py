@@ -69,11 +69,13 @@ class Progress:
     loss: float
     val_loss: float | None
     tokens_per_s: float
+    """Over the last log interval."""
     wall_s: float
 
     @property
     def eta_s(self) -> float:
-        return (self.tokens - self.tokens_seen) / self.tokens_per_s if self.tokens_per_s > 0 else math.inf
+        """Seconds left at the run's average speed so far."""
+        return (self.tokens - self.tokens_seen) * self.wall_s / self.tokens_seen if self.tokens_seen else math.inf
 
 
 def train(cfg: TrainConfig, run_dir: Path, *, progress: Callable[[Progress], None] | None = None) -> RunRecord:
