@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from scaling.laws import datablations  # noqa: F401  (registers "data_constrained" for muennighoff2023)
 from scaling.laws.base import Array, LawEstimate, get_law
 from scaling.laws.kaplan import CRITICAL_BATCH_FACTOR, TABLE6
 
@@ -124,6 +125,17 @@ PRESETS: dict[str, Preset] = {p.label: p for p in (
            coefficients={"r": 20.0},  # Hoffmann et al. 2022, Table 3: about 20 tokens per parameter
            params_convention="total", source="rule of thumb D = 20 N (Hoffmann et al. 2022, Table 3)",
            dataset="n/a (rule of thumb)", tokenizer="n/a", notes=("allocation only: predicts no loss",)),
+    Preset(label="muennighoff2023", law="data_constrained",
+           # Muennighoff et al. 2023, huggingface/datablations README ("Parametric Fit"):
+           # e, a, b = 0.6254804, 6.255414, 7.3049974 (E, A, B = exp), alpha = beta = 0.3526596,
+           # R*_D = 15.387756, R*_N = 5.309743.
+           coefficients={"E": math.exp(0.6254804), "A": math.exp(6.255414), "B": math.exp(7.3049974),
+                         "alpha": 0.3526596, "beta": 0.3526596, "R_D_star": 15.387756, "R_N_star": 5.309743},
+           params_convention="total",
+           source="Muennighoff et al. 2023, data-constrained fit (huggingface/datablations README, Parametric Fit)",
+           dataset="C4 (Muennighoff et al. 2023)", tokenizer="GPT-2 BPE, 50,257 tokens",
+           notes=("without --unique-tokens, data is unlimited (nothing repeats)",
+                  "with --unique-tokens U: repeated tokens and excess params decay (R*_D = 15.4, R*_N = 5.3)")),
 )}
 """Every built-in preset by name; constants cited inline."""
 

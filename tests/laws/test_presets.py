@@ -11,7 +11,7 @@ from scaling.laws.chinchilla import exponents
 from scaling.laws.presets import PRESETS, convert_params, get_preset, resolve_law
 
 EXPECTED_NAMES = ["chinchilla", "chinchilla-unrounded", "epoch2024", "chinchilla-approach1",
-                  "chinchilla-approach2", "kaplan2020", "tokens-per-param-20"]
+                  "chinchilla-approach2", "kaplan2020", "tokens-per-param-20", "muennighoff2023"]
 
 
 def test_every_preset_present():
