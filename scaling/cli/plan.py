@@ -75,9 +75,27 @@ def plan_command(
     params_convention: Annotated[Convention, typer.Option(help="Whether --params counts embeddings.")] = Convention.total,
     vocab_size: Annotated[int, typer.Option(help="Vocabulary of suggested shapes.", callback=positive_int)] = DEFAULT_VOCAB_SIZE,
     seq_len: Annotated[int, typer.Option(help="Context of suggested shapes.", callback=positive_int)] = DEFAULT_SEQ_LEN,
+    unique_tokens: Annotated[float | None, typer.Option(help="Unique tokens available: data-constrained plan "
+                                                        "(Muennighoff et al. 2023).", callback=positive_finite)] = None,
+    inference_tokens: Annotated[float | None, typer.Option(help="Tokens served in inference: inference-aware plan "
+                                                           "(Sardana et al. 2024).", callback=positive_finite)] = None,
+    loss: Annotated[float | None, typer.Option(help="Target loss: the least compute reaching it (or, with "
+                                               "--inference-tokens, the loss to hold).", callback=positive_finite)] = None,
+    price_per_gpu_hour: Annotated[float | None, typer.Option(help="Dollars per GPU-hour (needs --gpu).",
+                                                             callback=positive_finite)] = None,
     format: Fmt = Format.table,
 ) -> None:
     """Compute-optimal params, tokens and loss for a budget, from every published law built in."""
+    if any(v is not None for v in (unique_tokens, inference_tokens, loss, price_per_gpu_hour)):
+        from scaling.cli._beyond import render_beyond
+        from scaling.planning import plan_beyond
+
+        hardware, flops = _budget(flops, params, tokens, gpu, gpus, mfu, gpu_hours, days, optional=loss is not None)
+        typer.echo(render_beyond(plan_beyond(
+            [resolve_law(name) for name in law] if law else None, flops=flops, params=params, tokens=tokens,
+            params_convention=params_convention.value, unique_tokens=unique_tokens, inference_tokens=inference_tokens,
+            loss=loss, hardware=hardware, price_per_gpu_hour=price_per_gpu_hour), format.value))
+        return
     hardware, flops = _budget(flops, params, tokens, gpu, gpus, mfu, gpu_hours, days)
     report = plan_report(_estimates(law), flops=flops, params=params, tokens=tokens,
                          params_convention=params_convention.value, hardware=hardware,
@@ -119,11 +137,13 @@ def _estimates(names: list[str] | None) -> list[LawEstimate]:
 
 
 def _budget(flops: float | None, params: float | None, tokens: float | None, gpu: str | None, gpus: int | None,
-            mfu: float | None, gpu_hours: float | None, days: float | None) -> tuple[Hardware | None, float | None]:
-    """Check the options agree; return the hardware (if any) and the FLOP budget (if FLOP-based)."""
+            mfu: float | None, gpu_hours: float | None, days: float | None,
+            optional: bool = False) -> tuple[Hardware | None, float | None]:
+    """Check the options agree; return the hardware (if any) and the FLOP budget (if FLOP-based).
+    `optional`: no budget at all is fine too (a --loss target)."""
     given = [f"--{n}" for n, v in (("flops", flops), ("params", params), ("tokens", tokens),
                                    ("gpu-hours", gpu_hours), ("days", days)) if v is not None]
-    if len(given) != 1:
+    if len(given) > 1 or (not given and not optional):
         raise ValueError("give exactly one of --flops, --params, --tokens, --gpu-hours, --days"
                          + (f" (got {' and '.join(given)})" if given else ""))
     if gpu is None:

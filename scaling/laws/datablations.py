@@ -147,7 +147,8 @@ class DataConstrainedLaw(Law):
 
         # The grid locates the basin; the sign of the exact slope then pins the optimum to machine
         # precision (minimising by loss values alone resolves it only to about 1e-8).
-        log_params = minimize_log(loss_at, center - SEARCH_HALF_WIDTH, center + SEARCH_HALF_WIDTH, slope=slope_at)
+        log_params = minimize_log(loss_at, center - SEARCH_HALF_WIDTH, center + SEARCH_HALF_WIDTH, n_grid=97,
+                                  iterations=56, slope=slope_at)
         N = np.exp(log_params)
         return N, C / (6.0 * N)
 

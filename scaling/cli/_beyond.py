@@ -1,0 +1,83 @@
+"""Rendering of `scaling.planning.BeyondReport` for `scaling plan` (table, json, csv): the
+data-constrained, inference-aware, target-loss and priced plans. No logic: the library decides.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scaling.planning import BeyondReport, Cost
+
+
+def render_beyond(report: BeyondReport, format: str) -> str:
+    """`format` is "table", "json" or "csv"."""
+    from scaling.cli.plan import _csv, _notes, _text_table
+
+    if format == "json":
+        return report.to_json()
+    rows = [_ROWS[report.question](r) for r in report.results]
+    if report.hardware is not None:
+        for row, result in zip(rows, report.results):
+            row.update(_cost_columns(result.cost))
+    if format == "csv":
+        return _csv(rows)
+    keys = [k for k in rows[0] if any(row[k] is not None for row in rows)]  # e.g. no intervals for presets
+    table = [[_cell(row[k]) for k in keys] for row in rows]
+    headers = [k.replace("_pct", " %").replace("_95", " 95%").replace("_", " ") for k in keys]
+    reasons = [f"{r.law}: {r.reason}" for r in report.results if getattr(r, "reason", None)]
+    return _text_table(headers, table) + _notes(reasons + list(report.assumptions))
+
+
+def _data_constrained(r: Any) -> dict[str, Any]:
+    return {"law": r.law, "params": r.params, "tokens": r.tokens, "epochs": r.epochs, "loss": r.loss,
+            "unlimited_params": r.unlimited_params, "unlimited_tokens": r.unlimited_tokens,
+            "unlimited_loss": r.unlimited_loss, "penalty_pct": r.loss_penalty_pct,
+            "unlimited_plan_loss_on_U": r.unlimited_allocation_loss}
+
+
+def _inference(r: Any) -> dict[str, Any]:
+    star, best = r.compute_optimal, r.inference_optimal
+    return {"law": r.law, "loss": r.loss, "optimal_params": star.params, "optimal_tokens": star.tokens,
+            "optimal_total_flops": star.total_flops, "inference_params": best.params,
+            "inference_tokens": best.tokens, "inference_total_flops": best.total_flops,
+            "saved_pct": r.flops_saved_pct, "inference_params_95": _range(r.params_interval)}
+
+
+def _target(r: Any) -> dict[str, Any]:
+    return {"law": r.law, "loss": r.loss, "flops": r.flops if r.reachable else "unreachable",
+            "flops_95": _range(r.flops_interval), "params": r.params, "tokens": r.tokens,
+            "tokens_per_param": r.tokens_per_param, "epochs": r.epochs, "floor": r.floor}
+
+
+def _priced(r: Any) -> dict[str, Any]:
+    p = r.plan
+    return {"law": p.law, "params": p.params, "convention": p.params_convention, "tokens": p.tokens,
+            "flops": p.flops, "loss": p.loss}
+
+
+_ROWS = {"data-constrained": _data_constrained, "inference": _inference, "target-loss": _target, "cost": _priced}
+
+
+def _cost_columns(cost: Cost | None) -> dict[str, Any]:
+    if cost is None:
+        return {"gpu_hours": None, "days": None, "dollars": None, "days_95": None, "dollars_95": None}
+    return {"gpu_hours": cost.gpu_hours, "days": cost.days, "dollars": cost.dollars,
+            "days_95": _range(cost.days_interval), "dollars_95": _range(cost.dollars_interval)}
+
+
+def _range(values: tuple[float, float] | None) -> str | None:
+    return None if values is None else f"{_cell(values[0])}-{_cell(values[1])}"
+
+
+def _cell(value: Any) -> str:
+    from scaling.cli.plan import _si
+
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if abs(value) >= 1e15:
+        return f"{value:.3g}"
+    if abs(value) >= 1e3:
+        return _si(value)
+    return f"{value:.4g}"
