@@ -1,0 +1,215 @@
+"""Figures of laws: compute-optimal allocations against budget (with a fit's bootstrap band),
+loss contours with the efficient frontier, and the loss penalty of each allocation.
+
+Every number comes from a `LawEstimate` (a preset or a `FitResult`) or from `scaling.compare`;
+nothing here is a formula. Each function takes an optional Axes and returns the Axes.
+
+References:
+    Hoffmann et al. 2022 (Chinchilla), arXiv:2203.15556: Fig. 1 (allocations and Table 1's
+    models), Fig. 3 middle/right (N_opt(C), D_opt(C)), Fig. 4 left (loss contours over (C, N)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from scaling.compare import compare
+from scaling.laws.base import Array, LawEstimate, get_law
+from scaling.laws.presets import convert_params, get_preset
+from scaling.plot.style import AXIS_LABELS, flops_grid, get_axes, law_style, log_axes, params_label
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+DEFAULT_COMPARISON = ("chinchilla-approach1", "chinchilla-approach2", "chinchilla", "kaplan2020")
+"""Presets drawn for comparison by default: Hoffmann et al. 2022's three approaches and Kaplan's."""
+
+TABLE1_MODELS = {
+    "GPT-3": (175e9, 300e9),
+    "Gopher": (280e9, 300e9),
+    "MT-NLG 530B": (530e9, 270e9),
+    "Chinchilla": (70e9, 1.4e12),
+}
+"""(params, tokens) of the large models in Hoffmann et al. 2022, Table 1 (placed at C = 6 N D)."""
+
+QUANTITIES = ("params", "tokens")
+
+
+def plot_allocations(estimates: Sequence[LawEstimate | str] = DEFAULT_COMPARISON, *,
+                     quantity: str = "params", flops_range: Sequence[float] = (1e17, 1e26),
+                     convention: str = "total", models: bool = True, ax: Axes | None = None) -> Axes:
+    """Each law's compute-optimal params (or tokens) against budget (Hoffmann et al. 2022, Fig. 1).
+
+    Parameters
+    ----------
+    estimates
+        Presets (by name) or fits; each is drawn in its `PALETTE` style.
+    quantity
+        "params" (N_opt, converted to `convention`) or "tokens" (D_opt, each law's own).
+    models
+        Mark Table 1's large models (GPT-3, Gopher, MT-NLG, Chinchilla) at C = 6 N D.
+    """
+    _check_quantity(quantity)
+    estimates = [get_preset(e) if isinstance(e, str) else e for e in estimates]
+    if not estimates:
+        raise ValueError("no law to draw")
+    ax = get_axes(ax)
+    budgets = flops_grid(flops_range)
+    for estimate in estimates:
+        ax.plot(budgets, allocation(estimate, budgets, quantity, convention),
+                label=estimate.label, linewidth=1.8, **law_style(estimate.label).line())
+    if models:
+        _mark_models(ax, quantity)
+    log_axes(ax, "flops", params_label(convention) if quantity == "params" else "tokens")
+    ax.legend(fontsize="small", frameon=False)
+    return ax
+
+
+def plot_frontier(fit: LawEstimate, *, quantity: str = "params", flops_range: Sequence[float] | None = None,
+                  compare_with: Sequence[LawEstimate | str] = DEFAULT_COMPARISON,
+                  ax: Axes | None = None) -> Axes:
+    """A fit's N_opt(C) or D_opt(C) with its bootstrap band, the per-budget optima it was fitted
+    to (Approaches 1 and 2) and the presets' lines (Hoffmann et al. 2022, Fig. 3 middle/right).
+
+    The band is the fit's percentile interval over its bootstrap draws
+    (`FitResult.optimal_interval`); fits without draws get no band.
+    """
+    _check_quantity(quantity)
+    optima = [row for row in getattr(fit, "optima", []) or [] if quantity in row]
+    if flops_range is None:
+        spans = [row["flops"] for row in optima] or [1e18, 1e22]
+        flops_range = (min(spans) / 3.0, max(spans) * 1e3)
+    budgets = flops_grid(flops_range)
+    convention = fit.params_convention
+    ax = get_axes(ax)
+    for name in compare_with:
+        estimate = get_preset(name) if isinstance(name, str) else name
+        ax.plot(budgets, allocation(estimate, budgets, quantity, convention), label=estimate.label,
+                linewidth=1.2, alpha=0.9, **law_style(estimate.label).line())
+    style = law_style("fit")
+    if getattr(fit, "samples", None):
+        low, high = fit.optimal_interval(budgets)[quantity]  # type: ignore[attr-defined]
+        level = getattr(fit, "level", 0.95)
+        ax.fill_between(budgets, low, high, color="0.6", alpha=0.45, linewidth=0,
+                        label=f"{level:.0%} bootstrap interval")
+    ax.plot(budgets, allocation(fit, budgets, quantity, convention), linewidth=2.2, label=fit.label, **style.line())
+    if optima:
+        ax.plot([row["flops"] for row in optima], [row[quantity] for row in optima], markersize=6,
+                markerfacecolor="white", markeredgewidth=1.5, label="per-budget optima", **style.points())
+    log_axes(ax, "flops", params_label(convention) if quantity == "params" else "tokens")
+    ax.legend(fontsize="small", frameon=False)
+    return ax
+
+
+def plot_contours(law: LawEstimate | str, *, space: str = "flops", flops_range: Sequence[float] = (1e18, 1e23),
+                  budgets: Sequence[float] | None = None, levels: int = 14, ax: Axes | None = None) -> Axes:
+    """Loss contours of a parametric law with its efficient frontier and iso-FLOP lines
+    (Hoffmann et al. 2022, Fig. 4 left).
+
+    Parameters
+    ----------
+    space
+        "flops": x = training FLOPs C, y = params N, loss at D = C / (6 N); iso-FLOP lines are
+        vertical. "tokens": x = tokens D, y = params N; iso-FLOP lines are N D = C / 6.
+    budgets
+        Iso-FLOP lines to draw (default: one per decade of `flops_range`).
+    """
+    law = get_preset(law) if isinstance(law, str) else law
+    if not get_law(law.law).predicts_loss:
+        raise ValueError(f"{law.label} predicts no loss: contours need a loss law (e.g. chinchilla)")
+    if space not in ("flops", "tokens"):
+        raise ValueError(f"space must be 'flops' or 'tokens', got {space!r}")
+    grid = flops_grid(flops_range, 200)
+    frontier_params, frontier_tokens = (np.asarray(v, dtype=float) for v in law.optimal(grid))
+    budgets = _decades(grid) if budgets is None else np.asarray(budgets, dtype=float)
+    params = np.geomspace(frontier_params.min() / 30.0, frontier_params.max() * 30.0, 200)
+    ax = get_axes(ax)
+    if space == "flops":
+        x, y = np.meshgrid(grid, params)
+        loss = law.predict(y, x / (6.0 * y))
+        frontier_x = grid
+    else:
+        tokens = np.geomspace(frontier_tokens.min() / 30.0, frontier_tokens.max() * 30.0, 200)
+        x, y = np.meshgrid(tokens, params)
+        loss = law.predict(y, x)
+        frontier_x = frontier_tokens
+    bounds = np.quantile(loss, [0.0, 0.9])
+    steps = np.geomspace(bounds[0] * 1.002, bounds[1], levels)
+    filled = ax.contourf(x, y, loss, levels=steps, cmap="Blues_r", extend="max", alpha=0.9)
+    lines = ax.contour(x, y, loss, levels=steps[::2], colors="0.25", linewidths=0.6)
+    ax.clabel(lines, fmt="%.2f", fontsize=7)
+    ax.figure.colorbar(filled, ax=ax, format="%.2f", label=f"{AXIS_LABELS['loss']} under {law.label}")
+    _draw_isoflop_lines(ax, budgets, space, params)
+    ax.plot(frontier_x, frontier_params, linewidth=2.6, color=law_style(law.label).color,
+            label=f"efficient frontier ({law.label})")
+    log_axes(ax, "flops" if space == "flops" else "tokens", params_label(law.params_convention))
+    ax.set_xlim(x.min(), x.max())
+    ax.set_ylim(params.min(), params.max())
+    ax.grid(False)
+    ax.legend(fontsize="small", loc="upper left")
+    return ax
+
+
+def plot_penalty(allocations: Sequence[LawEstimate | str] = ("kaplan2020", "chinchilla-unrounded", "epoch2024"),
+                 under: LawEstimate | str = "chinchilla-unrounded", *, flops_range: Sequence[float] = (1e18, 1e26),
+                 ax: Axes | None = None) -> Axes:
+    """Loss above the optimum, in percent, of each law's model size trained on the whole budget,
+    scored under one loss law (`scaling.compare`; Hoffmann et al. 2022, Sec. 1 on Kaplan's sizes)."""
+    allocations = [get_preset(e) if isinstance(e, str) else e for e in allocations]
+    under = get_preset(under) if isinstance(under, str) else under
+    budgets = flops_grid(flops_range, 30)
+    comparison = compare(allocations, [under], list(budgets))
+    ax = get_axes(ax)
+    for estimate in allocations:
+        rows = [e for e in comparison.evaluations if e.allocation == estimate.label]
+        style = law_style(estimate.label)
+        ax.plot([e.flops for e in rows], [e.excess_pct for e in rows], label=estimate.label, linewidth=1.8,
+                marker=style.marker, markevery=5, markersize=5, **style.line())
+    ax.set_xscale("log")
+    ax.set_xlabel(AXIS_LABELS["flops"])
+    ax.set_ylabel(f"loss above the optimum under {under.label} (%)")
+    ax.axhline(0.0, color="0.5", linewidth=0.8)
+    ax.grid(True, alpha=0.3, linewidth=0.6)
+    ax.legend(fontsize="small", frameon=False)
+    return ax
+
+
+def allocation(estimate: LawEstimate, budgets: Array, quantity: str, convention: str = "total") -> Array:
+    """An estimate's optimal params (converted to `convention`, Pearce & Song 2024) or tokens at `budgets`."""
+    params, tokens = estimate.optimal(budgets)
+    if quantity == "tokens":
+        return np.asarray(tokens, dtype=float)
+    return convert_params(params, source=estimate.params_convention, target=convention)
+
+
+def _mark_models(ax: Axes, quantity: str) -> None:
+    for name, (params, tokens) in TABLE1_MODELS.items():
+        value = params if quantity == "params" else tokens
+        marker = "*" if name == "Chinchilla" else "o"
+        ax.plot(6.0 * params * tokens, value, marker=marker, markersize=11 if marker == "*" else 6,
+                color="black", markerfacecolor="white" if marker == "o" else "black", linestyle="none")
+        right = name in ("Gopher", "Chinchilla")  # neighbours' labels go on opposite sides
+        ax.annotate(name, (6.0 * params * tokens, value), textcoords="offset points", fontsize=7,
+                    xytext=(7 if right else -7, -3), ha="left" if right else "right")
+
+
+def _draw_isoflop_lines(ax: Axes, budgets: Array, space: str, params: Array) -> None:
+    for index, budget in enumerate(budgets):
+        label = "iso-FLOP lines" if index == 0 else None
+        if space == "flops":
+            ax.axvline(budget, color="0.1", linestyle=(0, (4, 3)), linewidth=0.8, label=label)
+        else:
+            ax.plot(budget / (6.0 * params), params, color="0.1", linestyle=(0, (4, 3)), linewidth=0.8, label=label)
+
+
+def _decades(grid: Array) -> Array:
+    exponents = np.arange(np.ceil(np.log10(grid[0])), np.floor(np.log10(grid[-1])) + 1)
+    return 10.0**exponents
+
+
+def _check_quantity(quantity: str) -> None:
+    if quantity not in QUANTITIES:
+        raise ValueError(f"quantity must be 'params' or 'tokens', got {quantity!r}")
