@@ -1,0 +1,159 @@
+"""Read and validate a runs table: one row per training run, what every fitter reads.
+
+Sources: a pandas DataFrame, a CSV or parquet file, a built-in data set name (see
+`scaling.datasets`), or a sweep directory `runs/<sweep>/` (summary.parquet plus per-run
+`<run_id>/curve.parquet`, STYLE.md Sec. 2.1). Columns: `params`, `tokens`, `loss`
+(nats/token), optional `flops`, `run_id`, `params_nonembedding`.
+
+References:
+    Kaplan et al. 2020, Sec. 2.1 (training FLOPs C ~ 6 N D, used when `tokens` is absent).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import pandas as pd
+
+from scaling.datasets import DATASETS, load_dataset
+
+logger = logging.getLogger(__name__)
+
+RunsSource = Union[pd.DataFrame, str, Path]
+REQUIRED = ("params", "tokens", "loss")
+OPTIONAL_NUMERIC = ("flops", "params_nonembedding")
+CURVE_COLUMNS = ("run_id", "step", "tokens_seen", "flops_seen", "split", "loss")
+
+
+def read_runs(source: RunsSource, *, columns: Mapping[str, str] | None = None,
+              drop_invalid: bool = False) -> pd.DataFrame:
+    """A validated runs table with at least `params`, `tokens`, `flops`, `loss` (floats > 0).
+
+    Parameters
+    ----------
+    source
+        DataFrame, path to .csv/.parquet, built-in data set name, or sweep directory.
+    columns
+        Runs-table name -> source column, e.g. {"params": "Model Size"}.
+    drop_invalid
+        Drop rows with NaN, missing or non-positive values (logged) instead of raising.
+
+    Raises
+    ------
+    ValueError
+        A required column is missing, or (without `drop_invalid`) some rows are invalid; the
+        message names the column and how many rows.
+    """
+    frame = _load(source)
+    if columns:
+        missing = [src for src in columns.values() if src not in frame.columns]
+        if missing:
+            raise ValueError(f"--column maps from {', '.join(map(repr, missing))}, not in the data; "
+                             f"columns are {', '.join(map(str, frame.columns))}")
+        frame = frame.rename(columns={src: dst for dst, src in columns.items()})
+    return validate_runs(frame, drop_invalid=drop_invalid)
+
+
+def validate_runs(frame: pd.DataFrame, *, drop_invalid: bool = False) -> pd.DataFrame:
+    """Check and complete a runs table (see `read_runs`); returns a new DataFrame."""
+    frame = frame.copy()
+    if "tokens" not in frame.columns and {"flops", "params"} <= set(frame.columns):
+        # Kaplan et al. 2020, Sec. 2.1 / Hoffmann et al. 2022: C = 6 N D, so D = C / (6 N).
+        with np.errstate(divide="ignore", invalid="ignore"):  # bad rows are reported below
+            frame["tokens"] = _numeric(frame, "flops") / (6.0 * _numeric(frame, "params"))
+    absent = [c for c in REQUIRED if c not in frame.columns]
+    if absent:
+        raise ValueError(f"runs need columns {', '.join(REQUIRED)} (or flops instead of tokens); "
+                         f"missing {', '.join(absent)}; have {', '.join(map(str, frame.columns))}"
+                         " (map names with --column params=\"Model Size\")")
+    checked = [c for c in (*REQUIRED, *OPTIONAL_NUMERIC) if c in frame.columns]
+    bad = pd.Series(False, index=frame.index)
+    problems = []
+    for column in checked:
+        values = _numeric(frame, column)
+        invalid = ~(np.isfinite(values) & (values > 0))
+        if invalid.any():
+            problems.append(f"{column}: {int(invalid.sum())} of {len(frame)} rows are missing, "
+                            "NaN or non-positive")
+            bad |= invalid
+        frame[column] = values
+    if problems and not drop_invalid:
+        raise ValueError("; ".join(problems) + " (fix the data or pass --drop-invalid)")
+    if problems:
+        logger.warning("dropped %d invalid rows (%s)", int(bad.sum()), "; ".join(problems))
+        frame = frame[~bad]
+    if "flops" not in frame.columns:
+        frame["flops"] = 6.0 * frame["params"] * frame["tokens"]  # Kaplan et al. 2020, Sec. 2.1
+    if "run_id" not in frame.columns:
+        frame["run_id"] = [f"row{i}" for i in range(len(frame))]
+    if frame.empty:
+        raise ValueError("no runs left to fit")
+    return frame.reset_index(drop=True)
+
+
+def read_curves(sweep_dir: str | Path, *, split: str = "val") -> pd.DataFrame:
+    """Per-step curves of a sweep's ok runs: run_id, params, tokens (seen), flops (seen), loss.
+
+    Reads `<sweep_dir>/<run_id>/curve.parquet` (STYLE.md Sec. 2.1) for each ok run of the
+    summary, keeping rows of `split` ("val" or "train").
+    """
+    summary = _read_sweep_summary(Path(sweep_dir))
+    parts = []
+    for row in summary.itertuples():
+        path = Path(sweep_dir) / str(row.run_id) / "curve.parquet"
+        if not path.is_file():
+            raise ValueError(f"run {row.run_id} has status ok but no {path}")
+        curve = pd.read_parquet(path)
+        missing = [c for c in CURVE_COLUMNS if c not in curve.columns]
+        if missing:
+            raise ValueError(f"{path} lacks columns {', '.join(missing)}")
+        curve = curve[curve["split"] == split]
+        parts.append(pd.DataFrame({
+            "run_id": str(row.run_id), "params": float(row.params),
+            "tokens": curve["tokens_seen"].to_numpy(float),
+            "flops": curve["flops_seen"].to_numpy(float), "loss": curve["loss"].to_numpy(float)}))
+    if not parts:
+        raise ValueError(f"no curves in {sweep_dir}")
+    curves = pd.concat(parts, ignore_index=True)
+    return curves[curves["tokens"] > 0].reset_index(drop=True)
+
+
+def _load(source: RunsSource) -> pd.DataFrame:
+    if isinstance(source, pd.DataFrame):
+        return source
+    if isinstance(source, str) and source in DATASETS:
+        return load_dataset(source)
+    path = Path(source)
+    if path.is_dir():
+        return _read_sweep_summary(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{source}: no such file, directory or built-in data set "
+                                f"(built in: {', '.join(DATASETS)})")
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    if path.suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    raise ValueError(f"{path}: expected a .csv or .parquet file or a sweep directory")
+
+
+def _read_sweep_summary(sweep_dir: Path) -> pd.DataFrame:
+    path = sweep_dir / "summary.parquet"
+    if not path.is_file():
+        raise ValueError(f"{sweep_dir} is not a sweep directory: no summary.parquet")
+    summary = pd.read_parquet(path)
+    if "status" in summary.columns:
+        ok = summary["status"] == "ok"
+        if (~ok).any():
+            counts = summary.loc[~ok, "status"].value_counts().to_dict()
+            logger.warning("%s: skipped %d of %d runs whose status is not ok (%s)", sweep_dir,
+                           int((~ok).sum()), len(summary), counts)
+        summary = summary[ok]
+    return summary.reset_index(drop=True)
+
+
+def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
+    return pd.to_numeric(frame[column], errors="coerce").astype(float)
