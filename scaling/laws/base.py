@@ -29,6 +29,10 @@ class Law:
     """Paper and equation."""
     predicts_loss: ClassVar[bool] = True
     """False for allocation-only rules (they give N, D for C but no loss)."""
+    log_coefficients: ClassVar[tuple[str, ...]] = ()
+    """Fitting metadata: coefficients the optimiser sees as logarithms (scales: E, A, B, N_c)."""
+    init_grid: ClassVar[Mapping[str, tuple[float, ...]]] = {}
+    """Fitting metadata: starting values per coefficient, in the optimiser's coordinates."""
 
     def predict(self, coefficients: Mapping[str, float], params: npt.ArrayLike | None = None,
                 tokens: npt.ArrayLike | None = None, flops: npt.ArrayLike | None = None) -> Array:

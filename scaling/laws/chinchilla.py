@@ -23,6 +23,12 @@ class ChinchillaLaw(Law):
     param_names = ("E", "A", "B", "alpha", "beta")
     inputs = ("params", "tokens")
     reference = "Hoffmann et al. 2022 (Chinchilla), Eq. 2 and Eq. 4"
+    log_coefficients = ("E", "A", "B")
+    # Hoffmann et al. 2022, App. D.2: e in {-1, -.5, ..., 1}, a, b in {0, 5, ..., 25},
+    # alpha, beta in {0, .5, ..., 2}: 4,500 starts.
+    init_grid = {"E": (-1.0, -0.5, 0.0, 0.5, 1.0), "A": (0.0, 5.0, 10.0, 15.0, 20.0, 25.0),
+                 "B": (0.0, 5.0, 10.0, 15.0, 20.0, 25.0), "alpha": (0.0, 0.5, 1.0, 1.5, 2.0),
+                 "beta": (0.0, 0.5, 1.0, 1.5, 2.0)}
 
     def predict(self, coefficients: Mapping[str, float], params: npt.ArrayLike | None = None,
                 tokens: npt.ArrayLike | None = None, flops: npt.ArrayLike | None = None) -> Array:

@@ -24,11 +24,20 @@ PF_DAY = 1e15 * 24 * 3600
 """FLOPs in one PF-day, 8.64e19 (Kaplan et al. 2020, Sec. 1.3 / Table 1 notation)."""
 
 
+# Fitting metadata (scaling.laws.fit): starting values in the optimiser's coordinates, log for
+# N_c, D_c, C_c, E. They span Table 5's values (log 8.8e13 = 32) and small-scale fits.
+_LOG_SCALES = (10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0)
+_EXPONENTS = (0.03, 0.06, 0.1, 0.2, 0.4, 0.8)
+_LOG_OFFSETS = (-1.0, 0.0, 0.5, 1.0)
+
+
 class KaplanParamsLaw(Law):
     name = "kaplan_n"
     param_names = ("N_c", "alpha_N")
     inputs = ("params",)
     reference = "Kaplan et al. 2020, Eq. 1.1 (Table 5: alpha_N = 0.076, N_c = 8.8e13)"
+    log_coefficients = ("N_c",)
+    init_grid = {"N_c": _LOG_SCALES, "alpha_N": _EXPONENTS}
 
     def predict(self, coefficients: Mapping[str, float], params: npt.ArrayLike | None = None,
                 tokens: npt.ArrayLike | None = None, flops: npt.ArrayLike | None = None) -> Array:
@@ -43,6 +52,8 @@ class KaplanParamsOffsetLaw(Law):
     param_names = ("E", "N_c", "alpha_N")
     inputs = ("params",)
     reference = "Kaplan et al. 2020, Eq. 1.1 plus an irreducible offset E (as in Hoffmann et al. 2022, Eq. 2)"
+    log_coefficients = ("E", "N_c")
+    init_grid = {"E": _LOG_OFFSETS, "N_c": _LOG_SCALES, "alpha_N": _EXPONENTS}
 
     def predict(self, coefficients: Mapping[str, float], params: npt.ArrayLike | None = None,
                 tokens: npt.ArrayLike | None = None, flops: npt.ArrayLike | None = None) -> Array:
@@ -57,6 +68,8 @@ class KaplanTokensLaw(Law):
     param_names = ("D_c", "alpha_D")
     inputs = ("tokens",)
     reference = "Kaplan et al. 2020, Eq. 1.2 (Table 5: alpha_D = 0.095, D_c = 5.4e13)"
+    log_coefficients = ("D_c",)
+    init_grid = {"D_c": _LOG_SCALES, "alpha_D": _EXPONENTS}
 
     def predict(self, coefficients: Mapping[str, float], params: npt.ArrayLike | None = None,
                 tokens: npt.ArrayLike | None = None, flops: npt.ArrayLike | None = None) -> Array:
@@ -71,6 +84,8 @@ class KaplanJointLaw(Law):
     param_names = ("N_c", "D_c", "alpha_N", "alpha_D")
     inputs = ("params", "tokens")
     reference = "Kaplan et al. 2020, Eq. 1.5 (Table 2: alpha_N = 0.076, alpha_D = 0.103, N_c = 6.4e13, D_c = 1.8e13)"
+    log_coefficients = ("N_c", "D_c")
+    init_grid = {"N_c": _LOG_SCALES, "D_c": _LOG_SCALES, "alpha_N": _EXPONENTS, "alpha_D": _EXPONENTS}
 
     def predict(self, coefficients: Mapping[str, float], params: npt.ArrayLike | None = None,
                 tokens: npt.ArrayLike | None = None, flops: npt.ArrayLike | None = None) -> Array:
@@ -100,6 +115,8 @@ class KaplanComputeLaw(Law):
     param_names = ("C_c", "alpha_C")
     inputs = ("flops",)
     reference = "Kaplan et al. 2020, Eq. 1.3 (Table 5: alpha_C^min = 0.050, C_c^min = 3.1e8 PF-days)"
+    log_coefficients = ("C_c",)
+    init_grid = {"C_c": (-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0), "alpha_C": _EXPONENTS}
 
     def predict(self, coefficients: Mapping[str, float], params: npt.ArrayLike | None = None,
                 tokens: npt.ArrayLike | None = None, flops: npt.ArrayLike | None = None) -> Array:

@@ -1,0 +1,159 @@
+"""Chinchilla Approach 2: IsoFLOP profiles -> per-budget optima -> N_opt = k C^a, D_opt = k' C^b.
+
+Runs are grouped by budget (exact FLOP values, or log-binned when C varies a little within a
+budget). Each budget's loss-minimising N comes from a parabola in log N through only the
+points next to the lowest loss (never one global parabola over a wide range, which is biased
+when the profile is not parabolic); a minimum at the edge of the sampled sizes is flagged,
+warned about and left out of the power laws.
+
+Legend: C = budget FLOPs, N = params, D = tokens, L = loss; x = log N.
+
+References:
+    Hoffmann et al. 2022, Sec. 3.2 (Approach 2, a = 0.49, b = 0.51);
+    Porian et al. 2024, arXiv:2406.19146, Sec. 2 (optimum by interpolation near the minimum).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scaling.laws.base import Array
+from scaling.laws.result import FitResult, FitWarning
+from scaling.runs import RunsSource, read_runs
+
+logger = logging.getLogger(__name__)
+
+BUDGET_GAP_DECADES = 0.05
+"""Sorted log10 budgets further apart than this (about 12%) start a new budget group."""
+
+
+def group_budgets(flops: Array, gap_decades: float = BUDGET_GAP_DECADES) -> Array:
+    """Budget label per run: runs share a budget when their log10 C values chain within the gap."""
+    log_flops = np.log10(flops)
+    order = np.argsort(log_flops)
+    breaks = np.concatenate([[0], np.cumsum(np.diff(log_flops[order]) > gap_decades)])
+    labels = np.empty(len(flops), dtype=int)
+    labels[order] = breaks
+    return labels
+
+
+def budget_optimum(params: Array, tokens: Array, loss: Array, window: int = 2) -> dict[str, Any]:
+    """Loss-minimising (params, tokens, loss) of one IsoFLOP profile, from a local parabola.
+
+    Fit L = c2 x^2 + c1 x + c0, x = log N, through the lowest-loss run and `window` runs on each
+    side; the vertex x* = -c1 / (2 c2) (kept inside those points) is the optimum
+    (Hoffmann et al. 2022, Sec. 3.2, applied locally as Porian et al. 2024, Sec. 2 advise).
+    log D at x* is interpolated between the runs. `edge` is True when the lowest loss is the
+    smallest or largest N sampled: the true optimum may lie outside.
+    """
+    order = np.argsort(params)
+    x, log_tokens, y = np.log(params[order]), np.log(tokens[order]), loss[order]
+    best = int(np.argmin(y))
+    edge = best in (0, len(y) - 1)
+    low, high = max(0, best - window), min(len(y), best + window + 1)
+    local_x, local_y = x[low:high], y[low:high]
+    vertex, vertex_loss = x[best], y[best]
+    if len(np.unique(local_x)) >= 3:
+        c2, c1, c0 = np.polyfit(local_x, local_y, 2)
+        if c2 > 0:
+            vertex = float(np.clip(-c1 / (2 * c2), local_x.min(), local_x.max()))
+            vertex_loss = float(c0 + c1 * vertex + c2 * vertex**2)
+    return {"params": float(np.exp(vertex)), "tokens": float(np.exp(np.interp(vertex, x, log_tokens))),
+            "loss": float(vertex_loss), "n_runs": int(len(y)), "edge": bool(edge)}
+
+
+def isoflop_optima(runs: pd.DataFrame, *, window: int = 2,
+                   gap_decades: float = BUDGET_GAP_DECADES) -> list[dict[str, Any]]:
+    """One optimum per budget with at least three distinct sizes, sorted by budget."""
+    columns = [runs[c].to_numpy(float) for c in ("flops", "params", "tokens", "loss")]
+    return _optima(*columns, group_budgets(columns[0], gap_decades), window)
+
+
+def _optima(flops: Array, params: Array, tokens: Array, loss: Array, labels: Array,
+            window: int) -> list[dict[str, Any]]:
+    optima = []
+    for label in np.unique(labels):
+        member = labels == label
+        if np.unique(params[member]).size < 3:
+            logger.info("budget group %d has fewer than 3 distinct sizes; skipped", label)
+            continue
+        optimum = budget_optimum(params[member], tokens[member], loss[member], window)
+        optima.append({"flops": float(np.exp(np.log(flops[member]).mean())), **optimum})
+    return optima
+
+
+def power_law(flops: Array, values: Array) -> tuple[float, float]:
+    """(k, a) of values = k C^a by least squares in log space (Hoffmann et al. 2022, Sec. 3.1-3.2)."""
+    a, log_k = np.polyfit(np.log(flops), np.log(values), 1)
+    return float(np.exp(log_k)), float(a)
+
+
+def allocation_from_optima(optima: list[dict[str, Any]]) -> dict[str, float]:
+    """k, a (N_opt = k C^a), k_tokens, b (D_opt = k_tokens C^b) from the non-edge optima."""
+    usable = [o for o in optima if not o["edge"]]
+    if len(usable) < 2:
+        raise ValueError(f"need at least 2 budgets whose minimum is inside the sampled sizes, "
+                         f"found {len(usable)} of {len(optima)}")
+    flops = np.array([o["flops"] for o in usable])
+    k, a = power_law(flops, np.array([o["params"] for o in usable]))
+    k_tokens, b = power_law(flops, np.array([o["tokens"] for o in usable]))
+    return {"k": k, "a": a, "k_tokens": k_tokens, "b": b}
+
+
+def fit_isoflop(runs: pd.DataFrame | RunsSource, *, window: int = 2, gap_decades: float = BUDGET_GAP_DECADES,
+                bootstrap: int = 0, level: float = 0.95, seed: int = 0) -> FitResult:
+    """Chinchilla Approach 2 (Hoffmann et al. 2022, Sec. 3.2) with bootstrap over runs.
+
+    The bootstrap resamples runs with replacement within each budget (so every budget keeps
+    its profile) and recomputes every optimum and both power laws.
+    """
+    from scaling.laws.fit import data_digest
+
+    runs = read_runs(runs)
+    optima = isoflop_optima(runs, window=window, gap_decades=gap_decades)
+    edges = [o["flops"] for o in optima if o["edge"]]
+    if edges:
+        warnings.warn(f"{len(edges)} of {len(optima)} budgets have their lowest loss at the smallest or "
+                      f"largest size sampled (C = {', '.join(f'{c:.3g}' for c in edges)}); left out of the "
+                      "power laws: sample wider sizes there", FitWarning, stacklevel=2)
+    fitted = allocation_from_optima(optima)
+    samples = _bootstrap(runs, bootstrap, seed, window, gap_decades) if bootstrap else None
+    return FitResult.build(
+        law="power_allocation", approach="2", coefficients={"k": fitted["k"], "a": fitted["a"]},
+        derived={"a": fitted["a"], "b": fitted["b"], "k_tokens": fitted["k_tokens"]},
+        converged=True, message=f"{len(optima) - len(edges)} budgets fitted, {len(edges)} at an edge",
+        n_points=len(runs), data_digest=data_digest(runs, ("params", "tokens", "flops")),
+        optima=optima, samples=samples, level=level,
+        uncertainty=f"bootstrap(n={bootstrap}, seed={seed})" if bootstrap else "none",
+        options={"window": window, "gap_decades": gap_decades, "method": "local parabola in log N"})
+
+
+def _bootstrap(runs: pd.DataFrame, n_resamples: int, seed: int, window: int,
+               gap_decades: float) -> dict[str, Array]:
+    if n_resamples < 2:
+        raise ValueError(f"bootstrap needs at least 2 resamples, got {n_resamples}")
+    rng = np.random.default_rng(seed)
+    columns = [runs[c].to_numpy(float) for c in ("flops", "params", "tokens", "loss")]
+    labels = group_budgets(columns[0], gap_decades)
+    members = [np.flatnonzero(labels == label) for label in np.unique(labels)]
+    draws: dict[str, list[float]] = {"k": [], "a": [], "b": [], "k_tokens": []}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", np.exceptions.RankWarning)  # duplicated points: a refit
+        for _ in range(n_resamples):
+            index = np.concatenate([rng.choice(m, size=m.size) for m in members])
+            try:
+                optima = _optima(*(c[index] for c in columns), labels[index], window)
+                fitted = allocation_from_optima(optima)
+            except ValueError:  # a resample left fewer than 2 interior budgets
+                continue
+            for name in draws:
+                draws[name].append(fitted[name])
+    if len(draws["a"]) < n_resamples:
+        warnings.warn(f"{n_resamples - len(draws['a'])} of {n_resamples} resamples had too few interior "
+                      "budgets and were left out", FitWarning, stacklevel=3)
+    return {name: np.array(values) for name, values in draws.items()}

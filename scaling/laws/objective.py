@@ -1,0 +1,162 @@
+"""The fitting objective: Huber on log-loss residuals, summed, with exact gradients.
+
+A model maps optimiser coordinates theta (log for scale coefficients such as E, A, B, N_c;
+plain for exponents) to predicted log-loss and its Jacobian. Chinchilla's form gets the
+log-sum-exp parameterisation with a hand-written gradient; every other law gets exact
+complex-step derivatives through its own `predict`, so adding a law needs no gradient code.
+
+Legend: N = params, D = tokens, e, a, b = log E, log A, log B.
+
+References:
+    Hoffmann et al. 2022, App. D.2, Eq. 11 (LSE form, Huber with delta = 1e-3, terms summed);
+    Besiroglu et al. 2024, Sec. 3 (averaging the Huber terms stalls L-BFGS near its start);
+    Squire & Trapp 1998, "Using complex variables to estimate derivatives of real functions".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from scaling.laws.base import Array, Law
+
+HOFFMANN_DELTA = 1e-3
+"""Huber threshold on log-loss residuals (Hoffmann et al. 2022, Sec. 3.3 and App. D.2)."""
+
+_COMPLEX_STEP = 1e-30  # any tiny step is exact to rounding: no subtractive cancellation
+
+
+def huber(residuals: Array, delta: float) -> tuple[Array, Array]:
+    """Huber_delta(r) = r^2/2 if |r| <= delta else delta (|r| - delta/2), and its derivative.
+
+    Hoffmann et al. 2022, App. D.2 (same definition as scipy.special.huber).
+    """
+    small = np.abs(residuals) <= delta
+    value = np.where(small, 0.5 * residuals**2, delta * (np.abs(residuals) - 0.5 * delta))
+    return value, np.clip(residuals, -delta, delta)
+
+
+class LawModel:
+    """log L(theta) for a law through its `predict`, with complex-step exact derivatives."""
+
+    def __init__(self, law: Law, inputs: Mapping[str, Array]):
+        self.law = law
+        self.inputs = dict(inputs)
+        self.log_mask = np.array([n in law.log_coefficients for n in law.param_names])
+
+    def coefficients(self, theta: Array) -> dict[str, Array]:
+        """Coefficients from optimiser coordinates; theta is (p,) or (p, ...) for a batch."""
+        values = np.where(self.log_mask.reshape((-1,) + (1,) * (theta.ndim - 1)), np.exp(theta), theta)
+        return dict(zip(self.law.param_names, values))
+
+    def huber_value_grad(self, theta: Array, log_loss: Array, delta: float) -> tuple[float, Array]:
+        """Summed Huber value of the log residuals at theta, and its gradient in theta."""
+        predicted, jac = self.log_loss_jac(theta)
+        value, slope = huber(predicted - log_loss, delta)
+        return float(value.sum()), (slope[:, None] * jac).sum(axis=0)
+
+    def log_loss(self, thetas: Array) -> Array:
+        """Predicted log-loss for a batch of coordinates: (G, p) -> (G, n)."""
+        coefficients = self.coefficients(thetas.T[..., None])
+        with np.errstate(all="ignore"):  # overflowing starts score inf and are never polished
+            predicted = self.law.predict(coefficients, **self.inputs)
+            return np.where(predicted > 0, np.log(np.abs(predicted)), np.inf)
+
+    def log_loss_jac(self, theta: Array) -> tuple[Array, Array]:
+        """Predicted log-loss (n,) and its Jacobian (n, p) at one point, exact to rounding."""
+        p = theta.size
+        stepped = theta[:, None] + 1j * _COMPLEX_STEP * np.eye(p)  # column k steps theta_k
+        coefficients = {name: np.where(mask, np.exp(row), row)[:, None]
+                        for name, mask, row in zip(self.law.param_names, self.log_mask, stepped)}
+        with np.errstate(all="ignore"):
+            log_predicted = np.log(self.law.predict(coefficients, **self.inputs))  # (p, n)
+        return log_predicted[0].real, (log_predicted.imag / _COMPLEX_STEP).T
+
+
+class ChinchillaLseModel(LawModel):
+    """Hoffmann et al. 2022, App. D.2, Eq. 11: the LSE form with a hand-written gradient.
+
+        log L = LSE(a - alpha log N, b - beta log D, e),  theta = (e, a, b, alpha, beta)
+    in `param_names` order (E, A, B, alpha, beta).
+    """
+
+    def __init__(self, law: Law, inputs: Mapping[str, Array]):
+        super().__init__(law, inputs)
+        self.log_params = np.log(self.inputs["params"])
+        self.log_tokens = np.log(self.inputs["tokens"])
+
+    def huber_value_grad(self, theta: Array, log_loss: Array, delta: float) -> tuple[float, Array]:
+        # The hot path of fits and bootstraps: Eq. 11 and its gradient fused, nothing stacked.
+        e, a, b, alpha, beta = theta
+        params_term = a - alpha * self.log_params
+        tokens_term = b - beta * self.log_tokens
+        top = np.maximum(np.maximum(params_term, tokens_term), e)
+        w_e, w_params, w_tokens = np.exp(e - top), np.exp(params_term - top), np.exp(tokens_term - top)
+        total = w_e + w_params + w_tokens
+        residuals = top + np.log(total) - log_loss
+        size = np.abs(residuals)
+        value = np.where(size <= delta, 0.5 * residuals * residuals, delta * (size - 0.5 * delta)).sum()
+        slope = np.clip(residuals, -delta, delta) / total
+        slope_params, slope_tokens = slope * w_params, slope * w_tokens
+        # Elementwise sums, not `@`: BLAS dot products start threads that the bootstrap's
+        # worker processes would then oversubscribe.
+        grad = np.array([(slope * w_e).sum(), slope_params.sum(), slope_tokens.sum(),
+                         -(slope_params * self.log_params).sum(), -(slope_tokens * self.log_tokens).sum()])
+        return float(value), grad
+
+    def _terms(self, theta: Array) -> Array:
+        e, a, b, alpha, beta = (t[..., None] for t in theta)
+        return np.stack(np.broadcast_arrays(e, a - alpha * self.log_params, b - beta * self.log_tokens))
+
+    def log_loss(self, thetas: Array) -> Array:
+        terms = self._terms(thetas.T)
+        top = terms.max(axis=0)
+        return top + np.log(np.exp(terms - top).sum(axis=0))
+
+    def log_loss_jac(self, theta: Array) -> tuple[Array, Array]:
+        terms = self._terms(theta)
+        top = terms.max(axis=0)
+        weights = np.exp(terms - top)
+        total = weights.sum(axis=0)
+        weights /= total  # softmax: d LSE / d term
+        jac = np.stack([weights[0], weights[1], weights[2],
+                        -weights[1] * self.log_params, -weights[2] * self.log_tokens], axis=1)
+        return top + np.log(total), jac
+
+    def profile_starts(self, log_loss: Array, alphas: Array, betas: Array) -> Array:
+        """Variable projection: for each (alpha, beta), the best linear (E, A, B) >= 0.
+
+        With the exponents fixed, L = E + A N^-alpha + B D^-beta is linear in (E, A, B);
+        weighted least squares on L with weights 1/L (the relative error, i.e. the log residual
+        to first order) gives them in one batched 3x3 solve. Returns theta rows (G, 5).
+        """
+        loss = np.exp(log_loss)
+        weight = loss**-2.0  # (L_hat - L) / L squared: weights 1/L^2 on the linear residual
+        x_params = np.exp(-alphas[:, None] * self.log_params)  # (G, n)
+        x_tokens = np.exp(-betas[:, None] * self.log_tokens)
+        wx_params, wx_tokens = x_params * weight, x_tokens * weight
+        gram = np.empty((alphas.size, 3, 3))
+        gram[:, 0, 0] = weight.sum()
+        gram[:, 0, 1] = gram[:, 1, 0] = wx_params.sum(axis=1)
+        gram[:, 0, 2] = gram[:, 2, 0] = wx_tokens.sum(axis=1)
+        gram[:, 1, 1] = (wx_params * x_params).sum(axis=1)
+        gram[:, 1, 2] = gram[:, 2, 1] = (wx_params * x_tokens).sum(axis=1)
+        gram[:, 2, 2] = (wx_tokens * x_tokens).sum(axis=1)
+        gram += 1e-12 * gram[:, 0, 0, None, None] * np.eye(3)
+        rhs = np.column_stack([np.full(alphas.size, (weight * loss).sum()), (wx_params * loss).sum(axis=1),
+                               (wx_tokens * loss).sum(axis=1)])
+        with np.errstate(all="ignore"):
+            scales = np.linalg.solve(gram, rhs[..., None])[..., 0]
+        # A non-positive scale means that term is not needed: start it negligible, not at -inf.
+        floor = 1e-6 * loss.min() * np.stack([np.ones_like(alphas), np.exp(alphas * self.log_params.max()),
+                                             np.exp(betas * self.log_tokens.max())], axis=1)
+        scales = np.where(np.isfinite(scales) & (scales > floor), scales, floor)
+        return np.column_stack([np.log(scales), alphas, betas])
+
+
+def make_model(law: Law, inputs: Mapping[str, Array]) -> LawModel:
+    """The model the engine optimises for `law`: the LSE form for Chinchilla, else generic."""
+    if law.name == "chinchilla":
+        return ChinchillaLseModel(law, inputs)
+    return LawModel(law, inputs)
