@@ -55,16 +55,30 @@ def budget_optimum(params: Array, tokens: Array, loss: Array, window: int = 2) -
     x, log_tokens, y = np.log(params[order]), np.log(tokens[order]), loss[order]
     best = int(np.argmin(y))
     edge = best in (0, len(y) - 1)
-    low, high = max(0, best - window), min(len(y), best + window + 1)
-    local_x, local_y = x[low:high], y[low:high]
     vertex, vertex_loss = x[best], y[best]
-    if len(np.unique(local_x)) >= 3:
-        c2, c1, c0 = np.polyfit(local_x, local_y, 2)
+    parabola, (x_low, x_high) = local_parabola(params, loss, window)
+    if parabola is not None:
+        c2, c1, c0 = parabola
         if c2 > 0:
-            vertex = float(np.clip(-c1 / (2 * c2), local_x.min(), local_x.max()))
+            vertex = float(np.clip(-c1 / (2 * c2), x_low, x_high))
             vertex_loss = float(c0 + c1 * vertex + c2 * vertex**2)
     return {"params": float(np.exp(vertex)), "tokens": float(np.exp(np.interp(vertex, x, log_tokens))),
             "loss": float(vertex_loss), "n_runs": int(len(y)), "edge": bool(edge)}
+
+
+def local_parabola(params: Array, loss: Array, window: int = 2) -> tuple[Array | None, tuple[float, float]]:
+    """The local parabola `budget_optimum` uses: (c2, c1, c0) of L = c2 x^2 + c1 x + c0, x = log N,
+    through the lowest-loss run and `window` runs on each side (None with fewer than 3 distinct
+    sizes there), and the span (x_low, x_high) of those runs. Plots draw it (scaling.plot)."""
+    order = np.argsort(params)
+    x, y = np.log(params[order]), loss[order]
+    best = int(np.argmin(y))
+    low, high = max(0, best - window), min(len(y), best + window + 1)
+    local_x, local_y = x[low:high], y[low:high]
+    span = (float(local_x.min()), float(local_x.max()))
+    if len(np.unique(local_x)) < 3:
+        return None, span
+    return np.polyfit(local_x, local_y, 2), span
 
 
 def isoflop_optima(runs: pd.DataFrame, *, window: int = 2,
