@@ -238,3 +238,21 @@ def test_every_result_states_its_conventions():
             assert "6 N D" in result["conventions"]["flops"] and "C_min" in result["conventions"]["budget"]
             assert result["conventions"]["params"].startswith("total")
     assert math.isfinite(plan_beyond([CHINCHILLA], loss=2.0).results[0].flops)
+
+
+def test_fitted_law_from_json_gives_cost_intervals():
+    # A committed FitResult (fitting engine's fixture: Chinchilla fit with 20 bootstrap draws).
+    from pathlib import Path
+
+    from scaling.laws.presets import resolve_law
+
+    fit = resolve_law(str(Path(__file__).parent / "data" / "fitresult_schema1_chinchilla.json"))
+    hardware = Hardware(gpu="h100", gpus=256)
+    target = plan_for_loss(fit, 2.1, hardware=hardware, price_per_gpu_hour=2.5)
+    assert target.flops_interval[0] < target.flops < target.flops_interval[1]
+    assert target.cost.days_interval[0] < target.cost.days < target.cost.days_interval[1]
+    assert target.cost.dollars == pytest.approx(2.5 * target.cost.gpu_hours)
+    report = plan_beyond([fit], flops=1e22, inference_tokens=2e12)
+    (inference,) = report.results
+    assert inference.params_interval[0] < inference.inference_optimal.params < inference.params_interval[1]
+    assert report.to_dict()["results"][0]["law"].startswith("fit:chinchilla@")
