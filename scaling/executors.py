@@ -219,40 +219,54 @@ def visible_gpus() -> list[str]:
     return [str(i) for i, line in enumerate(listing.stdout.splitlines()) if line.startswith("GPU ")]
 
 
-def _die_with_parent() -> None:
-    """Linux: ask the kernel to SIGKILL this worker when the sweep process dies (even by
-    kill -9), so its lock is released and the restarted sweep resumes the run."""
-    if sys.platform != "linux":
-        return
-    import ctypes
+def _die_with_parent(parent_alive: Any) -> None:
+    """Kill this worker when the sweep process dies, even by kill -9, so its lock is released
+    and a restarted sweep resumes the run. `parent_alive` is the read end of a pipe whose only
+    write end the sweep process holds: the kernel closes it on any death, and recv() sees EOF.
+    (PR_SET_PDEATHSIG would not do: a forkserver worker's parent is the fork server, which
+    outlives the sweep while its workers hold its pipe.)"""
     import signal
+    import threading
 
-    pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    def watch() -> None:
+        try:
+            parent_alive.recv()
+        except (EOFError, OSError):
+            pass
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
-def _worker_main(gpu: str | None, threads: int | None, tasks: Any, results: Any, train_fn: TrainFn) -> None:
-    _die_with_parent()
+def _worker_main(gpu: str | None, threads: int | None, tasks: Any, results: Any, train_fn: TrainFn,
+                 parent_alive: Any) -> None:
+    _die_with_parent(parent_alive)
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    if threads is not None:  # before torch is imported, so its thread pools start at this size
+    if threads is not None:  # torch may be preloaded: set its pool size too, not just the env
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[var] = str(threads)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
     while (task := tasks.get()) is not None:
         results.put(execute_run(task, train_fn, threads))
 
 
 class LocalBackend:
-    """K spawned worker processes, each with its own task queue (so a dead worker's run is
+    """K worker processes, each with its own task queue (so a dead worker's run is
     known), its GPU and its thread count. A worker that dies is replaced; its run counts as
     failed."""
 
     def __init__(self, train_fn: TrainFn, workers: int, gpus: list[str] | None = None,
-                 threads: int | None = 1) -> None:
+                 threads: int | None = 1, preload: tuple[str, ...] = ()) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
-        self._ctx = mp.get_context("spawn")  # no fork of a process that may hold threads or CUDA
+        # Workers fork from a server process that imported `preload` (torch: ~4-8 s a process
+        # here) but never ran an op or touched CUDA; the sweep process itself is never forked.
+        self._ctx = mp.get_context("forkserver")
+        self._ctx.set_forkserver_preload(list(preload))
         self._train_fn, self._threads = train_fn, threads
+        self._alive_r, self._alive_w = self._ctx.Pipe(duplex=False)  # never send _alive_w anywhere
         self._results = self._ctx.Queue()
         self._gpus = [gpus[i % len(gpus)] for i in range(workers)] if gpus else [None] * workers
         self._slots: list[dict[str, Any]] = [self._start(i) for i in range(workers)]
@@ -260,7 +274,8 @@ class LocalBackend:
     def _start(self, index: int) -> dict[str, Any]:
         tasks = self._ctx.Queue()
         proc = self._ctx.Process(target=_worker_main, daemon=True, name=f"scaling-worker-{index}",
-                                 args=(self._gpus[index], self._threads, tasks, self._results, self._train_fn))
+                                 args=(self._gpus[index], self._threads, tasks, self._results, self._train_fn,
+                                       self._alive_r))
         proc.start()
         return {"proc": proc, "tasks": tasks, "task": None}
 
@@ -303,6 +318,7 @@ class LocalBackend:
             if slot["proc"].is_alive():  # still training (interrupted sweep): it resumes later
                 slot["proc"].kill()
                 slot["proc"].join()
+        self._alive_w.close()
 
 
 # ---- Ray ----------------------------------------------------------------------------------------
@@ -434,7 +450,8 @@ def run_sweep(spec: Any, out: Path = Path("runs"), *, backend: str = "local", wo
     if backend == "ray":
         runner = RayBackend(train_fn, address=address, device=spec.device, cpus_per_run=threads)
     elif backend == "local":
-        runner = LocalBackend(train_fn, count, gpus=gpus or None, threads=threads)
+        preload = ("scaling.train", "torch._dynamo") if train_fn is _train_default else ()
+        runner = LocalBackend(train_fn, count, gpus=gpus or None, threads=threads, preload=preload)
     else:
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
     try:

@@ -61,7 +61,7 @@ def fake_train(cfg, run_dir):
 
 
 def tiny_spec(name="fake", seeds=(0,), widths=(8, 16, 24)):
-    return SweepConfig(name=name, seeds=tuple(seeds), device="cpu",
+    return SweepConfig(name=name, seeds=tuple(seeds), device="cpu", train={"min_steps": 10},
                        shape=ShapeRule(n_layer=1, seq_len=16),
                        grid=IsoFlopGrid(budgets=(1e9,), sizes=Sizes(widths=tuple(widths))))
 
@@ -221,19 +221,23 @@ def test_sigkill_mid_sweep_then_restart_loses_and_repeats_nothing(tmp_path):
     sweep_dir = tmp_path / "fake"
     first = _start_sweep(tmp_path, 2, widths, 0.1)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # kill once some runs finished and others are mid-way
+    while time.monotonic() < deadline:  # kill once some runs finished and another is mid-way
         events = store.read_events(sweep_dir)
         finished = {e["run_id"] for e in events if e["event"] == "finish"}
         started = {e["run_id"] for e in events if e["event"] == "start"}
-        if finished and any((sweep_dir / rid / "checkpoint.pt").exists() for rid in started - finished):
+        if finished and any(_checkpoint_step(sweep_dir / rid) in (1, 2) for rid in started - finished):
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     os.kill(first.pid, signal.SIGKILL)
-    first.communicate()
-    interrupted = started - finished
+    first.communicate(timeout=30)  # returns once the workers, holding its pipes, died too
+    events = store.read_events(sweep_dir)
+    finished = {e["run_id"] for e in events if e["event"] == "finish"}
+    interrupted = {e["run_id"] for e in events if e["event"] == "start"} - finished
+    checkpointed = {rid for rid in interrupted if _checkpoint_step(sweep_dir / rid) is not None}
+    assert finished and checkpointed
     records_before = {rid: (sweep_dir / rid / "record.json").read_bytes() for rid in finished}
     time.sleep(0.5)  # the workers die with their parent (PR_SET_PDEATHSIG) and free their locks
-    assert not any(store.is_locked(sweep_dir / rid) for rid in started)
+    assert not any(store.is_locked(sweep_dir / rid) for rid in interrupted)
     second = _start_sweep(tmp_path, 2, widths, 0.01)
     out, err = second.communicate(timeout=120)
     assert second.returncode == 0, err
@@ -243,9 +247,16 @@ def test_sigkill_mid_sweep_then_restart_loses_and_repeats_nothing(tmp_path):
     for rid, before in records_before.items():  # finished runs were not retrained
         assert (sweep_dir / rid / "record.json").read_bytes() == before
         assert sum(e["event"] == "start" and e["run_id"] == rid for e in events) == 1
-    resumed = [e for e in events if e["event"] == "start" and e["run_id"] in interrupted and e["resume"]]
-    assert resumed, "interrupted runs resume from their checkpoint"
+    resumed = {e["run_id"] for e in events if e["event"] == "start" and e["resume"]}
+    assert resumed == checkpointed, "interrupted runs resume from their checkpoint"
     assert not list(sweep_dir.rglob("*.tmp")), "no half-written files"
+
+
+def _checkpoint_step(run_dir):
+    try:
+        return int((run_dir / "checkpoint.pt").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 @pytest.fixture
