@@ -51,6 +51,10 @@ class Plan:
     """Predicted loss, nats/token on the law's own data; None when the law predicts none."""
     loss_interval: tuple[float, float] | None = None
     """Interval on `loss` when the estimate has one (fits), else None."""
+    params_interval: tuple[float, float] | None = None
+    """Interval on the compute-optimal params at `flops` when the estimate has one (fits)."""
+    tokens_interval: tuple[float, float] | None = None
+    """Interval on the compute-optimal tokens at `flops` when the estimate has one (fits)."""
     params_convention: str
     """"total" or "non-embedding"."""
     budget_convention: str
@@ -70,7 +74,8 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["shape"] = self.shape.to_dict() if self.shape is not None else None
-        out["loss_interval"] = list(self.loss_interval) if self.loss_interval is not None else None
+        for name in ("loss_interval", "params_interval", "tokens_interval"):
+            out[name] = list(getattr(self, name)) if getattr(self, name) is not None else None
         return out
 
     @classmethod
@@ -78,8 +83,9 @@ class Plan:
         data = dict(data)
         if data.get("shape") is not None:
             data["shape"] = ModelConfig(**data["shape"])
-        if data.get("loss_interval") is not None:
-            data["loss_interval"] = tuple(data["loss_interval"])
+        for name in ("loss_interval", "params_interval", "tokens_interval"):
+            if data.get(name) is not None:
+                data[name] = tuple(data[name])
         return cls(**data)
 
     def to_json(self) -> str:
@@ -183,6 +189,11 @@ def _build(estimate: LawEstimate, params: float, tokens: float, budget: float, h
                 interval = (_scalar(low), _scalar(high))
             except ValueError:  # a fit without bootstrap draws has no interval: report none
                 interval = None
+    spans: dict[str, tuple[float, float]] = {}
+    if hasattr(estimate, "optimal_interval") and getattr(estimate, "samples", None):
+        # Fits with bootstrap draws: intervals on N_opt, D_opt and the loss there at this budget.
+        spans = {k: (_scalar(low), _scalar(high)) for k, (low, high) in estimate.optimal_interval(budget).items()}
+        interval = spans.get("loss", interval)
     shape = suggest_shape(params, vocab_size=vocab_size, seq_len=seq_len,
                           params_convention=estimate.params_convention)
     counts = count_params(shape)
@@ -190,6 +201,7 @@ def _build(estimate: LawEstimate, params: float, tokens: float, budget: float, h
     details = estimate.details(budget) if hasattr(estimate, "details") else {}
     return Plan(law=estimate.label, law_form=estimate.law, params=params, tokens=tokens,
                 tokens_per_param=tokens / params, flops=budget, loss=loss, loss_interval=interval,
+                params_interval=spans.get("params"), tokens_interval=spans.get("tokens"),
                 params_convention=estimate.params_convention,
                 budget_convention=getattr(estimate, "budget_convention", "C = 6 N D"), shape=shape,
                 shape_params=counts.total if estimate.params_convention == "total" else counts.non_embedding,

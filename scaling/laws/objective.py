@@ -85,25 +85,25 @@ class ChinchillaLseModel(LawModel):
         super().__init__(law, inputs)
         self.log_params = np.log(self.inputs["params"])
         self.log_tokens = np.log(self.inputs["tokens"])
+        n = self.log_params.size
+        # d(terms)/d(theta), rows [e; a - alpha log N; b - beta log D] stacked: (3n, 5).
+        self.design = np.zeros((3 * n, 5))
+        self.design[:n, 0] = 1.0
+        self.design[n:2 * n, 1], self.design[n:2 * n, 3] = 1.0, -self.log_params
+        self.design[2 * n:, 2], self.design[2 * n:, 4] = 1.0, -self.log_tokens
 
     def huber_value_grad(self, theta: Array, log_loss: Array, delta: float) -> tuple[float, Array]:
-        # The hot path of fits and bootstraps: Eq. 11 and its gradient fused, nothing stacked.
-        e, a, b, alpha, beta = theta
-        params_term = a - alpha * self.log_params
-        tokens_term = b - beta * self.log_tokens
-        top = np.maximum(np.maximum(params_term, tokens_term), e)
-        w_e, w_params, w_tokens = np.exp(e - top), np.exp(params_term - top), np.exp(tokens_term - top)
-        total = w_e + w_params + w_tokens
+        # The hot path of fits and bootstraps, fused: the three LSE terms are one matrix-vector
+        # product (they are linear in theta), and so is the gradient. Huber via c = clip(r):
+        # Huber_delta(r) = c (r - c/2), Huber'(r) = c.
+        terms = (self.design @ theta).reshape(3, -1)
+        top = terms.max(axis=0)
+        weights = np.exp(terms - top)
+        total = weights.sum(axis=0)
         residuals = top + np.log(total) - log_loss
-        size = np.abs(residuals)
-        value = np.where(size <= delta, 0.5 * residuals * residuals, delta * (size - 0.5 * delta)).sum()
-        slope = np.clip(residuals, -delta, delta) / total
-        slope_params, slope_tokens = slope * w_params, slope * w_tokens
-        # Elementwise sums, not `@`: BLAS dot products start threads that the bootstrap's
-        # worker processes would then oversubscribe.
-        grad = np.array([(slope * w_e).sum(), slope_params.sum(), slope_tokens.sum(),
-                         -(slope_params * self.log_params).sum(), -(slope_tokens * self.log_tokens).sum()])
-        return float(value), grad
+        clipped = np.clip(residuals, -delta, delta)
+        value = float((clipped * (residuals - 0.5 * clipped)).sum())
+        return value, self.design.T @ (weights * (clipped / total)).ravel()
 
     def _terms(self, theta: Array) -> Array:
         e, a, b, alpha, beta = (t[..., None] for t in theta)

@@ -1,0 +1,130 @@
+"""`scaling fit DATA`: parse options, call `scaling.laws.approaches.fit_runs`, render.
+
+scipy and pandas are imported inside the command, so `scaling plan` does not pay for them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from scaling.cli._app import app, positive_finite, positive_int
+
+
+class Approach(str, Enum):
+    one = "1"
+    two = "2"
+    three = "3"
+    kaplan = "kaplan"
+    all = "all"
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    pairs = {}
+    for text in values or []:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"{option} takes NAME=VALUE, got {text!r}")
+        pairs[key.strip()] = value.strip().strip('"')
+    return pairs
+
+
+def _floats(pairs: dict[str, str], option: str) -> dict[str, float]:
+    try:
+        return {k: float(v) for k, v in pairs.items()}
+    except ValueError:
+        raise ValueError(f"{option} values must be numbers, got {pairs}") from None
+
+
+@app.command("fit")
+def fit_command(
+    data: Annotated[str, typer.Argument(help="Runs: a .csv/.parquet file, a sweep directory, or a built-in "
+                                             "data set (chinchilla-2022, porian-2024-rw-tuned, ...).")],
+    approach: Annotated[Approach, typer.Option(help="Chinchilla approach 1, 2, 3, Kaplan's forms, or all.")] = Approach.three,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of the runs (0: no intervals).", min=0)] = 0,
+    out: Annotated[Path | None, typer.Option(help="Write the FitResult JSON here (for `scaling plan --law`).")] = None,
+    format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    column: Annotated[list[str] | None, typer.Option(help='Map a column: params="Model Size" (repeatable).')] = None,
+    drop_invalid: Annotated[bool, typer.Option(help="Drop rows with missing, NaN or non-positive values.")] = False,
+    drop_highest: Annotated[int, typer.Option(help="Drop the n highest-loss runs (Besiroglu et al. 2024: 5).",
+                                              min=0)] = 0,
+    delta: Annotated[float, typer.Option(help="Huber delta on log loss (Hoffmann et al. 2022: 1e-3).",
+                                         callback=positive_finite)] = 1e-3,
+    tie_exponents: Annotated[bool, typer.Option(help="Constrain alpha = beta (approach 3).")] = False,
+    fix: Annotated[list[str] | None, typer.Option(help="Hold a coefficient, e.g. E=1.69 (repeatable).")] = None,
+    nonembedding: Annotated[bool, typer.Option(help="Fit params_nonembedding instead of params.")] = False,
+    level: Annotated[float, typer.Option(help="Interval level, in (0, 1).", min=0.5, max=0.999)] = 0.95,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    jobs: Annotated[int | None, typer.Option(help="Worker processes (default: every core).",
+                                             callback=positive_int)] = None,
+    flops: Annotated[list[float] | None, typer.Option(help="Budgets at which to report the optimum "
+                                                           "(repeatable; default 1e21, 1e24).")] = None,
+) -> None:
+    """Fit scaling laws to runs, with bootstrap intervals; --out writes a fit for `scaling plan --law`."""
+    from scaling.laws.approaches import fit_runs, summary, write_results
+
+    if not all(math.isfinite(f) and f > 0 for f in flops or []):
+        raise ValueError("--flops must be positive finite numbers")
+    law_options: dict[str, Any] = {"delta": delta, "drop_highest": drop_highest, "fix": _floats(_pairs(fix, "--fix"), "--fix"),
+                                   "tie": ("alpha", "beta") if tie_exponents else (),
+                                   "params_column": "params_nonembedding" if nonembedding else "params"}
+    results, skipped = fit_runs(data, approach.value, columns=_pairs(column, "--column"), drop_invalid=drop_invalid,
+                                bootstrap=bootstrap, level=level, seed=seed, n_jobs=jobs, **law_options)
+    report = summary(results, flops or [1e21, 1e24])
+    if out is not None:
+        for path in write_results(results, out):
+            typer.echo(f"wrote {path}", err=True)
+    if format is Format.json:
+        typer.echo(json.dumps(report if len(report) > 1 else next(iter(report.values())), indent=2))
+    else:
+        typer.echo(render_table(report, skipped))
+
+
+def render_table(report: dict[str, Any], skipped: list[str]) -> str:
+    """Plain-text rendering of `summary` output."""
+    blocks = [_render_one(key, fit) for key, fit in report.items()]
+    blocks += [f"skipped approach {note}" for note in skipped]
+    return "\n\n".join(blocks)
+
+
+def _render_one(key: str, fit: dict[str, Any]) -> str:
+    level = f"{100 * fit['level']:g}%"
+    head = (f"{key} ({fit['law']}): {fit['n_points']} runs, converged {fit['converged']}, "
+            f"uncertainty {fit['uncertainty']}")
+    lines = [head, f"  {'':<10} {'estimate':>12}   {level + ' interval':<28}"]
+    names = list(fit["coefficients"]) + [n for n in fit["derived"] if n not in fit["coefficients"]]
+    for name in names:
+        value = fit["coefficients"].get(name, fit.get(name))
+        interval = fit["intervals"].get(name)
+        span = f"[{_num(interval[0])}, {_num(interval[1])}]" if interval else "-"
+        lines.append(f"  {name:<10} {_num(value):>12}   {span:<28}")
+    if fit.get("objective") is not None:
+        lines.append(f"  objective {fit['objective']:.6g} (summed Huber, delta {fit['options'].get('delta')})")
+    if fit.get("edge_of_grid"):
+        lines.append(f"  optimum outside the starting grid in: {', '.join(fit['edge_of_grid'])}")
+    if fit["options"].get("dropped_runs"):
+        lines.append(f"  dropped {len(fit['options']['dropped_runs'])} highest-loss runs")
+    if fit.get("optima"):
+        lines.append(f"  {len(fit['optima'])} optima: {fit['message']}")
+    for row in fit["at_budgets"]:
+        parts = [f"C {row['flops']:.3g}:"]
+        for name in ("params", "tokens", "loss"):
+            if name in row:
+                interval = row.get(f"{name}_interval")
+                parts.append(f"{name} {_num(row[name])}" + (f" [{_num(interval[0])}, {_num(interval[1])}]" if interval else ""))
+        lines.append("  " + "  ".join(parts))
+    return "\n".join(lines)
+
+
+def _num(value: float) -> str:
+    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"

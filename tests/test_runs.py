@@ -1,0 +1,76 @@
+"""read_runs / read_curves (scaling.runs) and the built-in data sets (scaling.datasets)."""
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scaling.datasets import DATASETS
+from scaling.runs import read_curves, read_runs
+
+
+def table():
+    return pd.DataFrame({"Model Size": [1e8, 2e8, 4e8], "flops": [6e18, 1.2e19, 2.4e19], "loss": [3.1, 3.0, 2.9]})
+
+
+def test_csv_with_column_mapping_and_tokens_from_flops(tmp_path):
+    path = tmp_path / "runs.csv"
+    table().to_csv(path, index=False)
+    runs = read_runs(path, columns={"params": "Model Size"})
+    # Kaplan et al. 2020, Sec. 2.1: C = 6 N D, so D = C / (6 N).
+    assert runs["tokens"].tolist() == pytest.approx([1e10, 1e10, 1e10])
+    assert list(runs["run_id"]) == ["row0", "row1", "row2"]
+
+
+def test_parquet_and_flops_from_tokens(tmp_path):
+    path = tmp_path / "runs.parquet"
+    pd.DataFrame({"params": [1e8], "tokens": [2e9], "loss": [3.0]}).to_parquet(path)
+    assert read_runs(path)["flops"].iloc[0] == pytest.approx(1.2e18)
+
+
+def test_invalid_rows_name_the_column_and_count():
+    frame = table().rename(columns={"Model Size": "params"})
+    frame.loc[0, "loss"] = np.nan
+    frame.loc[1, "loss"] = -1.0
+    with pytest.raises(ValueError, match=r"loss: 2 of 3 rows are missing, NaN or non-positive.*--drop-invalid"):
+        read_runs(frame)
+    assert len(read_runs(frame, drop_invalid=True)) == 1
+
+
+def test_missing_column_and_bad_mapping_are_clear():
+    with pytest.raises(ValueError, match="missing params"):
+        read_runs(table())
+    with pytest.raises(ValueError, match="'Size'"):
+        read_runs(table(), columns={"params": "Size"})
+    with pytest.raises(FileNotFoundError, match="built in"):
+        read_runs("no-such-data-set")
+
+
+def test_builtin_data_sets():
+    runs = read_runs("chinchilla-2022")
+    assert len(runs) == 245  # Epoch AI's digitisation of Hoffmann et al. 2022, Fig. 4
+    assert runs["params"].min() == pytest.approx(5.7e7, rel=0.01)
+    sizes = {name: len(read_runs(name)) for name in DATASETS if name.startswith("porian-2024-")}
+    assert sum(sizes.values()) == len(read_runs("porian-2024")) == 1160  # Porian et al. 2024
+    assert sizes["porian-2024-rw-tuned"] == 121
+
+
+def test_sweep_directory_uses_ok_runs_and_says_how_many_were_skipped(tmp_path, caplog):
+    sweep = tmp_path / "runs" / "tiny"
+    sweep.mkdir(parents=True)
+    pd.DataFrame({"run_id": ["a", "b", "c"], "params": [1e6, 2e6, 4e6], "params_nonembedding": [8e5, 1.6e6, 3.4e6],
+                  "tokens": [1e8, 1e8, 1e8], "flops": [6e14, 1.2e15, 2.4e15], "loss": [4.0, None, 3.5],
+                  "status": ["ok", "diverged", "ok"]}).to_parquet(sweep / "summary.parquet")
+    for run_id, params in (("a", 1e6), ("c", 4e6)):
+        (sweep / run_id).mkdir()
+        steps = np.arange(1, 6)
+        pd.DataFrame({"run_id": run_id, "step": steps, "tokens_seen": steps * 2e7, "flops_seen": 6 * params * steps * 2e7,
+                      "split": "val", "loss": 5.0 - 0.2 * steps, "lr": 1e-3, "grad_norm": 1.0}).to_parquet(
+            sweep / run_id / "curve.parquet")
+    with caplog.at_level(logging.WARNING, logger="scaling.runs"):
+        runs = read_runs(sweep)
+    assert list(runs["run_id"]) == ["a", "c"]
+    assert "skipped 1 of 3 runs" in caplog.text
+    curves = read_curves(sweep)
+    assert len(curves) == 10 and set(curves["run_id"]) == {"a", "c"}
