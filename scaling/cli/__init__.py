@@ -9,6 +9,7 @@ from scaling.cli._app import app
 
 # Importing a command module registers its commands on `app` (one line per module).
 from scaling.cli import plan as _plan  # noqa: E402,F401
+from scaling.cli import fit as _fit  # noqa: E402,F401
 from scaling.cli import backtest as _backtest  # noqa: E402,F401
 from scaling.cli import train as _train  # noqa: E402,F401
 
