@@ -10,8 +10,18 @@ import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
+from pathlib import Path
+
+from plot_data import SIZES, write_sweep
+from scaling.laws.isoflop import fit_isoflop, isoflop_optima
 from scaling.laws.presets import get_preset
-from scaling.plot import PALETTE, law_style, plot_allocations, plot_contours, plot_frontier, plot_penalty
+from scaling.laws.result import FitResult
+from scaling.plot import (PALETTE, law_style, plot_allocations, plot_contours, plot_curves, plot_frontier,
+                          plot_isoflop, plot_penalty, plot_residuals)
+from scaling.runs import read_runs
+
+FIT = FitResult.from_json((Path(__file__).parent / "data" / "fitresult_schema1_chinchilla.json").read_text())
+ISOFLOP_DATA = "porian-2024-owt2-tuned"
 
 
 @pytest.fixture
@@ -137,3 +147,101 @@ def test_frontier_rejects_bad_quantity(ax):
 def test_new_figure_when_no_axes_given():
     out = plot_allocations(["chinchilla"], models=False)
     assert out.figure is not None and out.get_lines()
+
+
+def test_frontier_of_a_bootstrapped_fit_has_a_band_inside_which_the_fit_lies(ax):
+    plot_frontier(FIT, compare_with=["chinchilla"], flops_range=(1e18, 1e24), ax=ax)
+    (band,) = ax.collections
+    vertices = band.get_paths()[0].vertices
+    fit_line = next(line for line in ax.get_lines() if line.get_label().startswith("fit (Approach 3)"))
+    budgets, params = fit_line.get_data()
+    low, high = FIT.optimal_interval(budgets)["params"]
+    assert np.all(low <= params * 1.0001) and np.all(params <= high * 1.0001)
+    assert vertices[:, 1].min() == pytest.approx(low.min(), rel=1e-6)
+    assert "a = 0.514" in fit_line.get_label()
+
+
+def test_frontier_marks_the_optima_of_an_approach2_fit(ax):
+    fit = fit_isoflop(ISOFLOP_DATA)
+    plot_frontier(fit, quantity="tokens", ax=ax)
+    optima = lines_by_label(ax)["per-budget optima"]
+    np.testing.assert_allclose(optima.get_ydata(), [o["tokens"] for o in fit.optima if not o["edge"]])
+    assert ax.get_xlim()[0] < min(o["flops"] for o in fit.optima)
+
+
+def test_isoflop_draws_points_parabolas_and_minima(ax):
+    runs = read_runs(ISOFLOP_DATA)
+    optima = isoflop_optima(runs)
+    plot_isoflop(ISOFLOP_DATA, ax=ax)
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"
+    assert "nats/token" in ax.get_ylabel() and "parameters" in ax.get_xlabel()
+    minima = lines_by_label(ax)["minimum"]
+    np.testing.assert_allclose(minima.get_xdata(), [o["params"] for o in optima if not o["edge"]])
+    point_series = [line for line in ax.get_lines() if line.get_label().endswith("FLOPs")]
+    assert sum(len(line.get_xdata()) for line in point_series) == len(runs)
+    curves = [line for line in ax.get_lines() if line.get_label().startswith("_") and len(line.get_xdata()) == 50]
+    assert len(curves) == len(optima)  # one local parabola per budget
+    for curve, optimum in zip(curves, optima):
+        assert curve.get_ydata().min() == pytest.approx(optimum["loss"], abs=1e-3)
+
+
+def test_isoflop_with_a_law_adds_its_slices(ax):
+    plot_isoflop(ISOFLOP_DATA, law="epoch2024", ax=ax)
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() not in ("-", "None")]
+    assert len(dashed) == len(isoflop_optima(read_runs(ISOFLOP_DATA)))
+    assert "epoch2024" in ax.get_legend().get_title().get_text()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"fit": FIT}, "Approach 2"), ({"law": "kaplan2020"}, "predicts no loss"),
+])
+def test_isoflop_rejects_bad_input(ax, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        plot_isoflop(ISOFLOP_DATA, ax=ax, **kwargs)
+
+
+def test_curves_coloured_by_size_with_envelope(tmp_path, ax):
+    sweep = write_sweep(tmp_path)
+    plot_curves(str(sweep), ax=ax)
+    runs = [line for line in ax.get_lines() if line.get_label().startswith("_")]
+    assert len(runs) == len(SIZES)
+    assert len({line.get_color() for line in runs}) == len(SIZES)
+    envelope = lines_by_label(ax)["lower envelope (Approach 1)"]
+    flops, loss = envelope.get_data()
+    for line in runs:  # the envelope is the lowest curve wherever a curve reaches
+        x, y = (np.asarray(v, dtype=float) for v in line.get_data())
+        inside = (flops >= x.min()) & (flops <= x.max())
+        assert np.all(loss[inside] <= np.interp(np.log(flops[inside]), np.log(x), y) + 1e-9)
+    assert ax.get_xscale() == "log" and len(ax.figure.axes) == 2  # colour bar for N
+
+
+def test_curves_reject_a_summary_without_curves(tmp_path, ax):
+    with pytest.raises(ValueError):
+        plot_curves(str(tmp_path), ax=ax)
+
+
+def test_residuals_of_a_loss_fit(ax):
+    plot_residuals(FIT, "chinchilla-2022", ax=ax)
+    lines = lines_by_label(ax)
+    assert len(lines["fitted runs (240)"].get_xdata()) == 240
+    dropped = lines["dropped runs (5)"].get_ydata()
+    assert dropped.min() > 0.05  # the outliers Besiroglu et al. 2024 drop sit far above the fit
+    assert ax.get_xscale() == "log" and "FLOPs" in ax.get_xlabel()
+
+
+def test_residuals_of_a_preset_and_of_an_approach2_fit(ax):
+    plot_residuals(get_preset("chinchilla-unrounded"), "chinchilla-2022", x="params", ax=ax)
+    assert len(lines_by_label(ax)["runs (245)"].get_xdata()) == 245
+    fit = fit_isoflop(ISOFLOP_DATA)
+    other = Figure().subplots()
+    plot_residuals(fit, x="tokens", ax=other)
+    assert len(other.get_lines()[0].get_xdata()) == len(fit.optima)
+
+
+@pytest.mark.parametrize("args, kwargs, message", [
+    ((FIT,), {}, "need the runs"), ((FIT, "chinchilla-2022"), {"x": "loss"}, "x must be"),
+    ((get_preset("kaplan2020"),), {}, "nothing to compare"),
+])
+def test_residuals_reject_bad_input(ax, args, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        plot_residuals(*args, ax=ax, **kwargs)

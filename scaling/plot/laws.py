@@ -95,10 +95,16 @@ def plot_frontier(fit: LawEstimate, *, quantity: str = "params", flops_range: Se
         level = getattr(fit, "level", 0.95)
         ax.fill_between(budgets, low, high, color="0.6", alpha=0.45, linewidth=0,
                         label=f"{level:.0%} bootstrap interval")
-    ax.plot(budgets, allocation(fit, budgets, quantity, convention), linewidth=2.2, label=fit.label, **style.line())
-    if optima:
-        ax.plot([row["flops"] for row in optima], [row[quantity] for row in optima], markersize=6,
+    ax.plot(budgets, allocation(fit, budgets, quantity, convention), linewidth=2.2, label=_fit_label(fit, quantity),
+            **style.line())
+    interior = [row for row in optima if not row.get("edge")]
+    edge = [row for row in optima if row.get("edge")]
+    if interior:
+        ax.plot([row["flops"] for row in interior], [row[quantity] for row in interior], markersize=6,
                 markerfacecolor="white", markeredgewidth=1.5, label="per-budget optima", **style.points())
+    if edge:
+        ax.plot([row["flops"] for row in edge], [row[quantity] for row in edge], marker="o", markersize=5,
+                color="0.55", markerfacecolor="none", linestyle="none", label="optima at an edge (not fitted)")
     log_axes(ax, "flops", params_label(convention) if quantity == "params" else "tokens")
     ax.legend(fontsize="small", frameon=False)
     return ax
@@ -183,6 +189,15 @@ def allocation(estimate: LawEstimate, budgets: Array, quantity: str, convention:
     if quantity == "tokens":
         return np.asarray(tokens, dtype=float)
     return convert_params(params, source=estimate.params_convention, target=convention)
+
+
+def _fit_label(fit: LawEstimate, quantity: str) -> str:
+    """"fit (Approach 2): a = 0.501" for a FitResult with allocation exponents, else the label."""
+    derived = getattr(fit, "derived", {})
+    exponent = "a" if quantity == "params" else "b"
+    if exponent not in derived:
+        return fit.label
+    return f"fit (Approach {getattr(fit, 'approach', '?')}): {exponent} = {derived[exponent]:.3f}"
 
 
 def _mark_models(ax: Axes, quantity: str) -> None:

@@ -1,0 +1,186 @@
+"""Whole figures for `scaling plot KIND DATA`: panels laid out as the Chinchilla paper's, built
+on a bare `Figure` (no pyplot, no global backend), and saved by file extension.
+
+References:
+    Hoffmann et al. 2022 (Chinchilla), arXiv:2203.15556: Fig. 1 (allocations), Fig. 2
+    (curves), Fig. 3 (isoflop), Fig. 4 (contours).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scaling.laws.base import LawEstimate, get_law
+from scaling.laws.presets import resolve_law
+from scaling.plot.laws import DEFAULT_COMPARISON, plot_allocations, plot_contours, plot_frontier, plot_penalty
+from scaling.plot.runs import plot_curves, plot_isoflop, plot_residuals
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from scaling.laws.result import FitResult
+
+logger = logging.getLogger(__name__)
+
+FORMATS = (".png", ".svg", ".pdf")
+"""Output formats `save_figure` writes, chosen by the file's extension."""
+PANEL_SIZE = (4.6, 3.8)
+"""Inches per panel."""
+BOOTSTRAP = 200
+"""Resamples behind the bands of `scaling plot isoflop` / `curves` (Approaches 1-2 refit in milliseconds)."""
+
+
+def draw_figure(kind: str, data: str, *, runs: str | None = None, laws: Sequence[str] | None = None,
+                under: str | None = None, flops_range: tuple[float, float] | None = None,
+                bootstrap: int | None = None) -> Figure:
+    """The figure `scaling plot KIND DATA` draws (see KINDS for what DATA is per kind).
+
+    Parameters
+    ----------
+    runs
+        residuals: the runs a loss fit was fitted to (a sweep directory, file or data set).
+    laws
+        Presets (or fit .json files) drawn for comparison (frontier, allocations).
+    under
+        allocations: the loss law that scores each allocation.
+    flops_range
+        (low, high) budgets of the x axis, FLOPs.
+    bootstrap
+        isoflop, curves: resamples behind the Approach 2 / Approach 1 bands (default BOOTSTRAP).
+    """
+    try:
+        drawer, _ = KINDS[kind]
+    except KeyError:
+        raise ValueError(f"unknown plot kind {kind!r}; kinds: {', '.join(KINDS)}") from None
+    options = {"runs": runs, "laws": laws, "under": under, "flops_range": flops_range, "bootstrap": bootstrap}
+    return drawer(data, **{k: v for k, v in options.items() if v is not None})
+
+
+def save_figure(figure: Figure, out: str | Path, *, dpi: int = 150) -> Path:
+    """Write `figure` to `out` as PNG, SVG or PDF by extension; returns the path."""
+    path = Path(out)
+    if path.suffix.lower() not in FORMATS:
+        raise ValueError(f"--out must end in {', '.join(FORMATS)}, got {str(path)!r}")
+    if not path.parent.is_dir():
+        raise ValueError(f"--out: no such directory {str(path.parent)!r}")
+    figure.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def _figure(panels: int) -> tuple[Figure, list[Any]]:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(PANEL_SIZE[0] * panels, PANEL_SIZE[1]), layout="constrained")
+    axes = figure.subplots(1, panels, squeeze=False)[0]
+    return figure, list(axes)
+
+
+def _estimate(data: str) -> LawEstimate:
+    return resolve_law(data)
+
+
+def _approach_fit(fitter: Callable[..., FitResult], data: Any, bootstrap: int) -> FitResult | None:
+    """An Approach 1 or 2 fit with a bootstrap band, or None (logged) when the runs cannot give one."""
+    try:
+        with warnings.catch_warnings():
+            # Edge budgets are flagged on the figure itself (hollow markers); the warning would repeat it.
+            from scaling.laws.result import FitWarning
+
+            warnings.simplefilter("ignore", FitWarning)
+            return fitter(data, bootstrap=bootstrap, seed=0)
+    except ValueError as exc:
+        logger.warning("no compute-optimal fit drawn: %s", exc)
+        return None
+
+
+def _with_frontier(fit: FitResult | None, figure_panels: int, draw: Callable[[Any], None],
+                   laws: Sequence[str] | None, flops_range: tuple[float, float] | None) -> Figure:
+    """`draw` on the first panel; N_opt(C) and D_opt(C) of `fit` on two more when there is a fit."""
+    figure, axes = _figure(figure_panels if fit is not None else 1)
+    draw(axes[0])
+    if fit is not None:
+        compare_with = [resolve_law(name) for name in (laws or DEFAULT_COMPARISON)]
+        plot_frontier(fit, quantity="params", compare_with=compare_with, flops_range=flops_range, ax=axes[1])
+        plot_frontier(fit, quantity="tokens", compare_with=compare_with, flops_range=flops_range, ax=axes[2])
+        axes[2].get_legend().remove()
+    return figure
+
+
+def _isoflop(data: str, *, laws: Sequence[str] | None = None, flops_range: tuple[float, float] | None = None,
+             bootstrap: int = BOOTSTRAP, **_: Any) -> Figure:
+    from scaling.laws.isoflop import fit_isoflop
+    from scaling.runs import read_runs
+
+    runs = read_runs(data)
+    fit = _approach_fit(fit_isoflop, runs, bootstrap)
+    return _with_frontier(fit, 3, lambda ax: plot_isoflop(runs, fit=fit, ax=ax), laws, flops_range)
+
+
+def _curves(data: str, *, laws: Sequence[str] | None = None, flops_range: tuple[float, float] | None = None,
+            bootstrap: int = BOOTSTRAP, **_: Any) -> Figure:
+    from scaling.laws.envelope import fit_envelope
+    from scaling.runs import read_curves
+
+    curves = read_curves(data)
+    fit = _approach_fit(fit_envelope, curves, bootstrap)
+    return _with_frontier(fit, 3, lambda ax: plot_curves(curves, ax=ax), laws, flops_range)
+
+
+def _frontier(data: str, *, laws: Sequence[str] | None = None,
+              flops_range: tuple[float, float] | None = None, **_: Any) -> Figure:
+    fit = _estimate(data)
+    compare_with = [resolve_law(name) for name in (laws or DEFAULT_COMPARISON)]
+    figure, (left, right) = _figure(2)
+    plot_frontier(fit, quantity="params", compare_with=compare_with, flops_range=flops_range, ax=left)
+    plot_frontier(fit, quantity="tokens", compare_with=compare_with, flops_range=flops_range, ax=right)
+    right.get_legend().remove()
+    return figure
+
+
+def _contours(data: str, *, flops_range: tuple[float, float] | None = None, **_: Any) -> Figure:
+    law = _estimate(data)
+    figure, (left, right) = _figure(2)
+    kwargs: dict[str, Any] = {"flops_range": flops_range} if flops_range else {}
+    plot_contours(law, space="flops", ax=left, **kwargs)
+    plot_contours(law, space="tokens", ax=right, **kwargs)
+    return figure
+
+
+def _allocations(data: str, *, under: str | None = None, flops_range: tuple[float, float] | None = None,
+                 **_: Any) -> Figure:
+    estimates = [resolve_law(name) for name in data.split(",") if name]
+    scorer = resolve_law(under) if under else next(
+        (e for e in estimates if get_law(e.law).predicts_loss), resolve_law("chinchilla-unrounded"))
+    figure, (left, right) = _figure(2)
+    kwargs: dict[str, Any] = {"flops_range": flops_range} if flops_range else {}
+    plot_allocations(estimates, ax=left, **kwargs)
+    plot_penalty(estimates, under=scorer, ax=right, **kwargs)
+    return figure
+
+
+def _residuals(data: str, *, runs: str | None = None, **_: Any) -> Figure:
+    from scaling.laws.result import FitResult
+
+    if not data.endswith(".json"):
+        raise ValueError(f"residuals: DATA must be a fit .json file (from `scaling fit`), got {data!r}")
+    fit = resolve_law(data)
+    assert isinstance(fit, FitResult)
+    figure, (left, right) = _figure(2)
+    plot_residuals(fit, runs, x="flops", ax=left)
+    plot_residuals(fit, runs, x="params", ax=right)
+    return figure
+
+
+KINDS: dict[str, tuple[Callable[..., Figure], str]] = {
+    "isoflop": (_isoflop, "runs of an IsoFLOP sweep: profiles, local fits, minima, and Approach 2's N_opt, D_opt (Fig. 3)"),
+    "curves": (_curves, "a sweep directory: training curves by N, the envelope, and Approach 1's N_opt, D_opt (Fig. 2)"),
+    "frontier": (_frontier, "a fit .json or preset: N_opt(C) and D_opt(C) with bootstrap bands (Fig. 3 middle/right)"),
+    "contours": (_contours, "a loss law (fit .json or preset): loss contours, frontier, iso-FLOP lines (Fig. 4)"),
+    "allocations": (_allocations, "comma-separated presets or fits: allocations and their loss penalty (Fig. 1)"),
+    "residuals": (_residuals, "a fit .json (and --runs for a loss law): residuals against C and N"),
+}
+"""Kind -> (drawer, what DATA is and what the figure shows)."""
