@@ -11,7 +11,7 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,6 +23,8 @@ from scaling.plot.style import AXIS_LABELS, flops_grid, get_axes, law_style, log
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+
+    from scaling.laws.result import FitResult
 
 DEFAULT_COMPARISON = ("chinchilla-approach1", "chinchilla-approach2", "chinchilla", "kaplan2020")
 """Presets drawn for comparison by default: Hoffmann et al. 2022's three approaches and Kaplan's."""
@@ -179,6 +181,40 @@ def plot_penalty(allocations: Sequence[LawEstimate | str] = ("kaplan2020", "chin
     ax.set_ylabel(f"loss above the optimum under {under.label} (%)")
     ax.axhline(0.0, color="0.5", linewidth=0.8)
     ax.grid(True, alpha=0.3, linewidth=0.6)
+    ax.legend(fontsize="small", frameon=False)
+    return ax
+
+
+def plot_exponents(fits: Mapping[str, FitResult], *, exponent: str = "a",
+                   references: Sequence[LawEstimate | str] = ("kaplan2020", "chinchilla-approach2"),
+                   ax: Axes | None = None) -> Axes:
+    """Each fit's allocation exponent (a: N_opt ~ C^a, or b: D_opt ~ C^b) with its bootstrap
+    interval, one row per fit in the given order, against the presets' exponents as vertical
+    lines (Porian et al. 2024, Fig. 1: the exponent moving from Kaplan's to Chinchilla's)."""
+    from scaling.laws.result import allocation_exponents
+
+    if exponent not in ("a", "b"):
+        raise ValueError(f"exponent must be 'a' or 'b', got {exponent!r}")
+    if not fits:
+        raise ValueError("no fit to draw")
+    ax = get_axes(ax)
+    for row, (name, fit) in enumerate(fits.items()):
+        if exponent not in fit.derived:
+            raise ValueError(f"fit {name!r} ({fit.law}) has no allocation exponent {exponent}")
+        value = fit.derived[exponent]
+        low, high = fit.intervals.get(exponent, (value, value))
+        ax.errorbar([value], [row], xerr=[[value - low], [high - value]], color="black", marker="o",
+                    markerfacecolor="white", capsize=3, linestyle="none")
+    for reference in references:
+        estimate = get_preset(reference) if isinstance(reference, str) else reference
+        value = float(allocation_exponents(estimate.law, estimate.coefficients)[exponent])
+        style = law_style(estimate.label)
+        ax.axvline(value, linewidth=1.6, label=f"{estimate.label}: {exponent} = {value:.2f}", **style.line())
+    ax.set_yticks(range(len(fits)), list(fits))
+    ax.invert_yaxis()  # first fit on top, as a table reads
+    quantity = "N_opt" if exponent == "a" else "D_opt"
+    ax.set_xlabel(f"{exponent}: {quantity} ~ C^{exponent} (bars: bootstrap interval)")
+    ax.grid(True, axis="x", alpha=0.3, linewidth=0.6)
     ax.legend(fontsize="small", frameon=False)
     return ax
 
