@@ -46,24 +46,30 @@ def budget_optimum(params: Array, tokens: Array, loss: Array, window: int = 2) -
     """Loss-minimising (params, tokens, loss) of one IsoFLOP profile, from a local parabola.
 
     Fit L = c2 x^2 + c1 x + c0, x = log N, through the lowest-loss run and `window` runs on each
-    side; the vertex x* = -c1 / (2 c2) (kept inside those points) is the optimum
-    (Hoffmann et al. 2022, Sec. 3.2, applied locally as Porian et al. 2024, Sec. 2 advise).
-    log D at x* is interpolated between the runs. `edge` is True when the lowest loss is the
-    smallest or largest N sampled: the true optimum may lie outside.
+    side; the vertex x* = -c1 / (2 c2) is the optimum (Hoffmann et al. 2022, Sec. 3.2, applied
+    locally as Porian et al. 2024, Sec. 2 advise). The vertex is used only inside those runs
+    and within the local rise of the lowest loss (scattered or repeated sizes can give a flat,
+    meaningless parabola); otherwise the lowest-loss run itself. D_opt = C / (6 N_opt) with C the
+    geometric mean of the runs' 6 N D (their tokens, whatever FLOP accounting). `edge` is True
+    when the lowest loss is the smallest or largest N sampled: the optimum may lie outside.
     """
     order = np.argsort(params)
-    x, log_tokens, y = np.log(params[order]), np.log(tokens[order]), loss[order]
+    x, y = np.log(params[order]), loss[order]
     best = int(np.argmin(y))
     edge = best in (0, len(y) - 1)
-    vertex, vertex_loss = x[best], y[best]
+    vertex, vertex_loss = float(x[best]), float(y[best])
     parabola, (x_low, x_high) = local_parabola(params, loss, window)
-    if parabola is not None:
+    if parabola is not None and parabola[0] > 0:
         c2, c1, c0 = parabola
-        if c2 > 0:
-            vertex = float(np.clip(-c1 / (2 * c2), x_low, x_high))
-            vertex_loss = float(c0 + c1 * vertex + c2 * vertex**2)
-    return {"params": float(np.exp(vertex)), "tokens": float(np.exp(np.interp(vertex, x, log_tokens))),
-            "loss": float(vertex_loss), "n_runs": int(len(y)), "edge": bool(edge)}
+        candidate = -c1 / (2 * c2)
+        candidate_loss = c0 + c1 * candidate + c2 * candidate**2
+        local_rise = y[max(0, best - window):best + window + 1].max() - y[best]
+        if x_low <= candidate <= x_high and abs(candidate_loss - y[best]) <= local_rise:
+            vertex, vertex_loss = float(candidate), float(candidate_loss)
+    flops = 6.0 * params * tokens
+    budget = float(np.exp(np.log(flops).mean()))
+    return {"params": float(np.exp(vertex)), "tokens": budget / (6.0 * float(np.exp(vertex))),
+            "loss": vertex_loss, "n_runs": int(len(y)), "edge": bool(edge)}
 
 
 def local_parabola(params: Array, loss: Array, window: int = 2) -> tuple[Array | None, tuple[float, float]]:
