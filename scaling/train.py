@@ -146,6 +146,9 @@ class _Trainer:
                                                  eval_tokens=cfg.eval_tokens)).to(self.device)
         self.eval_at = set(eval_steps(self.steps, cfg.eval_points))
         cuda = self.device.type == "cuda"
+        if cuda:  # TF32 for any float32 matmul left outside autocast (nanoGPT does the same)
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         self.bf16 = cfg.bf16 if cfg.bf16 is not None else cuda
         generator = torch.Generator().manual_seed(cfg.seed)
         self.model = GPT(cfg.model, generator=generator).to(self.device)
@@ -194,7 +197,7 @@ class _Trainer:
             lr = lr_at(self.step, cfg, self.steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            batch = torch.from_numpy(self.sampler.batch(self.step)).to(self.device, non_blocking=True)
+            batch = self._to_device(torch.from_numpy(self.sampler.batch(self.step)))
             loss = self._forward_backward(batch, n_micro)
             loss_value = loss.item()
             if not math.isfinite(loss_value):
@@ -219,15 +222,26 @@ class _Trainer:
                 self.wall_s += tick - now
                 if self.step < self.steps and self._checkpoint_due(tick - last_checkpoint):
                     self._checkpoint()
-                    last_checkpoint = tick = time.perf_counter()
+                    last_checkpoint = time.perf_counter()
+                    self.wall_s += last_checkpoint - tick
+                    tick = last_checkpoint
         record = self.record(status)
         self.sink.flush()
         self.sink.write_record(record)
         (self.sink.run_dir / "checkpoint.pt").unlink(missing_ok=True)
         return record
 
+    def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.device.type == "cuda":
+            return batch.pin_memory().to(self.device, non_blocking=True)
+        return batch
+
     def _forward_backward(self, batch: torch.Tensor, n_micro: int) -> torch.Tensor:
         """Forward and backward over the batch in `n_micro` pieces; the batch's mean loss."""
+        if n_micro == 1 and not self.bf16:  # the CPU path: no accumulator, no autocast context
+            loss = self.forward(batch[:, :-1], batch[:, 1:])
+            loss.backward()
+            return loss.detach()
         total = torch.zeros((), device=self.device)
         for chunk in batch.chunk(n_micro):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):

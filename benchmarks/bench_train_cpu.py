@@ -1,0 +1,128 @@
+"""CPU training throughput of `scaling.train.train` against a plain reference loop.
+
+For models of about 10k, 100k and 1M parameters (shapes from scaling.flops.suggest_shape),
+one thread, float32 eager: the same shape, batch and number of steps run through a minimal
+nanoGPT-style loop written below and through `train()`; prints tokens/s of each and the ratio
+(ours / reference; the goal is >= 1). Each side runs `--repeats` times, alternating, and the
+best time counts, so load from other processes on the machine hurts both alike.
+
+    python benchmarks/bench_train_cpu.py [--sizes 1e4,1e5,1e6] [--repeats 2] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scaling.config import TrainConfig
+from scaling.data import load_corpus
+from scaling.flops import count_params, suggest_shape
+from scaling.records import read_curve
+from scaling.train import train
+
+STEPS = {1e4: 300, 1e5: 60, 1e6: 20}
+"""Steps per measurement by size (a few seconds each on one core)."""
+
+
+class ReferenceBlock(nn.Module):
+    def __init__(self, d: int, h: int) -> None:
+        super().__init__()
+        self.h = h
+        self.ln1, self.ln2 = nn.LayerNorm(d, bias=False), nn.LayerNorm(d, bias=False)
+        self.q, self.k, self.v = (nn.Linear(d, d, bias=False) for _ in range(3))
+        self.o = nn.Linear(d, d, bias=False)
+        self.up, self.down = nn.Linear(d, 4 * d, bias=False), nn.Linear(4 * d, d, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        y = self.ln1(x)
+        q, k, v = (m(y).view(b, t, self.h, d // self.h).transpose(1, 2) for m in (self.q, self.k, self.v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, t, d)
+        x = x + self.o(y)
+        return x + self.down(F.gelu(self.up(self.ln2(x))))
+
+
+class ReferenceGPT(nn.Module):
+    def __init__(self, n_layer: int, d: int, h: int, seq_len: int, vocab: int) -> None:
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(seq_len, d)
+        self.blocks = nn.Sequential(*(ReferenceBlock(d, h) for _ in range(n_layer)))
+        self.ln = nn.LayerNorm(d, bias=False)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+        logits = self.ln(self.blocks(x)) @ self.wte.weight.T
+        return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+def reference_tokens_per_s(cfg: TrainConfig, tokens: np.ndarray, steps: int) -> float:
+    m = cfg.model
+    model = ReferenceGPT(m.n_layer, m.d_model, m.n_head, m.seq_len, m.vocab_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1)
+    rng = np.random.default_rng(0)
+    batch, t = cfg.batch_size, m.seq_len
+    assert batch is not None
+    start = time.perf_counter()
+    for _ in range(steps):
+        ix = rng.integers(0, tokens.size - t - 1, batch)
+        xy = torch.from_numpy(np.stack([tokens[i:i + t + 1] for i in ix]).astype(np.int64))
+        loss = model(xy[:, :-1], xy[:, 1:])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        loss.item()
+    return steps * batch * t / (time.perf_counter() - start)
+
+
+def ours_tokens_per_s(cfg: TrainConfig, steps: int, run_dir: Path) -> tuple[float, float]:
+    """(training-loop tokens/s from the curve, end-to-end tokens/s including setup and evals)."""
+    start = time.perf_counter()
+    record = train(cfg, run_dir)
+    end_to_end = record.tokens / (time.perf_counter() - start)
+    rows = read_curve(run_dir).to_pandas().query("split == 'train'")
+    interval_tokens = np.diff(rows.tokens_seen.to_numpy(), prepend=0)
+    loop = record.tokens / float((interval_tokens / rows.tokens_per_s.to_numpy()).sum())  # eval time excluded
+    return loop, end_to_end
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1e4,1e5,1e6")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seq-len", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    corpus = load_corpus("stdlib")
+    print(f"{'params':>10} {'shape':>12} {'reference tok/s':>16} {'ours tok/s':>11} {'ratio':>6} {'ours e2e':>9}")
+    for size in (float(s) for s in args.sizes.split(",")):
+        shape = suggest_shape(size, seq_len=args.seq_len)
+        steps = STEPS.get(size, max(10, round(300 * 1e4 / size)))
+        cfg = TrainConfig(model=shape, tokens=steps * args.batch_size * args.seq_len, device="cpu",
+                          batch_size=args.batch_size, threads=args.threads, eval_points=1, eval_tokens=4096,
+                          log_every=max(1, steps // 10), checkpoint_every_s=1e9)
+        reference, loop, e2e = 0.0, 0.0, 0.0
+        for repeat in range(args.repeats):
+            reference = max(reference, reference_tokens_per_s(cfg, corpus.train, steps))
+            with tempfile.TemporaryDirectory() as tmp:
+                ours = ours_tokens_per_s(cfg, steps, Path(tmp) / "run")
+            loop, e2e = max(loop, ours[0]), max(e2e, ours[1])
+        label = f"{shape.n_layer}x{shape.d_model}/{shape.n_head}"
+        print(f"{count_params(shape).total:>10,} {label:>12} {reference:>16,.0f} {loop:>11,.0f} "
+              f"{loop / reference:>6.2f} {e2e:>9,.0f}", flush=True)
+    print("ratio = ours (training loop) / reference; ours e2e includes corpus load, evals, records.")
+    assert math.isfinite(loop)
+
+
+if __name__ == "__main__":
+    main()
