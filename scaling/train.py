@@ -33,6 +33,7 @@ torchtitan `train_step` (stop on a non-finite loss before stepping); nanoGPT `tr
 from __future__ import annotations
 
 import io
+import json
 import logging
 import math
 import time
@@ -83,10 +84,10 @@ def train(cfg: TrainConfig, run_dir: Path, *, progress: Callable[[Progress], Non
     run_dir = Path(run_dir)
     cfg = resolve(cfg)
     rid = run_id(cfg)
-    previous = read_record(run_dir)
-    if previous is not None and previous.run_id != rid:
-        raise ValueError(f"{run_dir} holds run {previous.run_id}, not {rid}")
-    if previous is not None and previous.status in ("ok", "diverged"):
+    previous = _final_record(run_dir)
+    if previous is not None:
+        if previous.run_id != rid:
+            raise ValueError(f"{run_dir} holds run {previous.run_id}, not {rid}")
         return previous
     run_dir.mkdir(parents=True, exist_ok=True)
     sink = RunSink(run_dir, rid)
@@ -101,9 +102,16 @@ def train(cfg: TrainConfig, run_dir: Path, *, progress: Callable[[Progress], Non
         raise
 
 
-def _claim(run_dir: Path, rid: str) -> None:
-    import json
+def _final_record(run_dir: Path) -> RunRecord | None:
+    """The run's record when it is final ("ok" or "diverged"); a failed attempt's record (ours,
+    or the minimal one a sweep executor writes for a crashed process) is not."""
+    path = run_dir / "record.json"
+    if not path.exists() or json.loads(path.read_text()).get("status") not in ("ok", "diverged"):
+        return None
+    return read_record(run_dir)
 
+
+def _claim(run_dir: Path, rid: str) -> None:
     path = run_dir / "config.json"
     if path.exists() and json.loads(path.read_text()).get("run_id") != rid:
         raise ValueError(f"{run_dir} holds another run's config.json; use a fresh directory")

@@ -142,3 +142,10 @@ def test_gpu_benchmark_script_runs_on_cpu(monkeypatch: pytest.MonkeyPatch, capsy
     runpy.run_path(str(script), run_name="__main__")
     out = capsys.readouterr().out
     assert "tokens/s" in out and "MFU: n/a" in out
+
+
+def test_a_foreign_failed_record_is_retried(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "record.json").write_text(json.dumps({"run_id": run_id(CFG), "status": "failed", "loss": None}))
+    assert train(CFG, run_dir).status == "ok"
