@@ -146,7 +146,7 @@ def plot_contours(law: LawEstimate | str, *, space: str = "flops", flops_range: 
         frontier_x = frontier_tokens
     bounds = np.quantile(loss, [0.0, 0.9])
     steps = np.geomspace(bounds[0] * 1.002, bounds[1], levels)
-    filled = ax.contourf(x, y, loss, levels=steps, cmap="Blues_r", extend="max", alpha=0.9)
+    filled = ax.contourf(x, y, loss, levels=steps, cmap="Blues_r", extend="both", alpha=0.9)
     lines = ax.contour(x, y, loss, levels=steps[::2], colors="0.25", linewidths=0.6)
     ax.clabel(lines, fmt="%.2f", fontsize=7)
     ax.figure.colorbar(filled, ax=ax, format="%.2f", label=f"{AXIS_LABELS['loss']} under {law.label}")
