@@ -24,6 +24,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from scaling.records import write_atomic
+
 logger = logging.getLogger(__name__)
 
 SUMMARY_SCHEMA_VERSION = 1
@@ -44,32 +46,9 @@ SUMMARY_COLUMNS: dict[str, str] = {
 IsoFLOP budget a run belongs to, null on N x D grids) and `train_loss` (final training loss)."""
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so a reader sees the old file or the new one, never a torn one.
-
-    Temporary file in the same directory, fsync, rename, fsync of the directory (POSIX rename
-    is atomic within one file system).
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
 def write_json_atomic(path: Path, obj: Any) -> None:
+    """JSON through scaling.records.write_atomic (temporary file, fsync, rename)."""
     write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -238,12 +217,9 @@ def write_summary(sweep_dir: Path) -> Path:
     table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                            b"scaling.summary_schema": str(SUMMARY_SCHEMA_VERSION).encode()})
     path = sweep_dir / "summary.parquet"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(sweep_dir)
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table, buffer)
+    write_atomic(path, buffer.getvalue().to_pybytes())
     return path
 
 

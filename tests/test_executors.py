@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from scaling import store
+from scaling.records import write_atomic
 from scaling.executors import (
     LocalBackend,
     RunOutcome,
@@ -49,7 +50,7 @@ def fake_train(cfg, run_dir):
     while step < FAKE_STEPS:
         time.sleep(float(os.environ.get("FAKE_STEP_S", "0.01")))
         step += 1
-        store.write_atomic(checkpoint, str(step).encode())
+        write_atomic(checkpoint, str(step).encode())
     status = "diverged" if cfg.seed == 2 else "ok"
     record = {"run_id": run_dir.name, "status": status, "loss": 1.0 + 10.0 / cfg.model.d_model if status == "ok" else None,
               "train_loss": 2.0, "params": cfg.model.d_model * 100, "params_nonembedding": cfg.model.d_model * 50,
