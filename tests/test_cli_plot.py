@@ -49,8 +49,8 @@ def test_curves_of_a_sweep_directory(tmp_path):
 
 @pytest.mark.parametrize("suffix, magic", [(".svg", b"<?xml"), (".pdf", b"%PDF")])
 def test_format_follows_the_extension(tmp_path, suffix, magic):
-    out = tmp_path / f"contours{suffix}"
-    result = runner.invoke(app, ["plot", "contours", "chinchilla", "--out", str(out)])
+    out = tmp_path / f"allocations{suffix}"
+    result = runner.invoke(app, ["plot", "allocations", "chinchilla,kaplan2020", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_bytes().startswith(magic)
 

@@ -38,6 +38,8 @@ TABLE1_MODELS = {
 """(params, tokens) of the large models in Hoffmann et al. 2022, Table 1 (placed at C = 6 N D)."""
 
 QUANTITIES = ("params", "tokens")
+CONTOUR_POINTS = 120
+"""Grid points per axis of the loss contours (smooth at print size, quick in SVG/PDF)."""
 
 
 def plot_allocations(estimates: Sequence[LawEstimate | str] = DEFAULT_COMPARISON, *,
@@ -130,17 +132,17 @@ def plot_contours(law: LawEstimate | str, *, space: str = "flops", flops_range: 
         raise ValueError(f"{law.label} predicts no loss: contours need a loss law (e.g. chinchilla)")
     if space not in ("flops", "tokens"):
         raise ValueError(f"space must be 'flops' or 'tokens', got {space!r}")
-    grid = flops_grid(flops_range, 200)
+    grid = flops_grid(flops_range, CONTOUR_POINTS)
     frontier_params, frontier_tokens = (np.asarray(v, dtype=float) for v in law.optimal(grid))
     budgets = _decades(grid) if budgets is None else np.asarray(budgets, dtype=float)
-    params = np.geomspace(frontier_params.min() / 30.0, frontier_params.max() * 30.0, 200)
+    params = np.geomspace(frontier_params.min() / 30.0, frontier_params.max() * 30.0, CONTOUR_POINTS)
     ax = get_axes(ax)
     if space == "flops":
         x, y = np.meshgrid(grid, params)
         loss = law.predict(y, x / (6.0 * y))
         frontier_x = grid
     else:
-        tokens = np.geomspace(frontier_tokens.min() / 30.0, frontier_tokens.max() * 30.0, 200)
+        tokens = np.geomspace(frontier_tokens.min() / 30.0, frontier_tokens.max() * 30.0, CONTOUR_POINTS)
         x, y = np.meshgrid(tokens, params)
         loss = law.predict(y, x)
         frontier_x = frontier_tokens
