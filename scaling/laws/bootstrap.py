@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 
 def bootstrap_coefficients(problem: Problem, theta: Array, n_resamples: int, *, seed: int = 0,
                            n_jobs: int | None = None) -> Array:
-    """Coefficient draws (K', p), one row per converged resample, in `param_names` order.
+    """Coefficient draws (K', p), one row per converged resample, in `param_names` order
+    (zero rows, with a FitWarning, when fewer than two resamples converged).
 
     Parameters
     ----------
@@ -61,8 +62,10 @@ def bootstrap_coefficients(problem: Problem, theta: Array, n_resamples: int, *, 
     if failed:
         warnings.warn(f"{failed} of {n_resamples} bootstrap refits did not converge and were left out",
                       FitWarning, stacklevel=3)
-    if len(rows) < 2:
-        raise ValueError("bootstrap failed: fewer than 2 resamples converged")
+    if len(rows) < 2:  # no interval can be formed; the caller reports the fit without one
+        warnings.warn("bootstrap failed: fewer than 2 resamples converged; no intervals",
+                      FitWarning, stacklevel=3)
+        return np.empty((0, len(problem.law.param_names)))
     model = problem.model
     coefficients = model.coefficients(rows.T)
     return np.column_stack([coefficients[name] for name in problem.law.param_names])

@@ -155,7 +155,7 @@ def start_grid(problem: Problem) -> Array:
 
 def screen_starts(problem: Problem, model: LawModel, *, grid: bool = True,
                   exponents: Array = PROFILE_EXPONENTS, extra: Array | None = None) -> Array:
-    """Candidate starts, best first: the grid, variable-projection starts, `extra` rows."""
+    """Candidate starts, best first (non-finite ones last): the grid, variable-projection starts, `extra` rows."""
     candidates = [start_grid(problem)] if grid else []
     if isinstance(model, ChinchillaLseModel):
         alphas, betas = (a.ravel() for a in np.meshgrid(exponents, exponents))
@@ -165,8 +165,8 @@ def screen_starts(problem: Problem, model: LawModel, *, grid: bool = True,
         candidates.append(np.atleast_2d(extra))
     thetas = np.concatenate(candidates)
     values = problem.batch_objective(model, thetas)
-    order = np.argsort(values)
-    return thetas[order[np.isfinite(values[order])]]
+    order = np.argsort(np.where(np.isfinite(values), values, np.inf))  # non-finite starts last
+    return thetas[order]
 
 
 def polish(problem: Problem, model: LawModel, starts: Array) -> tuple[Array, optimize.OptimizeResult, int]:
@@ -193,7 +193,9 @@ def polish(problem: Problem, model: LawModel, starts: Array) -> tuple[Array, opt
         n_converged += _accepted(result)
         if np.isfinite(result.fun) and (best is None or result.fun < best.fun):
             best, best_theta = result, problem.expand(origin + whiten @ result.x)
-    assert best is not None
+    if best is None:  # no start gave a finite objective: report a failed fit, never a crash
+        best = optimize.OptimizeResult(x=np.zeros_like(starts[0]), fun=np.inf, success=False, nit=0,
+                                       message="no start reached a finite objective")
     return best_theta, best, n_converged
 
 
@@ -289,6 +291,8 @@ def _fit(law: Law, runs: pd.DataFrame | RunsSource, *, delta: float, tie: Sequen
         from scaling.laws.bootstrap import bootstrap_coefficients
         samples = bootstrap_coefficients(problem, theta, bootstrap, seed=seed, n_jobs=n_jobs)
         uncertainty = f"bootstrap(n={bootstrap}, seed={seed})"
+        if len(samples) < 2:
+            samples, uncertainty = None, f"none (bootstrap(n={bootstrap}) failed: under 2 refits converged)"
     return FitResult.build(
         law=law.name, coefficients=coefficients, converged=converged, message=str(best.message),
         n_points=len(runs), data_digest=data_digest(runs, law.inputs), options=options,

@@ -209,3 +209,24 @@ def test_bootstrap_intervals_are_calibrated():
 def _epoch_csv():
     from importlib import resources
     return resources.files("scaling.datasets").joinpath("chinchilla_2022_epoch.csv")
+
+
+def test_no_finite_start_is_a_failed_fit_not_a_crash(monkeypatch):
+    # A resample (or data set) on which every start overflows must come back flagged, with a
+    # FitWarning, rather than raise from inside the engine.
+    from scaling.laws import fit as fit_module
+
+    runs = synthetic_runs("chinchilla", EPOCH, noise=0.01)
+    problem = make_problem(get_law("chinchilla"), runs, delta=1e-3, tie=(), fix=None, max_iter=50, n_polish=2)
+
+    def overflowing(self, model, free):
+        value, grad = original(self, model, free)
+        return np.inf, grad
+
+    original = type(problem).objective
+    monkeypatch.setattr(type(problem), "objective", overflowing)
+    starts = fit_module.screen_starts(problem, problem.model)
+    theta, best, n_converged = fit_module.polish(problem, problem.model, starts[:2])
+    assert n_converged == 0
+    assert not fit_module._accepted(best)
+    assert np.all(np.isfinite(theta))
