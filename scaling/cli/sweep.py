@@ -13,7 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
+
 import typer
 
 from scaling.cli._app import app, positive_int
@@ -57,7 +57,7 @@ def sweep_command(
         return
     state = run_sweep(sweep, out, backend=backend.value, workers=workers, address=address,
                       retries=retries, progress=_ProgressLine(), command=shlex.join(sys.argv))
-    click.echo(f"\n{out / sweep.name}: {state.ok} ok, {state.diverged} diverged, {state.failed} failed, "
+    typer.echo(f"\n{out / sweep.name}: {state.ok} ok, {state.diverged} diverged, {state.failed} failed, "
                f"{state.skipped} already done; summary in {out / sweep.name / 'summary.parquet'}")
     if state.failed:
         raise typer.Exit(1)
@@ -73,29 +73,29 @@ def runs_command(
 
     table = status_table(sweep_dir)
     if fmt is Format.json:
-        click.echo(table.to_json(orient="records", indent=2))
+        typer.echo(table.to_json(orient="records", indent=2))
     elif fmt is Format.csv:
-        click.echo(table.to_csv(index=False), nl=False)
+        typer.echo(table.to_csv(index=False), nl=False)
     else:
-        click.echo(table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}"))
+        typer.echo(table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}"))
         counts = table["status"].value_counts()
-        click.echo(f"{len(table)} runs: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+        typer.echo(f"{len(table)} runs: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
 
 
 def _render_dry_run(rows: list[dict[str, Any]], workers: int | None) -> None:
     import os
 
     header = f"{'run_id':<13} {'budget':>8} {'L':>2} {'d_model':>7} {'params':>10} {'tokens':>12} {'flops':>9} {'status':>8} {'est':>8}"
-    click.echo(header)
+    typer.echo(header)
     for row in rows:
         budget = f"{row['budget_flops']:.2g}" if row["budget_flops"] else "-"
-        click.echo(f"{row['run_id']:<13} {budget:>8} {row['n_layer']:>2} {row['d_model']:>7} {row['params']:>10,} "
+        typer.echo(f"{row['run_id']:<13} {budget:>8} {row['n_layer']:>2} {row['d_model']:>7} {row['params']:>10,} "
                    f"{row['tokens']:>12,} {row['flops']:>9.2e} {row['status']:>8} {_duration(row['est_s']):>8}")
     todo = [r for r in rows if r["status"] not in ("ok", "diverged")]
     count = workers or os.cpu_count() or 1
     known = [r["est_s"] for r in todo if r["est_s"] is not None]
     total = f"~{_duration(sum(known) / count)} on {count} workers" if len(known) == len(todo) else "not measured here"
-    click.echo(f"{len(rows)} runs ({len(todo)} to train), {sum(r['flops'] for r in rows):.3g} FLOPs; "
+    typer.echo(f"{len(rows)} runs ({len(todo)} to train), {sum(r['flops'] for r in rows):.3g} FLOPs; "
                f"estimated wall time {total} (from measured throughput)")
 
 
@@ -125,8 +125,8 @@ class _ProgressLine:
                 + f" | ETA {_duration(eta) if eta is not None else '?'}")
         counts = line.split(" | ")[0]
         if self.tty and time.monotonic() - self.drawn > 0.5:
-            click.echo("\r" + line.ljust(len(self.last)), nl=False, err=True)
+            typer.echo("\r" + line.ljust(len(self.last)), nl=False, err=True)
             self.drawn = time.monotonic()
         elif not self.tty and counts != self.last.split(" | ")[0]:
-            click.echo(line, err=True)
+            typer.echo(line, err=True)
         self.last = line
