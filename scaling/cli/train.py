@@ -76,20 +76,26 @@ def train_command(
 
 
 class _ProgressBar:
-    """Redraws one stderr line at most every REDRAW_S seconds (and at the end)."""
+    """Redraws one stderr line at most every REDRAW_S seconds (and at the end) on a terminal;
+    elsewhere (a log file) prints one line per 10% of the run."""
 
     def __init__(self) -> None:
         self.last = -math.inf
+        self.tty = sys.stderr.isatty()
+        self.tenths = -1
 
     def __call__(self, p: Progress) -> None:
         now = time.monotonic()
-        if now - self.last < REDRAW_S and p.tokens_seen < p.tokens:
-            return
-        self.last = now
         done = p.tokens_seen / p.tokens
+        if self.tty and now - self.last < REDRAW_S and p.tokens_seen < p.tokens:
+            return
+        if not self.tty and int(10 * done) == self.tenths:  # a log file gets a line per 10%
+            return
+        self.last, self.tenths = now, int(10 * done)
         bar = "#" * int(BAR_WIDTH * done) + "." * (BAR_WIDTH - int(BAR_WIDTH * done))
         eta = "?" if not math.isfinite(p.eta_s) else f"{int(p.eta_s) // 60}:{int(p.eta_s) % 60:02d}"
         val = f" val {p.val_loss:.3f}" if p.val_loss is not None else ""
-        sys.stderr.write(f"\r[{bar}] {done:4.0%} {p.tokens_seen / 1e6:.2f}M/{p.tokens / 1e6:.2f}M tok  "
-                         f"loss {p.loss:.3f}{val}  {p.tokens_per_s / 1e3:.1f}k tok/s  ETA {eta} ")
+        sys.stderr.write(("\r" if self.tty else "") + f"[{bar}] {done:4.0%} {p.tokens_seen / 1e6:.2f}M/{p.tokens / 1e6:.2f}M tok  "
+                         f"loss {p.loss:.3f}{val}  {p.tokens_per_s / 1e3:.1f}k tok/s  ETA {eta} "
+                         + ("" if self.tty else "\n"))
         sys.stderr.flush()
