@@ -7,6 +7,7 @@ and the built model cannot drift apart.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -86,6 +87,8 @@ class TrainConfig:
     """Peak learning rate; None = `lr_rule`."""
     lr_rule: str = "width"
     """"width": 0.05 / sqrt(d_model); "deepseek": 0.3118 C^-0.125 (scaling.schedule)."""
+    lr_scale: float = 1.0
+    """Multiplier on the rule's peak LR when `lr` is None (tuned per study, e.g. cpu-isoflop)."""
     batch_size: int | None = None
     """Sequences per optimizer step; None = DeepSeek's B_opt(C), shrunk to give `min_steps`."""
     min_steps: int = 1000
@@ -142,6 +145,8 @@ class TrainConfig:
         _check_choice("device", self.device, DEVICES)
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("lr_rule", self.lr_rule, LR_RULES)
+        if not (isinstance(self.lr_scale, (int, float)) and math.isfinite(self.lr_scale) and self.lr_scale > 0):
+            raise ValueError(f"lr_scale must be a positive finite number, got {self.lr_scale!r}")
         _check_choice("flops_method", self.flops_method, FLOPS_METHODS)
         for name in ("lr", "grad_clip"):
             value = getattr(self, name)

@@ -56,10 +56,10 @@ def deepseek_batch_tokens(flops: float) -> float:
 
 
 def rule_lr(cfg: TrainConfig) -> float:
-    """Peak learning rate by `cfg.lr_rule` ("width": WIDTH_LR_SCALE / sqrt(d_model))."""
+    """Peak learning rate by `cfg.lr_rule` ("width": WIDTH_LR_SCALE / sqrt(d_model)), times `cfg.lr_scale`."""
     if cfg.lr_rule == "deepseek":
-        return deepseek_lr(deepseek_budget(cfg))
-    return WIDTH_LR_SCALE / math.sqrt(cfg.model.d_model)
+        return cfg.lr_scale * deepseek_lr(deepseek_budget(cfg))
+    return cfg.lr_scale * WIDTH_LR_SCALE / math.sqrt(cfg.model.d_model)
 
 
 def rule_batch_size(cfg: TrainConfig) -> int:
