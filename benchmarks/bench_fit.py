@@ -83,7 +83,7 @@ def main() -> None:
           f"{per_start * 1e3:.1f} ms per start, {full_s:.0f} s for 4,500 starts ({measured})")
     alpha, beta, e, a, b = plain_x
     print(f"plain optimum: E {np.exp(e):.4f} A {np.exp(a):.2f} B {np.exp(b):.2f} alpha {alpha:.4f} beta {beta:.4f}")
-    print(f"ours optimum:  " + " ".join(f"{k} {v:.4g}" for k, v in fit.coefficients.items()))
+    print("ours optimum:  " + " ".join(f"{k} {v:.4g}" for k, v in fit.coefficients.items()))
     verdict = "same or better" if fit.objective <= plain_value * (1 + 1e-9) else "WORSE"
     print(f"objective: ours {verdict} (ours - plain = {fit.objective - plain_value:+.3e})")
     print(f"speed ratio: {full_s / ours_s:.0f}x in process, {full_s / cli_s:.0f}x end to end from the CLI")

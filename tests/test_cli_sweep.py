@@ -114,6 +114,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path):
 
 def test_sweep_delegates_options_to_run_sweep(tmp_path, monkeypatch):
     import scaling.executors
+    import scaling.sweep_runner
 
     calls = {}
 
@@ -121,7 +122,7 @@ def test_sweep_delegates_options_to_run_sweep(tmp_path, monkeypatch):
         calls.update(kwargs, name=spec.name, out=out)
         return scaling.executors.SweepProgress(total=0)
 
-    monkeypatch.setattr(scaling.executors, "run_sweep", fake_run_sweep)
+    monkeypatch.setattr(scaling.sweep_runner, "run_sweep", fake_run_sweep)
     result = CliRunner().invoke(app, ["sweep", "cpu-smoke", "--backend", "ray", "--address", "auto",
                                       "--retries", "3", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output

@@ -22,15 +22,14 @@ from scaling import store
 from scaling.records import write_atomic
 from scaling.executors import (
     LocalBackend,
-    RunOutcome,
     RunTask,
     execute_run,
     gpu_share,
-    run_sweep,
     schedule,
     visible_gpus,
 )
 from scaling.sweep import IsoFlopGrid, ShapeRule, Sizes, SweepConfig
+from scaling.sweep_runner import run_sweep
 
 FAKE_STEPS = 5
 
@@ -89,7 +88,7 @@ class InlineBackend:
 
 
 def _tasks(tmp_path, seeds):
-    from scaling.executors import sweep_tasks
+    from scaling.sweep_runner import sweep_tasks
 
     tasks, _ = sweep_tasks(tiny_spec(seeds=seeds), tmp_path / "fake")
     (tmp_path / "fake").mkdir(exist_ok=True)
@@ -191,7 +190,7 @@ import sys
 sys.path.insert(0, {tests!r})
 from pathlib import Path
 from test_executors import fake_train, tiny_spec
-from scaling.executors import run_sweep
+from scaling.sweep_runner import run_sweep
 state = run_sweep(tiny_spec(widths={widths!r}), Path({out!r}), workers={workers}, train_fn=fake_train)
 print("DONE", state.ok, state.skipped, state.failed)
 """

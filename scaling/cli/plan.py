@@ -19,7 +19,7 @@ from scaling.compare import Comparison, compare_range
 from scaling.compare import compare as compare_laws
 from scaling.hardware import DEFAULT_MFU, GPU_PEAK_FLOPS, Hardware
 from scaling.laws.base import LawEstimate, get_law
-from scaling.laws.presets import CONVENTIONS, PRESETS, resolve_law
+from scaling.laws.presets import PRESETS, resolve_law
 from scaling.plan import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, PlanReport, plan_report
 
 

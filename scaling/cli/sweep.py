@@ -45,8 +45,8 @@ def sweep_command(
     out: Annotated[Path, typer.Option(help="Run store root; runs go to OUT/<sweep name>/.")] = Path("runs"),
 ) -> None:
     """Train every run of a sweep spec: finished runs are skipped, interrupted ones resume."""
-    from scaling.executors import dry_run as plan_dry_run
-    from scaling.executors import run_sweep
+    from scaling.sweep_runner import dry_run as plan_dry_run
+    from scaling.sweep_runner import run_sweep
     from scaling.sweep import load_spec
 
     if address is not None and backend is not Backend.ray:

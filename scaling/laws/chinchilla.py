@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
 import numpy.typing as npt
 
 from scaling.laws.base import Array, Law, positive_array, register
