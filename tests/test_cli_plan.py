@@ -139,3 +139,24 @@ def test_plan_imports_no_torch_or_matplotlib():
             "print(sorted(m for m in ('torch', 'matplotlib', 'scipy', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_missing_optional_dependency_is_one_line(monkeypatch):
+    # `scaling train` without the [train] extra: one line naming the extra, exit 2.
+    import builtins
+
+    from scaling.cli import app
+
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError("No module named 'torch'", name="torch")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    for module in [m for m in sys.modules if m == "torch" or m.startswith(("torch.", "scaling.train"))]:
+        monkeypatch.delitem(sys.modules, module)
+    result = CliRunner().invoke(app, ["train", "--params", "1e4", "--tokens", "1e5", "--out", "unused"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: this command needs torch: pip install 'scaling[train]'"

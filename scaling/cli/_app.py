@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from typing import Any
 
 import typer
@@ -24,6 +25,7 @@ EXIT_BAD_INPUT = 2
 class _OneLineErrors(TyperGroup):
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
+        warnings.formatwarning = _one_line_warning
         try:
             result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                   standalone_mode=False, **extra)
@@ -33,10 +35,25 @@ class _OneLineErrors(TyperGroup):
             _fail(exc.format_message(), EXIT_BAD_INPUT)
         except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
             _fail(str(exc), EXIT_BAD_INPUT)
+        except ModuleNotFoundError as exc:  # an optional extra the command needs is not installed
+            extra = _EXTRAS.get((exc.name or "").split(".")[0])
+            if extra is None:
+                raise
+            _fail(f"this command needs {exc.name}: pip install 'scaling[{extra}]'", EXIT_BAD_INPUT)
         code = result if isinstance(result, int) else 0
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+_EXTRAS = {"torch": "train", "ray": "ray"}
+"""Optional dependencies and the extra that installs each (pyproject.toml)."""
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      line: str | None = None) -> str:
+    # The CLI shows a library warning (FitWarning, ...) as one line, without the source line.
+    return f"warning: {' '.join(str(message).split())}\n"
 
 
 def _fail(message: str, code: int) -> None:
