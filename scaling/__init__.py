@@ -1,7 +1,33 @@
 """scaling: compute-optimal model size and tokens for a FLOP budget, from published or fitted laws.
 
-The package imports nothing heavy at the top level: `scaling plan`, `compare` and `fit` need
-neither torch nor matplotlib.
+The public API is re-exported here lazily (PEP 562), so `import scaling` stays light: planning
+and fitting need neither torch nor matplotlib, and nothing heavy loads until it is used.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "fit_law": "scaling.laws.fit",
+    "FitResult": "scaling.laws.result",
+    "read_runs": "scaling.runs",
+    "plan": "scaling.plan",
+    "Plan": "scaling.plan",
+    "get_preset": "scaling.laws.presets",
+    "resolve_law": "scaling.laws.presets",
+    "ModelConfig": "scaling.config",
+    "TrainConfig": "scaling.config",
+    "count_params": "scaling.flops",
+    "suggest_shape": "scaling.flops",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'scaling' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
