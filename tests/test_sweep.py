@@ -172,9 +172,12 @@ def test_cpu_isoflop_design_follows_the_pilot():
     for budget in budgets:
         sizes = [r for r in runs if r.budget_flops == budget]
         assert len(sizes) >= 5
-        # the pilot's optimum near 350 tokens/param sits strictly inside each budget's sizes
+        # the optimum measured at the smallest budget, ~60 tokens/param, sits strictly inside
+        # each budget's sizes, which span at least 8x in parameters
         ratios = [r.tokens / count_params(r.model).total for r in sizes]
-        assert min(ratios) < 350 < max(ratios)
+        assert min(ratios) < 60 < max(ratios)
+        counts = [count_params(r.model).total for r in sizes]
+        assert max(counts) / min(counts) >= 8
 
 
 def test_load_spec_errors(tmp_path):
