@@ -107,7 +107,7 @@ def backtest(runs: pd.DataFrame | RunsSource, *, approaches: Sequence[str] = APP
     drop_highest
         Approach 3 drops this many highest-loss runs of each fitted subset (Besiroglu et al. 2024: 5).
     """
-    from scaling.laws.isoflop import budget_optimum, group_budgets
+    from scaling.laws.isoflop import budget_labels, budget_optimum
 
     bad = [a for a in approaches if a not in APPROACHES]
     if bad or not approaches:
@@ -116,7 +116,7 @@ def backtest(runs: pd.DataFrame | RunsSource, *, approaches: Sequence[str] = APP
     if min_budgets < 2:
         raise ValueError(f"min_budgets must be at least 2, got {min_budgets}")
     frame = read_runs(runs)
-    labels = group_budgets(frame["flops"].to_numpy(float))
+    labels = budget_labels(frame)
     budgets = [_budget_truth(frame[labels == label], budget_optimum) for label in np.unique(labels)]
     budgets = [b for b in budgets if b is not None]
     if len(budgets) < min_budgets + 1:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from scaling.laws.result import FitResult
+from scaling.records import write_atomic
 from scaling.runs import RunsSource, read_curves, read_runs
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,9 @@ def fit_runs(source: RunsSource, approach: str = "3", *, columns: Mapping[str, s
     from scaling.laws.isoflop import fit_isoflop, isoflop_optima
 
     runs, curves = _read(source, columns, drop_invalid)
+    convention = law_options.get("params_column", "params")
+    if convention == "params_nonembedding":
+        runs, curves = _non_embedding(runs, curves)
     wanted = ("1", "2", "3", "kaplan") if approach == "all" else (approach,)
     boot = {"bootstrap": bootstrap, "level": level, "seed": seed}
     results: dict[str, FitResult] = {}
@@ -66,15 +71,37 @@ def fit_runs(source: RunsSource, approach: str = "3", *, columns: Mapping[str, s
                 raise
             skipped.append(f"{name}: {exc}")
             logger.info("skipped approach %s: %s", name, exc)
+    if convention == "params_nonembedding":
+        results = {key: replace(result, params_convention="non-embedding") for key, result in results.items()}
     return results, skipped
+
+
+def _non_embedding(runs: pd.DataFrame, curves: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Runs and curves in Kaplan's convention: N = non-embedding parameters and C = 6 N D.
+
+    Kaplan et al. 2020, Sec. 2.1 count both without embeddings; Pearce & Song 2024 show this
+    convention, at small scale, pulls the fitted exponent toward Kaplan's. Budgets keep their
+    sweep labels (`budget_flops`) so IsoFLOP profiles stay grouped as they were run.
+    """
+    if "params_nonembedding" not in runs.columns:
+        raise ValueError("runs have no 'params_nonembedding' column for the non-embedding convention")
+    params = runs["params_nonembedding"].to_numpy(float)
+    runs = runs.assign(params=params, flops=6.0 * params * runs["tokens"].to_numpy(float))
+    if curves is not None and "run_id" in runs.columns:
+        by_run = dict(zip(runs["run_id"].astype(str), params))
+        curve_params = curves["run_id"].astype(str).map(by_run).to_numpy(float)
+        curves = curves.assign(params=curve_params, flops=6.0 * curve_params * curves["tokens"].to_numpy(float))
+    return runs, curves
 
 
 def _read(source: RunsSource, columns: Mapping[str, str] | None,
           drop_invalid: bool) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Final runs table and, where the source has them, per-step curves."""
     if isinstance(source, (str, Path)) and Path(source).is_dir():
+        # Approach 1 reads the training-loss curves, as Hoffmann et al. 2022 (App. D.1) smooth
+        # the training loss: held-out evaluations are too sparse (a few per run) for an envelope.
         runs = read_runs(source, columns=columns, drop_invalid=drop_invalid)
-        return runs, read_curves(source)
+        return runs, read_curves(source, split="train")
     table = read_runs(source, columns=columns, drop_invalid=drop_invalid)
     if "run_id" in table.columns and table["run_id"].duplicated().any():
         # Several rows per run: curves. Each run's final row is its entry in the runs table.
@@ -90,7 +117,7 @@ def write_results(results: Mapping[str, FitResult], out: Path) -> list[Path]:
     else:
         paths = {key: out.with_name(f"{out.stem}.{key}{out.suffix or '.json'}") for key in results}
     for key, path in paths.items():
-        path.write_text(results[key].to_json() + "\n")
+        write_atomic(path, (results[key].to_json() + "\n").encode())
     return list(paths.values())
 
 

@@ -1,7 +1,7 @@
 """Chinchilla Approach 2: IsoFLOP profiles -> per-budget optima -> N_opt = k C^a, D_opt = k' C^b.
 
-Runs are grouped by budget (exact FLOP values, or log-binned when C varies a little within a
-budget). Each budget's loss-minimising N comes from a parabola in log N through only the
+Runs are grouped by budget (a sweep's own budget labels, exact FLOP values, or log-binned when
+C varies a little within a budget). Each budget's loss-minimising N comes from a parabola in log N through only the
 points next to the lowest loss (never one global parabola over a wide range, which is biased
 when the profile is not parabolic); a minimum at the edge of the sampled sizes is flagged,
 warned about and left out of the power laws.
@@ -40,6 +40,14 @@ def group_budgets(flops: Array, gap_decades: float = BUDGET_GAP_DECADES) -> Arra
     labels = np.empty(len(flops), dtype=int)
     labels[order] = breaks
     return labels
+
+
+def budget_labels(runs: pd.DataFrame, gap_decades: float = BUDGET_GAP_DECADES) -> Array:
+    """Budget label per run: the sweep's own `budget_flops` where the runs carry it (a sweep
+    directory's summary), else `group_budgets` over the FLOPs column."""
+    if "budget_flops" in runs.columns and runs["budget_flops"].notna().all():
+        return np.unique(runs["budget_flops"].to_numpy(float), return_inverse=True)[1]
+    return group_budgets(runs["flops"].to_numpy(float), gap_decades)
 
 
 def budget_optimum(params: Array, tokens: Array, loss: Array, window: int = 2) -> dict[str, Any]:
@@ -91,7 +99,7 @@ def isoflop_optima(runs: pd.DataFrame, *, window: int = 2,
                    gap_decades: float = BUDGET_GAP_DECADES) -> list[dict[str, Any]]:
     """One optimum per budget with at least three distinct sizes, sorted by budget."""
     columns = [runs[c].to_numpy(float) for c in ("flops", "params", "tokens", "loss")]
-    return _optima(*columns, group_budgets(columns[0], gap_decades), window)
+    return _optima(*columns, budget_labels(runs, gap_decades), window)
 
 
 def _optima(flops: Array, params: Array, tokens: Array, loss: Array, labels: Array,
@@ -159,7 +167,7 @@ def _bootstrap(runs: pd.DataFrame, n_resamples: int, seed: int, window: int,
         raise ValueError(f"bootstrap needs at least 2 resamples, got {n_resamples}")
     rng = np.random.default_rng(seed)
     columns = [runs[c].to_numpy(float) for c in ("flops", "params", "tokens", "loss")]
-    labels = group_budgets(columns[0], gap_decades)
+    labels = budget_labels(runs, gap_decades)
     members = [np.flatnonzero(labels == label) for label in np.unique(labels)]
     draws: dict[str, list[float]] = {"k": [], "a": [], "b": [], "k_tokens": []}
     with warnings.catch_warnings():

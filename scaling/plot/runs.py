@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.laws.base import LawEstimate, get_law
-from scaling.laws.isoflop import group_budgets, isoflop_optima, local_parabola
+from scaling.laws.isoflop import budget_labels, isoflop_optima, local_parabola
 from scaling.laws.presets import get_preset
 from scaling.plot.style import AXIS_LABELS, MARKERS, get_axes, law_style, params_label, sequential_colors
 from scaling.runs import RunsSource, read_curves, read_runs
@@ -55,7 +55,7 @@ def plot_isoflop(runs: RunsSource, *, fit: FitResult | None = None, law: LawEsti
         raise ValueError(f"{law.label} predicts no loss: IsoFLOP slices need a loss law")
     window = int(fit.options.get("window", window)) if fit is not None else window
     optima = fit.optima if fit is not None else isoflop_optima(runs, window=window)
-    labels = group_budgets(runs["flops"].to_numpy(float))
+    labels = budget_labels(runs)
     groups = [runs[labels == label] for label in np.unique(labels)]
     ax = get_axes(ax)
     for index, (group, color) in enumerate(zip(groups, sequential_colors(len(groups)))):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from scaling.laws.base import get_law
-from scaling.laws.isoflop import budget_optimum, fit_isoflop, group_budgets
+from scaling.laws.isoflop import budget_labels, budget_optimum, fit_isoflop, group_budgets
 from scaling.laws.result import FitResult, FitWarning
 
 TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}  # Hoffmann et al. 2022, Eq. 10
@@ -91,3 +91,28 @@ def test_porian_exponent_falls_from_kaplan_setup_to_tuned(corpus):
         a = [fit_isoflop(f"porian-2024-{corpus}-{step}").derived["a"] for step in steps]
     assert a[0] > 0.8 and a[-1] < 0.55
     assert a[0] > a[1] > a[2] > a[-1]
+
+
+def test_sweep_budget_labels_group_runs_whose_flops_differ():
+    # A sweep's summary says which budget each run belongs to; its FLOPs (6ND, or 6 N_nonemb D)
+    # may differ by more than the log-binning gap within one budget.
+    runs = isoflop_runs(budgets=np.geomspace(1e18, 1e21, 4), sizes_per_budget=9, span=30.0)
+    runs["budget_flops"] = runs["flops"]
+    runs["flops"] = runs["flops"] * np.random.default_rng(0).uniform(0.6, 1.0, len(runs))
+    assert len(budget_labels(runs)) == len(runs) and len(np.unique(budget_labels(runs))) == 4
+    assert len(np.unique(group_budgets(runs["flops"].to_numpy(float)))) > 4
+
+
+def test_non_embedding_convention_reaches_approach_2():
+    # Pearce & Song 2024: counting N without embeddings (and C = 6 N D likewise) moves the
+    # exponent; the convention must reach every approach, not only the parametric fit.
+    from scaling.laws.approaches import fit_runs
+
+    runs = isoflop_runs(budgets=np.geomspace(1e18, 1e21, 4), sizes_per_budget=9, span=30.0)
+    runs["budget_flops"] = runs["flops"]
+    runs["params_nonembedding"] = runs["params"] / (1 + 3 * (runs["params"] / 1e6) ** (-1 / 3))  # embeddings: a falling share
+    total, _ = fit_runs(runs, "2")
+    nonemb, _ = fit_runs(runs, "2", params_column="params_nonembedding")
+    assert total["approach_2"].params_convention == "total"
+    assert nonemb["approach_2"].params_convention == "non-embedding"
+    assert nonemb["approach_2"].derived["a"] > total["approach_2"].derived["a"] + 0.01
