@@ -56,7 +56,7 @@ def sweep_command(
         _render_dry_run(plan_dry_run(sweep, out), workers)
         return
     state = run_sweep(sweep, out, backend=backend.value, workers=workers, address=address,
-                      retries=retries, progress=_ProgressLine(), command=shlex.join(sys.argv))
+                      retries=retries, progress=_ProgressLine(), command=_command_line())
     typer.echo(f"\n{out / sweep.name}: {state.ok} ok, {state.diverged} diverged, {state.failed} failed, "
                f"{state.skipped} already done; summary in {out / sweep.name / 'summary.parquet'}")
     if state.failed:
@@ -130,3 +130,9 @@ class _ProgressLine:
         elif not self.tty and counts != self.last.split(" | ")[0]:
             typer.echo(line, err=True)
         self.last = line
+
+
+def _command_line() -> str:
+    """The command as typed, with the program's name rather than its install path (the path is
+    this machine's, and sweep.json is committed with studies)."""
+    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
