@@ -139,7 +139,11 @@ class FitResult:
         params, tokens = get_law(self.law).optimal(draws, np.atleast_1d(np.asarray(flops, dtype=float)))
         out = {"params": _interval_rows(params, level), "tokens": _interval_rows(tokens, level)}
         if self.predicts_loss:
-            out["loss"] = _interval_rows(_predict(self.law, draws, params, tokens), level)
+            # A draw whose optimum overflowed (N or D of 0 or inf, e.g. an exponent near 0) has
+            # an unbounded loss there: kept as +inf so the interval says so, never dropped.
+            valid = np.isfinite(params) & np.isfinite(tokens) & (params > 0) & (tokens > 0)
+            safe = _predict(self.law, draws, np.where(valid, params, 1.0), np.where(valid, tokens, 1.0))
+            out["loss"] = _interval_rows(np.where(valid, safe, np.inf), level)
         return out
 
     # JSON -----------------------------------------------------------------------------------
@@ -192,8 +196,12 @@ def percentile_interval(values: npt.ArrayLike, level: float) -> list[float]:
 
 
 def _interval_rows(values: Array, level: float) -> tuple[Array, Array]:
-    low, high = np.nanpercentile(values, [50 * (1 - level), 50 * (1 + level)], axis=0)
-    return low, high
+    # numpy interpolates inf - inf to nan, so +inf (an unbounded draw) is held at the largest
+    # float while the percentiles are taken and restored afterwards.
+    big = np.finfo(float).max
+    low, high = np.nanpercentile(np.where(np.isposinf(values), big, values),
+                                 [50 * (1 - level), 50 * (1 + level)], axis=0)
+    return np.where(low >= big / 2, np.inf, low), np.where(high >= big / 2, np.inf, high)
 
 
 def _predict(law_name: str, coefficients: Mapping[str, Any], params: npt.ArrayLike, tokens: npt.ArrayLike) -> Array:

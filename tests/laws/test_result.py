@@ -87,3 +87,20 @@ def test_plan_reads_a_fit_file():
     estimate = resolve_law(str(FIXTURE))
     assert isinstance(estimate, FitResult)
     assert estimate.optimal(1e21)[0] == pytest.approx(FitResult.from_json(FIXTURE.read_text()).optimal(1e21)[0])
+
+
+def test_optimal_interval_survives_draws_whose_optimum_overflows():
+    # A bootstrap draw with both exponents near 0 puts N_opt at 0 and D_opt at infinity
+    # (G = (alpha A / (beta B))^(1/(alpha+beta)) underflows); its loss there is unbounded and must
+    # show in the interval, not crash it.
+    from scaling.laws.result import FitResult
+
+    good = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+    samples = {k: [v] * 99 for k, v in good.items()}
+    for draw in (0, 1):
+        samples["beta"][draw] = samples["alpha"][draw] = 1e-12
+    fit = FitResult.build(law="chinchilla", coefficients=good, samples=samples, converged=True,
+                          message="", n_points=10, data_digest="x", level=0.999)
+    interval = fit.optimal_interval(1e21)
+    low, high = interval["loss"]
+    assert np.isfinite(low).all() and np.isinf(high).all()
