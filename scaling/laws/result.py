@@ -136,7 +136,8 @@ class FitResult:
         """Percentile intervals of N_opt(C), D_opt(C) and, if the law predicts one, the loss there."""
         level = level or self.level
         draws = self.draws()
-        params, tokens = get_law(self.law).optimal(draws, np.atleast_1d(np.asarray(flops, dtype=float)))
+        with np.errstate(divide="ignore", over="ignore"):  # extreme draws overflow: handled below
+            params, tokens = get_law(self.law).optimal(draws, np.atleast_1d(np.asarray(flops, dtype=float)))
         out = {"params": _interval_rows(params, level), "tokens": _interval_rows(tokens, level)}
         if self.predicts_loss:
             # A draw whose optimum overflowed (N or D of 0 or inf, e.g. an exponent near 0) has
