@@ -180,7 +180,8 @@ def allocation_exponents(law_name: str, coefficients: Mapping[str, Any]) -> dict
     """
     law = get_law(law_name)
     try:
-        params, tokens = law.optimal(coefficients, _EXPONENT_BUDGETS)
+        with np.errstate(divide="ignore", over="ignore"):  # extreme bootstrap draws overflow: a = nan
+            params, tokens = law.optimal(coefficients, _EXPONENT_BUDGETS)
     except TypeError:
         return {}
     span = math.log(_EXPONENT_BUDGETS[1] / _EXPONENT_BUDGETS[0])
