@@ -19,8 +19,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from scaling.flops import check_budget
 from scaling.laws.base import LawEstimate, get_law
 from scaling.laws.presets import convert_params
+
+MAX_DECADES = 30
+"""Widest `compare_range`: the planners' budgets span 1e10 to 1e40 FLOPs (scaling.flops.MAX_FLOPS)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,8 +86,7 @@ def compare(allocations: Sequence[LawEstimate], laws: Sequence[LawEstimate], bud
     if not scorers:
         raise ValueError(f"none of {', '.join(law.label for law in laws) or 'no laws'} predicts a loss")
     for budget in budgets:
-        if not (math.isfinite(budget) and budget > 0):
-            raise ValueError(f"flops must be a positive finite number, got {budget!r}")
+        check_budget(budget)
     allocated, scored = [], []
     for budget in budgets:
         optimum = {law.label: float(law.predict(*law.optimal(budget))) for law in scorers}
@@ -100,13 +103,16 @@ def compare(allocations: Sequence[LawEstimate], laws: Sequence[LawEstimate], bud
 
 def compare_range(allocations: Sequence[LawEstimate], laws: Sequence[LawEstimate], low: float,
                   high: float) -> Comparison:
-    """`compare` at low, 10 low, 100 low, ... up to high (a budget per decade)."""
+    """`compare` at low, 10 low, 100 low, ... up to high (a budget per decade, at most MAX_DECADES)."""
     for name, value in (("low", low), ("high", high)):
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"--range {name} end must be a positive finite number, got {value!r}")
     if low > high:
         raise ValueError(f"--range: LO ({low:g}) must not exceed HI ({high:g})")
-    decades = int(math.floor(math.log10(high / low) + 1e-9))
+    span = math.log10(high) - math.log10(low)  # a difference of logs: high / low can overflow
+    if span > MAX_DECADES:
+        raise ValueError(f"--range {low:g}:{high:g} spans {span:.0f} decades; at most {MAX_DECADES} are compared")
+    decades = int(math.floor(span + 1e-9))
     return compare(allocations, laws, [low * 10.0**k for k in range(decades + 1)])
 
 

@@ -25,6 +25,18 @@ ASPECT_RATIO = 64
 changes by only a few percent for aspect ratios from about 20 to 200; GPT-2 small (768/12) and
 GPT-3 2.7B (2560/32) sit at 64-80, so 64 is the conventional middle."""
 
+MIN_FLOPS = 1e10
+"""Smallest training budget planned for (a model of a few thousand parameters)."""
+MAX_FLOPS = 1e40
+"""Largest training budget planned for: about 1e15 times today's largest training runs."""
+
+
+def check_budget(flops: float, name: str = "flops") -> float:
+    """`flops` as a float; ValueError naming `name` unless it is within [MIN_FLOPS, MAX_FLOPS]."""
+    if not (math.isfinite(flops) and MIN_FLOPS <= flops <= MAX_FLOPS):
+        raise ValueError(f"{name} {flops!r} is outside the supported budgets, {MIN_FLOPS:g} to {MAX_FLOPS:g} FLOPs")
+    return float(flops)
+
 
 @dataclass(frozen=True)
 class ParamCount:

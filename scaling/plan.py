@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from scaling.config import ModelConfig
-from scaling.flops import count_params, suggest_shape
+from scaling.flops import MAX_FLOPS, MIN_FLOPS, check_budget, count_params, suggest_shape
 from scaling.hardware import Hardware
 from scaling.laws.base import LawEstimate, get_law
 from scaling.laws.presets import convert_params
@@ -120,13 +120,13 @@ class PlanReport:
                 "plans": [p.to_dict() for p in self.plans], "assumptions": list(self.assumptions)}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
 
 
 def plan(estimate: LawEstimate, budget_flops: float, *, hardware: Hardware | None = None,
          vocab_size: int = DEFAULT_VOCAB_SIZE, seq_len: int = DEFAULT_SEQ_LEN) -> Plan:
     """The compute-optimal plan of `estimate` for a training budget of `budget_flops` FLOPs."""
-    budget = _positive("flops", budget_flops)
+    budget = check_budget(_positive("flops", budget_flops))
     params, tokens = (_scalar(x) for x in estimate.optimal(budget))
     return _build(estimate, params, tokens, budget, hardware, vocab_size, seq_len)
 
@@ -198,12 +198,16 @@ def _build(estimate: LawEstimate, params: float, tokens: float, budget: float, h
                           params_convention=estimate.params_convention)
     counts = count_params(shape)
     digest = getattr(estimate, "data_digest", None)
+    convention = getattr(estimate, "budget_convention", "C = 6 N D")
+    # Kaplan's Table 6 gives D separately (6 N D is about 0.9 C): label what the flops are, not 6ND.
+    method = "6ND" if math.isclose(6.0 * params * tokens, budget, rel_tol=1e-6) else \
+        f"{estimate.law}: {convention.split(':')[0]}, D from the law (6ND = {6.0 * params * tokens / budget:.3g} C)"
     details = estimate.details(budget) if hasattr(estimate, "details") else {}
     return Plan(law=estimate.label, law_form=estimate.law, params=params, tokens=tokens,
                 tokens_per_param=tokens / params, flops=budget, loss=loss, loss_interval=interval,
                 params_interval=spans.get("params"), tokens_interval=spans.get("tokens"),
                 params_convention=estimate.params_convention,
-                budget_convention=getattr(estimate, "budget_convention", "C = 6 N D"), shape=shape,
+                budget_convention=convention, flops_method=method, shape=shape,
                 shape_params=counts.total if estimate.params_convention == "total" else counts.non_embedding,
                 gpu_hours=hardware.gpu_hours(budget) if hardware else None,
                 days=hardware.days(budget) if hardware else None,
@@ -223,8 +227,9 @@ def _invert(function: Callable[[float], float], target: float, name: str) -> flo
         if not -50 < x1 < 100:
             break
         y0, y1 = y1, math.log10(function(10**x1))
-    if not abs(y1 - goal) < 1e-9:
-        raise ValueError(f"{name} {target:g} is outside what the law can plan for")
+    if not (abs(y1 - goal) < 1e-9 and math.log10(MIN_FLOPS) <= x1 <= math.log10(MAX_FLOPS)):
+        raise ValueError(f"{name} {target:g} is outside what the law can plan for (budgets {MIN_FLOPS:g} to "
+                         f"{MAX_FLOPS:g} FLOPs)")
     return float(10**x1)
 
 

@@ -113,6 +113,14 @@ BAD_INPUT = [
     (["compare", "--range", "1e19:1e400"], "--range"),
     (["compare", "--flops", "-5"], "--flops"),
     (["compare", "--flops", "1e21", "--under", "nope"], "--under"),
+    (["compare", "--range", "1e-300:1e300"], "--range"),
+    (["compare", "--range", "1e5:1e40"], "--range"),
+    (["compare", "--flops", "1e-300"], "flops"),
+    (["plan", "--flops", "1e300"], "flops"),
+    (["plan", "--flops", "1e-300"], "flops"),
+    (["plan", "--params", "1e300"], "params"),
+    (["plan", "--tokens", "1e-300"], "tokens"),
+    (["plan", "--gpu-hours", "1e300", "--gpu", "h100"], "flops"),
 ]
 
 

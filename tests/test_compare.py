@@ -64,3 +64,10 @@ def test_total_allocation_converted_for_a_non_embedding_scorer():
     n_total = result.allocations[0].params
     assert chinchilla.params == pytest.approx(float(convert_params(n_total, source="total", target="non-embedding")))
     assert own.excess == pytest.approx(0.0, abs=1e-12) and chinchilla.excess > 0
+
+
+def test_range_wider_than_max_decades_or_overflowing_is_rejected():
+    with pytest.raises(ValueError, match="--range"):
+        compare_range(ALL, ALL, 1e-300, 1e300)
+    with pytest.raises(ValueError, match="flops"):
+        compare(ALL, ALL, [1e-300])

@@ -89,3 +89,27 @@ def test_report_rejects_ambiguous_requests():
         plan_report(ALL)
     with pytest.raises(ValueError, match="flops must be a positive finite"):
         plan(PRESETS["chinchilla"], float("inf"))
+
+
+def test_flops_method_says_6nd_only_when_6nd_is_the_budget():
+    for p in plan_report(ALL, flops=1e21).plans:
+        assert (p.flops_method == "6ND") == (6 * p.params * p.tokens == pytest.approx(p.flops, rel=1e-6)), p.law
+    kaplan = plan(PRESETS["kaplan2020"], 1e21)
+    assert kaplan.flops_method != "6ND" and "2 C_min" in kaplan.flops_method
+
+
+def test_budgets_outside_the_supported_range_are_rejected():
+    for budget in (1e300, 1e-300, 1e5, 1e45):
+        with pytest.raises(ValueError, match="flops .*1e\\+?10 to 1e\\+?40"):
+            plan(PRESETS["chinchilla"], budget)
+    with pytest.raises(ValueError, match="params"):
+        plan_for_params(PRESETS["chinchilla"], 1e300)
+    with pytest.raises(ValueError, match="tokens"):
+        plan_for_tokens(PRESETS["chinchilla"], 1e-300)
+
+
+def test_report_json_refuses_nan():
+    report = plan_report([PRESETS["chinchilla"]], flops=1e21)
+    bad = type(report)(flops=float("nan"), plans=report.plans)
+    with pytest.raises(ValueError):
+        bad.to_json()

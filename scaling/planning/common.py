@@ -16,15 +16,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from scaling.flops import MAX_FLOPS, MIN_FLOPS  # noqa: F401  (the planners' search range, one definition)
 from scaling.laws.base import Array, Law, LawEstimate, get_law
 
 FLOPS_CONVENTION = ("training C = 6 N D, D every token trained on (repeats included); "
                     "inference 2 N FLOPs per token (Kaplan et al. 2020, Eq. 2.2)")
 BUDGET_CONVENTION = "C is training FLOPs as spent (C = 6 N D), not Kaplan's C_min"
-MIN_FLOPS = 1e10
-"""Smallest budget a planner searches (a model of a few thousand parameters)."""
-MAX_FLOPS = 1e40
-"""Largest budget a planner searches: about 1e15 times today's largest training runs."""
 LOSS_LAWS_HINT = "chinchilla, chinchilla-unrounded, epoch2024, muennighoff2023, or a fit .json"
 
 
@@ -107,8 +104,8 @@ def _data_constrained(law: Law, unique_tokens: float) -> float:
     if not isinstance(law, DataConstrainedLaw):
         raise ValueError(f"law form {law.name!r} does not model repeated data; unique tokens need a "
                          "data-constrained law (muennighoff2023)")
-    if not (np.isfinite(unique_tokens) and unique_tokens > 0):
-        raise ValueError(f"unique_tokens must be a positive finite number, got {unique_tokens!r}")
+    if not (np.isfinite(unique_tokens) and unique_tokens >= 1):
+        raise ValueError(f"unique_tokens must be a finite number >= 1, got {unique_tokens!r}")
     return float(unique_tokens)
 
 
