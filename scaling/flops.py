@@ -34,7 +34,8 @@ MAX_FLOPS = 1e40
 def check_budget(flops: float, name: str = "flops") -> float:
     """`flops` as a float; ValueError naming `name` unless it is within [MIN_FLOPS, MAX_FLOPS]."""
     if not (math.isfinite(flops) and MIN_FLOPS <= flops <= MAX_FLOPS):
-        raise ValueError(f"{name} {flops!r} is outside the supported budgets, {MIN_FLOPS:g} to {MAX_FLOPS:g} FLOPs")
+        raise ValueError(f"{name} must be a positive finite number of FLOPs within the supported budgets, "
+                         f"{MIN_FLOPS:g} to {MAX_FLOPS:g}; got {flops!r}")
     return float(flops)
 
 
