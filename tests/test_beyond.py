@@ -256,3 +256,26 @@ def test_fitted_law_from_json_gives_cost_intervals():
     (inference,) = report.results
     assert inference.params_interval[0] < inference.inference_optimal.params < inference.params_interval[1]
     assert report.to_dict()["results"][0]["law"].startswith("fit:chinchilla@")
+
+
+def test_absurd_inputs_are_rejected_not_planned():
+    from scaling.planning.inference import MAX_INFERENCE_TOKENS
+
+    with pytest.raises(ValueError, match="inference_tokens"):
+        plan_inference(CHINCHILLA, 1e300, budget_flops=1e21)
+    assert math.isfinite(plan_inference(CHINCHILLA, MAX_INFERENCE_TOKENS, budget_flops=1e21).flops_saved)
+    with pytest.raises(ValueError, match="unique_tokens"):
+        plan_data_constrained(MUENNIGHOFF, 1e21, 1e-300)
+    for flops in (1e300, 1e-300):
+        with pytest.raises(ValueError, match="flops"):
+            plan_data_constrained(MUENNIGHOFF, flops, 1e9)
+        with pytest.raises(ValueError, match="flops"):
+            plan_inference(CHINCHILLA, 1e12, budget_flops=flops)
+
+
+def test_plan_beyond_passes_shape_options_and_picks_data_constrained_laws():
+    report = plan_beyond(flops=1e21, hardware=Hardware(gpu="h100"), price_per_gpu_hour=2.0, vocab_size=256,
+                         seq_len=128)
+    assert {(r.plan.shape.vocab_size, r.plan.shape.seq_len) for r in report.results} == {(256, 128)}
+    target = plan_beyond(loss=2.5, unique_tokens=1e9)
+    assert [r.law for r in target.results] == ["muennighoff2023"]

@@ -73,9 +73,20 @@ def test_price_turns_plans_into_money():
     (["--loss", "2.0", "--law", "kaplan2020"], "predicts no loss"),
     (["--loss", "99"], "lower loss"),
     (["--params", "1e9", "--loss", "2.0"], "does not combine"),
+    (["--flops", "1e21", "--inference-tokens", "1e300"], "inference_tokens"),
+    (["--flops", "1e21", "--inference-tokens", "1e300", "--format", "json"], "inference_tokens"),
+    (["--flops", "1e21", "--inference-tokens", "-1"], "--inference-tokens"),
+    (["--flops", "1e21", "--unique-tokens", "1e-300"], "unique_tokens"),
+    (["--flops", "1e300", "--unique-tokens", "1e9"], "flops"),
 ])
 def test_bad_input_is_one_line_exit_2(args, fragment):
     result = runner.invoke(app, ["plan", *args])
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0]
+
+
+def test_zero_inference_tokens_is_the_compute_optimal_plan():
+    result = runner.invoke(app, ["plan", "--flops", "1e21", "--inference-tokens", "0", "--law", "chinchilla"])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import sys
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -76,6 +77,22 @@ def positive_finite(value: float | None) -> float | None:
     if value is not None and not (math.isfinite(value) and value > 0):
         raise typer.BadParameter(f"must be a positive finite number, got {value!r}")
     return value
+
+
+def nonnegative_finite(value: float | None) -> float | None:
+    """Option callback: accept a finite number >= 0 (rejects negatives, nan, inf)."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise typer.BadParameter(f"must be a finite number >= 0, got {value!r}")
+    return value
+
+
+def finite_range(low: float, high: float) -> Callable[[float | None], float | None]:
+    """Option callback factory: accept a finite number in [low, high] (typer's min/max let nan through)."""
+    def check(value: float | None) -> float | None:
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            raise typer.BadParameter(f"must be a number in [{low:g}, {high:g}], got {value!r}")
+        return value
+    return check
 
 
 def unit_interval(value: float | None) -> float | None:

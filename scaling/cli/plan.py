@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from scaling.cli._app import app, positive_finite, positive_int, unit_interval
+from scaling.cli._app import app, nonnegative_finite, positive_finite, positive_int, unit_interval
 from scaling.compare import Comparison, compare_range
 from scaling.compare import compare as compare_laws
 from scaling.hardware import DEFAULT_MFU, GPU_PEAK_FLOPS, Hardware
@@ -78,7 +78,7 @@ def plan_command(
     unique_tokens: Annotated[float | None, typer.Option(help="Unique tokens available: data-constrained plan "
                                                         "(Muennighoff et al. 2023).", callback=positive_finite)] = None,
     inference_tokens: Annotated[float | None, typer.Option(help="Tokens served in inference: inference-aware plan "
-                                                           "(Sardana et al. 2024).", callback=positive_finite)] = None,
+                                                           "(Sardana et al. 2024).", callback=nonnegative_finite)] = None,
     loss: Annotated[float | None, typer.Option(help="Target loss: the least compute reaching it (or, with "
                                                "--inference-tokens, the loss to hold).", callback=positive_finite)] = None,
     price_per_gpu_hour: Annotated[float | None, typer.Option(help="Dollars per GPU-hour (needs --gpu).",
@@ -94,7 +94,8 @@ def plan_command(
         typer.echo(render_beyond(plan_beyond(
             [resolve_law(name) for name in law] if law else None, flops=flops, params=params, tokens=tokens,
             params_convention=params_convention.value, unique_tokens=unique_tokens, inference_tokens=inference_tokens,
-            loss=loss, hardware=hardware, price_per_gpu_hour=price_per_gpu_hour), format.value))
+            loss=loss, hardware=hardware, price_per_gpu_hour=price_per_gpu_hour, vocab_size=vocab_size,
+            seq_len=seq_len), format.value))
         return
     hardware, flops = _budget(flops, params, tokens, gpu, gpus, mfu, gpu_hours, days)
     report = plan_report(_estimates(law), flops=flops, params=params, tokens=tokens,

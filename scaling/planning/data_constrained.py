@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from scaling.flops import check_budget
 from scaling.hardware import Hardware
 from scaling.laws.base import LawEstimate
 from scaling.laws.datablations import effective_params, effective_tokens
@@ -63,15 +64,17 @@ def plan_data_constrained(estimate: LawEstimate, budget_flops: float, unique_tok
                           price_per_gpu_hour: float | None = None) -> DataConstrainedPlan:
     """Minimise L(N, C / (6N), U) at fixed C (Muennighoff et al. 2023, Sec. 3.2), and compare
     with the unlimited-data optimum of the same law."""
-    for name, value in (("flops", budget_flops), ("unique_tokens", unique_tokens)):
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    check_budget(budget_flops)
+    if not (math.isfinite(unique_tokens) and unique_tokens >= 1):
+        raise ValueError(f"unique_tokens must be a finite number >= 1, got {unique_tokens!r}")
     law = loss_law(estimate)
     c = dict(estimate.coefficients)
     params, tokens = (scalar(x) for x in optimum(law, c, budget_flops, unique_tokens))
     loss = scalar(loss_of(law, c, params, tokens, unique_tokens))
     free_params, free_tokens = (scalar(x) for x in optimum(law, c, budget_flops))
     free_loss = scalar(loss_of(law, c, free_params, free_tokens))
+    if not all(math.isfinite(x) for x in (params, tokens, loss, free_params, free_tokens, free_loss)):
+        raise ValueError(f"unique_tokens {unique_tokens:g} at {budget_flops:g} FLOPs: {estimate.label}'s plan is not finite")
     return DataConstrainedPlan(
         law=estimate.label, flops=float(budget_flops), unique_tokens=float(unique_tokens), params=params,
         tokens=tokens, tokens_per_param=tokens / params, epochs=tokens / unique_tokens,

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from scaling.flops import check_budget
 from scaling.hardware import Hardware
 from scaling.laws.base import Array, Law, LawEstimate
 from scaling.laws.datablations import minimize_log
@@ -32,6 +33,9 @@ from scaling.planning.target import compute_for_loss, frontier_loss
 
 HUGE_TOKENS = 1e40
 """Stand-in for unlimited data when finding the smallest model that can reach a loss."""
+MAX_INFERENCE_TOKENS = 1e30
+"""Largest lifetime inference demand T accepted, in tokens: past any deployment, and small enough
+that 2 N T and the search stay finite in float64 for every model size a planner reaches."""
 GRID_SPAN = 1e-12
 """The search grid runs from N_min (N_star / N_min)^(1e-12) to N_star, geometric in that exponent."""
 
@@ -131,11 +135,12 @@ def plan_inference(estimate: LawEstimate, inference_tokens: float, *, budget_flo
     the smaller, longer-trained model that minimises training plus inference FLOPs for T tokens."""
     if (budget_flops is None) == (loss is None):
         raise ValueError("give exactly one of flops (target: the compute-optimal model's loss) or loss")
-    if not (math.isfinite(inference_tokens) and inference_tokens >= 0):
-        raise ValueError(f"inference_tokens must be a finite number >= 0, got {inference_tokens!r}")
-    for name, value in (("flops", budget_flops), ("loss", loss)):
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    if not (math.isfinite(inference_tokens) and 0 <= inference_tokens <= MAX_INFERENCE_TOKENS):
+        raise ValueError(f"inference_tokens must be a number from 0 to {MAX_INFERENCE_TOKENS:g}, got {inference_tokens!r}")
+    if budget_flops is not None:
+        check_budget(budget_flops)
+    if loss is not None and not (math.isfinite(loss) and loss > 0):
+        raise ValueError(f"loss must be a positive finite number, got {loss!r}")
     law = loss_law(estimate)
     c = dict(estimate.coefficients)
     if budget_flops is None:
@@ -154,6 +159,9 @@ def plan_inference(estimate: LawEstimate, inference_tokens: float, *, budget_flo
     best = _allocation(params, tokens, inference_tokens)
     if best.total_flops > star.total_flops:  # T = 0 lands on N* itself, up to the search's precision
         best = star
+    if not all(math.isfinite(x) for a in (star, best) for x in a.__dict__.values()):
+        raise ValueError(f"inference_tokens {inference_tokens:g}: {estimate.label}'s inference-aware plan "
+                         "is not finite; give a smaller demand or budget")
     extra = _intervals(estimate, law, inference_tokens, budget_flops, loss, level)
     return InferencePlan(
         law=estimate.label, inference_tokens=float(inference_tokens), loss=target, loss_source=source,

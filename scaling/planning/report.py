@@ -15,7 +15,7 @@ from typing import Any
 from scaling.hardware import Hardware
 from scaling.laws.base import LawEstimate, get_law
 from scaling.laws.presets import PRESETS
-from scaling.plan import LOSS_CAVEAT, Plan, PlanReport, plan_report
+from scaling.plan import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, LOSS_CAVEAT, Plan, PlanReport, plan_report
 from scaling.planning.common import BUDGET_CONVENTION, FLOPS_CONVENTION
 from scaling.planning.cost import Cost, cost_of
 from scaling.planning.data_constrained import plan_data_constrained
@@ -65,10 +65,12 @@ def plan_beyond(estimates: Sequence[LawEstimate] | None = None, *, flops: float 
                 params: float | None = None, tokens: float | None = None, params_convention: str = "total",
                 unique_tokens: float | None = None, inference_tokens: float | None = None,
                 loss: float | None = None, hardware: Hardware | None = None,
-                price_per_gpu_hour: float | None = None) -> BeyondReport:
-    """Answer the question the options pose; `estimates` None means every preset that can answer it."""
+                price_per_gpu_hour: float | None = None, vocab_size: int = DEFAULT_VOCAB_SIZE,
+                seq_len: int = DEFAULT_SEQ_LEN) -> BeyondReport:
+    """Answer the question the options pose; `estimates` None means every preset that can answer it
+    (with `unique_tokens`, only the data-constrained ones). `vocab_size`, `seq_len`: suggested shapes."""
     question = _question(flops, params, tokens, unique_tokens, inference_tokens, loss, hardware, price_per_gpu_hour)
-    chosen = list(estimates) if estimates else _default_estimates(question)
+    chosen = list(estimates) if estimates else _default_estimates(question, unique_tokens is not None)
     money = {"hardware": hardware, "price_per_gpu_hour": price_per_gpu_hour}
     notes: list[str] = []
     if question == "data-constrained":
@@ -90,7 +92,7 @@ def plan_beyond(estimates: Sequence[LawEstimate] | None = None, *, flops: float 
         notes += ["least compute: where the law's compute-optimal frontier L*(C) reaches the loss"]
     else:
         report = plan_report(chosen, flops=flops, params=params, tokens=tokens, params_convention=params_convention,
-                             hardware=hardware)
+                             hardware=hardware, vocab_size=vocab_size, seq_len=seq_len)
         return _priced(report, price_per_gpu_hour)
     if hardware is not None:
         notes.append(_hardware_note(hardware, price_per_gpu_hour)
@@ -131,8 +133,8 @@ def _question(flops: float | None, params: float | None, tokens: float | None, u
     return "cost"
 
 
-def _default_estimates(question: str) -> list[LawEstimate]:
-    if question == "data-constrained":
+def _default_estimates(question: str, unique_tokens: bool = False) -> list[LawEstimate]:
+    if question == "data-constrained" or unique_tokens:  # only data-constrained laws model repeats
         return [p for p in PRESETS.values() if p.law == "data_constrained"]
     if question in ("inference", "target-loss"):
         return [p for p in PRESETS.values() if get_law(p.law).predicts_loss]
