@@ -89,8 +89,31 @@ def test_all_skips_what_the_data_cannot_support():
     (["fit", "chinchilla-2022", "--column", "params"], "NAME=VALUE"),
     (["fit", "chinchilla-2022", "--fix", "E=abc"], "must be numbers"),
     (["fit", "chinchilla-2022", "--approach", "5"], "'5' is not one of"),
+    (["fit", "chinchilla-2022", "--level", "nan"], "--level"),
+    (["fit", "chinchilla-2022", "--fix", "alpha=nan"], "finite"),
+    (["fit", "chinchilla-2022", "--fix", "E=inf"], "finite"),
+    (["fit", "chinchilla-2022", "--approach", "2", "--fix", "E=1.69"], "--fix"),
+    (["fit", "chinchilla-2022", "--approach", "1", "--tie-exponents"], "--tie-exponents"),
+    (["fit", "chinchilla-2022", "--approach", "2", "--drop-highest", "5", "--delta", "0.01"], "--drop-highest, --delta"),
 ])
 def test_bad_input_is_one_line(args, message):
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert message in result.output and result.output.count("\n") == 1
+
+
+def test_out_in_a_missing_directory_fails_before_fitting(monkeypatch):
+    def must_not_fit(*args, **kwargs):
+        raise AssertionError("fitted before checking --out")
+
+    monkeypatch.setattr("scaling.laws.approaches.fit_runs", must_not_fit)
+    result = runner.invoke(app, ["fit", "chinchilla-2022", "--out", "/nonexistent/dir/x.json"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: --out") and result.output.count("\n") == 1
+
+
+def test_law_options_with_all_are_accepted_with_a_note(monkeypatch):
+    monkeypatch.setattr("scaling.laws.approaches.fit_runs", lambda *a, **k: ({}, []))
+    result = runner.invoke(app, ["fit", "data.csv", "--approach", "all", "--fix", "E=1.69"])
+    assert result.exit_code == 0, result.output
+    assert "apply to approaches 3 and kaplan only" in result.output

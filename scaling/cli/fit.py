@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from scaling.cli._app import app, positive_finite, positive_int
+from scaling.cli._app import app, finite_range, positive_finite, positive_int
 
 
 class Approach(str, Enum):
@@ -63,7 +63,8 @@ def fit_command(
     tie_exponents: Annotated[bool, typer.Option(help="Constrain alpha = beta (approach 3).")] = False,
     fix: Annotated[list[str] | None, typer.Option(help="Hold a coefficient, e.g. E=1.69 (repeatable).")] = None,
     nonembedding: Annotated[bool, typer.Option(help="Fit params_nonembedding instead of params.")] = False,
-    level: Annotated[float, typer.Option(help="Interval level, in (0, 1).", min=0.5, max=0.999)] = 0.95,
+    level: Annotated[float, typer.Option(help="Interval level, in [0.5, 0.999].",
+                                         callback=finite_range(0.5, 0.999))] = 0.95,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     jobs: Annotated[int | None, typer.Option(help="Worker processes (default: every core).",
                                              callback=positive_int)] = None,
@@ -75,6 +76,14 @@ def fit_command(
 
     if not all(math.isfinite(f) and f > 0 for f in flops or []):
         raise ValueError("--flops must be positive finite numbers")
+    if out is not None and not out.parent.is_dir():  # before fitting, which can take minutes
+        raise ValueError(f"--out {out}: directory {out.parent} does not exist")
+    law_only = [name for name, used in (("--fix", bool(fix)), ("--drop-highest", drop_highest > 0),
+                                        ("--tie-exponents", tie_exponents), ("--delta", delta != 1e-3)) if used]
+    if law_only and approach in (Approach.one, Approach.two):
+        raise ValueError(f"{', '.join(law_only)} apply to approaches 3 and kaplan only, not approach {approach.value}")
+    if law_only and approach is Approach.all:
+        typer.echo(f"note: {', '.join(law_only)} apply to approaches 3 and kaplan only", err=True)
     law_options: dict[str, Any] = {"delta": delta, "drop_highest": drop_highest, "fix": _floats(_pairs(fix, "--fix"), "--fix"),
                                    "tie": ("alpha", "beta") if tie_exponents else (),
                                    "params_column": "params_nonembedding" if nonembedding else "params"}

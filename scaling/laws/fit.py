@@ -129,6 +129,8 @@ def make_problem(law: Law, runs: pd.DataFrame, *, delta: float = HOFFMANN_DELTA,
         raise ValueError(f"tie needs two or more free coefficients of the same kind, got {list(tie)}")
     fixed = {}
     for name, value in fix.items():
+        if not np.isfinite(value):
+            raise ValueError(f"fixed {name} must be a finite number, got {value}")
         if name in log_names and not value > 0:
             raise ValueError(f"fixed {name} must be positive, got {value}")
         fixed[names.index(name)] = float(np.log(value) if name in log_names else value)
