@@ -108,6 +108,10 @@ def execute_run(task: RunTask, train_fn: TrainFn, threads: int | None = None) ->
     with store.run_lock(task.run_dir) as acquired:
         if not acquired:
             return RunOutcome(task.run_id, "locked")
+        # A writer killed between its temporary file and the rename leaves the temporary behind
+        # (the real file is intact); under the run's lock no one else is writing here.
+        for stale in task.run_dir.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
         record = store.read_record_json(task.run_dir)
         if record is not None and record.get("status") in store.FINISHED:
             return RunOutcome(task.run_id, "skipped")

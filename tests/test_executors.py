@@ -279,3 +279,14 @@ def test_ray_backend_on_a_local_cluster(tmp_path, local_ray):
     meta = store.read_sweep_meta(tmp_path / "fake")
     assert [h["backend"] for h in meta["history"]] == ["ray", "ray"]
     assert local_ray.is_initialized()  # the backend leaves a cluster it did not start running
+
+
+def test_a_writer_killed_before_its_rename_leaves_no_temporary_behind(tmp_path):
+    # kill -9 between a temporary file and its rename leaves `.record.json.*.tmp`; the next
+    # attempt, holding the run's lock, removes it and trains the run to completion.
+    task = _tasks(tmp_path, seeds=(0,))[0]
+    task.run_dir.mkdir(parents=True)
+    (task.run_dir / ".record.json.k1ll3d.tmp").write_text('{"status": "o')
+    outcome = execute_run(task, fake_train)
+    assert outcome.outcome == "ok"
+    assert not list(task.run_dir.glob("*.tmp")) and not list(task.run_dir.glob(".*.tmp"))
