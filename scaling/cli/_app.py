@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import sys
 import warnings
+from enum import Enum
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,14 @@ except ImportError:  # older typer depends on click
     from click import ClickException, echo  # type: ignore[assignment,no-redef]
 
 EXIT_BAD_INPUT = 2
+
+
+class Format(str, Enum):
+    """Output of commands that print tables: `--format table|json|csv`."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
 
 
 class _OneLineErrors(TyperGroup):

@@ -16,18 +16,12 @@ from typing import Annotated, Any
 
 import typer
 
-from scaling.cli._app import app, positive_int
+from scaling.cli._app import Format, app, positive_int
 
 
 class Backend(str, Enum):
     local = "local"
     ray = "ray"
-
-
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
 
 
 @app.command("sweep")
