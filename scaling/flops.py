@@ -31,6 +31,13 @@ MAX_FLOPS = 1e40
 """Largest training budget planned for: about 1e15 times today's largest training runs."""
 
 
+def positive_number(name: str, value: float) -> float:
+    """`value` as a float; ValueError naming `name` unless it is positive and finite."""
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
 def check_budget(flops: float, name: str = "flops") -> float:
     """`flops` as a float; ValueError naming `name` unless it is within [MIN_FLOPS, MAX_FLOPS]."""
     if not (math.isfinite(flops) and MIN_FLOPS <= flops <= MAX_FLOPS):
@@ -120,9 +127,7 @@ def _non_embedding(counts: ParamCount, params_convention: str) -> int:
 
 def training_flops(cfg: ModelConfig, tokens: float, method: str = "6ND") -> float:
     """Total training FLOPs for `tokens` tokens under `method` (see `flops_per_token`)."""
-    if not (tokens > 0 and math.isfinite(tokens)):
-        raise ValueError(f"tokens must be positive and finite, got {tokens!r}")
-    return flops_per_token(cfg, method) * float(tokens)
+    return flops_per_token(cfg, method) * positive_number("tokens", tokens)
 
 
 def suggest_shape(
@@ -145,8 +150,7 @@ def suggest_shape(
     `params_convention` says whether `target_params` counts embeddings ("total", Chinchilla) or
     not ("non-embedding", Kaplan).
     """
-    if not (target_params > 0 and math.isfinite(target_params)):
-        raise ValueError(f"target_params must be positive and finite, got {target_params!r}")
+    positive_number("target_params", target_params)
     if params_convention not in ("total", "non-embedding"):
         raise ValueError(f"params_convention must be 'total' or 'non-embedding', got {params_convention!r}")
     # Counts are computed arithmetically here (as in count_params, d_ff = 4 d) rather than by

@@ -13,6 +13,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from scaling.flops import positive_number
+
 GPU_PEAK_FLOPS: dict[str, float] = {
     "a100": 312e12,  # NVIDIA A100 SXM datasheet, bf16 dense
     "h100": 989e12,  # NVIDIA H100 SXM datasheet, bf16 dense
@@ -54,7 +56,7 @@ class Hardware:
 
     def gpu_hours(self, flops: float) -> float:
         """GPU-hours to spend `flops` training FLOPs: C / (peak x mfu) / 3600."""
-        return _positive("flops", flops) / (GPU_PEAK_FLOPS[self.gpu] * self.mfu) / SECONDS_PER_HOUR
+        return positive_number("flops", flops) / (GPU_PEAK_FLOPS[self.gpu] * self.mfu) / SECONDS_PER_HOUR
 
     def days(self, flops: float) -> float:
         """Wall-clock days to spend `flops` on all `gpus` GPUs."""
@@ -62,17 +64,11 @@ class Hardware:
 
     def flops_for_gpu_hours(self, gpu_hours: float) -> float:
         """Training FLOPs a budget of `gpu_hours` buys: H x 3600 x peak x mfu."""
-        return _positive("gpu_hours", gpu_hours) * SECONDS_PER_HOUR * GPU_PEAK_FLOPS[self.gpu] * self.mfu
+        return positive_number("gpu_hours", gpu_hours) * SECONDS_PER_HOUR * GPU_PEAK_FLOPS[self.gpu] * self.mfu
 
     def flops_for_days(self, days: float) -> float:
         """Training FLOPs `days` of wall-clock on all `gpus` GPUs buy."""
-        return self.flops_for_gpu_hours(_positive("days", days) * HOURS_PER_DAY * self.gpus)
+        return self.flops_for_gpu_hours(positive_number("days", days) * HOURS_PER_DAY * self.gpus)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "peak_flops_per_gpu": GPU_PEAK_FLOPS[self.gpu]}
-
-
-def _positive(name: str, value: float) -> float:
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from scaling.config import ModelConfig
-from scaling.flops import MAX_FLOPS, MIN_FLOPS, check_budget, count_params, suggest_shape
+from scaling.flops import MAX_FLOPS, MIN_FLOPS, check_budget, count_params, positive_number, suggest_shape
 from scaling.hardware import Hardware
 from scaling.laws.base import LawEstimate, get_law
 from scaling.laws.presets import convert_params
@@ -126,7 +126,7 @@ class PlanReport:
 def plan(estimate: LawEstimate, budget_flops: float, *, hardware: Hardware | None = None,
          vocab_size: int = DEFAULT_VOCAB_SIZE, seq_len: int = DEFAULT_SEQ_LEN) -> Plan:
     """The compute-optimal plan of `estimate` for a training budget of `budget_flops` FLOPs."""
-    budget = check_budget(_positive("flops", budget_flops))
+    budget = check_budget(positive_number("flops", budget_flops))
     params, tokens = (_scalar(x) for x in estimate.optimal(budget))
     return _build(estimate, params, tokens, budget, hardware, vocab_size, seq_len)
 
@@ -139,7 +139,7 @@ def plan_for_params(estimate: LawEstimate, params: float, *, params_convention: 
     A model size in the other convention is converted with Pearce & Song 2024's relation
     (scaling.laws.presets.convert_params).
     """
-    target = float(convert_params(_positive("params", params), source=params_convention,
+    target = float(convert_params(positive_number("params", params), source=params_convention,
                                   target=estimate.params_convention))
     budget = _invert(lambda c: _scalar(estimate.optimal(c)[0]), target, "params")
     return plan(estimate, budget, hardware=hardware, vocab_size=vocab_size, seq_len=seq_len)
@@ -148,7 +148,7 @@ def plan_for_params(estimate: LawEstimate, params: float, *, params_convention: 
 def plan_for_tokens(estimate: LawEstimate, tokens: float, *, hardware: Hardware | None = None,
                     vocab_size: int = DEFAULT_VOCAB_SIZE, seq_len: int = DEFAULT_SEQ_LEN) -> Plan:
     """Params and FLOPs for which `tokens` is `estimate`'s compute-optimal data size."""
-    budget = _invert(lambda c: _scalar(estimate.optimal(c)[1]), _positive("tokens", tokens), "tokens")
+    budget = _invert(lambda c: _scalar(estimate.optimal(c)[1]), positive_number("tokens", tokens), "tokens")
     return plan(estimate, budget, hardware=hardware, vocab_size=vocab_size, seq_len=seq_len)
 
 
@@ -250,12 +250,6 @@ def _assumptions(estimates: Sequence[LawEstimate], plans: Sequence[Plan], hardwa
     if any(p.loss is not None for p in plans):
         notes.append(LOSS_CAVEAT)
     return tuple(notes)
-
-
-def _positive(name: str, value: float) -> float:
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
 
 
 def _scalar(value: object) -> float:

@@ -8,10 +8,10 @@ References: scaling.hardware (peaks: vendor datasheets; MFU: Chowdhery et al. 20
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
+from scaling.flops import positive_number
 from scaling.hardware import Hardware
 
 
@@ -48,8 +48,8 @@ def cost_of(flops: float, hardware: Hardware, price_per_gpu_hour: float | None =
 
     Every quantity is proportional to C, so an interval on C maps to one on each.
     """
-    if price_per_gpu_hour is not None and not (math.isfinite(price_per_gpu_hour) and price_per_gpu_hour > 0):
-        raise ValueError(f"price_per_gpu_hour must be a positive finite number, got {price_per_gpu_hour!r}")
+    if price_per_gpu_hour is not None:
+        positive_number("price_per_gpu_hour", price_per_gpu_hour)
 
     def convert(c: float) -> tuple[float, float, float | None]:
         hours = hardware.gpu_hours(c)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from scaling.flops import check_budget
+from scaling.flops import check_budget, positive_number
 from scaling.hardware import Hardware
 from scaling.laws.base import Array, Law, LawEstimate
 from scaling.laws.datablations import minimize_log
@@ -139,8 +139,8 @@ def plan_inference(estimate: LawEstimate, inference_tokens: float, *, budget_flo
         raise ValueError(f"inference_tokens must be a number from 0 to {MAX_INFERENCE_TOKENS:g}, got {inference_tokens!r}")
     if budget_flops is not None:
         check_budget(budget_flops)
-    if loss is not None and not (math.isfinite(loss) and loss > 0):
-        raise ValueError(f"loss must be a positive finite number, got {loss!r}")
+    if loss is not None:
+        positive_number("loss", loss)
     law = loss_law(estimate)
     c = dict(estimate.coefficients)
     if budget_flops is None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from scaling.flops import positive_number
 from scaling.hardware import Hardware
 from scaling.laws.base import Array, Law, LawEstimate
 from scaling.laws.datablations import DataConstrainedLaw, optimal_params_for_tokens
@@ -105,8 +106,7 @@ def plan_for_loss(estimate: LawEstimate, loss: float, *, unique_tokens: float | 
                   hardware: Hardware | None = None, price_per_gpu_hour: float | None = None,
                   level: float = 0.95) -> TargetPlan:
     """The least compute (and its params, tokens) reaching `loss` under `estimate`."""
-    if not (math.isfinite(loss) and loss > 0):
-        raise ValueError(f"loss must be a positive finite number, got {loss!r}")
+    positive_number("loss", loss)
     law = loss_law(estimate)
     coefficients = dict(estimate.coefficients)
     floor = scalar(loss_floor(law, coefficients, unique_tokens))
