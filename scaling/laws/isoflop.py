@@ -53,16 +53,16 @@ def budget_labels(runs: pd.DataFrame, gap_decades: float = BUDGET_GAP_DECADES) -
 def budget_optimum(params: Array, tokens: Array, loss: Array, window: int = 2) -> dict[str, Any]:
     """Loss-minimising (params, tokens, loss) of one IsoFLOP profile, from a local parabola.
 
-    Fit L = c2 x^2 + c1 x + c0, x = log N, through the lowest-loss run and `window` runs on each
+    Fit L = c2 x^2 + c1 x + c0, x = log N, through the lowest-loss size and `window` sizes on each
     side; the vertex x* = -c1 / (2 c2) is the optimum (Hoffmann et al. 2022, Sec. 3.2, applied
     locally as Porian et al. 2024, Sec. 2 advise). The vertex is used only inside those runs
     and within the local rise of the lowest loss (scattered or repeated sizes can give a flat,
-    meaningless parabola); otherwise the lowest-loss run itself. D_opt = C / (6 N_opt) with C the
+    meaningless parabola); otherwise the lowest-loss size itself. D_opt = C / (6 N_opt) with C the
     geometric mean of the runs' 6 N D (their tokens, whatever FLOP accounting). `edge` is True
     when the lowest loss is the smallest or largest N sampled: the optimum may lie outside.
+    Runs of one size (seeds, or a bootstrap's repeated draws) count once, at their mean loss.
     """
-    order = np.argsort(params)
-    x, y = np.log(params[order]), loss[order]
+    x, y, _ = profile(params, loss)
     best = int(np.argmin(y))
     edge = best in (0, len(y) - 1)
     vertex, vertex_loss = float(x[best]), float(y[best])
@@ -77,22 +77,29 @@ def budget_optimum(params: Array, tokens: Array, loss: Array, window: int = 2) -
     flops = 6.0 * params * tokens
     budget = float(np.exp(np.log(flops).mean()))
     return {"params": float(np.exp(vertex)), "tokens": budget / (6.0 * float(np.exp(vertex))),
-            "loss": vertex_loss, "n_runs": int(len(y)), "edge": bool(edge)}
+            "loss": vertex_loss, "n_runs": int(len(params)), "edge": bool(edge)}
 
 
 def local_parabola(params: Array, loss: Array, window: int = 2) -> tuple[Array | None, tuple[float, float]]:
     """The local parabola `budget_optimum` uses: (c2, c1, c0) of L = c2 x^2 + c1 x + c0, x = log N,
-    through the lowest-loss run and `window` runs on each side (None with fewer than 3 distinct
-    sizes there), and the span (x_low, x_high) of those runs. Plots draw it (scaling.plot)."""
-    order = np.argsort(params)
-    x, y = np.log(params[order]), loss[order]
+    through the lowest-loss size and `window` sizes on each side (None with fewer than 3 sizes
+    there), and the span (x_low, x_high) of those sizes. Plots draw it (scaling.plot)."""
+    x, y, counts = profile(params, loss)
     best = int(np.argmin(y))
-    low, high = max(0, best - window), min(len(y), best + window + 1)
-    local_x, local_y = x[low:high], y[low:high]
-    span = (float(local_x.min()), float(local_x.max()))
-    if len(np.unique(local_x)) < 3:
+    local = slice(max(0, best - window), min(len(y), best + window + 1))
+    span = (float(x[local].min()), float(x[local].max()))
+    if x[local].size < 3:
         return None, span
-    return np.polyfit(local_x, local_y, 2), span
+    # Weighted by runs per size: the same fit as through every run (a bootstrap's pairs).
+    return np.polyfit(x[local], y[local], 2, w=np.sqrt(counts[local])), span
+
+
+def profile(params: Array, loss: Array) -> tuple[Array, Array, Array]:
+    """One IsoFLOP profile as (log N, mean loss, runs), one point per distinct size, sorted by
+    size: repeated runs of a size (seeds) are averaged, so the window spans sizes, not runs."""
+    sizes, inverse = np.unique(params, return_inverse=True)
+    counts = np.bincount(inverse)
+    return np.log(sizes), np.bincount(inverse, weights=loss) / counts, counts.astype(float)
 
 
 def isoflop_optima(runs: pd.DataFrame, *, window: int = 2,
