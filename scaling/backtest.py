@@ -3,10 +3,13 @@ held-out larger budgets, so a user sees how far a law fitted on small runs can b
 
 At each held-out budget C the truth is read from that budget's runs alone: the compute-optimal
 N from a local parabola in log N through the lowest-loss runs (as Approach 2 locates it), and
-the best loss, the lowest loss observed there. A budget whose lowest loss sits at the smallest
-or largest size sampled has no trustworthy optimum and is reported but not scored.
-Predictions: Approach 2 (IsoFLOP power law) gives N_opt(C) only; Approach 3 (parametric fit of
-L(N, D)) gives N_opt(C) and the loss there, L(N_opt, D_opt).
+the best loss, the lowest loss observed there (runs of one size, seeds, averaged first). A budget
+whose lowest loss sits at the smallest or largest size sampled has no trustworthy optimum and is
+reported but not scored.
+Predictions: Approach 2 gives N_opt(C) from its IsoFLOP power law, and the best loss from
+Kaplan's compute frontier L(C) = (C_c / C)^alpha_C (Kaplan et al. 2020, Eq. 1.3) fitted to the
+same budgets' minima; Approach 3 (parametric fit of L(N, D)) gives N_opt(C) and the loss there,
+L(N_opt, D_opt).
 
 References:
     Hoffmann et al. 2022 (Chinchilla), Sec. 3.2 (Approach 2) and Sec. 3.3 (Approach 3);
@@ -40,7 +43,8 @@ CONVENTIONS = {
     "params": "as the data counts them (see the data set's provenance); fits and truth use the same column",
     "flops": "the runs' training FLOPs column (C = 6 N D when the data gives no FLOPs)",
     "budget": "C as the runs spent it, not Kaplan's C_min",
-    "truth": "per held-out budget: compute-optimal N from a local parabola in log N; best loss = lowest observed",
+    "truth": ("per held-out budget: compute-optimal N from a local parabola in log N; best loss = lowest observed "
+              "(runs of one size, i.e. seeds, averaged first)"),
 }
 
 
@@ -61,7 +65,7 @@ class BacktestPoint:
     predicted_params: float | None
     """None when the fit failed."""
     predicted_loss: float | None
-    """None for Approach 2 (allocation only) or a failed fit."""
+    """None for a failed fit."""
     params_error_pct: float | None
     """100 (predicted / observed - 1)."""
     loss_error_pct: float | None
@@ -101,13 +105,14 @@ def backtest(runs: pd.DataFrame | RunsSource, *, approaches: Sequence[str] = APP
     runs
         Runs table or anything `read_runs` accepts (a built-in data set name, a CSV, a sweep).
     approaches
-        Any of "2" (IsoFLOP profiles) and "3" (parametric Chinchilla fit).
+        Any of "2" (IsoFLOP profiles; loss from Kaplan's L(C) frontier through their minima) and
+        "3" (parametric Chinchilla fit).
     min_budgets
         Fewest budgets a fit may use: the first cut-off keeps this many.
     drop_highest
         Approach 3 drops this many highest-loss runs of each fitted subset (Besiroglu et al. 2024: 5).
     """
-    from scaling.laws.isoflop import budget_labels, budget_optimum
+    from scaling.laws.isoflop import budget_labels
 
     bad = [a for a in approaches if a not in APPROACHES]
     if bad or not approaches:
@@ -117,7 +122,7 @@ def backtest(runs: pd.DataFrame | RunsSource, *, approaches: Sequence[str] = APP
         raise ValueError(f"min_budgets must be at least 2, got {min_budgets}")
     frame = read_runs(runs)
     labels = budget_labels(frame)
-    budgets = [_budget_truth(frame[labels == label], budget_optimum) for label in np.unique(labels)]
+    budgets = [_budget_truth(frame[labels == label]) for label in np.unique(labels)]
     budgets = [b for b in budgets if b is not None]
     if len(budgets) < min_budgets + 1:
         raise ValueError(f"back-testing needs at least {min_budgets + 1} budgets with 3 or more model sizes each; "
@@ -126,9 +131,10 @@ def backtest(runs: pd.DataFrame | RunsSource, *, approaches: Sequence[str] = APP
     for cut in range(min_budgets, len(budgets)):
         fitted = pd.concat([b["runs"] for b in budgets[:cut]], ignore_index=True)
         for approach in approaches:
-            estimate, note = _refit(approach, fitted, drop_highest)
+            estimate, loss_law, note = _refit(approach, fitted, drop_highest)
             for truth in budgets[cut:]:
-                points.append(_score(approach, estimate, note, budgets[cut - 1]["flops"], len(fitted), truth))
+                points.append(_score(approach, estimate, loss_law, note, budgets[cut - 1]["flops"], len(fitted),
+                                     truth))
     return BacktestReport(data=str(frame.attrs.get("source", runs if isinstance(runs, str) else "runs table")),
                           approaches=tuple(approaches), budgets=tuple(b["flops"] for b in budgets),
                           points=tuple(points), summary=tuple(summarise(points)))
@@ -154,17 +160,20 @@ def summarise(points: Sequence[BacktestPoint]) -> list[dict[str, Any]]:
     return rows
 
 
-def _budget_truth(runs: pd.DataFrame, budget_optimum: Any) -> dict[str, Any] | None:
-    params = runs["params"].to_numpy(float)
+def _budget_truth(runs: pd.DataFrame) -> dict[str, Any] | None:
+    from scaling.laws.isoflop import budget_optimum, profile
+
+    params, loss = runs["params"].to_numpy(float), runs["loss"].to_numpy(float)
     if np.unique(params).size < 3:
         return None
-    optimum = budget_optimum(params, runs["tokens"].to_numpy(float), runs["loss"].to_numpy(float))
+    optimum = budget_optimum(params, runs["tokens"].to_numpy(float), loss)
     return {"runs": runs, "flops": float(np.exp(np.log(runs["flops"].to_numpy(float)).mean())),
-            "params": optimum["params"], "loss": float(runs["loss"].min()), "edge": optimum["edge"]}
+            "params": optimum["params"], "loss": float(profile(params, loss)[1].min()), "edge": optimum["edge"]}
 
 
-def _refit(approach: str, runs: pd.DataFrame, drop_highest: int) -> tuple[Any, str]:
-    """The approach's fit to `runs` and its warnings; (None, reason) when it cannot fit."""
+def _refit(approach: str, runs: pd.DataFrame, drop_highest: int) -> tuple[Any, Any, str]:
+    """The approach's allocation fit to `runs`, the fit that predicts its loss, and their
+    warnings; (None, None, reason) when it cannot fit."""
     from scaling.laws.fit import fit_law
     from scaling.laws.isoflop import fit_isoflop
 
@@ -174,24 +183,26 @@ def _refit(approach: str, runs: pd.DataFrame, drop_highest: int) -> tuple[Any, s
         try:
             if approach == "2":
                 estimate = fit_isoflop(runs)
+                minima = pd.DataFrame([o for o in estimate.optima if not o["edge"]])
+                loss_law = fit_law("kaplan_c", minima[["params", "tokens", "flops", "loss"]])
             else:
-                estimate = fit_law("chinchilla", runs, drop_highest=min(drop_highest, max(len(runs) - 6, 0)))
+                estimate = loss_law = fit_law("chinchilla", runs,
+                                              drop_highest=min(drop_highest, max(len(runs) - 6, 0)))
         except ValueError as exc:
-            return None, f"fit failed: {exc}"
+            return None, None, f"fit failed: {exc}"
     note = "; ".join(dict.fromkeys(str(w.message) for w in caught))
-    if not getattr(estimate, "converged", True):
+    if not (getattr(estimate, "converged", True) and getattr(loss_law, "converged", True)):
         note = "; ".join(filter(None, ["fit did not converge", note]))
-    return estimate, note
+    return estimate, loss_law, note
 
 
-def _score(approach: str, estimate: Any, note: str, cutoff: float, n_runs: int,
+def _score(approach: str, estimate: Any, loss_law: Any, note: str, cutoff: float, n_runs: int,
            truth: dict[str, Any]) -> BacktestPoint:
     predicted_params = predicted_loss = None
     if estimate is not None:
         params, tokens = (float(np.ravel(x)[0]) for x in estimate.optimal(truth["flops"]))
         predicted_params = params
-        if approach == "3":
-            predicted_loss = float(np.ravel(estimate.predict(params, tokens))[0])
+        predicted_loss = float(np.ravel(loss_law.predict(params, tokens))[0])
     return BacktestPoint(
         approach=approach, cutoff_flops=cutoff, n_runs_fitted=n_runs, flops=truth["flops"],
         extrapolation_decades=math.log10(truth["flops"] / cutoff), observed_params=truth["params"],

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 def backtest_command(
     data: Annotated[str, typer.Argument(help="Runs: a built-in data set (e.g. porian-2024-rw-tuned), "
                                              "a .csv/.parquet file or a sweep directory.")],
-    approach: Annotated[list[str] | None, typer.Option(help="2 (IsoFLOP profiles) or 3 (parametric fit); "
-                                                            "repeatable (default: both).")] = None,
+    approach: Annotated[list[str] | None, typer.Option(help="2 (IsoFLOP profiles, loss from Kaplan's L(C) "
+                                                            "frontier) or 3 (parametric fit); repeatable "
+                                                            "(default: both).")] = None,
     min_budgets: Annotated[int, typer.Option(help="Budgets in the first fit (at least 2).",
                                              callback=positive_int)] = 3,
     drop_highest: Annotated[int, typer.Option(help="Approach 3: drop this many highest-loss runs per fit.",
