@@ -27,6 +27,9 @@ RunsSource = Union[pd.DataFrame, str, Path]
 REQUIRED = ("params", "tokens", "loss")
 OPTIONAL_NUMERIC = ("flops", "params_nonembedding")
 CURVE_COLUMNS = ("run_id", "step", "tokens_seen", "flops_seen", "split", "loss")
+REPLICATE_COLUMNS = ("sweep", "n_layer", "d_model", "n_head", "seq_len", "vocab_size", "params", "tokens", "lr",
+                     "batch_tokens")
+"""Summary columns that make a run's configuration: runs equal in all of them are seeds of one."""
 
 
 def read_runs(source: RunsSource, *, columns: Mapping[str, str] | None = None,
@@ -96,14 +99,17 @@ def validate_runs(frame: pd.DataFrame, *, drop_invalid: bool = False) -> pd.Data
 
 
 def read_curves(sweep_dir: str | Path, *, split: str = "val") -> pd.DataFrame:
-    """Per-step curves of a sweep's ok runs: run_id, params, tokens (seen), flops (seen), loss.
+    """Per-step curves of a sweep's ok runs: run_id, params, tokens (seen), flops (seen), loss,
+    replicate (runs of one configuration, differing only by seed, share it).
 
     Reads `<sweep_dir>/<run_id>/curve.parquet` (STYLE.md Sec. 2.1) for each ok run of the
     summary, keeping rows of `split` ("val" or "train").
     """
     summary = _read_sweep_summary(Path(sweep_dir))
+    config = [c for c in REPLICATE_COLUMNS if c in summary.columns]
+    replicates = summary[config].astype(str).agg("|".join, axis=1) if config else summary["run_id"].astype(str)
     parts = []
-    for row in summary.itertuples():
+    for row, replicate in zip(summary.itertuples(), replicates):
         path = Path(sweep_dir) / str(row.run_id) / "curve.parquet"
         if not path.is_file():
             raise ValueError(f"run {row.run_id} has status ok but no {path}")
@@ -115,7 +121,8 @@ def read_curves(sweep_dir: str | Path, *, split: str = "val") -> pd.DataFrame:
         parts.append(pd.DataFrame({
             "run_id": str(row.run_id), "params": float(row.params),
             "tokens": curve["tokens_seen"].to_numpy(float),
-            "flops": curve["flops_seen"].to_numpy(float), "loss": curve["loss"].to_numpy(float)}))
+            "flops": curve["flops_seen"].to_numpy(float), "loss": curve["loss"].to_numpy(float),
+            "replicate": replicate}))
     if not parts:
         raise ValueError(f"no curves in {sweep_dir}")
     curves = pd.concat(parts, ignore_index=True)

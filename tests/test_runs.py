@@ -74,3 +74,22 @@ def test_sweep_directory_uses_ok_runs_and_says_how_many_were_skipped(tmp_path, c
     assert "skipped 1 of 3 runs" in caplog.text
     curves = read_curves(sweep)
     assert len(curves) == 10 and set(curves["run_id"]) == {"a", "c"}
+    assert curves.groupby("run_id")["replicate"].nunique().eq(1).all() and curves["replicate"].nunique() == 2
+
+
+def test_curves_of_seeds_of_one_configuration_share_a_replicate_label(tmp_path):
+    sweep = tmp_path / "seeds"
+    sweep.mkdir()
+    shape = {"n_layer": 2, "seq_len": 64, "lr": 0.01, "batch_tokens": 1024, "tokens": 1e6, "loss": 3.0, "status": "ok"}
+    pd.DataFrame([{"run_id": "s0", "d_model": 16, "params": 1e4, "seed": 0, **shape},
+                  {"run_id": "s1", "d_model": 16, "params": 1e4, "seed": 1, **shape},
+                  {"run_id": "w0", "d_model": 32, "params": 3e4, "seed": 0, **shape},
+                  {"run_id": "l0", "d_model": 16, "params": 1e4, "seed": 0, **{**shape, "lr": 0.02}}]
+                 ).to_parquet(sweep / "summary.parquet")
+    for run_id in ("s0", "s1", "w0", "l0"):
+        (sweep / run_id).mkdir()
+        pd.DataFrame({"run_id": run_id, "step": [1, 2], "tokens_seen": [5e5, 1e6], "flops_seen": [3e10, 6e10],
+                      "split": "val", "loss": [3.5, 3.0]}).to_parquet(sweep / run_id / "curve.parquet")
+    label = read_curves(sweep).groupby("run_id")["replicate"].first()
+    assert label["s0"] == label["s1"]  # seeds of one configuration
+    assert len({label["s0"], label["w0"], label["l0"]}) == 3  # another width, another LR

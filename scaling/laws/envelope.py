@@ -16,6 +16,7 @@ References:
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,13 +32,29 @@ N_BUDGETS = 1500
 """Log-spaced FLOP values of the envelope (Hoffmann et al. 2022, App. D.1)."""
 
 
-def _curves(curves: pd.DataFrame) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class _Table:
+    """Every run's curve interpolated on one log-spaced C grid: rows are runs, columns budgets."""
+
+    grid: Array
+    """log C."""
+    loss: Array
+    """NaN where the run has not reached (or has passed) that C."""
+    tokens: Array
+    params: Array
+    replicate: Array
+    """Group label per run: runs of one configuration that differ only by seed share it."""
+
+
+def _table(curves: pd.DataFrame, n_budgets: int) -> _Table:
     for column in ("run_id", "params", "tokens", "loss"):
         if column not in curves.columns:
             raise ValueError(f"Approach 1 needs per-step curves with columns run_id, params, tokens "
                              f"(seen), loss; missing {column!r}")
     if "flops" not in curves.columns:
         curves = curves.assign(flops=6.0 * curves["params"] * curves["tokens"])  # Kaplan et al. 2020, Sec. 2.1
+    if "replicate" not in curves.columns:
+        curves = curves.assign(replicate=curves["run_id"])
     runs = []
     for run_id, curve in curves.groupby("run_id", sort=True):
         curve = curve.sort_values("flops")
@@ -46,34 +63,49 @@ def _curves(curves: pd.DataFrame) -> list[dict[str, Any]]:
             raise ValueError(f"run {run_id}: curve has missing, NaN or non-positive values")
         if len(curve) < 2:
             raise ValueError(f"run {run_id} has a single point: Approach 1 needs per-step curves")
-        runs.append({"params": float(curve["params"].iloc[0]), "log_flops": np.log(values[0]),
-                     "log_tokens": np.log(values[1]), "loss": values[2]})
-    return runs
-
-
-def envelope_optima(curves: pd.DataFrame, n_budgets: int = N_BUDGETS) -> list[dict[str, Any]]:
-    """The lowest-loss run at each of `n_budgets` log-spaced C (Hoffmann et al. 2022, App. D.1)."""
-    runs = _curves(curves)
-    low = min(r["log_flops"][0] for r in runs)
-    high = max(r["log_flops"][-1] for r in runs)
-    grid = np.linspace(low, high, n_budgets)
-    loss = np.full((len(runs), n_budgets), np.inf)
+        runs.append((float(curve["params"].iloc[0]), str(curve["replicate"].iloc[0]), *np.log(values[:2]), values[2]))
+    grid = np.linspace(min(r[2][0] for r in runs), max(r[2][-1] for r in runs), n_budgets)
+    loss = np.full((len(runs), n_budgets), np.nan)
     tokens = np.zeros((len(runs), n_budgets))
-    for i, run in enumerate(runs):
-        inside = (grid >= run["log_flops"][0]) & (grid <= run["log_flops"][-1])
-        loss[i, inside] = np.interp(grid[inside], run["log_flops"], run["loss"])
-        tokens[i, inside] = np.exp(np.interp(grid[inside], run["log_flops"], run["log_tokens"]))
-    params = np.array([r["params"] for r in runs])
-    sizes_present = np.array([np.unique(params[np.isfinite(loss[:, j])]).size for j in range(n_budgets)])
+    for i, (_, _, log_flops, log_tokens, run_loss) in enumerate(runs):
+        inside = (grid >= log_flops[0]) & (grid <= log_flops[-1])
+        loss[i, inside] = np.interp(grid[inside], log_flops, run_loss)
+        tokens[i, inside] = np.exp(np.interp(grid[inside], log_flops, log_tokens))
+    replicate = np.unique([r[1] for r in runs], return_inverse=True)[1]
+    return _Table(grid, loss, tokens, np.array([r[0] for r in runs]), replicate)
+
+
+def _optima(table: _Table, rows: Array) -> list[dict[str, Any]]:
+    """The envelope of the runs `rows` (distinct indices); seeds of one configuration count
+    once, at their mean loss, so a lucky seed does not win the envelope alone."""
+    groups, first = np.unique(table.replicate[rows], return_index=True)
+    loss = np.full((groups.size, table.grid.size), np.inf)
+    for g, group in enumerate(groups):
+        members = rows[table.replicate[rows] == group]
+        with np.errstate(invalid="ignore"):
+            mean = table.loss[members].mean(axis=0)  # NaN where a seed has not reached C
+        loss[g] = np.where(np.isfinite(mean), mean, np.inf)
+    lead = rows[first]
+    params, tokens = table.params[lead], table.tokens[lead]
+    reached = np.isfinite(loss)
+    sizes, size_of = np.unique(params, return_inverse=True)
+    sizes_present = sum(reached[size_of == k].any(axis=0) for k in range(sizes.size))
     winner = np.argmin(loss, axis=0)
     smallest, largest = params.min(), params.max()
     optima = []
     for j in np.flatnonzero(sizes_present >= 2):
         best = winner[j]
-        optima.append({"flops": float(np.exp(grid[j])), "params": float(params[best]),
+        optima.append({"flops": float(np.exp(table.grid[j])), "params": float(params[best]),
                        "tokens": float(tokens[best, j]), "loss": float(loss[best, j]),
                        "edge": bool(params[best] in (smallest, largest))})
     return optima
+
+
+def envelope_optima(curves: pd.DataFrame, n_budgets: int = N_BUDGETS) -> list[dict[str, Any]]:
+    """The lowest-loss run at each of `n_budgets` log-spaced C (Hoffmann et al. 2022, App. D.1);
+    runs sharing a `replicate` label (seeds of one configuration) are averaged first."""
+    table = _table(curves, n_budgets)
+    return _optima(table, np.arange(table.params.size))
 
 
 def fit_envelope(curves: pd.DataFrame, *, n_budgets: int = N_BUDGETS, bootstrap: int = 0,
@@ -81,9 +113,10 @@ def fit_envelope(curves: pd.DataFrame, *, n_budgets: int = N_BUDGETS, bootstrap:
     """Chinchilla Approach 1 (Hoffmann et al. 2022, Sec. 3.1), bootstrap over whole runs."""
     from scaling.laws.fit import data_digest
 
-    optima = envelope_optima(curves, n_budgets)
+    table = _table(curves, n_budgets)
+    optima = _optima(table, np.arange(table.params.size))
     fitted = _allocation(optima)
-    samples = _bootstrap(curves, n_budgets, bootstrap, seed) if bootstrap else None
+    samples = _bootstrap(table, bootstrap, seed) if bootstrap else None
     interior = sum(not o["edge"] for o in optima)
     return FitResult.build(
         law="power_allocation", approach="1", coefficients={"k": fitted["k"], "a": fitted["a"]},
@@ -115,17 +148,14 @@ def _thin(optima: list[dict[str, Any]], keep: int = 60) -> list[dict[str, Any]]:
     return optima[::step]
 
 
-def _bootstrap(curves: pd.DataFrame, n_budgets: int, n_resamples: int, seed: int) -> dict[str, Array]:
+def _bootstrap(table: _Table, n_resamples: int, seed: int) -> dict[str, Array]:
     rng = np.random.default_rng(seed)
-    run_ids = np.array(sorted(curves["run_id"].unique()))
-    groups = {run_id: frame for run_id, frame in curves.groupby("run_id")}
+    n_runs = table.params.size
     draws: dict[str, list[float]] = {"k": [], "a": [], "b": [], "k_tokens": []}
-    for i in range(n_resamples):
+    for _ in range(n_resamples):
         # Duplicated runs leave the envelope unchanged, so a resample is its set of distinct runs.
-        chosen = np.unique(rng.choice(run_ids, size=run_ids.size))
-        resample = pd.concat([groups[r] for r in chosen], ignore_index=True)
         try:
-            fitted = _allocation(envelope_optima(resample, n_budgets))
+            fitted = _allocation(_optima(table, np.unique(rng.integers(0, n_runs, n_runs))))
         except ValueError:
             continue
         for name in draws:

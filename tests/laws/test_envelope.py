@@ -51,3 +51,20 @@ def test_final_losses_only_are_refused():
     runs = curves().groupby("run_id").tail(1)
     with pytest.raises(ValueError, match="single point"):
         fit_envelope(runs)
+
+
+def test_seeds_of_one_configuration_are_averaged_not_raced():
+    # Two seeds per size; at every other size one seed lies 0.05 nats above the law and one
+    # below: the envelope of the seed means is the noiseless one. Racing the seeds (every run
+    # on its own) lets those sizes' lucky seeds win and moves the optima.
+    base = curves(n_sizes=12, points=40)
+    sign = np.where(base["run_id"].str[-2:].astype(int) % 2 == 0, 1.0, 0.0)
+    seeded = pd.concat([base.assign(loss=base["loss"] + 0.05 * sign, replicate=base["run_id"]),
+                        base.assign(loss=base["loss"] - 0.05 * sign, replicate=base["run_id"],
+                                    run_id=base["run_id"] + "-seed1")], ignore_index=True)
+    noiseless = envelope_optima(base, n_budgets=150)
+    averaged = envelope_optima(seeded, n_budgets=150)
+    assert [o["params"] for o in averaged] == [o["params"] for o in noiseless]
+    assert [o["loss"] for o in averaged] == pytest.approx([o["loss"] for o in noiseless])
+    raced = envelope_optima(seeded.drop(columns="replicate"), n_budgets=150)
+    assert [o["params"] for o in raced] != [o["params"] for o in noiseless]
