@@ -6,6 +6,7 @@ matplotlib.use("Agg")  # headless: tests never open a window
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
@@ -185,6 +186,18 @@ def test_isoflop_draws_points_parabolas_and_minima(ax):
     sizes = runs["params"].to_numpy(float)
     for curve in curves:  # each local parabola spans sampled sizes only (Porian et al. 2024)
         assert sizes.min() * 0.999 <= curve.get_xdata().min() < curve.get_xdata().max() <= sizes.max() * 1.001
+
+
+def test_isoflop_with_seeds_draws_each_run_faint_and_the_mean_per_size(ax):
+    runs = read_runs(ISOFLOP_DATA)
+    seeded = pd.concat([runs.assign(loss=runs["loss"] + 0.02), runs.assign(loss=runs["loss"] - 0.02)])
+    plot_isoflop(seeded, ax=ax)
+    means = [line for line in ax.get_lines() if line.get_label().endswith("FLOPs")]
+    faint = [line for line in ax.get_lines() if line.get_alpha() == 0.35]
+    assert sum(len(line.get_xdata()) for line in faint) == len(seeded)
+    assert sum(len(line.get_xdata()) for line in means) == len(runs)
+    np.testing.assert_allclose(np.sort(np.concatenate([line.get_ydata() for line in means])),
+                               np.sort(runs["loss"].to_numpy(float)))
 
 
 def test_isoflop_with_a_law_adds_its_slices(ax):

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.laws.base import LawEstimate, get_law
-from scaling.laws.isoflop import budget_labels, isoflop_optima, local_parabola
+from scaling.laws.isoflop import budget_labels, isoflop_optima, local_parabola, profile
 from scaling.laws.presets import get_preset
 from scaling.plot.style import AXIS_LABELS, MARKERS, get_axes, law_style, params_label, sequential_colors
 from scaling.runs import RunsSource, read_curves, read_runs
@@ -36,6 +36,7 @@ def plot_isoflop(runs: RunsSource, *, fit: FitResult | None = None, law: LawEsti
                  window: int = 2, ax: Axes | None = None) -> Axes:
     """Loss against params per budget with each budget's local parabola and its minimum
     (Hoffmann et al. 2022, Fig. 3 left); `law` adds its IsoFLOP slices, dashed (Fig. 4 right).
+    Seeds of one size are drawn faint, their mean solid.
 
     Parameters
     ----------
@@ -62,8 +63,11 @@ def plot_isoflop(runs: RunsSource, *, fit: FitResult | None = None, law: LawEsti
         budget = float(np.exp(np.log(group["flops"]).mean()))
         marker = MARKERS[index % len(MARKERS)]
         params, loss = group["params"].to_numpy(float), group["loss"].to_numpy(float)
-        ax.plot(params, loss, marker=marker, linestyle="none", color=color, markersize=5, alpha=0.85,
-                label=f"{budget:.2g} FLOPs")
+        log_sizes, mean_loss, _ = profile(params, loss)
+        if log_sizes.size < params.size:  # seeds: each run faint, the mean per size (what is fitted) solid
+            ax.plot(params, loss, marker=marker, linestyle="none", color=color, markersize=3, alpha=0.35)
+        ax.plot(np.exp(log_sizes), mean_loss, marker=marker, linestyle="none", color=color, markersize=5,
+                alpha=0.85, label=f"{budget:.2g} FLOPs")
         parabola, (x_low, x_high) = local_parabola(params, loss, window)
         if parabola is not None and group["params"].nunique() >= 3:
             x = np.linspace(x_low, x_high, 50)
