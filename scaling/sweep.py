@@ -133,11 +133,11 @@ class IsoFlopGrid:
     """IsoFLOP budgets C, FLOPs."""
     sizes: Sizes | None = None
     """Sizes at every budget in `budgets`."""
-    per_budget: tuple[tuple[float, Sizes], ...] = ()
-    """Budgets with their own sizes."""
+    per_budget: tuple[tuple[float, Sizes, tuple[int, ...] | None], ...] = ()
+    """Budgets with their own sizes, and their own seeds (None: the spec's)."""
 
     def __post_init__(self) -> None:
-        all_budgets = list(self.budgets) + [b for b, _ in self.per_budget]
+        all_budgets = list(self.budgets) + [b for b, _, _ in self.per_budget]
         if not all_budgets or any(not (b > 0 and math.isfinite(b)) for b in all_budgets):
             raise ValueError(f"isoflop.budgets must be positive, finite FLOPs, got {all_budgets}")
         if self.budgets and self.sizes is None:
@@ -214,23 +214,23 @@ def log_range(low: float, high: float, count: int) -> tuple[float, ...]:
 
 def plan_runs(spec: SweepConfig) -> list[PlannedRun]:
     """Every (shape, tokens, seed) of the grid, duplicates (sizes rounding to one shape) dropped."""
-    points: list[tuple[ModelConfig, int, float | None]] = []
+    points: list[tuple[ModelConfig, int, float | None, tuple[int, ...]]] = []
     grid = spec.grid
     if isinstance(grid, IsoFlopGrid):
-        budgets = [(b, grid.sizes) for b in grid.budgets] + list(grid.per_budget)
-        for budget, sizes in budgets:
+        budgets = [(b, grid.sizes, None) for b in grid.budgets] + list(grid.per_budget)
+        for budget, sizes, seeds in budgets:
             assert sizes is not None
             for model in spec.shape.shapes(sizes, budget):
                 # Hoffmann et al. 2022, Sec. 3.2: D = C / (6 N), or C / (exact FLOPs per token)
                 tokens = round(budget / flops_per_token(model, spec.flops_method))
-                points.append((model, tokens, budget))
+                points.append((model, tokens, budget, seeds or spec.seeds))
     else:
         for model in spec.shape.shapes(grid.sizes, None):
             counted = spec.shape.counted(model)
             tokens_list = grid.tokens or tuple(r * counted for r in grid.tokens_per_param)
-            points.extend((model, round(t), None) for t in tokens_list)
+            points.extend((model, round(t), None, spec.seeds) for t in tokens_list)
     runs, seen = [], set()
-    for model, tokens, budget in points:
+    for model, tokens, budget, seeds in points:
         if tokens < 1:
             raise ValueError(f"budget {budget:g} FLOPs is too small for a {count_params(model).total}-parameter model")
         key = (model, tokens)
@@ -239,7 +239,7 @@ def plan_runs(spec: SweepConfig) -> list[PlannedRun]:
                            spec.name, model.d_model, tokens)
             continue
         seen.add(key)
-        runs.extend(PlannedRun(model=model, tokens=tokens, seed=s, budget_flops=budget) for s in spec.seeds)
+        runs.extend(PlannedRun(model=model, tokens=tokens, seed=s, budget_flops=budget) for s in seeds)
     return runs
 
 
@@ -283,17 +283,20 @@ def parse_spec(doc: dict[str, Any], default_name: str = "") -> SweepConfig:
                        tokens=_numbers(table.get("tokens", []), "grid.tokens"),
                        tokens_per_param=_numbers(table.get("tokens_per_param", []), "grid.tokens_per_param"))
     shape_keys = {f.name for f in fields(ShapeRule)}
-    seeds = doc.get("seeds", [0])
-    if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
-        raise ValueError(f"seeds must be a list of integers, got {seeds!r}")
     return SweepConfig(
         name=str(doc.get("name", default_name)), grid=grid,
         shape=ShapeRule(**_table(doc.get("shape", {}), "shape", shape_keys)),
         data=str(doc.get("data", "stdlib")), device=str(doc.get("device", "auto")),
-        seeds=tuple(seeds), flops_method=str(doc.get("flops_method", "6ND")),
+        seeds=_seeds(doc.get("seeds", [0]), "seeds"), flops_method=str(doc.get("flops_method", "6ND")),
         train=dict(_table(doc.get("train", {}), "train", None)),
         description=str(doc.get("description", "")),
     )
+
+
+def _seeds(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(s, int) for s in value):
+        raise ValueError(f"{where} must be a non-empty list of integers, got {value!r}")
+    return tuple(value)
 
 
 def _table(value: Any, where: str, keys: set[str] | None) -> dict[str, Any]:
@@ -337,8 +340,10 @@ def _parse_isoflop(table: dict[str, Any]) -> IsoFlopGrid:
     if isinstance(raw, list) and any(isinstance(b, dict) for b in raw):
         for entry in raw:
             if isinstance(entry, dict):
-                item = _table(entry, "isoflop.budgets", {"flops", "sizes"})
-                per_budget.append((float(item["flops"]), _parse_sizes(item.get("sizes"), "isoflop.budgets.sizes")))
+                item = _table(entry, "isoflop.budgets", {"flops", "sizes", "seeds"})
+                seeds = _seeds(item["seeds"], "isoflop.budgets.seeds") if "seeds" in item else None
+                per_budget.append((float(item["flops"]), _parse_sizes(item.get("sizes"), "isoflop.budgets.sizes"),
+                                   seeds))
             else:
                 budgets.append(float(entry))
     else:

@@ -117,6 +117,20 @@ def test_per_budget_sizes():
         (1e10, 8), (1e10, 16), (1e11, 16), (1e11, 32), (1e11, 48)]
 
 
+def test_per_budget_seeds_override_the_spec_seeds():
+    # More seeds where runs are cheap and noisy: the small budget gets three, the other the spec's.
+    doc = {"name": "pb", "seeds": [0], "shape": {"n_layer": 2, "seq_len": 32},
+           "isoflop": {"budgets": [{"flops": 1e10, "sizes": {"d_model": [8, 16]}, "seeds": [0, 1, 2]},
+                                   {"flops": 1e11, "sizes": {"d_model": [16, 32]}}]}}
+    runs = plan_runs(parse_spec(doc))
+    assert [(r.budget_flops, r.model.d_model, r.seed) for r in runs] == [
+        (1e10, 8, 0), (1e10, 8, 1), (1e10, 8, 2), (1e10, 16, 0), (1e10, 16, 1), (1e10, 16, 2),
+        (1e11, 16, 0), (1e11, 32, 0)]
+    doc["isoflop"]["budgets"][0]["seeds"] = []
+    with pytest.raises(ValueError, match="isoflop.budgets.seeds must be a non-empty list"):
+        parse_spec(doc)
+
+
 @pytest.mark.parametrize("change, message", [
     ({"isoflop": {"budgets": [0.0], "sizes": [1e4]}}, "positive"),
     ({"grid": {"sizes": [1e4], "tokens": [1e6]}}, "exactly one of"),
