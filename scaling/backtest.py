@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scaling.runs import RunsSource, read_runs
+from scaling.runs import RunsSource, average_seeds, read_runs
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def backtest(runs: pd.DataFrame | RunsSource, *, approaches: Sequence[str] = APP
                          f"got {', '.join(bad) or 'none'}")
     if min_budgets < 2:
         raise ValueError(f"min_budgets must be at least 2, got {min_budgets}")
-    frame = read_runs(runs)
+    frame = average_seeds(read_runs(runs))
     labels = budget_labels(frame)
     budgets = [_budget_truth(frame[labels == label]) for label in np.unique(labels)]
     budgets = [b for b in budgets if b is not None]

@@ -106,10 +106,8 @@ def read_curves(sweep_dir: str | Path, *, split: str = "val") -> pd.DataFrame:
     summary, keeping rows of `split` ("val" or "train").
     """
     summary = _read_sweep_summary(Path(sweep_dir))
-    config = [c for c in REPLICATE_COLUMNS if c in summary.columns]
-    replicates = summary[config].astype(str).agg("|".join, axis=1) if config else summary["run_id"].astype(str)
     parts = []
-    for row, replicate in zip(summary.itertuples(), replicates):
+    for row, replicate in zip(summary.itertuples(), replicate_labels(summary)):
         path = Path(sweep_dir) / str(row.run_id) / "curve.parquet"
         if not path.is_file():
             raise ValueError(f"run {row.run_id} has status ok but no {path}")
@@ -127,6 +125,33 @@ def read_curves(sweep_dir: str | Path, *, split: str = "val") -> pd.DataFrame:
         raise ValueError(f"no curves in {sweep_dir}")
     curves = pd.concat(parts, ignore_index=True)
     return curves[curves["tokens"] > 0].reset_index(drop=True)
+
+
+def replicate_labels(runs: pd.DataFrame) -> pd.Series:
+    """One label per run, shared by runs equal in every REPLICATE_COLUMNS column present: seeds
+    of one configuration. Without a `seed` column every run is its own configuration."""
+    config = [c for c in REPLICATE_COLUMNS if c in runs.columns]
+    if "seed" not in runs.columns or not config:
+        return runs["run_id"].astype(str) if "run_id" in runs.columns else pd.Series(runs.index.astype(str), runs.index)
+    return runs[config].astype(str).agg("|".join, axis=1)
+
+
+def average_seeds(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration: seeds of one (see `replicate_labels`) become their mean loss
+    (and train loss), with `n_seeds`; other columns from the first seed. A table without
+    repeated configurations comes back unchanged, so fits weight configurations, not seeds."""
+    labels = replicate_labels(runs)
+    if labels.nunique() == len(runs):
+        return runs
+    grouped = runs.groupby(labels.to_numpy(), sort=False)
+    averaged = grouped.first()
+    for column in ("loss", "train_loss"):
+        if column in runs.columns:
+            averaged[column] = grouped[column].mean()
+    averaged["n_seeds"] = grouped.size()
+    averaged = averaged.reset_index(drop=True)
+    averaged.attrs = dict(runs.attrs)
+    return averaged
 
 
 def _load(source: RunsSource) -> pd.DataFrame:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from scaling.datasets import DATASETS
-from scaling.runs import read_curves, read_runs
+from scaling.runs import average_seeds, read_curves, read_runs
 
 
 def table():
@@ -93,3 +93,16 @@ def test_curves_of_seeds_of_one_configuration_share_a_replicate_label(tmp_path):
     label = read_curves(sweep).groupby("run_id")["replicate"].first()
     assert label["s0"] == label["s1"]  # seeds of one configuration
     assert len({label["s0"], label["w0"], label["l0"]}) == 3  # another width, another LR
+
+
+def test_average_seeds_gives_one_row_per_configuration():
+    config = {"n_layer": 2, "d_model": 16, "lr": 0.01, "params": 1e4, "tokens": 1e6, "flops": 6e10}
+    runs = pd.DataFrame([{**config, "run_id": "a0", "seed": 0, "loss": 3.0},
+                         {**config, "run_id": "a1", "seed": 1, "loss": 3.2},
+                         {**config, "run_id": "b0", "seed": 0, "loss": 2.9, "lr": 0.02}])
+    runs.attrs["source"] = "test"
+    averaged = average_seeds(runs)
+    assert len(averaged) == 2 and averaged.attrs["source"] == "test"
+    assert averaged["loss"].tolist() == pytest.approx([3.1, 2.9]) and averaged["n_seeds"].tolist() == [2, 1]
+    unseeded = runs.drop(columns="seed")  # published tables: every row is its own run
+    assert average_seeds(unseeded) is unseeded

@@ -4,6 +4,8 @@ Approach "3" is Chinchilla's parametric fit (`fit_law`), "2" the IsoFLOP profile
 (`fit_isoflop`), "1" the envelope of training curves (`fit_envelope`), "kaplan" Kaplan's joint
 law L(N, D) (its allocation exponent a = alpha_D / (alpha_N + alpha_D)) plus the compute
 frontier L(C) fitted to the lowest loss at each budget; "all" every one the data supports.
+Seeds of one configuration count once, at their mean loss (`scaling.runs.average_seeds`), so
+every approach weights configurations alike and a bootstrap resamples configurations.
 
 References:
     Hoffmann et al. 2022, Sec. 3.1-3.3; Kaplan et al. 2020, Eq. 1.3 and 1.5.
@@ -21,7 +23,7 @@ import pandas as pd
 
 from scaling.laws.result import FitResult
 from scaling.records import write_atomic
-from scaling.runs import RunsSource, read_curves, read_runs
+from scaling.runs import RunsSource, average_seeds, read_curves, read_runs
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ def fit_runs(source: RunsSource, approach: str = "3", *, columns: Mapping[str, s
     convention = law_options.get("params_column", "params")
     if convention == "params_nonembedding":
         runs, curves = _non_embedding(runs, curves)
+    runs = average_seeds(runs)  # one point per configuration; Approach 1 averages curves likewise
     wanted = ("1", "2", "3", "kaplan") if approach == "all" else (approach,)
     boot = {"bootstrap": bootstrap, "level": level, "seed": seed}
     results: dict[str, FitResult] = {}
