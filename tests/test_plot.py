@@ -11,6 +11,7 @@ import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
+from dataclasses import replace
 from pathlib import Path
 
 from plot_data import SIZES, write_sweep
@@ -269,8 +270,20 @@ def test_exponents_one_row_per_fit_with_reference_lines(ax):
     assert [t.get_text() for t in ax.get_yticklabels()] == ["kaplan", "tuned"]
     references = {line.get_label(): line.get_xdata()[0] for line in ax.get_lines() if "a = " in line.get_label()}
     assert references["kaplan2020: a = 0.73"] == pytest.approx(0.73)  # Kaplan et al. 2020, Table 6
-    assert len(ax.containers) == 2  # an error bar per fit
-    assert ax.containers[1].lines[0].get_xdata()[0] == pytest.approx(fits["tuned"].derived["a"])
+    bars = [line for line in ax.get_lines() if line.get_marker() == "|"]
+    points = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert len(bars) == len(points) == 2  # an interval and a point per fit
+    assert points[1].get_xdata()[0] == pytest.approx(fits["tuned"].derived["a"])
+    assert list(bars[1].get_xdata()) == pytest.approx(list(fits["tuned"].intervals["a"]))
+
+
+def test_exponents_draw_an_interval_that_misses_its_point(ax):
+    # A percentile interval may exclude the point estimate: drawn as it is, not rejected.
+    point = fit_isoflop(ISOFLOP_DATA)
+    fit = replace(point, intervals={"a": (point.derived["a"] - 0.05, point.derived["a"] - 0.01)})
+    plot_exponents({"skewed": fit}, ax=ax)
+    (bar,) = [line for line in ax.get_lines() if line.get_marker() == "|"]
+    assert max(bar.get_xdata()) < fit.derived["a"]
 
 
 @pytest.mark.parametrize("fits, kwargs, message", [

@@ -204,9 +204,11 @@ def plot_exponents(fits: Mapping[str, FitResult], *, exponent: str = "a",
         if exponent not in fit.derived:
             raise ValueError(f"fit {name!r} ({fit.law}) has no allocation exponent {exponent}")
         value = fit.derived[exponent]
+        # A percentile interval need not hold the point estimate (a skewed or discrete bootstrap
+        # distribution): the bar is drawn as it is, not as an error about the point.
         low, high = fit.intervals.get(exponent, (value, value))
-        ax.errorbar([value], [row], xerr=[[value - low], [high - value]], color="black", marker="o",
-                    markerfacecolor="white", capsize=3, linestyle="none")
+        ax.plot([low, high], [row, row], color="black", linewidth=1.2, marker="|", markersize=7)
+        ax.plot([value], [row], color="black", marker="o", markerfacecolor="white", linestyle="none")
     for reference in references:
         estimate = get_preset(reference) if isinstance(reference, str) else reference
         value = float(allocation_exponents(estimate.law, estimate.coefficients)[exponent])
