@@ -108,7 +108,9 @@ def render_table(report: dict[str, Any], skipped: list[str]) -> str:
 
 def _render_one(key: str, fit: dict[str, Any]) -> str:
     level = f"{100 * fit['level']:g}%"
-    head = (f"{key} ({fit['law']}): {fit['n_points']} runs, converged {fit['converged']}, "
+    averaged = fit["options"].get("seeds_averaged")
+    points = f"{fit['n_points']} configurations ({averaged}, seeds averaged)" if averaged else f"{fit['n_points']} runs"
+    head = (f"{key} ({fit['law']}): {points}, converged {fit['converged']}, "
             f"uncertainty {fit['uncertainty']}")
     lines = [head, f"  {'':<10} {'estimate':>12}   {level + ' interval':<28}"]
     names = list(fit["coefficients"]) + [n for n in fit["derived"] if n not in fit["coefficients"]]

@@ -48,6 +48,7 @@ def fit_runs(source: RunsSource, approach: str = "3", *, columns: Mapping[str, s
     convention = law_options.get("params_column", "params")
     if convention == "params_nonembedding":
         runs, curves = _non_embedding(runs, curves)
+    n_runs = len(runs)
     runs = average_seeds(runs)  # one point per configuration; Approach 1 averages curves likewise
     wanted = ("1", "2", "3", "kaplan") if approach == "all" else (approach,)
     boot = {"bootstrap": bootstrap, "level": level, "seed": seed}
@@ -76,6 +77,10 @@ def fit_runs(source: RunsSource, approach: str = "3", *, columns: Mapping[str, s
             logger.info("skipped approach %s: %s", name, exc)
     if convention == "params_nonembedding":
         results = {key: replace(result, params_convention="non-embedding") for key, result in results.items()}
+    if len(runs) < n_runs:
+        results = {key: replace(result, options={**result.options, "seeds_averaged": f"{n_runs} runs"})
+                   if key in ("approach_2", "approach_3", "kaplan_nd") else result
+                   for key, result in results.items()}
     return results, skipped
 
 

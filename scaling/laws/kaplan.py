@@ -116,7 +116,8 @@ class KaplanComputeLaw(Law):
     inputs = ("flops",)
     reference = "Kaplan et al. 2020, Eq. 1.3 (Table 5: alpha_C^min = 0.050, C_c^min = 3.1e8 PF-days)"
     log_coefficients = ("C_c",)
-    init_grid = {"C_c": (-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0), "alpha_C": _EXPONENTS}
+    # log C_c in PF-days: small sweeps (1e11-1e13 FLOPs are 1e-9-1e-7 PF-days) fit C_c << 1.
+    init_grid = {"C_c": (-20.0, -15.0, -10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0), "alpha_C": _EXPONENTS}
 
     def predict(self, coefficients: Mapping[str, float], params: npt.ArrayLike | None = None,
                 tokens: npt.ArrayLike | None = None, flops: npt.ArrayLike | None = None) -> Array:

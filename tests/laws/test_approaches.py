@@ -29,5 +29,6 @@ def test_seeds_are_averaged_before_fitting(approach, key):
     noiseless, _ = fit_runs(seeded_runs(0.0), approach)
     seeded, _ = fit_runs(seeded_runs(0.03), approach)
     assert seeded[key].n_points == noiseless[key].n_points == 28  # configurations, not runs
+    assert seeded[key].options["seeds_averaged"] == "56 runs"
     for name, value in noiseless[key].coefficients.items():
         assert seeded[key].coefficients[name] == pytest.approx(value, rel=1e-4), name
