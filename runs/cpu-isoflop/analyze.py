@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from scaling.laws.approaches import fit_runs
+from scaling.laws.envelope import fit_envelope
 from scaling.laws.isoflop import budget_optimum, profile
 from scaling.laws.result import FitResult
-from scaling.runs import read_runs
+from scaling.runs import read_curves, read_runs
 
 SWEEP = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
 
@@ -59,13 +60,17 @@ print(f"\nBack-test: fit below C = {largest:.0e}, predict it (measured: N_opt {t
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # resamples that leave too few budgets are reported in the fits
     fits, _ = fit_runs(train, "all", bootstrap=1000, seed=0)
+    # Approach 1 reads the training curves (as `scaling fit` does on a sweep directory) of those runs.
+    curves = read_curves(SWEEP, split="train")
+    fits = {"approach_1": fit_envelope(curves[curves["run_id"].isin(train["run_id"])], bootstrap=1000, seed=0), **fits}
 for key, fit in fits.items():
     if "a" not in fit.derived:
         continue
     params, tokens = fit.optimal(largest)
     interval = fit.optimal_interval(largest)
     low, high = (float(np.ravel(v)[0]) for v in interval["params"])
-    line = (f"  {key:<11} N_opt {float(np.ravel(params)[0]) / 1e3:.1f}k [{low / 1e3:.1f}k, {high / 1e3:.1f}k]"
+    a_low, a_high = fit.intervals.get("a", [float("nan")] * 2)
+    line = (f"  {key:<11} a = {fit.derived['a']:.3f} [{a_low:.3f}, {a_high:.3f}]; N_opt {float(np.ravel(params)[0]) / 1e3:.1f}k [{low / 1e3:.1f}k, {high / 1e3:.1f}k]"
             f" measured inside: {low <= truth['params'] <= high}")
     # Approach 2 allocates only; its loss is Kaplan's frontier L(C) (Eq. 1.3) through its minima.
     loss_fit = fits["kaplan_c"] if key == "approach_2" else fit
