@@ -161,14 +161,15 @@ def summarise(points: Sequence[BacktestPoint]) -> list[dict[str, Any]]:
 
 
 def _budget_truth(runs: pd.DataFrame) -> dict[str, Any] | None:
-    from scaling.laws.isoflop import budget_optimum, profile
+    """The budget's optimum and best loss; `runs` are already one row per configuration."""
+    from scaling.laws.isoflop import budget_optimum
 
-    params, loss = runs["params"].to_numpy(float), runs["loss"].to_numpy(float)
+    params = runs["params"].to_numpy(float)
     if np.unique(params).size < 3:
         return None
-    optimum = budget_optimum(params, runs["tokens"].to_numpy(float), loss)
+    optimum = budget_optimum(params, runs["tokens"].to_numpy(float), runs["loss"].to_numpy(float))
     return {"runs": runs, "flops": float(np.exp(np.log(runs["flops"].to_numpy(float)).mean())),
-            "params": optimum["params"], "loss": float(profile(params, loss)[1].min()), "edge": optimum["edge"]}
+            "params": optimum["params"], "loss": float(runs["loss"].min()), "edge": optimum["edge"]}
 
 
 def _refit(approach: str, runs: pd.DataFrame, drop_highest: int) -> tuple[Any, Any, str]:

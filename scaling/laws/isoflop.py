@@ -62,11 +62,11 @@ def budget_optimum(params: Array, tokens: Array, loss: Array, window: int = 2) -
     when the lowest loss is the smallest or largest N sampled: the optimum may lie outside.
     Runs of one size (seeds, or a bootstrap's repeated draws) count once, at their mean loss.
     """
-    x, y, _ = profile(params, loss)
+    x, y, counts = profile(params, loss)
     best = int(np.argmin(y))
     edge = best in (0, len(y) - 1)
     vertex, vertex_loss = float(x[best]), float(y[best])
-    parabola, (x_low, x_high) = local_parabola(params, loss, window)
+    parabola, (x_low, x_high) = _parabola(x, y, counts, window)
     if parabola is not None and parabola[0] > 0:
         c2, c1, c0 = parabola
         candidate = -c1 / (2 * c2)
@@ -84,7 +84,10 @@ def local_parabola(params: Array, loss: Array, window: int = 2) -> tuple[Array |
     """The local parabola `budget_optimum` uses: (c2, c1, c0) of L = c2 x^2 + c1 x + c0, x = log N,
     through the lowest-loss size and `window` sizes on each side (None with fewer than 3 sizes
     there), and the span (x_low, x_high) of those sizes. Plots draw it (scaling.plot)."""
-    x, y, counts = profile(params, loss)
+    return _parabola(*profile(params, loss), window)
+
+
+def _parabola(x: Array, y: Array, counts: Array, window: int) -> tuple[Array | None, tuple[float, float]]:
     best = int(np.argmin(y))
     local = slice(max(0, best - window), min(len(y), best + window + 1))
     span = (float(x[local].min()), float(x[local].max()))

@@ -35,15 +35,18 @@ def test_dense_noiseless_recovers_chinchilla_exponent():
     assert fit.optimal(1e21)[0] == pytest.approx(params, rel=0.02)
 
 
+def profile_at(params, budget=1e20):
+    """(tokens, loss) of `params` on the IsoFLOP profile of `budget` under TRUTH."""
+    tokens = budget / (6 * params)
+    return tokens, get_law("chinchilla").predict(TRUTH, params=params, tokens=tokens)
+
+
 def test_local_parabola_is_unbiased_on_a_wide_asymmetric_profile():
     # A profile spanning 1000x in N is far from a parabola in log N; a global parabola moves
     # its vertex, the local one does not (Porian et al. 2024, Sec. 2).
-    law = get_law("chinchilla")
-    budget = 1e20
     params = np.geomspace(1e7, 1e11, 41)
-    tokens = budget / (6 * params)
-    loss = law.predict(TRUTH, params=params, tokens=tokens)
-    true_params, _ = law.optimal(TRUTH, budget)
+    tokens, loss = profile_at(params)
+    true_params, _ = get_law("chinchilla").optimal(TRUTH, 1e20)
     local = budget_optimum(params, tokens, loss)["params"]
     c2, c1, _ = np.polyfit(np.log(params), loss, 2)
     global_vertex = np.exp(-c1 / (2 * c2))
@@ -54,11 +57,8 @@ def test_local_parabola_is_unbiased_on_a_wide_asymmetric_profile():
 def test_seeds_of_one_size_are_averaged_before_the_parabola():
     # Two seeds per size, scattered +-0.03 nats around the law: the optimum is the one of the
     # seed-mean profile, and the parabola spans `window` sizes on each side, not `window` runs.
-    law = get_law("chinchilla")
-    budget = 1e20
     params = np.geomspace(3e8, 3e10, 7)
-    tokens = budget / (6 * params)
-    loss = law.predict(TRUTH, params=params, tokens=tokens)
+    tokens, loss = profile_at(params)
     scatter = np.array([0.03, -0.02, 0.01, -0.03, 0.02, -0.01, 0.03])
     seeded = budget_optimum(np.tile(params, 2), np.tile(tokens, 2), np.concatenate([loss + scatter, loss - scatter]))
     assert seeded["params"] == pytest.approx(budget_optimum(params, tokens, loss)["params"], rel=1e-9)
