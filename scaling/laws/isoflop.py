@@ -24,7 +24,7 @@ import pandas as pd
 
 from scaling.laws.base import Array
 from scaling.laws.result import FitResult, FitWarning
-from scaling.runs import RunsSource, read_runs
+from scaling.runs import RunsSource, average_seeds, read_runs
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def fit_isoflop(runs: pd.DataFrame | RunsSource, *, window: int = 2, gap_decades
     """
     from scaling.laws.fit import data_digest
 
-    runs = read_runs(runs)
+    runs = average_seeds(read_runs(runs))  # seeds count once, so the bootstrap resamples configurations
     optima = isoflop_optima(runs, window=window, gap_decades=gap_decades)
     edges = [o["flops"] for o in optima if o["edge"]]
     if edges:

@@ -32,3 +32,14 @@ def test_seeds_are_averaged_before_fitting(approach, key):
     assert seeded[key].options["seeds_averaged"] == "56 runs"
     for name, value in noiseless[key].coefficients.items():
         assert seeded[key].coefficients[name] == pytest.approx(value, rel=1e-4), name
+
+
+def test_approach_2_called_directly_bootstraps_configurations_as_fit_runs_does():
+    # `scaling plot isoflop` calls fit_isoflop on the raw runs: its bands must be `scaling fit`'s.
+    from scaling.laws.isoflop import fit_isoflop
+
+    seeded = seeded_runs(0.03)
+    direct = fit_isoflop(seeded, bootstrap=50, seed=0)
+    via_fit_runs = fit_runs(seeded, "2", bootstrap=50, seed=0)[0]["approach_2"]
+    assert direct.n_points == 28
+    assert direct.intervals == pytest.approx(via_fit_runs.intervals)
