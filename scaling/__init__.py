@@ -30,4 +30,8 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'scaling' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    # Importing a submodule binds it on the package under its own name (`scaling.plan` the
+    # module); the export must win, so it is bound here after the import, once.
+    globals()[name] = value
+    return value

@@ -1,0 +1,5 @@
+"""`python -m scaling ...` runs the command line, as the `scaling` script does."""
+
+from scaling.cli import main
+
+main()
