@@ -23,6 +23,7 @@ from scaling.flops import check_budget
 from scaling.laws.base import LawEstimate, get_law
 from scaling.laws.presets import convert_params
 
+SCHEMA = "scaling.Comparison/1"
 MAX_DECADES = 30
 """Widest `compare_range`: the planners' budgets span 1e10 to 1e40 FLOPs (scaling.flops.MAX_FLOPS)."""
 
@@ -71,7 +72,7 @@ class Comparison:
     notes: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"budgets": list(self.budgets), "allocations": [asdict(a) for a in self.allocations],
+        return {"schema": SCHEMA, "budgets": list(self.budgets), "allocations": [asdict(a) for a in self.allocations],
                 "evaluations": [asdict(e) for e in self.evaluations], "notes": list(self.notes)}
 
     def to_json(self) -> str:

@@ -155,8 +155,10 @@ def record_crash(task: RunTask, error: str) -> RunOutcome:
 
 
 def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
-             progress: Callable[[SweepProgress], None] | None = None) -> SweepProgress:
-    """Run every task to an end (finished, or failed `retries` + 1 times); returns the counts."""
+             progress: Callable[[SweepProgress], None] | None = None,
+             on_run_end: Callable[[RunTask, RunOutcome], None] | None = None) -> SweepProgress:
+    """Run every task to an end (finished, or failed `retries` + 1 times); returns the counts.
+    `on_run_end(task, outcome)` is called once per task at its end, finished before included."""
     tasks = list(tasks)
     state = SweepProgress(total=len(tasks), flops_total=sum(t.flops for t in tasks))
     pending, by_id = deque(tasks), {t.run_id: t for t in tasks}
@@ -183,6 +185,8 @@ def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
                 setattr(state, outcome.outcome, getattr(state, outcome.outcome) + 1)
                 state.flops_done += task.flops if outcome.outcome != "skipped" else 0.0
                 state.flops_total -= task.flops if outcome.outcome == "skipped" else 0.0
+                if on_run_end is not None:
+                    on_run_end(task, outcome)
         if elsewhere and time.monotonic() - last_check > 2 * POLL_S:
             last_check = time.monotonic()
             _check_elsewhere(elsewhere, pending, state)
@@ -243,8 +247,14 @@ def _die_with_parent(parent_alive: Any) -> None:
 
 
 def _worker_main(gpu: str | None, threads: int | None, tasks: Any, results: Any, train_fn: TrainFn,
-                 parent_alive: Any) -> None:
+                 parent_alive: Any, logs: Any = None) -> None:
     _die_with_parent(parent_alive)
+    if logs is not None:  # warnings go to the sweep process, which says each once
+        import logging.handlers
+
+        root = logging.getLogger()
+        root.handlers[:] = [logging.handlers.QueueHandler(logs)]
+        root.setLevel(logging.WARNING)
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     if threads is not None:  # torch may be preloaded: set its pool size too, not just the env
@@ -272,6 +282,8 @@ class LocalBackend:
         self._train_fn, self._threads = train_fn, threads
         self._alive_r, self._alive_w = self._ctx.Pipe(duplex=False)  # never send _alive_w anywhere
         self._results = self._ctx.Queue()
+        self._logs = self._ctx.Queue()
+        self._log_listener = _LogForwarder(self._logs)
         self._gpus = [gpus[i % len(gpus)] for i in range(workers)] if gpus else [None] * workers
         self._slots: list[dict[str, Any]] = [self._start(i) for i in range(workers)]
 
@@ -279,7 +291,7 @@ class LocalBackend:
         tasks = self._ctx.Queue()
         proc = self._ctx.Process(target=_worker_main, daemon=True, name=f"scaling-worker-{index}",
                                  args=(self._gpus[index], self._threads, tasks, self._results, self._train_fn,
-                                       self._alive_r))
+                                       self._alive_r, self._logs))
         proc.start()
         return {"proc": proc, "tasks": tasks, "task": None}
 
@@ -323,6 +335,26 @@ class LocalBackend:
                 slot["proc"].kill()
                 slot["proc"].join()
         self._alive_w.close()
+        self._log_listener.stop()
+
+
+class _LogForwarder:
+    """Re-emits the workers' log records in this process, through the logger each came from."""
+
+    def __init__(self, logs: Any) -> None:
+        import logging.handlers
+
+        class Forward(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                target = logging.getLogger(record.name)
+                if target.isEnabledFor(record.levelno):
+                    target.handle(record)
+
+        self._listener = logging.handlers.QueueListener(logs, Forward())
+        self._listener.start()
+
+    def stop(self) -> None:
+        self._listener.stop()
 
 
 # ---- Ray ----------------------------------------------------------------------------------------

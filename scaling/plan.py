@@ -24,6 +24,7 @@ from scaling.laws.base import LawEstimate, get_law
 from scaling.laws.presets import convert_params
 
 SCHEMA = "scaling.Plan/1"
+REPORT_SCHEMA = "scaling.PlanReport/1"
 DEFAULT_VOCAB_SIZE = 32000
 """Vocabulary for suggested shapes: Chinchilla's SentencePiece vocabulary (Hoffmann et al. 2022, Sec. 4.1)."""
 DEFAULT_SEQ_LEN = 2048
@@ -114,7 +115,7 @@ class PlanReport:
     assumptions: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"flops": self.flops, "params": self.params, "tokens": self.tokens,
+        return {"schema": REPORT_SCHEMA, "flops": self.flops, "params": self.params, "tokens": self.tokens,
                 "params_convention": self.params_convention,
                 "hardware": self.hardware.to_dict() if self.hardware else None,
                 "plans": [p.to_dict() for p in self.plans], "assumptions": list(self.assumptions)}

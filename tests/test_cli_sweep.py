@@ -87,10 +87,16 @@ def test_dry_run_lists_every_run_with_flops_and_estimate(tmp_path):
     result = CliRunner().invoke(app, ["sweep", str(spec), "--dry-run", "--out", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert lines[0].split()[:2] == ["run_id", "budget"] and len(lines) == 1 + 4 + 1
-    assert all("pending" in line and "e+08" in line and line.split()[-1].endswith("s") for line in lines[1:5])
-    assert "4 runs (4 to train)" in lines[-1] and "measured throughput" in lines[-1]
+    assert lines[0].split()[:2] == ["run_id", "budget"] and len(lines) == 2 + 4 + 1
+    assert all("pending" in line and "e+08" in line and line.split()[-1].endswith("s") for line in lines[2:6])
+    assert "4 runs (4 to train)" in lines[-1] and "from a probe" in lines[-1]
     assert not (tmp_path / "runs").exists()
+    as_json = CliRunner().invoke(app, ["sweep", str(spec), "--dry-run", "--workers", "1", "--format", "json",
+                                       "--out", str(tmp_path / "runs")])
+    document = json.loads(as_json.stdout)
+    assert document["schema"] == "scaling.SweepDryRun/1" and document["workers"] == 1 and len(document["runs"]) == 4
+    # one worker runs them one after another: at least the sum of the runs' estimates
+    assert document["wall_s"] >= sum(run["est_s"] for run in document["runs"])
 
 
 def test_runs_prints_the_status_table(tmp_path):
@@ -100,7 +106,10 @@ def test_runs_prints_the_status_table(tmp_path):
     assert result.exit_code == 0, result.output
     assert "abc" in result.output and "1 runs: 1 pending" in result.output
     as_json = CliRunner().invoke(app, ["runs", str(tmp_path), "--format", "json"])
-    assert json.loads(as_json.output)[0]["status"] == "pending"
+    document = json.loads(as_json.output)
+    assert document["schema"] == "scaling.RunsStatus/1" and document["runs"][0]["status"] == "pending"
+    as_csv = CliRunner().invoke(app, ["runs", str(tmp_path), "--format", "csv"])
+    assert as_csv.output.splitlines()[1].startswith("abc,pending")
 
 
 def test_bad_input_is_one_line_exit_2(tmp_path):

@@ -47,11 +47,17 @@ def test_bad_input_is_one_line_exit_2(args: list[str]) -> None:
 
 
 def test_a_tiny_run_end_to_end(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["train", *TINY, "--out", str(tmp_path / "run"), "--json", "--quiet"])
+    result = runner.invoke(app, ["train", *TINY, "--out", str(tmp_path / "run"), "--format", "json", "--quiet"])
     assert result.exit_code == 0, result.output
-    record = json.loads(result.output)
-    assert record["status"] == "ok" and record["steps"] == 30
+    record = json.loads(result.stdout)
+    assert record["schema"] == "scaling.RunRecord/1" and record["status"] == "ok" and record["steps"] == 30
     assert read_record(tmp_path / "run") is not None and read_curve(tmp_path / "run").num_rows > 30
+    # the held-out split is small: said once, as a warning, on stderr
+    assert result.stderr.count("warning: validation split holds") == 1
+    again = runner.invoke(app, ["train", *TINY, "--out", str(tmp_path / "run"), "--json"])  # deprecated alias
+    assert json.loads(again.stdout)["run_id"] == record["run_id"]
+    table = runner.invoke(app, ["train", *TINY, "--out", str(tmp_path / "run"), "--format", "csv"])
+    assert table.stdout.splitlines()[0].startswith("run_id,status,loss,params,tokens,flops")
 
 
 def test_help_describes_every_option() -> None:

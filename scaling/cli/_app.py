@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 import sys
-import warnings
-from enum import Enum
 from collections.abc import Callable
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
+
+from scaling.cli import progress
+from scaling.cli.render import Format  # noqa: F401  (re-exported: every command's --format)
 
 try:  # typer >= 0.28 vendors click as typer._click (and does not install click itself)
     from typer._click import ClickException, echo
@@ -24,18 +25,10 @@ except ImportError:  # older typer depends on click
 EXIT_BAD_INPUT = 2
 
 
-class Format(str, Enum):
-    """Output of commands that print tables: `--format table|json|csv`."""
-
-    table = "table"
-    json = "json"
-    csv = "csv"
-
-
 class _OneLineErrors(TyperGroup):
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
-        warnings.formatwarning = _one_line_warning
+        progress.install()  # library warnings: one line each, said once
         try:
             result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                   standalone_mode=False, **extra)
@@ -56,14 +49,9 @@ class _OneLineErrors(TyperGroup):
         return code
 
 
-_EXTRAS = {"torch": "train", "ray": "ray"}
+_EXTRAS = {"torch": "train", "ray": "ray", "mlflow": "mlflow", "sqlalchemy": "mlflow", "alembic": "mlflow",
+           "tensorboard": "tensorboard", "wandb": "wandb", "yaml": "wandb"}
 """Optional dependencies and the extra that installs each (pyproject.toml)."""
-
-
-def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                      line: str | None = None) -> str:
-    # The CLI shows a library warning (FitWarning, ...) as one line, without the source line.
-    return f"warning: {' '.join(str(message).split())}\n"
 
 
 def _fail(message: str, code: int) -> None:

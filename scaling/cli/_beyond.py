@@ -6,26 +6,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from scaling.cli.render import Output, Table, quantity
 from scaling.planning import BeyondReport, Cost
 
 
-def render_beyond(report: BeyondReport, format: str) -> str:
-    """`format` is "table", "json" or "csv"."""
-    from scaling.cli.plan import _csv, _notes, _text_table
-
-    if format == "json":
-        return report.to_json()
+def render_beyond(report: BeyondReport) -> Output:
+    """The report as a table (one row per law), csv records and its JSON document."""
     rows = [_ROWS[report.question](r) for r in report.results]
     if report.hardware is not None:
         for row, result in zip(rows, report.results):
             row.update(_cost_columns(result.cost))
-    if format == "csv":
-        return _csv(rows)
     keys = [k for k in rows[0] if any(row[k] is not None for row in rows)]  # e.g. no intervals for presets
-    table = [[_cell(row[k]) for k in keys] for row in rows]
+    table = [[quantity(row[k]) for k in keys] for row in rows]
     headers = [k.replace("_pct", " %").replace("_95", " 95%").replace("_", " ") for k in keys]
     reasons = [f"{r.law}: {r.reason}" for r in report.results if getattr(r, "reason", None)]
-    return _text_table(headers, table) + _notes(reasons + list(report.assumptions))
+    return Output([Table(headers, table)], reasons + list(report.assumptions), rows, report.to_json())
 
 
 def _data_constrained(r: Any) -> dict[str, Any]:
@@ -66,18 +61,4 @@ def _cost_columns(cost: Cost | None) -> dict[str, Any]:
 
 
 def _range(values: tuple[float, float] | None) -> str | None:
-    return None if values is None else f"{_cell(values[0])}-{_cell(values[1])}"
-
-
-def _cell(value: Any) -> str:
-    from scaling.cli.plan import _si
-
-    if value is None:
-        return "-"
-    if isinstance(value, str):
-        return value
-    if abs(value) >= 1e15:
-        return f"{value:.3g}"
-    if abs(value) >= 1e3:
-        return _si(value)
-    return f"{value:.4g}"
+    return None if values is None else f"{quantity(values[0])}-{quantity(values[1])}"

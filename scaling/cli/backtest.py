@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from scaling.cli._app import app, positive_int
-from scaling.cli.plan import Fmt, Format, _csv, _notes, _si, _text_table
+from scaling.cli.plan import Fmt, Format
+from scaling.cli.render import Output, Table, flops, show, si
 
 if TYPE_CHECKING:
     from scaling.backtest import BacktestReport
@@ -34,33 +35,28 @@ def backtest_command(
     from scaling.backtest import APPROACHES, backtest
 
     report = backtest(data, approaches=approach or APPROACHES, min_budgets=min_budgets, drop_highest=drop_highest)
-    if format is Format.json:
-        typer.echo(report.to_json())
-    elif format is Format.csv:
-        typer.echo(_csv([p.__dict__ for p in report.points]))
-    else:
-        typer.echo(_render(report, points))
+    show(_render(report, points), format)
 
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def _render(report: BacktestReport, with_points: bool) -> str:
+def _render(report: BacktestReport, with_points: bool) -> Output:
     headers = ["approach", "decades past cut-off", "n", "N_opt |err| median %", "max %",
                "best loss |err| median %", "max %"]
     rows = [[s["approach"], s["decades"], str(s["n"]), _pct(s["params_error_median_pct"]),
              _pct(s["params_error_max_pct"]), _pct(s["loss_error_median_pct"]), _pct(s["loss_error_max_pct"])]
             for s in report.summary]
-    text = _text_table(headers, rows)
+    tables = [Table(headers, rows)]
     if with_points:
-        point_rows = [[p.approach, f"{p.cutoff_flops:.3g}", f"{p.flops:.3g}", _si(p.observed_params),
-                       "-" if p.predicted_params is None else _si(p.predicted_params), _pct(p.params_error_pct),
+        point_rows = [[p.approach, flops(p.cutoff_flops), flops(p.flops), si(p.observed_params),
+                       "-" if p.predicted_params is None else si(p.predicted_params), _pct(p.params_error_pct),
                        f"{p.observed_loss:.3f}", "-" if p.predicted_loss is None else f"{p.predicted_loss:.3f}",
                        _pct(p.loss_error_pct), "yes" if p.scored else "no (edge)"]
                       for p in report.points]
-        text += "\n\n" + _text_table(["approach", "cut-off", "budget", "N_opt", "predicted", "err %", "best loss",
-                                      "predicted", "err %", "scored"], point_rows)
+        tables.append(Table(["approach", "cut-off", "budget", "N_opt", "predicted", "err %", "best loss",
+                             "predicted", "err %", "scored"], point_rows))
     notes = [f"data: {report.data}",
              f"budgets: {len(report.budgets)} from {report.budgets[0]:.3g} to {report.budgets[-1]:.3g} FLOPs; "
              "each fit uses every budget up to its cut-off and predicts every larger one"]
@@ -72,4 +68,4 @@ def _render(report: BacktestReport, with_points: bool) -> str:
     warned = sum(1 for p in report.points if p.note)
     if warned:
         notes.append(f"{warned} points come from fits that warned (see --format json, field note)")
-    return text + _notes(notes)
+    return Output(tables, notes, [p.__dict__ for p in report.points], report.to_json())

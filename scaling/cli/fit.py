@@ -13,7 +13,10 @@ from typing import Annotated, Any
 
 import typer
 
-from scaling.cli._app import app, finite_range, positive_finite, positive_int
+from scaling.cli._app import Format, app, finite_range, positive_finite, positive_int
+from scaling.cli.render import Output, quantity, show
+
+SUMMARY_SCHEMA = "scaling.FitSummary/1"
 
 
 class Approach(str, Enum):
@@ -22,11 +25,6 @@ class Approach(str, Enum):
     three = "3"
     kaplan = "kaplan"
     all = "all"
-
-
-class Format(str, Enum):
-    table = "table"
-    json = "json"
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -48,8 +46,9 @@ def _floats(pairs: dict[str, str], option: str) -> dict[str, float]:
 
 @app.command("fit")
 def fit_command(
-    data: Annotated[str, typer.Argument(help="Runs: a .csv/.parquet file, a sweep directory, or a built-in "
-                                             "data set (chinchilla-2022, porian-2024-rw-tuned, ...).")],
+    data: Annotated[str, typer.Argument(help="Runs: a .csv/.parquet file, a sweep directory, a built-in "
+                                             "data set (chinchilla-2022, porian-2024-rw-tuned, ...), "
+                                             "mlflow:EXPERIMENT or wandb:DIR (W&B run folders).")],
     approach: Annotated[Approach, typer.Option(help="Chinchilla approach 1, 2, 3, Kaplan's forms, or all.")] = Approach.three,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of the runs (0: no intervals).", min=0)] = 0,
     out: Annotated[Path | None, typer.Option(help="Write the FitResult JSON here (for `scaling plan --law`).")] = None,
@@ -70,6 +69,8 @@ def fit_command(
                                              callback=positive_int)] = None,
     flops: Annotated[list[float] | None, typer.Option(help="Budgets at which to report the optimum "
                                                            "(repeatable; default 1e21, 1e24).")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="mlflow:EXPERIMENT: the MLflow tracking URI "
+                                                          "(default $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")] = None,
 ) -> None:
     """Fit scaling laws to runs, with bootstrap intervals; --out writes a fit for `scaling plan --law`."""
     from scaling.laws.approaches import fit_runs, summary, write_results
@@ -87,23 +88,46 @@ def fit_command(
     law_options: dict[str, Any] = {"delta": delta, "drop_highest": drop_highest, "fix": _floats(_pairs(fix, "--fix"), "--fix"),
                                    "tie": ("alpha", "beta") if tie_exponents else (),
                                    "params_column": "params_nonembedding" if nonembedding else "params"}
-    results, skipped = fit_runs(data, approach.value, columns=_pairs(column, "--column"), drop_invalid=drop_invalid,
+    runs: Any = data
+    if data.startswith(("mlflow:", "wandb:")):
+        from scaling.trackers import read_tracker
+
+        runs = read_tracker(data, tracking_uri)
+    results, skipped = fit_runs(runs, approach.value, columns=_pairs(column, "--column"), drop_invalid=drop_invalid,
                                 bootstrap=bootstrap, level=level, seed=seed, n_jobs=jobs, **law_options)
     report = summary(results, flops or [1e21, 1e24])
     if out is not None:
         for path in write_results(results, out):
             typer.echo(f"wrote {path}", err=True)
-    if format is Format.json:
-        typer.echo(json.dumps(report if len(report) > 1 else next(iter(report.values())), indent=2))
-    else:
-        typer.echo(render_table(report, skipped))
+    show(render_fits(report, skipped), format)
 
 
-def render_table(report: dict[str, Any], skipped: list[str]) -> str:
-    """Plain-text rendering of `summary` output."""
-    blocks = [_render_one(key, fit) for key, fit in report.items()]
+def render_fits(report: dict[str, Any], skipped: list[str]) -> Output:
+    """`summary` output as text blocks (one per approach), long-form csv records (one row per
+    coefficient or optimum) and its JSON (one FitResult document, or all under their keys)."""
+    blocks: list[Any] = [_render_one(key, fit) for key, fit in report.items()]
     blocks += [f"skipped approach {note}" for note in skipped]
-    return "\n\n".join(blocks)
+    document = next(iter(report.values())) if len(report) == 1 else {"schema": SUMMARY_SCHEMA, **report}
+    return Output(blocks, records=[row for key, fit in report.items() for row in _records(key, fit)],
+                  document=document)
+
+
+def _records(key: str, fit: dict[str, Any]) -> list[dict[str, Any]]:
+    base = {"approach": key, "law": fit["law"], "n_points": fit["n_points"], "converged": fit["converged"],
+            "uncertainty": fit["uncertainty"], "level": fit["level"]}
+    rows = []
+    names = list(fit["coefficients"]) + [n for n in fit["derived"] if n not in fit["coefficients"]]
+    for name in names:
+        low, high = fit["intervals"].get(name) or (None, None)
+        rows.append({**base, "quantity": name, "flops": None,
+                     "estimate": fit["coefficients"].get(name, fit.get(name)), "low": low, "high": high})
+    for row in fit["at_budgets"]:
+        for name in ("params", "tokens", "loss"):
+            if name in row:
+                low, high = row.get(f"{name}_interval") or (None, None)
+                rows.append({**base, "quantity": name, "flops": row["flops"], "estimate": row[name],
+                             "low": low, "high": high})
+    return rows
 
 
 def _render_one(key: str, fit: dict[str, Any]) -> str:
@@ -132,7 +156,8 @@ def _render_one(key: str, fit: dict[str, Any]) -> str:
         for name in ("params", "tokens", "loss"):
             if name in row:
                 interval = row.get(f"{name}_interval")
-                parts.append(f"{name} {_num(row[name])}" + (f" [{_num(interval[0])}, {_num(interval[1])}]" if interval else ""))
+                cell = quantity if name != "loss" else _num
+                parts.append(f"{name} {cell(row[name])}" + (f" [{cell(interval[0])}, {cell(interval[1])}]" if interval else ""))
         lines.append("  " + "  ".join(parts))
     return "\n".join(lines)
 

@@ -5,9 +5,6 @@ Imports stay light (numpy, no scipy/pandas/torch/matplotlib) so `scaling plan` s
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 from enum import Enum
 from typing import Annotated, Any
@@ -15,12 +12,17 @@ from typing import Annotated, Any
 import typer
 
 from scaling.cli._app import Format, app, nonnegative_finite, positive_finite, positive_int, unit_interval
+from scaling.cli import render
+from scaling.cli.render import Output, Table, pct, quantity, show, si
 from scaling.compare import Comparison, compare_range
 from scaling.compare import compare as compare_laws
 from scaling.hardware import DEFAULT_MFU, GPU_PEAK_FLOPS, Hardware
 from scaling.laws.base import LawEstimate, get_law
 from scaling.laws.presets import PRESETS, resolve_law
 from scaling.plan import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, PlanReport, plan_report
+
+
+LAWS_SCHEMA = "scaling.Laws/1"
 
 
 class Convention(str, Enum):
@@ -85,17 +87,17 @@ def plan_command(
         from scaling.planning import plan_beyond
 
         hardware, flops = _budget(flops, params, tokens, gpu, gpus, mfu, gpu_hours, days, optional=loss is not None)
-        typer.echo(render_beyond(plan_beyond(
+        show(render_beyond(plan_beyond(
             [resolve_law(name) for name in law] if law else None, flops=flops, params=params, tokens=tokens,
             params_convention=params_convention.value, unique_tokens=unique_tokens, inference_tokens=inference_tokens,
             loss=loss, hardware=hardware, price_per_gpu_hour=price_per_gpu_hour, vocab_size=vocab_size,
-            seq_len=seq_len), format.value))
+            seq_len=seq_len)), format)
         return
     hardware, flops = _budget(flops, params, tokens, gpu, gpus, mfu, gpu_hours, days)
     report = plan_report(_estimates(law), flops=flops, params=params, tokens=tokens,
                          params_convention=params_convention.value, hardware=hardware,
                          vocab_size=vocab_size, seq_len=seq_len)
-    typer.echo(_render_plan(report, format))
+    show(_render_plan(report), format)
 
 
 @app.command("compare")
@@ -115,13 +117,13 @@ def compare_command(
         result = compare_laws(allocations, scorers, [flops])  # type: ignore[list-item]
     else:
         result = compare_range(allocations, scorers, *_parse_range(range_))
-    typer.echo(_render_compare(result, format, table_by_decade=range_ is not None))
+    show(_render_compare(result, table_by_decade=range_ is not None), format)
 
 
 @app.command("laws")
 def laws_command(format: Fmt = Format.table) -> None:
     """List the built-in laws with source, parameter convention, data set and tokenizer."""
-    typer.echo(_render_laws(format))
+    show(_render_laws(), format)
 
 
 # -- parsing helpers -------------------------------------------------------------------------
@@ -168,10 +170,8 @@ def _parse_range(text: str) -> tuple[float, float]:
 # -- rendering -------------------------------------------------------------------------------
 
 
-def _render_plan(report: PlanReport, format: Format) -> str:
-    if format is Format.json:
-        return report.to_json()
-    rows = []
+def _render_plan(report: PlanReport) -> Output:
+    records = []
     for p in report.plans:
         shape = p.shape
         row: dict[str, Any] = {
@@ -181,58 +181,49 @@ def _render_plan(report: PlanReport, format: Format) -> str:
             "n_head": shape.n_head if shape else None, "shape_params": p.shape_params}
         if report.hardware is not None:
             row.update(gpu_hours=p.gpu_hours, days=p.days)
-        rows.append(row)
-    if format is Format.csv:
-        return _csv(rows)
-    table = [[r["law"], _si(r["params"]), r["params_convention"], _si(r["tokens"]), f"{r['tokens_per_param']:.1f}",
-              f"{r['flops']:.3g}", "-" if r["loss"] is None else f"{r['loss']:.3f}",
-              f"{r['n_layer']}L d{r['d_model']} {r['n_head']}h"]
-             + ([f"{r['gpu_hours']:.4g}", f"{r['days']:.3g}"] if report.hardware else []) for r in rows]
+        records.append(row)
+    rows = [[r["law"], si(r["params"]), r["params_convention"], si(r["tokens"]), f"{r['tokens_per_param']:.1f}",
+             render.flops(r["flops"]), render.loss(r["loss"]), f"{r['n_layer']}L d{r['d_model']} {r['n_head']}h"]
+            + ([quantity(r["gpu_hours"]), quantity(r["days"])] if report.hardware else []) for r in records]
     headers = ["law", "params", "convention", "tokens", "tokens/param", "flops", "loss", "shape"]
     headers += ["gpu-hours", "days"] if report.hardware else []
-    details = [f"{p.law}: " + ", ".join(f"{k} {_si(v)}" for k, v in p.details.items())
+    details = [f"{p.law}: " + ", ".join(f"{k} {si(v)}" for k, v in p.details.items())
                for p in report.plans if p.details]
     details += [f"{p.law}: bootstrap intervals " + ", ".join(
-        f"{name} [{_si(span[0])}, {_si(span[1])}]" if name != "loss" else f"loss [{span[0]:.3f}, {span[1]:.3f}]"
+        f"{name} [{si(span[0])}, {si(span[1])}]" if name != "loss" else f"loss [{span[0]:.3f}, {span[1]:.3f}]"
         for name, span in (("params", p.params_interval), ("tokens", p.tokens_interval), ("loss", p.loss_interval))
         if span is not None) for p in report.plans if p.params_interval is not None]
-    return _text_table(headers, table) + _notes(list(report.assumptions) + details)
+    return Output([Table(headers, rows)], list(report.assumptions) + details, records, report.to_json())
 
 
-def _render_compare(result: Comparison, format: Format, table_by_decade: bool) -> str:
-    if format is Format.json:
-        return result.to_json()
-    if format is Format.csv:
-        return _csv([e.__dict__ for e in result.evaluations])
+def _render_compare(result: Comparison, table_by_decade: bool) -> Output:
     scorers = list(dict.fromkeys(e.law for e in result.evaluations))
     score = {(e.flops, e.allocation, e.law): e for e in result.evaluations}
     if table_by_decade:
         labels = list(dict.fromkeys(a.law for a in result.allocations))
         params = {(a.flops, a.law): a.params_total for a in result.allocations}
         headers = ["flops"] + [f"{label} N_total (vs {scorers[0]})" for label in labels]
-        rows = [[f"{c:.0e}"] + [f"{_si(params[c, label])} ({_pct(score[c, label, scorers[0]].excess_pct)})"
+        rows = [[f"{c:.0e}"] + [f"{si(params[c, label])} ({pct(score[c, label, scorers[0]].excess_pct)})"
                                 for label in labels] for c in result.budgets]
     else:
         headers = ["allocation", "params", "convention", "N_total", "tokens/param"]
         headers += [f"loss under {s} (excess)" for s in scorers]
-        rows = [[a.law, _si(a.params), a.params_convention, _si(a.params_total), f"{a.tokens / a.params:.1f}"]
-                + [f"{score[a.flops, a.law, s].loss:.4f} ({_pct(score[a.flops, a.law, s].excess_pct)})" for s in scorers]
+        rows = [[a.law, si(a.params), a.params_convention, si(a.params_total), f"{a.tokens / a.params:.1f}"]
+                + [f"{render.loss(score[a.flops, a.law, s].loss, 4)} ({pct(score[a.flops, a.law, s].excess_pct)})"
+                   for s in scorers]
                 for a in result.allocations]
-    return _text_table(headers, rows) + _notes(list(result.notes))
+    return Output([Table(headers, rows)], list(result.notes), [e.__dict__ for e in result.evaluations],
+                  result.to_json())
 
 
-def _render_laws(format: Format) -> str:
+def _render_laws() -> Output:
     rows = [{"name": p.label, "law": p.law, "params_convention": p.params_convention,
              "budget_convention": p.budget_convention, "predicts_loss": p.predicts_loss, "source": p.source,
              "dataset": p.dataset, "tokenizer": p.tokenizer, "coefficients": dict(p.coefficients),
              "reference": get_law(p.law).reference, "notes": list(p.notes)} for p in PRESETS.values()]
     caveat = ("losses are nats/token on each law's own data set and tokenizer: losses of laws fitted on "
               "different data or tokenizers are not comparable, only their allocations are")
-    if format is Format.json:
-        return json.dumps({"laws": rows, "note": caveat}, indent=2)
-    if format is Format.csv:
-        return _csv([{**r, "coefficients": json.dumps(r["coefficients"]), "notes": "; ".join(r["notes"])} for r in rows])
-    blocks = []
+    blocks: list[Table | str] = []
     for r in rows:
         coefficients = " ".join(f"{k}={v:.6g}" for k, v in r["coefficients"].items())
         lines = [f"{r['name']}  (form {r['law']}; params {r['params_convention']}; "
@@ -241,35 +232,6 @@ def _render_laws(format: Format) -> str:
                  f"  tokenizer:    {r['tokenizer']}", f"  budget:       {r['budget_convention']}",
                  f"  coefficients: {coefficients}"] + [f"  note:         {n}" for n in r["notes"]]
         blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + "\n\n" + f"note: {caveat}"
-
-
-def _text_table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in [headers, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _notes(notes: list[str]) -> str:
-    return "".join(f"\nnote: {n}" for n in notes)
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue().rstrip("\n")
-
-
-def _si(value: float) -> str:
-    """1.82B, 91.4B, 3.05M: three significant figures with a K/M/B/T suffix."""
-    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g}{suffix}"
-    return f"{value:.3g}"
-
-
-def _pct(value: float) -> str:
-    return f"{round(value, 2) + 0.0:+.2f}%"  # + 0.0 turns a rounded -0.0 into 0.0
+    blocks[-1] += "\n"  # a blank line before the caveat
+    return Output(blocks, [caveat], [{**r, "notes": "; ".join(r["notes"])} for r in rows],
+                  {"schema": LAWS_SCHEMA, "laws": rows, "note": caveat})

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import shlex
 import sys
-import time
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
-
 import typer
 
 from scaling.cli._app import Format, app, positive_int
+from scaling.cli.progress import ProgressView
+from scaling.cli.render import Output, Table, duration, flops, quantity, show
+from scaling.cli.tracking import TrackerOption, TrackingUri, open_tracker
+
+DRY_RUN_SCHEMA = "scaling.SweepDryRun/1"
+RUNS_SCHEMA = "scaling.RunsStatus/1"
 
 
 class Backend(str, Enum):
@@ -37,22 +41,31 @@ def sweep_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs with FLOPs and estimated "
                                                             "time; train nothing.")] = False,
     out: Annotated[Path, typer.Option(help="Run store root; runs go to OUT/<sweep name>/.")] = Path("runs"),
+    tracker: TrackerOption = None,
+    tracking_uri: TrackingUri = None,
+    format: Annotated[Format, typer.Option("--format", help="Output format of --dry-run and the summary.")] = Format.table,
 ) -> None:
     """Train every run of a sweep spec: finished runs are skipped, interrupted ones resume."""
+    from scaling.sweep import load_spec
     from scaling.sweep_runner import dry_run as plan_dry_run
     from scaling.sweep_runner import run_sweep
-    from scaling.sweep import load_spec
 
     if address is not None and backend is not Backend.ray:
         raise ValueError("--address needs --backend ray")
     sweep = load_spec(spec)
     if dry_run:
-        _render_dry_run(plan_dry_run(sweep, out), workers)
+        show(_render_dry_run(plan_dry_run(sweep, out, workers=workers)), format)
         return
-    state = run_sweep(sweep, out, backend=backend.value, workers=workers, address=address,
-                      retries=retries, progress=_ProgressLine(), command=_command_line())
-    typer.echo(f"\n{out / sweep.name}: {state.ok} ok, {state.diverged} diverged, {state.failed} failed, "
-               f"{state.skipped} already done; summary in {out / sweep.name / 'summary.parquet'}")
+    with open_tracker(tracker, tracking_uri, sweep.name) as sink, ProgressView(sweep.name, 0, unit="runs") as view:
+        state = run_sweep(sweep, out, backend=backend.value, workers=workers, address=address, retries=retries,
+                          progress=lambda s: view.update(s.done, _sweep_status(s), total=s.total),
+                          command=_command_line(), on_run_end=sink)
+    summary = {"schema": "scaling.SweepResult/1", "sweep_dir": str(out / sweep.name), "ok": state.ok,
+               "diverged": state.diverged, "failed": state.failed, "already_done": state.skipped,
+               "summary": str(out / sweep.name / "summary.parquet")}
+    show(Output([f"{out / sweep.name}: {state.ok} ok, {state.diverged} diverged, {state.failed} failed, "
+                 f"{state.skipped} already done; summary in {out / sweep.name / 'summary.parquet'}"],
+                records=[summary], document=summary), format)
     if state.failed:
         raise typer.Exit(1)
 
@@ -60,70 +73,52 @@ def sweep_command(
 @app.command("runs")
 def runs_command(
     sweep_dir: Annotated[Path, typer.Argument(help="A sweep directory, e.g. runs/cpu-smoke.")],
-    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """Status of every run of a sweep: pending, running, killed, ok, diverged, failed."""
+    import json
+
     from scaling.store import status_table
 
     table = status_table(sweep_dir)
-    if fmt is Format.json:
-        typer.echo(table.to_json(orient="records", indent=2))
-    elif fmt is Format.csv:
-        typer.echo(table.to_csv(index=False), nl=False)
-    else:
-        typer.echo(table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}"))
-        counts = table["status"].value_counts()
-        typer.echo(f"{len(table)} runs: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+    records = json.loads(table.to_json(orient="records"))
+    counts = table["status"].value_counts()
+    rows = [[r["run_id"], r["status"], flops(r["budget_flops"]), _int(r["n_layer"]), _int(r["d_model"]),
+             quantity(r["params"]), quantity(r["tokens"]), _int(r["seed"]),
+             "-" if r["loss"] is None else f"{r['loss']:.4g}", "-" if r["wall_s"] is None else f"{r['wall_s']:.3g}",
+             r["device"] or "-"] for r in records]
+    headers = ["run_id", "status", "budget", "n_layer", "d_model", "params", "tokens", "seed", "loss", "wall_s",
+               "device"]
+    show(Output([Table(headers, rows, align="llrrrrrrrrl")], records=records,
+                footer=[f"{len(table)} runs: " + ", ".join(f"{n} {status}" for status, n in counts.items())],
+                document={"schema": RUNS_SCHEMA, "sweep_dir": str(sweep_dir), "runs": records}), format)
 
 
-def _render_dry_run(rows: list[dict[str, Any]], workers: int | None) -> None:
-    import os
+def _int(value: Any) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
-    header = f"{'run_id':<13} {'budget':>8} {'L':>2} {'d_model':>7} {'params':>10} {'tokens':>12} {'flops':>9} {'status':>8} {'est':>8}"
-    typer.echo(header)
-    for row in rows:
-        budget = f"{row['budget_flops']:.2g}" if row["budget_flops"] else "-"
-        typer.echo(f"{row['run_id']:<13} {budget:>8} {row['n_layer']:>2} {row['d_model']:>7} {row['params']:>10,} "
-                   f"{row['tokens']:>12,} {row['flops']:>9.2e} {row['status']:>8} {_duration(row['est_s']):>8}")
+
+def _sweep_status(state: Any) -> str:
+    eta = state.eta_s
+    return (f"{state.ok} ok, {state.diverged} diverged, {state.failed} failed, {state.skipped} done before, "
+            f"{state.running} running" + (f", {state.elsewhere} elsewhere" if state.elsewhere else "")
+            + f" | ETA {duration(eta) if eta is not None else '?'}")
+
+
+def _render_dry_run(estimate: Any) -> Output:
+    rows = estimate.runs
+    table = [[r["run_id"], flops(r["budget_flops"]) if r["budget_flops"] else "-", str(r["n_layer"]),
+              str(r["d_model"]), quantity(r["params"]), quantity(r["tokens"]), flops(r["flops"]), r["status"],
+              duration(r["est_s"])] for r in rows]
     todo = [r for r in rows if r["status"] not in ("ok", "diverged")]
-    count = workers or os.cpu_count() or 1
-    known = [r["est_s"] for r in todo if r["est_s"] is not None]
-    total = f"~{_duration(sum(known) / count)} on {count} workers" if len(known) == len(todo) else "not measured here"
-    typer.echo(f"{len(rows)} runs ({len(todo)} to train), {sum(r['flops'] for r in rows):.3g} FLOPs; "
-               f"estimated wall time {total} (from measured throughput)")
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "n/a"
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m{seconds % 60:02.0f}s"
-    return f"{seconds / 3600:.0f}h{seconds % 3600 / 60:02.0f}m"
-
-
-class _ProgressLine:
-    """A one-line progress bar on stderr: redrawn in place on a terminal, else printed on change."""
-
-    def __init__(self, width: int = 24) -> None:
-        self.width, self.last, self.tty = width, "", sys.stderr.isatty()
-        self.drawn = 0.0
-
-    def __call__(self, state: Any) -> None:
-        filled = int(self.width * state.done / max(state.total, 1))
-        eta = state.eta_s
-        line = (f"[{'#' * filled}{'.' * (self.width - filled)}] {state.done}/{state.total} runs: "
-                f"{state.ok} ok, {state.diverged} diverged, {state.failed} failed, {state.skipped} done before, "
-                f"{state.running} running" + (f", {state.elsewhere} elsewhere" if state.elsewhere else "")
-                + f" | ETA {_duration(eta) if eta is not None else '?'}")
-        counts = line.split(" | ")[0]
-        if self.tty and time.monotonic() - self.drawn > 0.5:
-            typer.echo("\r" + line.ljust(len(self.last)), nl=False, err=True)
-            self.drawn = time.monotonic()
-        elif not self.tty and counts != self.last.split(" | ")[0]:
-            typer.echo(line, err=True)
-        self.last = line
+    total = (f"~{duration(estimate.wall_s)} on {estimate.workers} workers" if estimate.wall_s is not None
+             else "not measured here")
+    footer = [f"{len(rows)} runs ({len(todo)} to train), {sum(r['flops'] for r in rows):.3g} FLOPs; "
+              f"estimated wall time {total} ({estimate.basis})"]
+    document = {"schema": DRY_RUN_SCHEMA, "runs": rows, "to_train": len(todo), "workers": estimate.workers,
+                "wall_s": estimate.wall_s, "basis": estimate.basis}
+    return Output([Table(["run_id", "budget", "L", "d_model", "params", "tokens", "flops", "status", "est"], table,
+                         align="lrrrrrrrr")], records=rows, footer=footer, document=document)
 
 
 def _command_line() -> str:

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import math
-import sys
-import time
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from scaling.cli._app import app, positive_finite, positive_int
+from scaling.cli._app import Format, app, positive_finite, positive_int
+from scaling.cli.progress import ProgressView
+from scaling.cli.render import Output, Table, duration, flops, loss, quantity, show
+from scaling.cli.tracking import TrackerOption, TrackingUri, open_tracker
 
 if TYPE_CHECKING:
     from scaling.train import Progress
-
-BAR_WIDTH = 24
-REDRAW_S = 0.5
 
 
 class Device(str, Enum):
@@ -50,8 +46,11 @@ def train_command(
                                                         ">= 1000 steps).", callback=positive_int)] = None,
     schedule: Annotated[Schedule, typer.Option(help="LR schedule after warmup.")] = Schedule.cosine,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.", callback=positive_int)] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the run record as JSON.")] = False,
+    format: Annotated[Format, typer.Option("--format", help="Output format (json: the run record).")] = Format.table,
+    json_output: Annotated[bool, typer.Option("--json", hidden=True, help="Deprecated: --format json.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    tracker: TrackerOption = None,
+    tracking_uri: TrackingUri = None,
 ) -> None:
     """Train one GPT and write its loss curve (parquet) and run record (JSON)."""
     from scaling.presets import from_size
@@ -61,41 +60,33 @@ def train_command(
     cfg = from_size(tokens, params=params, shape=shape, seq_len=seq_len, data=data, device=device.value,
                     seed=seed, lr=lr, batch_size=batch_size, schedule=schedule.value, threads=threads)
     run_dir = out if out is not None else Path("runs") / "train" / run_id(cfg)
-    record = train(cfg, run_dir, progress=None if quiet else _ProgressBar())
-    if not quiet:
-        sys.stderr.write("\n")
-    if json_output:
-        typer.echo(json.dumps(record.to_dict(), indent=2))
-        return
-    loss = f"{record.loss:.4f}" if record.loss is not None else "n/a"
-    typer.echo(f"{record.status}: loss {loss} nats/token, {record.params:,} params, {record.tokens:,} tokens, "
-               f"{record.flops:.3g} FLOPs ({record.flops_method}), {record.wall_s:.1f} s on {record.device}\n"
-               f"run {record.run_id} in {run_dir}")
+    with ProgressView(run_id(cfg), cfg.tokens, unit="tokens", enabled=not quiet) as view:
+        record = train(cfg, run_dir, progress=lambda p: view.update(p.tokens_seen, _train_status(p), total=p.tokens))
+    with open_tracker(tracker, tracking_uri, "train") as log_run:
+        if log_run is not None:
+            from scaling.store import summary_row
+
+            log_run(summary_row(run_dir, "train"), run_dir)
+    show(_render(record, run_dir), Format.json if json_output else format)
     if record.status != "ok":
         raise typer.Exit(1)
 
 
-class _ProgressBar:
-    """Redraws one stderr line at most every REDRAW_S seconds (and at the end) on a terminal;
-    elsewhere (a log file) prints one line per 10% of the run."""
+def _train_status(p: Progress) -> str:
+    val = f" val {p.val_loss:.3f}" if p.val_loss is not None else ""
+    eta = duration(p.eta_s) if p.eta_s != float("inf") else "?"
+    return (f"{quantity(p.tokens_seen)}/{quantity(p.tokens)} tokens, loss {p.loss:.3f}{val}, "
+            f"{quantity(p.tokens_per_s)} tokens/s, ETA {eta}")
 
-    def __init__(self) -> None:
-        self.last = -math.inf
-        self.tty = sys.stderr.isatty()
-        self.tenths = -1
 
-    def __call__(self, p: Progress) -> None:
-        now = time.monotonic()
-        done = p.tokens_seen / p.tokens
-        if self.tty and now - self.last < REDRAW_S and p.tokens_seen < p.tokens:
-            return
-        if not self.tty and int(10 * done) == self.tenths:  # a log file gets a line per 10%
-            return
-        self.last, self.tenths = now, int(10 * done)
-        bar = "#" * int(BAR_WIDTH * done) + "." * (BAR_WIDTH - int(BAR_WIDTH * done))
-        eta = "?" if not math.isfinite(p.eta_s) else f"{int(p.eta_s) // 60}:{int(p.eta_s) % 60:02d}"
-        val = f" val {p.val_loss:.3f}" if p.val_loss is not None else ""
-        sys.stderr.write(("\r" if self.tty else "") + f"[{bar}] {done:4.0%} {p.tokens_seen / 1e6:.2f}M/{p.tokens / 1e6:.2f}M tok  "
-                         f"loss {p.loss:.3f}{val}  {p.tokens_per_s / 1e3:.1f}k tok/s  ETA {eta} "
-                         + ("" if self.tty else "\n"))
-        sys.stderr.flush()
+def _render(record: Any, run_dir: Path) -> Output:
+    document = {"schema": RECORD_SCHEMA, **record.to_dict()}
+    row = [record.run_id, record.status, loss(record.loss, 4), quantity(record.params), quantity(record.tokens),
+           flops(record.flops), record.flops_method, f"{record.wall_s:.1f}", record.device]
+    table = Table(["run_id", "status", "loss", "params", "tokens", "flops", "flops_method", "wall_s", "device"], [row])
+    summary = {k: document[k] for k in ("run_id", "status", "loss", "params", "tokens", "flops", "flops_method",
+                                         "wall_s", "device")}
+    return Output([table], [f"loss in nats/token (held-out); run directory {run_dir}"], [summary], document)
+
+
+RECORD_SCHEMA = "scaling.RunRecord/1"

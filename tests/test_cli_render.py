@@ -1,0 +1,89 @@
+"""One renderer: every result-printing command takes --format table|json|csv, JSON carries its
+schema tag, a number prints the same in every table; progress lines are rate-limited off a
+terminal; library warnings print once each with a `warning:` prefix."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+
+import pytest
+from typer.testing import CliRunner
+
+from scaling.cli import app, progress, render
+
+runner = CliRunner()
+COMMANDS = ["plan", "compare", "laws", "fit", "backtest", "runs", "sweep", "train"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_result_command_takes_the_three_formats(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "--format" in result.output and "table|json|csv" in result.output.replace("[", "").replace("]", "")
+
+
+@pytest.mark.parametrize("args, schema", [
+    (["plan", "--flops", "1e21"], "scaling.PlanReport/1"),
+    (["plan", "--flops", "1e21", "--unique-tokens", "1e10"], "scaling.BeyondReport/1"),
+    (["compare", "--flops", "1e21"], "scaling.Comparison/1"),
+    (["laws"], "scaling.Laws/1"),
+    (["fit", "chinchilla-2022", "--approach", "3", "--drop-highest", "5", "--jobs", "1"], "scaling.FitResult/1"),
+])
+def test_json_carries_its_schema_and_csv_parses(args: list[str], schema: str) -> None:
+    document = json.loads(runner.invoke(app, [*args, "--format", "json"]).stdout)
+    assert document["schema"] == schema
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(app, [*args, "--format", "csv"]).stdout)))
+    assert rows and all(len(row) == len(rows[0]) for row in rows)
+
+
+def test_gpu_hours_print_the_same_in_every_table() -> None:
+    plain = runner.invoke(app, ["plan", "--flops", "1e23", "--law", "chinchilla", "--gpu", "h100"]).stdout
+    priced = runner.invoke(app, ["plan", "--flops", "1e23", "--law", "chinchilla", "--gpu", "h100",
+                                 "--price-per-gpu-hour", "2"]).stdout
+    hours = json.loads(runner.invoke(app, ["plan", "--flops", "1e23", "--law", "chinchilla", "--gpu", "h100",
+                                           "--format", "json"]).stdout)["plans"][0]["gpu_hours"]
+    cell = render.quantity(hours)
+    assert cell.endswith("K") and f"  {cell}  " in plain and f"  {cell}  " in priced
+
+
+def test_quantity_format() -> None:
+    assert [render.quantity(v) for v in (None, 0.7788, 2.773, 4259, 46080, 1.82e9, 6.07e21)] == \
+        ["-", "0.7788", "2.773", "4.26K", "46.1K", "1.82B", "6.07e+21"]
+    assert render.duration(59.6) == "60s" and render.duration(185) == "3m05s" and render.duration(7800) == "2h10m"
+
+
+def test_tables_use_rich_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(render, "_terminal", lambda: True)
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(app, ["plan", "--flops", "1e21", "--law", "chinchilla"])
+    assert result.exit_code == 0 and "chinchilla" in result.stdout
+    assert "----" not in result.stdout  # rich draws its own rule, not the plain dashed one
+
+
+def test_progress_off_a_terminal_is_rate_limited(capsys: pytest.CaptureFixture[str]) -> None:
+    # re-checking 60 finished runs: every update arrives within a second; one line, the last
+    with progress.ProgressView("sweep", 60, unit="runs") as view:
+        for done in range(1, 61):
+            view.update(done, f"{done} done before")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) <= 2 and lines[-1] == "sweep 60/60 runs: 60 done before"  # the first update and the end
+
+
+def test_progress_on_a_terminal_draws_its_final_state(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    view = progress.ProgressView("sweep", 8, unit="runs")
+    view.terminal = True
+    with view:
+        for done in range(1, 9):
+            view.update(done, f"{done} ok")
+    assert "8/8" in capsys.readouterr().err  # the last frame, not a stale one
+
+
+def test_library_warnings_print_once_with_a_prefix(capsys: pytest.CaptureFixture[str]) -> None:
+    progress.install()
+    for _ in range(8):
+        logging.getLogger("scaling.data").warning("validation split holds %d windows", 79)
+    assert capsys.readouterr().err.splitlines() == ["warning: validation split holds 79 windows"]
