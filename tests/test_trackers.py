@@ -27,7 +27,7 @@ seq_len = 16
 vocab_size = 16
 [isoflop]
 budgets = [1e8, 3e8]
-sizes = { d_model = [8, 16] }
+sizes = { d_model = [8, 16, 24] }
 [train]
 min_steps = 10
 batch_size = 8
@@ -65,12 +65,11 @@ def test_mlflow_round_trip_gives_the_store_runs_table_and_fit(logged: tuple[Path
     sweep_dir, uri = logged
     from_store = read_runs(sweep_dir)
     from_mlflow = read_runs(read_tracker("mlflow:tiny", uri))
-    assert len(from_store) == 4
+    assert len(from_store) == 6
     pd.testing.assert_frame_equal(_table(from_mlflow), _table(from_store), check_dtype=False)
 
-    # four runs: Approach 3 with E held and alpha = beta (three free coefficients)
-    fits = [CliRunner().invoke(app(), ["fit", source, "--approach", "3", "--fix", "E=1.0", "--tie-exponents",
-                                       "--format", "json", "--jobs", "1", "--tracking-uri", uri])
+    fits = [CliRunner().invoke(app(), ["fit", source, "--approach", "3", "--format", "json", "--jobs", "1",
+                                       "--tracking-uri", uri])
             for source in (str(sweep_dir), "mlflow:tiny")]
     assert all(f.exit_code == 0 for f in fits), [f.output for f in fits]
     store_fit, mlflow_fit = (json.loads(f.stdout) for f in fits)

@@ -5,7 +5,6 @@ scipy and pandas are imported inside the command, so `scaling plan` does not pay
 
 from __future__ import annotations
 
-import json
 import math
 from enum import Enum
 from pathlib import Path
@@ -159,7 +158,7 @@ def _render_one(key: str, fit: dict[str, Any]) -> str:
                 cell = quantity if name != "loss" else _num
                 parts.append(f"{name} {cell(row[name])}" + (f" [{cell(interval[0])}, {cell(interval[1])}]" if interval else ""))
         lines.append("  " + "  ".join(parts))
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _num(value: float) -> str:
