@@ -174,7 +174,7 @@ if __name__ == "__main__":  # the README's screenshot: python tests/test_report_
         result = runner.invoke(app, ["report", *(a for law in laws for a in ("--law", law)), "--runs",
                                      "porian-2024-rw-tuned", "--out", str(html_path)])
         assert result.exit_code == 0, result.output
-        driver = start_browser(str(Path(folder) / "profile"), height=1000)
+        driver = start_browser(str(Path(folder) / "profile"), height=1180)
         try:
             driver.get(html_path.resolve().as_uri())
             set_value(driver, "gpus", "256", "input")

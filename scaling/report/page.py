@@ -115,7 +115,7 @@ def _figures_section(laws: Sequence[LawEstimate], runs: RunsSource | None, boots
         caption = ("IsoFLOP profiles of the runs with local parabolas and minima, and Approach 2's "
                    "N_opt(C), D_opt(C) with a bootstrap band")
         try:
-            figures.append((caption, _png(draw_figure("isoflop", runs, bootstrap=bootstrap))))  # type: ignore[arg-type]
+            figures.append((caption, _png(draw_figure("isoflop", runs, bootstrap=bootstrap, laws=presets))))  # type: ignore[arg-type]
         except ValueError as exc:  # the runs are not an IsoFLOP sweep: the rest of the page still helps
             logger.warning("no IsoFLOP figure: %s", exc)
             figures.append((f"no IsoFLOP figure: {exc}", ""))
