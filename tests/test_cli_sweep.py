@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from scaling import store
@@ -41,6 +42,7 @@ def _scaling(*args: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.needs("torch")
 def test_smoke_sweep_killed_restarted_summarised_and_fitted(tmp_path):
     """The issue's done-when: `scaling sweep cpu-smoke`, kill -9 mid-way, rerun, fit Approach 2."""
     sweep_dir = tmp_path / "cpu-smoke"
@@ -81,6 +83,7 @@ def test_smoke_sweep_killed_restarted_summarised_and_fitted(tmp_path):
     assert 0 < fit["a"] < 2  # N_opt grows with C
 
 
+@pytest.mark.needs("torch")
 def test_dry_run_lists_every_run_with_flops_and_estimate(tmp_path):
     spec = tmp_path / "tiny.toml"
     spec.write_text(TINY)

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+pytest.importorskip("torch", reason="needs torch: pip install -e '.[train]'")
 from typer.testing import CliRunner
 
 import scaling.train

@@ -26,6 +26,9 @@ from scaling.laws.base import Array
 from scaling.laws.result import FitResult, FitWarning
 from scaling.runs import RunsSource, average_seeds, read_runs
 
+RANK_WARNING = getattr(np.exceptions, "RankWarning", None) or np.RankWarning
+"""polyfit's warning: numpy.exceptions from numpy 2.0, the top-level numpy before."""
+
 logger = logging.getLogger(__name__)
 
 BUDGET_GAP_DECADES = 0.05
@@ -181,7 +184,7 @@ def _bootstrap(runs: pd.DataFrame, n_resamples: int, seed: int, window: int,
     members = [np.flatnonzero(labels == label) for label in np.unique(labels)]
     draws: dict[str, list[float]] = {"k": [], "a": [], "b": [], "k_tokens": []}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", np.exceptions.RankWarning)  # duplicated points: a refit
+        warnings.simplefilter("ignore", RANK_WARNING)  # duplicated points: a refit
         for _ in range(n_resamples):
             index = np.concatenate([rng.choice(m, size=m.size) for m in members])
             try:
