@@ -211,7 +211,7 @@ def _build(estimate: LawEstimate, params: float, tokens: float, budget: float, h
     return Plan(law=estimate.label, law_form=estimate.law, params=params, tokens=tokens,
                 tokens_per_param=tokens / params, flops=budget, loss=loss, loss_interval=interval,
                 params_interval=spans.get("params"), tokens_interval=spans.get("tokens"),
-                interval_level=float(estimate.level) if interval is not None else None,  # type: ignore[attr-defined]
+                interval_level=float(estimate.level) if interval is not None or spans else None,  # type: ignore[attr-defined]
                 params_convention=estimate.params_convention,
                 budget_convention=convention, flops_method=method, shape=shape,
                 shape_params=counts.total if estimate.params_convention == "total" else counts.non_embedding,

@@ -73,3 +73,10 @@ def test_plan_table_prints_the_fit_level(level, tmp_path):
     result = CliRunner().invoke(app, ["plan", "--flops", "1e21", "--law", str(path)])
     assert result.exit_code == 0, result.output
     assert f"{level:.0%} bootstrap intervals params [" in result.output
+
+
+def test_allocation_only_fit_plan_states_its_level():
+    fit = resolve_law(str(Path(__file__).parent.parent / "runs" / "cpu-isoflop" / "fits" / "total.approach_2.json"))
+    (plan,) = plan_report([fit], flops=1e14).plans
+    assert plan.loss_interval is None and plan.params_interval is not None
+    assert plan.interval_level == fit.level

@@ -31,15 +31,16 @@ BROWSER_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
 SUFFIXES = {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
-                                reason="needs Debian's chromium and chromium-driver "
-                                       "(apt-get install chromium chromium-driver)")
+pytestmark = [pytest.mark.needs("selenium"),
+              pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
+                                 reason="needs Debian's chromium and chromium-driver "
+                                        "(apt-get install chromium chromium-driver)")]
 runner = CliRunner()
 
 
 def start_browser(user_data_dir: str, width: int = 1280, height: int = 1400):
     """Headless chromium under chromedriver, with a fresh profile and no background traffic."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install -e '.[dev]')")
+    from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
