@@ -24,8 +24,11 @@ from scaling.cli import app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-FIT = str(Path(__file__).parent.parent / "notebooks" / "fits" / "chinchilla-2022-approach3.json")
-LAWS = [FIT, "chinchilla", "chinchilla-unrounded", "epoch2024", "chinchilla-approach2", "kaplan2020",
+ROOT = Path(__file__).parent.parent
+FIT = str(ROOT / "notebooks" / "fits" / "chinchilla-2022-approach3.json")
+STUDY_FITS = [str(ROOT / "runs" / "cpu-isoflop" / "fits" / f"total.{name}.json") for name in ("approach_2", "kaplan_nd")]
+"""Fits of two more forms with bootstrap draws: a power-law allocation and Kaplan's L(N, D)."""
+LAWS = [FIT, *STUDY_FITS, "chinchilla", "chinchilla-unrounded", "epoch2024", "chinchilla-approach2", "kaplan2020",
         "tokens-per-param-20", "muennighoff2023"]
 BROWSER_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
