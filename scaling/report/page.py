@@ -56,7 +56,7 @@ def report_html(laws: Sequence[LawEstimate], *, runs: RunsSource | None = None, 
     if not 0 < flops_range[0] < flops_range[1]:
         raise ValueError(f"flops range must satisfy 0 < low < high, got {flops_range}")
     skipped = [e.label for e in laws if not plannable(e)]
-    sections = [_planner_section(laws, skipped, flops_range), _figures_section(laws, runs, bootstrap),
+    sections = [_planner_section(laws, skipped, flops_range), _figures_section(laws, runs, bootstrap, flops_range),
                 _fits_section(laws), _presets_section(laws)]
     data = json.dumps(planner_data(laws, flops_range=flops_range), allow_nan=False)
     return _TEMPLATE.format(
@@ -105,7 +105,8 @@ days = GPU-hours / GPUs / 24.</p>
 </section>"""
 
 
-def _figures_section(laws: Sequence[LawEstimate], runs: RunsSource | None, bootstrap: int) -> str:
+def _figures_section(laws: Sequence[LawEstimate], runs: RunsSource | None, bootstrap: int,
+                     flops_range: tuple[float, float]) -> str:
     from scaling.laws.result import FitResult
     from scaling.plot.figures import draw_figure, frontier_figure
 
@@ -122,10 +123,10 @@ def _figures_section(laws: Sequence[LawEstimate], runs: RunsSource | None, boots
     for fit in (e for e in laws if isinstance(e, FitResult) and plannable(e)):
         level = f"{fit.level:.0%} bootstrap band" if fit.samples else "no bootstrap draws, no band"
         figures.append((f"{fit.label}: compute-optimal N_opt(C) and D_opt(C) ({level}) against the presets",
-                        _png(frontier_figure(fit, laws=presets))))
+                        _png(frontier_figure(fit, laws=presets, flops_range=flops_range))))
     if not any(isinstance(e, FitResult) for e in laws) and presets:
         figures.append(("Each law's compute-optimal model size, and its loss penalty under a loss law",
-                        _png(draw_figure("allocations", ",".join(presets)))))
+                        _png(draw_figure("allocations", ",".join(presets), flops_range=flops_range))))
     if not figures:
         return ""
     items = "\n".join(f"<figure>{_img(caption, png)}<figcaption>{html.escape(caption)}</figcaption></figure>"

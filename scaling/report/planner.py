@@ -10,6 +10,7 @@ GPU arithmetic as in scaling.hardware.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,5 +59,7 @@ def planner_data(estimates: Sequence[LawEstimate], *, flops_range: tuple[float, 
                           "pf_day": PF_DAY, "search_half_width": SEARCH_HALF_WIDTH,
                           "min_flops": MIN_FLOPS, "max_flops": MAX_FLOPS},
             "flops_range": [float(flops_range[0]), float(flops_range[1])],
-            "budget": float(min(max(budget, flops_range[0]), flops_range[1])),
+            # The page opens at `budget`, or mid-range (geometrically) when the range excludes it.
+            "budget": float(budget if flops_range[0] <= budget <= flops_range[1]
+                            else math.sqrt(flops_range[0] * flops_range[1])),
             "loss_caveat": LOSS_CAVEAT}
