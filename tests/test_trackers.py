@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from scaling import store
+from scaling.sweep import store
 from scaling.runs import read_runs
 
 pytest.importorskip("torch")

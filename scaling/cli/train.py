@@ -53,7 +53,7 @@ def train_command(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Train one GPT and write its loss curve (parquet) and run record (JSON)."""
-    from scaling.presets import from_size
+    from scaling.train_presets import from_size
     from scaling.records import run_id
     from scaling.train import train
 
@@ -64,7 +64,7 @@ def train_command(
         record = train(cfg, run_dir, progress=lambda p: view.update(p.tokens_seen, _train_status(p), total=p.tokens))
     with open_tracker(tracker, tracking_uri, "train") as log_run:
         if log_run is not None:
-            from scaling.store import summary_row
+            from scaling.sweep.store import summary_row
 
             log_run(summary_row(run_dir, "train"), run_dir)
     show(_render(record, run_dir), Format.json if json_output else format)

@@ -1,0 +1,279 @@
+"""A whole sweep: expand a spec into run tasks, run them on a backend, estimate their time.
+
+`run_sweep` writes sweep.json (spec, planned runs, provenance) first, hands the runs to
+`scaling.sweep.backends.schedule` on a local or Ray backend, and derives summary.parquet at the end;
+`dry_run` lists the runs with FLOPs and an estimated time from measured throughput (this
+store's history or a short probe here).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scaling.sweep import store
+from scaling.sweep.backends import (
+    Backend,
+    LocalBackend,
+    RayBackend,
+    RunTask,
+    SweepProgress,
+    TrainFn,
+    schedule,
+    visible_gpus,
+)
+
+
+def _train_default(config: Any, run_dir: Path) -> Any:
+    from scaling.train import train  # imported in the worker: the parent never loads torch
+
+    return train(config, run_dir)
+
+
+def sweep_tasks(spec: Any, sweep_dir: Path) -> tuple[list[RunTask], list[dict[str, Any]]]:
+    """The sweep's RunTasks and their sweep.json entries (run_id, budget, shape, counts)."""
+    from scaling.flops import count_params, flops_per_token
+    from scaling.records import run_id
+    from scaling.sweep.spec import plan_runs, train_config
+
+    tasks, entries, seen = [], [], set()
+    for run in plan_runs(spec):
+        cfg = train_config(spec, run)
+        rid = run_id(cfg)
+        if rid in seen:
+            continue
+        seen.add(rid)
+        flops = flops_per_token(run.model, spec.flops_method) * run.tokens
+        params = count_params(run.model).total
+        tasks.append(RunTask(rid, cfg, sweep_dir, flops=flops, params=params))
+        entries.append({"run_id": rid, "budget_flops": run.budget_flops, "params": params,
+                        "tokens": run.tokens, "flops": flops, "seed": run.seed,
+                        "n_layer": run.model.n_layer, "d_model": run.model.d_model})
+    return tasks, entries
+
+
+def run_sweep(spec: Any, out: Path = Path("runs"), *, backend: str = "local", workers: int | None = None,
+              address: str | None = None, retries: int = 1, train_fn: TrainFn | None = None,
+              progress: Callable[[SweepProgress], None] | None = None,
+              command: str | None = None,
+              on_run_end: Callable[[dict[str, Any], Path], Any] | None = None) -> SweepProgress:
+    """Run a SweepConfig into `out/<name>/`: skip finished runs, resume interrupted ones, record
+    failures and go on; write sweep.json first and summary.parquet at the end.
+
+    `on_run_end(summary_row, run_dir)` is called in this process as each run ends (runs
+    finished before included): a tracker's `log_run` (scaling.trackers).
+    """
+    from dataclasses import asdict, replace
+
+    sweep_dir = Path(out) / spec.name
+    tasks, entries = sweep_tasks(spec, sweep_dir)
+    invocation = {**store.provenance(command), "backend": backend}
+    store.update_sweep_meta(sweep_dir, name=spec.name, spec=asdict(spec), runs=entries, invocation=invocation)
+    train_fn = train_fn or _train_default
+    gpus = visible_gpus() if spec.device in ("auto", "cuda") and backend == "local" else []
+    if spec.device == "cuda" and backend == "local" and not gpus:
+        raise ValueError(f"sweep {spec.name} asks for device cuda but no GPU is visible")
+    count = workers or (len(gpus) if gpus else (os.cpu_count() or 1))
+    threads = max(1, (os.cpu_count() or 1) // count) if gpus else 1
+    tasks = [replace(t, config=replace(t.config, threads=threads)) for t in tasks]
+    runner: Backend
+    if backend == "ray":
+        runner = RayBackend(train_fn, address=address, device=spec.device, cpus_per_run=threads)
+    elif backend == "local":
+        preload = ("scaling.train", "torch._dynamo") if train_fn is _train_default else ()
+        runner = LocalBackend(train_fn, count, gpus=gpus or None, threads=threads, preload=preload)
+    else:
+        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+    planned = {entry["run_id"]: entry for entry in entries}
+
+    def ended(task: RunTask, outcome: Any) -> None:
+        if on_run_end is not None:
+            on_run_end(store.summary_row(task.run_dir, spec.name, planned.get(task.run_id)), task.run_dir)
+
+    try:
+        return schedule(tasks, runner, retries=retries, progress=progress,
+                        on_run_end=ended if on_run_end is not None else None)
+    finally:
+        runner.close()
+        store.write_summary(sweep_dir)
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """A sweep's runs with FLOPs, status and estimated seconds each, and the whole sweep's
+    estimated wall time on `workers` (None when it could not be measured here)."""
+
+    runs: list[dict[str, Any]]
+    workers: int
+    wall_s: float | None
+    basis: str
+    """Where the throughput came from: a probe here, or this store's own history."""
+
+
+@dataclass(frozen=True)
+class _Throughput:
+    """Seconds for a run: setup + evaluations(params) + flops / rate(params), both interpolated
+    in log-log against model size."""
+
+    sizes: list[float]
+    rates: list[float]
+    """Training FLOP/s (evaluations excluded)."""
+    evals: list[float]
+    """Seconds of a run's held-out evaluations."""
+    setup_s: float
+    first_s: float
+    """Extra seconds of a worker's first run (imports, caches), paid once per worker, in parallel."""
+    startup_s: float
+    """Seconds before the first run starts (worker processes importing torch)."""
+
+    def seconds(self, task: RunTask) -> float:
+        import numpy as np
+
+        size = np.log(task.params)
+        rate = float(np.exp(np.interp(size, np.log(self.sizes), np.log(self.rates))))
+        evals = float(np.exp(np.interp(size, np.log(self.sizes), np.log(np.maximum(self.evals, 1e-6)))))
+        return self.setup_s + evals + task.flops / rate
+
+
+def _probe(tasks: list[RunTask], workers: int, gpus: list[str], threads: int, max_steps: int = 30) -> _Throughput | None:
+    """Run short copies (at most `max_steps` steps) of the smallest and largest runs on the
+    sweep's own local workers, as a sweep would: each worker trains the smallest model twice
+    (cold, then warm) and the largest once. Measures the workers' start-up, a worker's first-run
+    cost, a run's setup and the FLOP rate against size, under the sweep's parallelism. None when
+    the spec's device is not here."""
+    import tempfile
+    from dataclasses import replace
+
+    from scaling.runtime import resolve_device
+    from scaling.hyperparams import resolve
+
+    by_size = sorted({t.params: t for t in tasks}.values(), key=lambda t: t.params)
+    try:
+        resolve_device(by_size[0].config.device if not gpus else "cpu")
+    except (ValueError, RuntimeError):
+        return None
+    quiet = logging.getLogger("scaling")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the probe's runs would repeat the data's warnings the sweep will give
+    try:
+        with tempfile.TemporaryDirectory(prefix="scaling-probe-") as scratch:
+            probes = []
+            for round_, task in enumerate([by_size[0], by_size[0], by_size[-1]]):
+                cfg = resolve(replace(task.config, threads=threads))
+                batch_tokens = cfg.batch_size * cfg.model.seq_len  # type: ignore[operator]
+                per_step = task.flops * batch_tokens / max(cfg.tokens, 1)
+                steps = max(3, min(max_steps, round(cfg.tokens / batch_tokens), int(5e11 / max(per_step, 1.0))))
+                short = replace(cfg, tokens=steps * batch_tokens, log_every=None,
+                                warmup_steps=min(cfg.warmup_steps or 1, max(1, steps // 4)))
+                probes += [RunTask(f"probe{round_}-{w}", short, Path(scratch), params=task.params)
+                           for w in range(workers)]
+            began = time.time()
+            runner = LocalBackend(_train_default, workers, gpus=gpus or None, threads=threads,
+                                  preload=("scaling.train", "torch._dynamo"))
+            try:
+                schedule(probes, runner, retries=0)
+            finally:
+                runner.close()
+            events = store.read_events(Path(scratch))
+            records = {t.run_id: store.read_record_json(t.run_dir) or {} for t in probes}
+            speeds = {t.run_id: _train_tokens_per_s(t.run_dir) for t in probes}
+    finally:
+        quiet.setLevel(level)
+    starts = {e["run_id"]: e for e in events if e["event"] == "start"}
+    execs = {e["run_id"]: float(e["wall_s"]) for e in events if e["event"] == "finish" and e.get("status") == "ok"}
+    if len(execs) < len(probes):
+        return None
+    loops = {rid: float(r["wall_s"]) for rid, r in records.items()}
+    first_of_pid = {}
+    for rid, event in sorted(starts.items(), key=lambda item: item[1]["time"]):
+        first_of_pid.setdefault(event["pid"], rid)
+    firsts = set(first_of_pid.values())
+    warm = [rid for rid in execs if rid not in firsts]
+    setup_s = max(0.0, sum(execs[r] - loops[r] for r in warm) / max(len(warm), 1))
+    first_s = max(0.0, sum(execs[r] - loops[r] - setup_s for r in firsts) / len(firsts))
+    rates: dict[float, list[float]] = {}
+    evals: dict[float, list[float]] = {}
+    for probe in [p for p in probes if p.run_id not in firsts] or probes:
+        record = records[probe.run_id]
+        train_s = float(record["tokens"]) / speeds[probe.run_id]
+        rates.setdefault(float(probe.params), []).append(float(record["flops"]) / train_s)
+        evals.setdefault(float(probe.params), []).append(max(0.0, loops[probe.run_id] - train_s))
+    sizes = sorted(rates)
+    startup_s = min(e["time"] for e in starts.values()) - began
+    return _Throughput(sizes, [sum(rates[s]) / len(rates[s]) for s in sizes],
+                       [sum(evals[s]) / len(evals[s]) for s in sizes], setup_s, first_s, startup_s)
+
+
+def _train_tokens_per_s(run_dir: Path) -> float:
+    """Median training throughput over a run's logged intervals (evaluations excluded)."""
+    import statistics
+
+    import pyarrow.parquet as pq
+
+    curve = pq.read_table(run_dir / "curve.parquet", columns=["split", "tokens_per_s"]).to_pylist()
+    return statistics.median(row["tokens_per_s"] for row in curve if row["split"] == "train" and row["tokens_per_s"])
+
+
+def _history(tasks: list[RunTask]) -> _Throughput | None:
+    """Throughput from this store's finished runs (their whole execution, setup included, as the
+    sweep's events recorded it); None with fewer than two."""
+    seconds: dict[str, float] = {}
+    for event in store.read_events(tasks[0].sweep_dir) if tasks else []:
+        if event.get("event") == "finish" and event.get("status") == "ok" and event.get("wall_s"):
+            seconds[event["run_id"]] = float(event["wall_s"])
+    points: dict[float, list[float]] = {}
+    for task in tasks:
+        if task.run_id in seconds and task.flops > 0:
+            points.setdefault(float(task.params), []).append(task.flops / seconds[task.run_id])
+    if sum(len(v) for v in points.values()) < 2:
+        return None
+    sizes = sorted(points)
+    return _Throughput(sizes, [sum(points[s]) / len(points[s]) for s in sizes], [0.0] * len(sizes), 0.0, 0.0, 0.0)
+
+
+def _makespan(seconds: list[float], workers: int) -> float:
+    """Wall time of handing runs, in order, to the first free of `workers` (as `schedule` does)."""
+    import heapq
+
+    free_at = [0.0] * max(1, workers)
+    for duration in seconds:
+        heapq.heappush(free_at, heapq.heappop(free_at) + duration)
+    return max(free_at)
+
+
+def dry_run(spec: Any, out: Path = Path("runs"), *, workers: int | None = None, measure: bool = True) -> DryRun:
+    """Every run of the sweep with its FLOPs, current status and estimated wall seconds, and the
+    sweep's wall time on `workers` (default: as `run_sweep` picks them). Nothing is written.
+
+    Throughput comes from this store's history (two or more finished runs), else from a probe:
+    real training calls here, a few steps each. A run's time is its setup plus FLOPs over the
+    FLOP rate (interpolated in log-log against model size; small models run far below peak);
+    the sweep's adds worker start-up and each worker's first-run cost.
+    """
+    sweep_dir = Path(out) / spec.name
+    tasks, entries = sweep_tasks(spec, sweep_dir)
+    gpus = visible_gpus() if spec.device in ("auto", "cuda") else []
+    count = workers or (len(gpus) if gpus else (os.cpu_count() or 1))
+    threads = max(1, (os.cpu_count() or 1) // count) if gpus else 1
+    statuses = [store.run_status(t.run_dir) if t.run_dir.exists() else "pending" for t in tasks]
+    todo = [t for t, status in zip(tasks, statuses) if status not in store.FINISHED]
+    throughput, basis = None, "not measured"
+    if measure and tasks:
+        throughput = _history(tasks)
+        basis = "from this store's finished runs"
+        if throughput is None and todo:
+            throughput = _probe(todo, count, gpus, threads)
+            basis = f"from a probe here: {3 * count} short runs on {count} workers"
+    estimates = [throughput.seconds(t) if throughput else None for t in tasks]
+    wall_s = None
+    if throughput is not None:
+        pending = [e for e, status in zip(estimates, statuses) if status not in store.FINISHED]
+        wall_s = (throughput.startup_s + throughput.first_s + _makespan(pending, count)  # type: ignore[arg-type]
+                  if pending else 0.0)
+    runs = [{**entry, "status": status, "est_s": est} for entry, status, est in zip(entries, statuses, estimates)]
+    return DryRun(runs, count, wall_s, basis)
