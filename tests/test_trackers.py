@@ -74,7 +74,8 @@ def test_mlflow_round_trip_gives_the_store_runs_table_and_fit(logged: tuple[Path
     assert all(f.exit_code == 0 for f in fits), [f.output for f in fits]
     store_fit, mlflow_fit = (json.loads(f.stdout) for f in fits)
     assert mlflow_fit["data_digest"] == store_fit["data_digest"]  # the same rows were fitted
-    assert mlflow_fit["coefficients"] == store_fit["coefficients"]
+    # the rows come back in another order: the optimum agrees to rounding
+    assert mlflow_fit["coefficients"] == pytest.approx(store_fit["coefficients"], rel=1e-6)
 
 
 def test_mlflow_holds_config_curve_and_record_once(logged: tuple[Path, str]) -> None:

@@ -117,14 +117,14 @@ class DryRun:
 
 @dataclass(frozen=True)
 class _Throughput:
-    """Seconds for a run: setup + evaluations(params) + flops / rate(params), both interpolated
-    in log-log against model size."""
+    """Seconds for a run: setup + its evaluations x seconds per evaluation(params) + flops /
+    rate(params), both interpolated in log-log against model size."""
 
     sizes: list[float]
     rates: list[float]
     """Training FLOP/s (evaluations excluded)."""
-    evals: list[float]
-    """Seconds of a run's held-out evaluations."""
+    eval_s: list[float]
+    """Seconds of one held-out evaluation."""
     setup_s: float
     first_s: float
     """Extra seconds of a worker's first run (imports, caches), paid once per worker, in parallel."""
@@ -136,21 +136,28 @@ class _Throughput:
 
         size = np.log(task.params)
         rate = float(np.exp(np.interp(size, np.log(self.sizes), np.log(self.rates))))
-        evals = float(np.exp(np.interp(size, np.log(self.sizes), np.log(np.maximum(self.evals, 1e-6)))))
-        return self.setup_s + evals + task.flops / rate
+        per_eval = float(np.exp(np.interp(size, np.log(self.sizes), np.log(np.maximum(self.eval_s, 1e-6)))))
+        return self.setup_s + _evaluations(task.config) * per_eval + task.flops / rate
 
 
-def _probe(tasks: list[RunTask], workers: int, gpus: list[str], threads: int, max_steps: int = 30) -> _Throughput | None:
-    """Run short copies (at most `max_steps` steps) of the smallest and largest runs on the
-    sweep's own local workers, as a sweep would: each worker trains the smallest model twice
-    (cold, then warm) and the largest once. Measures the workers' start-up, a worker's first-run
-    cost, a run's setup and the FLOP rate against size, under the sweep's parallelism. None when
-    the spec's device is not here."""
+def _evaluations(cfg: Any) -> int:
+    """Held-out evaluations a run makes (scaling.train evaluates at these steps)."""
+    from scaling.hyperparams import count_steps, eval_steps, resolve
+
+    return len(eval_steps(count_steps(resolve(cfg)), cfg.eval_points))
+
+
+def _probe(tasks: list[RunTask], workers: int, gpus: list[str], threads: int, max_steps: int = 20) -> _Throughput | None:
+    """Run short copies (at most `max_steps` steps, one evaluation) of the smallest and the
+    largest run on the sweep's own local workers, one of each per worker, as a sweep would.
+    Measures the workers' start-up, a worker's first-run cost (the smallest run goes first), a
+    run's setup (the largest, not first), one evaluation and the training FLOP rate against
+    size, under the sweep's parallelism. None when the spec's device is not here."""
     import tempfile
     from dataclasses import replace
 
+    from scaling.hyperparams import eval_steps, resolve
     from scaling.runtime import resolve_device
-    from scaling.hyperparams import resolve
 
     by_size = sorted({t.params: t for t in tasks}.values(), key=lambda t: t.params)
     try:
@@ -162,16 +169,17 @@ def _probe(tasks: list[RunTask], workers: int, gpus: list[str], threads: int, ma
     quiet.setLevel(logging.ERROR)  # the probe's runs would repeat the data's warnings the sweep will give
     try:
         with tempfile.TemporaryDirectory(prefix="scaling-probe-") as scratch:
-            probes = []
-            for round_, task in enumerate([by_size[0], by_size[0], by_size[-1]]):
+            probes, evaluations = [], {}
+            for kind, task in (("first", by_size[0]), ("next", by_size[-1])):
                 cfg = resolve(replace(task.config, threads=threads))
                 batch_tokens = cfg.batch_size * cfg.model.seq_len  # type: ignore[operator]
                 per_step = task.flops * batch_tokens / max(cfg.tokens, 1)
                 steps = max(3, min(max_steps, round(cfg.tokens / batch_tokens), int(5e11 / max(per_step, 1.0))))
-                short = replace(cfg, tokens=steps * batch_tokens, log_every=None,
+                short = replace(cfg, tokens=steps * batch_tokens, log_every=None, eval_points=1,
                                 warmup_steps=min(cfg.warmup_steps or 1, max(1, steps // 4)))
-                probes += [RunTask(f"probe{round_}-{w}", short, Path(scratch), params=task.params)
-                           for w in range(workers)]
+                for w in range(workers):
+                    probes.append(RunTask(f"{kind}-{w}", short, Path(scratch), params=task.params))
+                    evaluations[f"{kind}-{w}"] = len(eval_steps(steps, 1))
             began = time.time()
             runner = LocalBackend(_train_default, workers, gpus=gpus or None, threads=threads,
                                   preload=("scaling.train", "torch._dynamo"))
@@ -181,30 +189,28 @@ def _probe(tasks: list[RunTask], workers: int, gpus: list[str], threads: int, ma
                 runner.close()
             events = store.read_events(Path(scratch))
             records = {t.run_id: store.read_record_json(t.run_dir) or {} for t in probes}
-            speeds = {t.run_id: _train_tokens_per_s(t.run_dir) for t in probes}
+            speeds = {t.run_id: _train_tokens_per_s(t.run_dir) for t in probes if records[t.run_id]}
     finally:
         quiet.setLevel(level)
-    starts = {e["run_id"]: e for e in events if e["event"] == "start"}
+    starts = [e for e in events if e["event"] == "start"]
     execs = {e["run_id"]: float(e["wall_s"]) for e in events if e["event"] == "finish" and e.get("status") == "ok"}
     if len(execs) < len(probes):
         return None
     loops = {rid: float(r["wall_s"]) for rid, r in records.items()}
-    first_of_pid = {}
-    for rid, event in sorted(starts.items(), key=lambda item: item[1]["time"]):
-        first_of_pid.setdefault(event["pid"], rid)
-    firsts = set(first_of_pid.values())
-    warm = [rid for rid in execs if rid not in firsts]
-    setup_s = max(0.0, sum(execs[r] - loops[r] for r in warm) / max(len(warm), 1))
+    firsts = [p.run_id for p in probes if p.run_id.startswith("first")]
+    nexts = [p.run_id for p in probes if p.run_id.startswith("next")]
+    setup_s = max(0.0, sum(execs[r] - loops[r] for r in nexts) / len(nexts))
     first_s = max(0.0, sum(execs[r] - loops[r] - setup_s for r in firsts) / len(firsts))
     rates: dict[float, list[float]] = {}
     evals: dict[float, list[float]] = {}
-    for probe in [p for p in probes if p.run_id not in firsts] or probes:
+    for probe in probes:
         record = records[probe.run_id]
         train_s = float(record["tokens"]) / speeds[probe.run_id]
         rates.setdefault(float(probe.params), []).append(float(record["flops"]) / train_s)
-        evals.setdefault(float(probe.params), []).append(max(0.0, loops[probe.run_id] - train_s))
+        evals.setdefault(float(probe.params), []).append(
+            max(0.0, loops[probe.run_id] - train_s) / evaluations[probe.run_id])
     sizes = sorted(rates)
-    startup_s = min(e["time"] for e in starts.values()) - began
+    startup_s = min(e["time"] for e in starts) - began
     return _Throughput(sizes, [sum(rates[s]) / len(rates[s]) for s in sizes],
                        [sum(evals[s]) / len(evals[s]) for s in sizes], setup_s, first_s, startup_s)
 
@@ -268,7 +274,7 @@ def dry_run(spec: Any, out: Path = Path("runs"), *, workers: int | None = None, 
         basis = "from this store's finished runs"
         if throughput is None and todo:
             throughput = _probe(todo, count, gpus, threads)
-            basis = f"from a probe here: {3 * count} short runs on {count} workers"
+            basis = f"from a probe here: {2 * count} short runs on {count} workers"
     estimates = [throughput.seconds(t) if throughput else None for t in tasks]
     wall_s = None
     if throughput is not None:
