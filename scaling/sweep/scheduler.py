@@ -29,6 +29,8 @@ from scaling.sweep.backends import (
 )
 
 
+logger = logging.getLogger(__name__)
+
 def _train_default(config: Any, run_dir: Path) -> Any:
     from scaling.train import train  # imported in the worker: the parent never loads torch
 
@@ -189,7 +191,11 @@ def _probe(tasks: list[RunTask], workers: int, gpus: list[str], threads: int, ma
                 runner.close()
             events = store.read_events(Path(scratch))
             records = {t.run_id: store.read_record_json(t.run_dir) or {} for t in probes}
-            speeds = {t.run_id: _train_tokens_per_s(t.run_dir) for t in probes if records[t.run_id]}
+            if any(r.get("status") != "ok" for r in records.values()):
+                logger.warning("the dry run's probe failed (%s); no time estimate",
+                               next(r.get("error") for r in records.values() if r.get("status") != "ok"))
+                return None
+            speeds = {t.run_id: _train_tokens_per_s(t.run_dir) for t in probes}
     finally:
         quiet.setLevel(level)
     starts = [e for e in events if e["event"] == "start"]
