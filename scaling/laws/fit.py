@@ -32,6 +32,7 @@ from scipy import optimize
 
 from scaling.laws._blas import single_threaded_blas
 from scaling.laws.base import Array, Law, get_law
+from scaling.laws.identify import check_parametric
 from scaling.laws.objective import HOFFMANN_DELTA, ChinchillaLseModel, LawModel, huber, make_model
 from scaling.laws.result import FitResult, FitWarning
 from scaling.runs import RunsSource, read_runs
@@ -308,9 +309,8 @@ def _fit(law: Law, runs: pd.DataFrame | RunsSource, *, delta: float, tie: Sequen
          fix: Mapping[str, float] | None, drop_highest: int, params_column: str, n_polish: int,
          max_iter: int, bootstrap: int, level: float, seed: int, n_jobs: int | None) -> FitResult:
     runs, options = _prepare_runs(runs, drop_highest, params_column)
-    if len(runs) <= len(law.param_names):
-        raise ValueError(f"{len(runs)} runs cannot determine {len(law.param_names)} coefficients")
     problem = make_problem(law, runs, delta=delta, tie=tie, fix=fix, max_iter=max_iter, n_polish=n_polish)
+    check_parametric(law.name, law.inputs, runs, len(problem.groups))
     model = problem.model
     starts = screen_starts(problem, model)
     screened = subsample(problem)

@@ -23,8 +23,10 @@ import numpy.typing as npt
 
 from scaling.laws.base import Array, get_law
 
-SCHEMA = "scaling.FitResult/1"
+SCHEMA = "scaling.FitResult/2"
 """JSON schema tag; bump the number on any change to the fields, and keep a reader for old ones."""
+READABLE_SCHEMAS = ("scaling.FitResult/1", SCHEMA)
+"""Schemas `from_json` reads (/1 lacks `not_identifiable`, read as [])."""
 _EXPONENT_BUDGETS = np.array([1e20, 1e22])  # any two budgets: the allocations are power laws
 
 
@@ -72,6 +74,8 @@ class FitResult:
     """"total" or "non-embedding": which parameter count the fit used."""
     optima: list[dict[str, float]] = field(default_factory=list)
     """Approaches 1 and 2: the per-budget optima the power laws were fitted to."""
+    not_identifiable: list[str] = field(default_factory=list)
+    """Why the data cannot determine the coefficients ([] when it can; see scaling.laws.identify)."""
     options: dict[str, Any] = field(default_factory=dict)
     """Everything needed to refit: delta, tie, fix, dropped runs, starts."""
 
@@ -161,7 +165,7 @@ class FitResult:
     def from_json(cls, text: str) -> FitResult:
         """Read `to_json` output (ValueError on another schema)."""
         data = json.loads(text)
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        if not isinstance(data, dict) or data.get("schema") not in READABLE_SCHEMAS:
             raise ValueError(f"not a {SCHEMA} document (schema {data.get('schema') if isinstance(data, dict) else None!r})")
         derived = {name: data.pop(name) for name in data.pop("derived")}
         data.pop("schema")
