@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -162,18 +163,26 @@ class FitResult:
         return json.dumps({**head, "derived": list(derived), **body}, indent=indent, allow_nan=False)
 
     @classmethod
-    def from_json(cls, text: str) -> FitResult:
-        """Read `to_json` output (ValueError on another schema)."""
-        data = json.loads(text)
-        if not isinstance(data, dict) or data.get("schema") not in READABLE_SCHEMAS:
-            raise ValueError(f"not a {SCHEMA} document (schema {data.get('schema') if isinstance(data, dict) else None!r})")
+    def from_json(cls, text: str, source: str = "fit") -> FitResult:
+        """Read `to_json` output; every key, type and range is validated first (a ValueError,
+        `scaling.laws.fitfile.FitFileError`, names `source` and the field)."""
+        from scaling.laws.fitfile import FitFileError, parse_fit_document
+
+        data = parse_fit_document(text, source)
         derived = {name: data.pop(name) for name in data.pop("derived")}
         data.pop("schema")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unexpected FitResult fields {sorted(unknown)}")
+            raise FitFileError(f"{source}: unexpected fields {', '.join(sorted(unknown))}")
         return cls(derived=derived, **data)
+
+    @classmethod
+    def read(cls, path: str | Path) -> FitResult:
+        """A fit file written by `scaling fit --out` (FitFileError naming the file and field)."""
+        from scaling.laws.fitfile import read_fit_text
+
+        return cls.from_json(read_fit_text(Path(path)), str(path))
 
 
 def allocation_exponents(law_name: str, coefficients: Mapping[str, Any]) -> dict[str, Any]:

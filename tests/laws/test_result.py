@@ -58,7 +58,7 @@ def test_json_keys_as_the_cli_promises():
 
 
 def test_other_schema_is_refused():
-    with pytest.raises(ValueError, match="not a scaling.FitResult/2"):
+    with pytest.raises(ValueError, match="field schema is .scaling.FitResult/0.; this version reads"):
         FitResult.from_json('{"schema": "scaling.FitResult/0"}')
 
 
