@@ -45,6 +45,7 @@ from typing import Any
 
 import torch
 
+from scaling.bounds import check_run
 from scaling.config import TrainConfig
 from scaling.data import BatchSampler, Corpus, eval_windows, load_corpus
 from scaling.flops import count_params, flops_per_token
@@ -89,6 +90,7 @@ def train(cfg: TrainConfig, run_dir: Path, *, progress: Callable[[Progress], Non
         if previous.run_id != rid:
             raise ValueError(f"{run_dir} holds run {previous.run_id}, not {rid}")
         return previous
+    check_run(cfg, label=f"run {rid}")  # before any allocation: refuse what cannot fit
     run_dir.mkdir(parents=True, exist_ok=True)
     sink = RunSink(run_dir, rid)
     _claim(run_dir, rid)
