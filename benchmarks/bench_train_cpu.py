@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scaling.config import TrainConfig
-from scaling.data import load_corpus
+from scaling.data.corpus import load_corpus
 from scaling.flops import count_params, suggest_shape
 from scaling.records import read_curve
 from scaling.train import train

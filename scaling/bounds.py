@@ -111,7 +111,7 @@ def check_run(cfg: TrainConfig, *, share: int = 1, label: str = "run") -> Memory
     """Raise ResourceLimitError unless `cfg`'s FLOPs fit `MAX_RUN_S` at an optimistic FLOP/s and
     its memory fits 1/`share` of this machine's (runs trained side by side)."""
     from scaling.flops import flops_per_token
-    from scaling.schedule import resolve
+    from scaling.hyperparams import resolve
 
     per_token = flops_per_token(cfg.model, cfg.flops_method)
     rate = _peak_rate(cfg.device)

@@ -6,7 +6,7 @@
 
     record = train(cfg, run_dir, progress=None)   # progress(Progress) after each logged row
 
-- `cfg` is resolved first (scaling.schedule.resolve fills lr, batch_size, warmup_steps,
+- `cfg` is resolved first (scaling.hyperparams.resolve fills lr, batch_size, warmup_steps,
   micro_batch_size, log_every); `run_id(cfg)` (scaling.records) hashes the resolved config.
 - run_dir/config.json: {"run_id", "schema_version", "config": resolved cfg.to_dict()}. A
   run_dir whose config.json holds another run_id raises ValueError.
@@ -47,12 +47,12 @@ import torch
 
 from scaling.bounds import check_run
 from scaling.config import TrainConfig
-from scaling.data import BatchSampler, Corpus, eval_windows, load_corpus
+from scaling.data.corpus import BatchSampler, Corpus, eval_windows, load_corpus
 from scaling.flops import count_params, flops_per_token
 from scaling.model import GPT
 from scaling.records import RunRecord, RunSink, read_record, run_id, write_atomic
 from scaling.runtime import peak_flops, resolve_device, versions
-from scaling.schedule import count_steps, eval_steps, lr_at, resolve
+from scaling.hyperparams import count_steps, eval_steps, lr_at, resolve
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +106,10 @@ def train(cfg: TrainConfig, run_dir: Path, *, progress: Callable[[Progress], Non
 
 def train_exclusive(cfg: TrainConfig, run_dir: Path, *,
                     progress: Callable[[Progress], None] | None = None) -> RunRecord:
-    """`train` holding the run directory's lock, the one sweep workers take (scaling.store), so
+    """`train` holding the run directory's lock, the one sweep workers take (scaling.sweep.store), so
     two processes never train one run; RunBusy when another process holds it."""
     from scaling.errors import RunBusy
-    from scaling.store import run_lock
+    from scaling.sweep.store import run_lock
 
     run_dir = Path(run_dir)
     check_run(resolve(cfg), label=f"run {run_id(cfg)}")  # refuse before creating the directory

@@ -10,7 +10,7 @@ from scaling.bounds import ResourceLimitError, check_run, estimate_memory
 from scaling.cli import app
 from scaling.config import ModelConfig, TrainConfig
 from scaling.flops import count_params
-from scaling.schedule import resolve
+from scaling.hyperparams import resolve
 
 MODEL = ModelConfig(n_layer=2, d_model=32, n_head=4, seq_len=32, vocab_size=64)
 

@@ -9,7 +9,7 @@ import stat
 import pytest
 from typer.testing import CliRunner
 
-from scaling import store
+from scaling.sweep import store
 from scaling.cli import app
 from scaling.errors import RunBusy
 from scaling.records import write_atomic

@@ -15,12 +15,12 @@ from typing import Annotated, Any
 import typer
 
 from scaling.cli._app import Format, app, nonnegative_finite, positive_finite, positive_int, unit_interval
-from scaling.compare import Comparison, compare_range
-from scaling.compare import compare as compare_laws
+from scaling.analysis.compare import Comparison, compare_range
+from scaling.analysis.compare import compare as compare_laws
 from scaling.hardware import DEFAULT_MFU, GPU_PEAK_FLOPS, Hardware
 from scaling.laws.base import LawEstimate, get_law
 from scaling.laws.presets import PRESETS, resolve_law
-from scaling.plan import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, PlanReport, plan_report
+from scaling.planning.optimal import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, PlanReport, plan_report
 
 
 class Convention(str, Enum):

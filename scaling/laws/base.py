@@ -58,7 +58,7 @@ class Law:
 class LawEstimate(Protocol):
     """A law with coefficients that planning can use: a published preset or a fitted FitResult.
 
-    `scaling.plan` and `scaling.compare` read only this interface, so a user's fit plugs in
+    `scaling.planning.optimal` and `scaling.analysis.compare` read only this interface, so a user's fit plugs in
     wherever a preset does.
     """
 

@@ -158,7 +158,7 @@ def resolve_law(name_or_path: str) -> LawEstimate:
 def _load_fit_file(path: Path) -> LawEstimate:
     # FitResult implements LawEstimate, so a fit plugs in wherever a preset does. Imported
     # lazily: planning must not pay for scipy at startup.
-    from scaling.laws.result import FitResult
+    from scaling.fit.result import FitResult
 
     return FitResult.read(path)
 

@@ -15,7 +15,7 @@ from typing import Any
 from scaling.hardware import Hardware
 from scaling.laws.base import LawEstimate, get_law
 from scaling.laws.presets import PRESETS
-from scaling.plan import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, LOSS_CAVEAT, Plan, PlanReport, plan_report
+from scaling.planning.optimal import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, LOSS_CAVEAT, Plan, PlanReport, plan_report
 from scaling.planning.common import BUDGET_CONVENTION, FLOPS_CONVENTION
 from scaling.planning.cost import Cost, cost_of
 from scaling.planning.data_constrained import plan_data_constrained
