@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scaling.config import ModelConfig
-from scaling.flops import FLOPS_METHODS, count_params, flops_per_token, suggest_shape
+from scaling.flops import FLOPS_METHODS, count_params, flops_per_token, heads_for, suggest_shape
 
 if TYPE_CHECKING:
     from scaling.config import TrainConfig
@@ -78,8 +78,10 @@ class ShapeRule:
 
     n_layer: int | None = None
     """Fixed depth (a fixed-depth width family); None uses `scaling.flops.suggest_shape`."""
-    head_dim: int = 8
-    """Head size of the fixed-depth family (n_head = d_model / head_dim)."""
+    head_dim: int | None = None
+    """Head size of the fixed-depth family (n_head = d_model / head_dim, widths in steps of it);
+    None = the shape rule's heads (`scaling.flops.heads_for`, widths in steps of 8). Committed
+    studies pin it (cpu-isoflop: 8)."""
     seq_len: int = 256
     vocab_size: int = 256
     tied_embeddings: bool = True
@@ -92,12 +94,13 @@ class ShapeRule:
                              f"got {self.params_convention!r}")
         if self.n_layer is not None and self.n_layer < 1:
             raise ValueError(f"shape.n_layer must be >= 1, got {self.n_layer}")
-        if self.head_dim < 1:
+        if self.head_dim is not None and self.head_dim < 1:
             raise ValueError(f"shape.head_dim must be >= 1, got {self.head_dim}")
 
     def model(self, width: int) -> ModelConfig:
         assert self.n_layer is not None
-        return ModelConfig(n_layer=self.n_layer, d_model=width, n_head=max(1, width // self.head_dim),
+        n_head = heads_for(width) if self.head_dim is None else max(1, width // self.head_dim)
+        return ModelConfig(n_layer=self.n_layer, d_model=width, n_head=n_head,
                            seq_len=self.seq_len, vocab_size=self.vocab_size,
                            tied_embeddings=self.tied_embeddings)
 
@@ -112,9 +115,10 @@ class ShapeRule:
                                  tied_embeddings=self.tied_embeddings,
                                  params_convention=self.params_convention)
         # the count grows with width: walk head-size multiples to the first overshoot
-        candidates = [self.model(self.head_dim)]
+        step = self.head_dim if self.head_dim is not None else 8
+        candidates = [self.model(step)]
         while self.counted(candidates[-1]) < target_params:
-            candidates.append(self.model(candidates[-1].d_model + self.head_dim))
+            candidates.append(self.model(candidates[-1].d_model + step))
         return min(candidates[-2:], key=lambda c: abs(math.log(self.counted(c) / target_params)))
 
     def shapes(self, sizes: Sizes, budget_flops: float | None) -> list[ModelConfig]:
