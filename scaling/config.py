@@ -30,9 +30,15 @@ class ModelConfig:
     """Vocabulary size (256 for the byte-level tokenizer)."""
     tied_embeddings: bool = True
     """Share the token embedding with the output (logit) layer."""
+    parametrization: str = "standard"
+    """"standard" (GPT-2: init N(0, 0.02), one LR) or "mup" (Yang et al. 2022, Tensor Programs V,
+    Table 8: per-layer init and LR multipliers for width; scaling.mup)."""
+    base_width: int = 64
+    """muP only: the width at which muP equals the standard parametrization (an LR tuned there
+    carries to other widths)."""
 
     def __post_init__(self) -> None:
-        for name in ("n_layer", "d_model", "n_head", "seq_len", "vocab_size"):
+        for name in ("n_layer", "d_model", "n_head", "seq_len", "vocab_size", "base_width"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -40,6 +46,7 @@ class ModelConfig:
             raise ValueError(f"d_ff must be a positive integer or None, got {self.d_ff!r}")
         if self.d_model % self.n_head:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})")
+        _check_choice("parametrization", self.parametrization, PARAMETRIZATIONS)
 
     @property
     def ff_width(self) -> int:
@@ -51,9 +58,15 @@ class ModelConfig:
         return self.d_model // self.n_head
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain dict; the muP fields only under muP, so standard shapes (and the run ids that
+        hash them) read as they did before muP existed."""
+        d = asdict(self)
+        if self.parametrization == "standard":
+            del d["parametrization"], d["base_width"]
+        return d
 
 
+PARAMETRIZATIONS = ("standard", "mup")
 DEVICES = ("auto", "cpu", "cuda")
 SCHEDULES = ("cosine", "wsd")
 LR_RULES = ("width", "deepseek")
@@ -170,7 +183,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict; `TrainConfig.from_dict(cfg.to_dict()) == cfg`."""
-        return asdict(self)
+        return {**asdict(self), "model": self.model.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:

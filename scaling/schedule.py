@@ -56,10 +56,14 @@ def deepseek_batch_tokens(flops: float) -> float:
 
 
 def rule_lr(cfg: TrainConfig) -> float:
-    """Peak learning rate by `cfg.lr_rule` ("width": WIDTH_LR_SCALE / sqrt(d_model)), times `cfg.lr_scale`."""
+    """Peak learning rate by `cfg.lr_rule` ("width": WIDTH_LR_SCALE / sqrt(d_model)), times `cfg.lr_scale`.
+
+    Under muP the width rule reads the base width instead of d_model: the per-layer multipliers
+    (scaling.mup) do the width scaling, so the global LR is the one tuned at the base width."""
     if cfg.lr_rule == "deepseek":
         return cfg.lr_scale * deepseek_lr(deepseek_budget(cfg))
-    return cfg.lr_scale * WIDTH_LR_SCALE / math.sqrt(cfg.model.d_model)
+    width = cfg.model.base_width if cfg.model.parametrization == "mup" else cfg.model.d_model
+    return cfg.lr_scale * WIDTH_LR_SCALE / math.sqrt(width)
 
 
 def rule_batch_size(cfg: TrainConfig) -> int:
