@@ -102,6 +102,9 @@ class TrainConfig:
     """"width": 0.05 / sqrt(d_model); "deepseek": 0.3118 C^-0.125 (scaling.schedule)."""
     lr_scale: float = 1.0
     """Multiplier on the rule's peak LR when `lr` is None (tuned per study, e.g. cpu-isoflop)."""
+    rules: str | None = None
+    """Hyperparameter rules replacing `lr_rule` and the default batch rule: "deepseek" (the
+    built-in preset) or "rules:PATH" (a file `scaling tune` wrote; scaling.tuning.rules)."""
     batch_size: int | None = None
     """Sequences per optimizer step; None = DeepSeek's B_opt(C), shrunk to give `min_steps`."""
     min_steps: int = 1000
@@ -158,6 +161,9 @@ class TrainConfig:
         _check_choice("device", self.device, DEVICES)
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("lr_rule", self.lr_rule, LR_RULES)
+        from scaling.tuning.rules import check_rules_spec
+
+        check_rules_spec(self.rules)
         if not (isinstance(self.lr_scale, (int, float)) and math.isfinite(self.lr_scale) and self.lr_scale > 0):
             raise ValueError(f"lr_scale must be a positive finite number, got {self.lr_scale!r}")
         _check_choice("flops_method", self.flops_method, FLOPS_METHODS)
@@ -182,8 +188,12 @@ class TrainConfig:
                              f"({self.micro_batch_size})")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict; `TrainConfig.from_dict(cfg.to_dict()) == cfg`."""
-        return {**asdict(self), "model": self.model.to_dict()}
+        """Plain JSON-able dict; `TrainConfig.from_dict(cfg.to_dict()) == cfg`. `rules` only when
+        set, so configs without rules (and their run ids) read as before rules existed."""
+        d = {**asdict(self), "model": self.model.to_dict()}
+        if self.rules is None:
+            del d["rules"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
