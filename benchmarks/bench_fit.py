@@ -24,9 +24,9 @@ import numpy as np
 import scipy.special
 from scipy import optimize
 
-from scaling.laws._blas import single_threaded_blas
+from scaling.fit._blas import single_threaded_blas
 from scaling.laws.base import get_law
-from scaling.laws.fit import _prepare_runs, fit_law
+from scaling.fit.engine import _prepare_runs, fit_law
 
 DELTA = 1e-3  # Hoffmann et al. 2022, App. D.2
 # Hoffmann et al. 2022, App. D.2: the initialisation grid (4,500 points).

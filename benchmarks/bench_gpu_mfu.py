@@ -24,7 +24,7 @@ import torch
 
 from scaling.config import ModelConfig
 from scaling.flops import count_params, flops_per_token
-from scaling.presets import gpt2_small
+from scaling.train_presets import gpt2_small
 from scaling.records import read_curve
 from scaling.runtime import peak_flops, resolve_device
 from scaling.train import train

@@ -21,6 +21,7 @@ import argparse
 import math
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scaling.config import TrainConfig
-from scaling.data import load_corpus
-from dataclasses import replace
-
+from scaling.data.corpus import load_corpus
 from scaling.flops import count_params, suggest_shape
 from scaling.records import read_curve
 from scaling.train import train

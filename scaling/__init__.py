@@ -12,11 +12,11 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "fit_law": "scaling.laws.fit",
-    "FitResult": "scaling.laws.result",
+    "fit_law": "scaling.fit.engine",
+    "FitResult": "scaling.fit.result",
     "read_runs": "scaling.runs",
-    "plan": "scaling.plan",
-    "Plan": "scaling.plan",
+    "plan": "scaling.planning.optimal",
+    "Plan": "scaling.planning.optimal",
     "get_preset": "scaling.laws.presets",
     "resolve_law": "scaling.laws.presets",
     "ModelConfig": "scaling.config",

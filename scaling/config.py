@@ -79,7 +79,7 @@ them so a run may be resumed with other settings."""
 class TrainConfig:
     """One training run: shape, token budget, data, optimiser and logging settings.
 
-    Fields left None are filled by documented rules in `scaling.schedule.resolve`
+    Fields left None are filled by documented rules in `scaling.hyperparams.resolve`
     (learning rate, batch size, warmup, log interval); `compile`/`bf16` None means "on CUDA
     only". `run_id` (scaling.records) hashes the resolved config, seed included.
     """
@@ -99,7 +99,7 @@ class TrainConfig:
     lr: float | None = None
     """Peak learning rate; None = `lr_rule`."""
     lr_rule: str = "width"
-    """"width": 0.05 / sqrt(d_model); "deepseek": 0.3118 C^-0.125 (scaling.schedule)."""
+    """"width": 0.05 / sqrt(d_model); "deepseek": 0.3118 C^-0.125 (scaling.hyperparams)."""
     lr_scale: float = 1.0
     """Multiplier on the rule's peak LR when `lr` is None (tuned per study, e.g. cpu-isoflop)."""
     rules: str | None = None

@@ -46,10 +46,10 @@ CURVE_COLUMNS: dict[str, str] = {
 def run_id(cfg: TrainConfig) -> str:
     """Stable 12-hex-digit id: sha256 of the canonical resolved config (seed included).
 
-    Resolution fills None hyperparameters by the rules in scaling.schedule, so a rule change
+    Resolution fills None hyperparameters by the rules in scaling.hyperparams, so a rule change
     gives new ids; operational fields (threads, checkpoint intervals) are left out.
     """
-    from scaling.schedule import resolve
+    from scaling.hyperparams import resolve
 
     d = resolve(cfg).to_dict()
     for name in OPERATIONAL_FIELDS:

@@ -6,7 +6,7 @@
 
     record = train(cfg, run_dir, progress=None)   # progress(Progress) after each logged row
 
-- `cfg` is resolved first (scaling.schedule.resolve fills lr, batch_size, warmup_steps,
+- `cfg` is resolved first (scaling.hyperparams.resolve fills lr, batch_size, warmup_steps,
   micro_batch_size, log_every); `run_id(cfg)` (scaling.records) hashes the resolved config.
 - run_dir/config.json: {"run_id", "schema_version", "config": resolved cfg.to_dict()}. A
   run_dir whose config.json holds another run_id raises ValueError.
@@ -46,12 +46,12 @@ from typing import Any
 import torch
 
 from scaling.config import TrainConfig
-from scaling.data import BatchSampler, Corpus, eval_windows, load_corpus
+from scaling.data.corpus import BatchSampler, Corpus, eval_windows, load_corpus
 from scaling.flops import count_params, flops_per_token
 from scaling.model import GPT
 from scaling.records import RunRecord, RunSink, read_record, run_id, write_atomic
 from scaling.runtime import peak_flops, resolve_device, versions
-from scaling.schedule import count_steps, eval_steps, lr_at, resolve
+from scaling.hyperparams import count_steps, eval_steps, lr_at, resolve
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+
+pytest.importorskip("torch", reason="needs torch: pip install -e '.[train]'")
 import torch
 
 from scaling.config import ModelConfig

@@ -6,9 +6,12 @@ documentation live in docs/figures/, not in notebook outputs.
 
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
+
+pytest.importorskip("nbclient", reason="needs nbclient: pip install -e '.[dev]'")
+
+import nbformat  # noqa: E402
+from nbclient import NotebookClient  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 import pytest
+
+pytest.importorskip("torch", reason="needs torch: pip install -e '.[train]'")
 import torch
 
 import scaling.train

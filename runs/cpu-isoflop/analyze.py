@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from scaling.laws.approaches import fit_runs
-from scaling.laws.envelope import fit_envelope
-from scaling.laws.isoflop import budget_optimum, profile
-from scaling.laws.result import FitResult
+from scaling.fit.approaches import fit_runs
+from scaling.fit.envelope import fit_envelope
+from scaling.fit.isoflop import budget_optimum, profile
+from scaling.fit.result import FitResult
 from scaling.runs import read_curves, read_runs
 
 SWEEP = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent

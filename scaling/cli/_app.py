@@ -11,7 +11,7 @@ import sys
 import warnings
 from enum import Enum
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -36,6 +36,8 @@ class _OneLineErrors(TyperGroup):
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         warnings.formatwarning = _one_line_warning
+        if not (sys.argv[1:] if args is None else list(args)):
+            args = ["--help"]  # bare `scaling`: its help, exit 0 (click's no_args_is_help exits 2)
         try:
             result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                   standalone_mode=False, **extra)
@@ -74,11 +76,26 @@ def _fail(message: str, code: int) -> None:
 
 app = typer.Typer(
     cls=_OneLineErrors,
-    no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
     help="How big a model to train, on how many tokens, for your compute, and how sure that is.",
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from scaling import __version__
+
+        echo(f"scaling {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """How big a model to train, on how many tokens, for your compute, and how sure that is."""
 
 
 def positive_finite(value: float | None) -> float | None:

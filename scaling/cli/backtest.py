@@ -1,6 +1,6 @@
 """`scaling backtest DATA`: refit below each budget cut-off, predict the larger budgets, show errors.
 
-Parses options, calls `scaling.backtest.backtest`, renders; fitting code is imported lazily.
+Parses options, calls `scaling.analysis.backtest.backtest`, renders; fitting code is imported lazily.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from scaling.cli._app import app, positive_int
 from scaling.cli.plan import Fmt, Format, _csv, _notes, _si, _text_table
 
 if TYPE_CHECKING:
-    from scaling.backtest import BacktestReport
+    from scaling.analysis.backtest import BacktestReport
 
 
 @app.command("backtest")
@@ -31,7 +31,7 @@ def backtest_command(
     format: Fmt = Format.table,
 ) -> None:
     """How well laws fitted on small budgets predicted the larger ones: errors in N_opt and best loss."""
-    from scaling.backtest import APPROACHES, backtest
+    from scaling.analysis.backtest import APPROACHES, backtest
 
     report = backtest(data, approaches=approach or APPROACHES, min_budgets=min_budgets, drop_highest=drop_highest)
     if format is Format.json:

@@ -1,4 +1,4 @@
-"""`scaling fit DATA`: parse options, call `scaling.laws.approaches.fit_runs`, render.
+"""`scaling fit DATA`: parse options, call `scaling.fit.approaches.fit_runs`, render.
 
 scipy and pandas are imported inside the command, so `scaling plan` does not pay for them.
 """
@@ -72,7 +72,7 @@ def fit_command(
                                                            "(repeatable; default 1e21, 1e24).")] = None,
 ) -> None:
     """Fit scaling laws to runs, with bootstrap intervals; --out writes a fit for `scaling plan --law`."""
-    from scaling.laws.approaches import fit_runs, summary, write_results
+    from scaling.fit.approaches import fit_runs, summary, write_results
 
     if not all(math.isfinite(f) and f > 0 for f in flops or []):
         raise ValueError("--flops must be positive finite numbers")

@@ -15,12 +15,12 @@ from typing import Annotated, Any
 import typer
 
 from scaling.cli._app import Format, app, nonnegative_finite, positive_finite, positive_int, unit_interval
-from scaling.compare import Comparison, compare_range
-from scaling.compare import compare as compare_laws
+from scaling.analysis.compare import Comparison, compare_range
+from scaling.analysis.compare import compare as compare_laws
 from scaling.hardware import DEFAULT_MFU, GPU_PEAK_FLOPS, Hardware
 from scaling.laws.base import LawEstimate, get_law
 from scaling.laws.presets import PRESETS, resolve_law
-from scaling.plan import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, PlanReport, plan_report
+from scaling.planning.optimal import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, PlanReport, plan_report
 
 
 class Convention(str, Enum):
@@ -192,7 +192,7 @@ def _render_plan(report: PlanReport, format: Format) -> str:
     headers += ["gpu-hours", "days"] if report.hardware else []
     details = [f"{p.law}: " + ", ".join(f"{k} {_si(v)}" for k, v in p.details.items())
                for p in report.plans if p.details]
-    details += [f"{p.law}: bootstrap intervals " + ", ".join(
+    details += [f"{p.law}: {p.interval_level:.0%} bootstrap intervals " + ", ".join(
         f"{name} [{_si(span[0])}, {_si(span[1])}]" if name != "loss" else f"loss [{span[0]:.3f}, {span[1]:.3f}]"
         for name, span in (("params", p.params_interval), ("tokens", p.tokens_interval), ("loss", p.loss_interval))
         if span is not None) for p in report.plans if p.params_interval is not None]

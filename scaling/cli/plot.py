@@ -57,6 +57,11 @@ def plot_command(
     """Draw a figure (Chinchilla paper style) and write it to --out; nothing is shown."""
     from scaling.plot.figures import draw_figure, save_figure
 
-    figure = draw_figure(kind.value, data, runs=runs, laws=law, under=under,
-                         flops_range=flops_range, bootstrap=bootstrap)  # type: ignore[arg-type]
+    try:
+        figure = draw_figure(kind.value, data, runs=runs, laws=law, under=under,
+                             flops_range=flops_range, bootstrap=bootstrap)  # type: ignore[arg-type]
+    except ValueError as exc:
+        if kind is Kind.residuals and runs is None:  # the library's `runs` argument is this option
+            raise typer.BadParameter(f"{exc}; give them with --runs DIR|FILE|DATASET") from None
+        raise
     echo(f"wrote {save_figure(figure, out, dpi=dpi)}")

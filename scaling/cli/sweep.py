@@ -1,6 +1,6 @@
 """`scaling sweep` (run or dry-run a sweep spec) and `scaling runs` (a sweep's status table).
 
-Parse, delegate to scaling.executors / scaling.store, render. torch and ray load only inside
+Parse, delegate to scaling.sweep.backends / scaling.sweep.store, render. torch and ray load only inside
 the library calls that need them.
 """
 
@@ -39,9 +39,9 @@ def sweep_command(
     out: Annotated[Path, typer.Option(help="Run store root; runs go to OUT/<sweep name>/.")] = Path("runs"),
 ) -> None:
     """Train every run of a sweep spec: finished runs are skipped, interrupted ones resume."""
-    from scaling.sweep_runner import dry_run as plan_dry_run
-    from scaling.sweep_runner import run_sweep
-    from scaling.sweep import load_spec
+    from scaling.sweep.scheduler import dry_run as plan_dry_run
+    from scaling.sweep.scheduler import run_sweep
+    from scaling.sweep.spec import load_spec
 
     if address is not None and backend is not Backend.ray:
         raise ValueError("--address needs --backend ray")
@@ -63,7 +63,7 @@ def runs_command(
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """Status of every run of a sweep: pending, running, killed, ok, diverged, failed."""
-    from scaling.store import status_table
+    from scaling.sweep.store import status_table
 
     table = status_table(sweep_dir)
     if fmt is Format.json:

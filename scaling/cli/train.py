@@ -54,7 +54,7 @@ def train_command(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Train one GPT and write its loss curve (parquet) and run record (JSON)."""
-    from scaling.presets import from_size
+    from scaling.train_presets import from_size
     from scaling.records import run_id
     from scaling.train import train
 

@@ -28,7 +28,7 @@ def tune_command(
 ) -> None:
     """Tune LR and batch on a small grid at a few budgets; write rules `rules = "rules:FILE"` reads."""
     from scaling.cli.sweep import _ProgressLine, _command_line
-    from scaling.sweep import load_spec
+    from scaling.sweep.spec import load_spec
     from scaling.tuning.grid import optimum_table, tune
 
     result, rules_path, figure_path = tune(load_spec(spec), out, workers=workers, rules_path=rules, figure_path=figure,

@@ -58,7 +58,7 @@ class Law:
 class LawEstimate(Protocol):
     """A law with coefficients that planning can use: a published preset or a fitted FitResult.
 
-    `scaling.plan` and `scaling.compare` read only this interface, so a user's fit plugs in
+    `scaling.planning.optimal` and `scaling.analysis.compare` read only this interface, so a user's fit plugs in
     wherever a preset does.
     """
 
@@ -113,4 +113,4 @@ def _load_all() -> None:
     from scaling.laws import kaplan  # noqa: F401
     from scaling.laws import allocation  # noqa: F401
     from scaling.laws import datablations  # noqa: F401
-    from scaling.laws import hyperparams  # noqa: F401
+    from scaling.laws import lr_batch  # noqa: F401

@@ -24,7 +24,7 @@ PF_DAY = 1e15 * 24 * 3600
 """FLOPs in one PF-day, 8.64e19 (Kaplan et al. 2020, Sec. 1.3 / Table 1 notation)."""
 
 
-# Fitting metadata (scaling.laws.fit): starting values in the optimiser's coordinates, log for
+# Fitting metadata (scaling.fit.engine): starting values in the optimiser's coordinates, log for
 # N_c, D_c, C_c, E. They span Table 5's values (log 8.8e13 = 32) and small-scale fits.
 _LOG_SCALES = (10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0)
 _EXPONENTS = (0.03, 0.06, 0.1, 0.2, 0.4, 0.8)

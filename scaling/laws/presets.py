@@ -161,9 +161,9 @@ def _load_fit_file(path: Path) -> LawEstimate:
     if not path.is_file():
         raise ValueError(f"no such fit file {str(path)!r}")
     try:
-        from scaling.laws.fit import FitResult  # type: ignore[attr-defined]
+        from scaling.fit.engine import FitResult  # type: ignore[attr-defined]
     except ImportError:
-        raise ValueError(f"{str(path)!r}: fit files need `scaling fit` (scaling.laws.fit), "
+        raise ValueError(f"{str(path)!r}: fit files need `scaling fit` (scaling.fit.engine), "
                          "which is not available yet; use a preset name") from None
     return FitResult.from_json(path.read_text())  # type: ignore[no-any-return]
 

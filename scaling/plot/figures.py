@@ -22,7 +22,7 @@ from scaling.plot.runs import plot_curves, plot_isoflop, plot_residuals
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from scaling.laws.result import FitResult
+    from scaling.fit.result import FitResult
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def _approach_fit(fitter: Callable[..., FitResult], data: Any, bootstrap: int) -
     try:
         with warnings.catch_warnings():
             # Edge budgets are flagged on the figure itself (hollow markers); the warning would repeat it.
-            from scaling.laws.result import FitWarning
+            from scaling.fit.result import FitWarning
 
             warnings.simplefilter("ignore", FitWarning)
             return fitter(data, bootstrap=bootstrap, seed=0)
@@ -112,7 +112,7 @@ def _with_frontier(fit: FitResult | None, figure_panels: int, draw: Callable[[An
 
 def _isoflop(data: str, *, laws: Sequence[str] | None = None, flops_range: tuple[float, float] | None = None,
              bootstrap: int = BOOTSTRAP, **_: Any) -> Figure:
-    from scaling.laws.isoflop import fit_isoflop
+    from scaling.fit.isoflop import fit_isoflop
     from scaling.runs import read_runs
 
     runs = read_runs(data)
@@ -122,7 +122,7 @@ def _isoflop(data: str, *, laws: Sequence[str] | None = None, flops_range: tuple
 
 def _curves(data: str, *, laws: Sequence[str] | None = None, flops_range: tuple[float, float] | None = None,
             bootstrap: int = BOOTSTRAP, **_: Any) -> Figure:
-    from scaling.laws.envelope import fit_envelope
+    from scaling.fit.envelope import fit_envelope
     from scaling.runs import read_curves
 
     curves = read_curves(data)
@@ -132,7 +132,12 @@ def _curves(data: str, *, laws: Sequence[str] | None = None, flops_range: tuple[
 
 def _frontier(data: str, *, laws: Sequence[str] | None = None,
               flops_range: tuple[float, float] | None = None, **_: Any) -> Figure:
-    fit = _estimate(data)
+    return frontier_figure(_estimate(data), laws=laws, flops_range=flops_range)
+
+
+def frontier_figure(fit: LawEstimate, *, laws: Sequence[str] | None = None,
+                    flops_range: tuple[float, float] | None = None) -> Figure:
+    """N_opt(C) and D_opt(C) of `fit` (with its bootstrap band) beside the presets `laws`."""
     compare_with = [resolve_law(name) for name in (laws or DEFAULT_COMPARISON)]
     figure, (left, right) = _figure(2)
     plot_frontier(fit, quantity="params", compare_with=compare_with, flops_range=flops_range, ax=left)
@@ -163,7 +168,7 @@ def _allocations(data: str, *, under: str | None = None, flops_range: tuple[floa
 
 
 def _residuals(data: str, *, runs: str | None = None, **_: Any) -> Figure:
-    from scaling.laws.result import FitResult
+    from scaling.fit.result import FitResult
 
     if not data.endswith(".json"):
         raise ValueError(f"residuals: DATA must be a fit .json file (from `scaling fit`), got {data!r}")

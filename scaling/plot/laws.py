@@ -1,7 +1,7 @@
 """Figures of laws: compute-optimal allocations against budget (with a fit's bootstrap band),
 loss contours with the efficient frontier, and the loss penalty of each allocation.
 
-Every number comes from a `LawEstimate` (a preset or a `FitResult`) or from `scaling.compare`;
+Every number comes from a `LawEstimate` (a preset or a `FitResult`) or from `scaling.analysis.compare`;
 nothing here is a formula. Each function takes an optional Axes and returns the Axes.
 
 References:
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from scaling.compare import compare
+from scaling.analysis.compare import compare
 from scaling.laws.base import Array, LawEstimate, get_law
 from scaling.laws.presets import convert_params, get_preset
 from scaling.plot.style import AXIS_LABELS, flops_grid, get_axes, law_style, log_axes, params_label
@@ -24,7 +24,7 @@ from scaling.plot.style import AXIS_LABELS, flops_grid, get_axes, law_style, log
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from scaling.laws.result import FitResult
+    from scaling.fit.result import FitResult
 
 DEFAULT_COMPARISON = ("chinchilla-approach1", "chinchilla-approach2", "chinchilla", "kaplan2020")
 """Presets drawn for comparison by default: Hoffmann et al. 2022's three approaches and Kaplan's."""
@@ -167,7 +167,7 @@ def plot_penalty(allocations: Sequence[LawEstimate | str] = ("kaplan2020", "chin
                  under: LawEstimate | str = "chinchilla-unrounded", *, flops_range: Sequence[float] = (1e18, 1e26),
                  ax: Axes | None = None) -> Axes:
     """Loss above the optimum, in percent, of each law's model size trained on the whole budget,
-    scored under one loss law (`scaling.compare`; Hoffmann et al. 2022, Sec. 1 on Kaplan's sizes)."""
+    scored under one loss law (`scaling.analysis.compare`; Hoffmann et al. 2022, Sec. 1 on Kaplan's sizes)."""
     allocations = [get_preset(e) if isinstance(e, str) else e for e in allocations]
     under = get_preset(under) if isinstance(under, str) else under
     budgets = flops_grid(flops_range, 30)
@@ -193,7 +193,7 @@ def plot_exponents(fits: Mapping[str, FitResult], *, exponent: str = "a",
     """Each fit's allocation exponent (a: N_opt ~ C^a, or b: D_opt ~ C^b) with its bootstrap
     interval, one row per fit in the given order, against the presets' exponents as vertical
     lines (Porian et al. 2024, Fig. 1: the exponent moving from Kaplan's to Chinchilla's)."""
-    from scaling.laws.result import allocation_exponents
+    from scaling.fit.result import allocation_exponents
 
     if exponent not in ("a", "b"):
         raise ValueError(f"exponent must be 'a' or 'b', got {exponent!r}")

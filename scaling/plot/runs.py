@@ -2,7 +2,7 @@
 Approach-1 envelope, and residuals of a fit against its data.
 
 Observed values come from `scaling.runs`; optima, local parabolas and the envelope from
-`scaling.laws.isoflop` / `scaling.laws.envelope`; predictions from the fit. Each function
+`scaling.fit.isoflop` / `scaling.fit.envelope`; predictions from the fit. Each function
 takes an optional Axes and returns the Axes.
 
 References:
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.laws.base import LawEstimate, get_law
-from scaling.laws.isoflop import budget_labels, isoflop_optima, local_parabola, profile
+from scaling.fit.isoflop import budget_labels, isoflop_optima, local_parabola, profile
 from scaling.laws.presets import get_preset
 from scaling.plot.style import AXIS_LABELS, MARKERS, get_axes, law_style, params_label, sequential_colors
 from scaling.runs import RunsSource, read_curves, read_runs
@@ -27,7 +27,7 @@ from scaling.runs import RunsSource, read_curves, read_runs
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from scaling.laws.result import FitResult
+    from scaling.fit.result import FitResult
 
 RESIDUAL_AXES = ("flops", "params", "tokens")
 
@@ -103,7 +103,7 @@ def plot_curves(curves: pd.DataFrame | str, *, n_budgets: int | None = None, ax:
     """
     from matplotlib.colors import LogNorm
 
-    from scaling.laws.envelope import N_BUDGETS, envelope_optima
+    from scaling.fit.envelope import N_BUDGETS, envelope_optima
 
     curves = read_curves(curves) if isinstance(curves, str) or not isinstance(curves, pd.DataFrame) else curves
     optima = envelope_optima(curves, n_budgets or N_BUDGETS)

@@ -5,7 +5,7 @@ A tune spec is a sweep spec with a [tune] table (scaling.tuning.spec): every pla
 a few sizes per IsoFLOP budget) is crossed with the grid, the sweep runner trains them into the
 run store (finished runs are skipped), and the runs within `band` of each budget's best loss
 (DeepSeek-AI 2024's near-optimal band) give the points both laws are fitted to, through the
-project's one engine (`fit_law` with the `hyperparameter_power` form, scaling.laws.hyperparams)
+project's one engine (`fit_law` with the `hyperparameter_power` form, scaling.laws.lr_batch)
 with bootstrap intervals. The result is written as a rules file (scaling.tuning.rules) that
 sweep specs and `scaling train` read with `rules = "rules:PATH"`.
 
@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from scaling.laws.result import FitWarning
+from scaling.fit.result import FitWarning
 from scaling.tuning.optimum import near_optimal
 from scaling.tuning.rules import PowerRule, TuneRules
 
 if TYPE_CHECKING:
-    from scaling.laws.result import FitResult
-    from scaling.sweep import SweepConfig
+    from scaling.fit.result import FitResult
+    from scaling.sweep.spec import SweepConfig
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def fit_rules(runs: pd.DataFrame, *, band: float, bootstrap: int = 200, name: st
     bootstrap
         Resamples of the near-optimal runs for the intervals on k and p (0: none).
     """
-    from scaling.laws.fit import fit_law
+    from scaling.fit.engine import fit_law
 
     needed = {"budget_flops", "flops", "lr", "batch_tokens", "loss"}
     missing = sorted(needed - set(runs.columns))
@@ -135,8 +135,8 @@ def tune(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = N
          ) -> tuple[TuneResult, Path, Path | None]:
     """Run `spec`'s grid (skipping finished runs), fit the rules, write them (default
     OUT/<name>/rules.json, fits in OUT/<name>/fits/) and, with `figure_path`, the figure."""
-    from scaling.store import read_summary, write_json_atomic
-    from scaling.sweep_runner import run_sweep
+    from scaling.sweep.store import read_summary, write_json_atomic
+    from scaling.sweep.scheduler import run_sweep
 
     if spec.tune is None:
         raise ValueError(f"sweep {spec.name} has no [tune] table: `scaling tune` needs an LR x batch grid")

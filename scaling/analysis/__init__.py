@@ -1,0 +1,2 @@
+"""Analyses of laws: Kaplan vs Chinchilla (`compare`) and the back-test of fits against held-out
+budgets (`backtest`)."""

@@ -1,0 +1,401 @@
+"""Executors: run a sweep's runs on local worker processes or on a Ray cluster.
+
+One scheduler (`schedule`) drives either backend: it hands runs to free slots, retries failed
+ones, sets aside runs another process holds (their lock) and checks them again, and reports
+progress. Each run executes in `execute_run`, which takes the run's lock in the process that
+trains it, so two sweeps on one directory never train one run, and `kill -9` frees the lock.
+
+Local: K worker processes; with GPUs, one GPU each (CUDA_VISIBLE_DEVICES); on CPU one
+single-threaded worker per core (measured here, issue 5: two 1-thread workers give 1.2-1.8x
+the throughput of one 2-thread process and hold up when the box is shared).
+Ray: each run a task with its CPU/GPU needs; runs of small models take a fraction of a GPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from scaling.sweep import store
+
+logger = logging.getLogger(__name__)
+
+TrainFn = Callable[[Any, Path], Any]
+"""train(cfg, run_dir) -> record; writes run_dir/record.json last (scaling.train.train)."""
+
+POLL_S = 0.5
+"""Seconds between the scheduler's checks of results, dead workers and runs held elsewhere."""
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """One run to execute: its config (a TrainConfig), where it lives, its planned FLOPs."""
+
+    run_id: str
+    config: Any
+    sweep_dir: Path
+    flops: float = 0.0
+    params: int = 0
+
+    @property
+    def run_dir(self) -> Path:
+        return self.sweep_dir / self.run_id
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one attempt did: "ok" | "diverged" | "failed" (trained now), "skipped" (finished
+    before), "locked" (another process holds it)."""
+
+    run_id: str
+    outcome: str
+    error: str | None = None
+    wall_s: float = 0.0
+
+
+@dataclass
+class SweepProgress:
+    """Counts over the sweep's runs, updated by the scheduler and passed to `progress`."""
+
+    total: int
+    ok: int = 0
+    diverged: int = 0
+    failed: int = 0
+    skipped: int = 0
+    running: int = 0
+    elsewhere: int = 0
+    """Runs other processes hold."""
+    started: float = field(default_factory=time.monotonic)
+    flops_total: float = 0.0
+    flops_done: float = 0.0
+    """FLOPs of runs trained by this process (for the ETA)."""
+
+    @property
+    def done(self) -> int:
+        return self.ok + self.diverged + self.failed + self.skipped
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left, from this process's FLOP throughput so far (None before a run ends)."""
+        elapsed = time.monotonic() - self.started
+        if self.flops_done <= 0:
+            return None
+        return elapsed * max(self.flops_total - self.flops_done, 0.0) / self.flops_done
+
+
+class Backend(Protocol):
+    def free_slots(self) -> int: ...
+    def submit(self, task: RunTask) -> None: ...
+    def poll(self, timeout: float) -> list[RunOutcome]: ...
+    def close(self) -> None: ...
+
+
+def execute_run(task: RunTask, train_fn: TrainFn, threads: int | None = None) -> RunOutcome:
+    """Train one run under its lock unless it is finished or held elsewhere. Never raises for
+    a failing run: the failure is written to record.json (status "failed") and returned."""
+    with store.run_lock(task.run_dir) as acquired:
+        if not acquired:
+            return RunOutcome(task.run_id, "locked")
+        # A writer killed between its temporary file and the rename leaves the temporary behind
+        # (the real file is intact); under the run's lock no one else is writing here.
+        for stale in task.run_dir.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+        record = store.read_record_json(task.run_dir)
+        if record is not None and record.get("status") in store.FINISHED:
+            return RunOutcome(task.run_id, "skipped")
+        if record is not None:  # a failed attempt: retrying, so its record no longer holds
+            (task.run_dir / "record.json").unlink()
+        if threads is not None and "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+        resume = (task.run_dir / "checkpoint.pt").exists()
+        store.append_event(task.sweep_dir, "start", task.run_id, resume=resume)
+        start = time.monotonic()
+        error = None
+        try:
+            train_fn(task.config, task.run_dir)
+            record = store.read_record_json(task.run_dir)
+            status = record.get("status", "failed") if record else "failed"
+            error = (record or {}).get("error") or (None if record else "train returned without a record")
+        except Exception as exc:  # any run failure is data (recorded, retried); the sweep goes on
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            logger.warning("run %s failed: %s", task.run_id, error)
+            if not (task.run_dir / "record.json").exists():  # train() records its own failures
+                _write_failed_record(task, error, traceback.format_exc())
+        wall_s = time.monotonic() - start
+        store.append_event(task.sweep_dir, "finish", task.run_id, status=status, wall_s=wall_s)
+        return RunOutcome(task.run_id, status, error, wall_s)
+
+
+def _write_failed_record(task: RunTask, error: str, trace: str = "") -> None:
+    config = task.config.to_dict() if hasattr(task.config, "to_dict") else task.config
+    store.write_json_atomic(task.run_dir / "record.json", {
+        "run_id": task.run_id, "status": "failed", "loss": None, "error": error,
+        "traceback": trace[-4000:], "config": config})
+
+
+def record_crash(task: RunTask, error: str) -> RunOutcome:
+    """Record a run whose process died (killed, out of memory) as failed, if nobody holds it now."""
+    with store.run_lock(task.run_dir) as acquired:
+        if acquired and store.read_record_json(task.run_dir) is None:
+            _write_failed_record(task, error)
+            store.append_event(task.sweep_dir, "finish", task.run_id, status="failed", error=error)
+    return RunOutcome(task.run_id, "failed", error)
+
+
+def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
+             progress: Callable[[SweepProgress], None] | None = None) -> SweepProgress:
+    """Run every task to an end (finished, or failed `retries` + 1 times); returns the counts."""
+    tasks = list(tasks)
+    state = SweepProgress(total=len(tasks), flops_total=sum(t.flops for t in tasks))
+    pending, by_id = deque(tasks), {t.run_id: t for t in tasks}
+    in_flight: set[str] = set()
+    elsewhere: dict[str, RunTask] = {}
+    attempts: dict[str, int] = {}
+    last_check = 0.0
+    while pending or in_flight or elsewhere:
+        while pending and backend.free_slots() > 0:
+            task = pending.popleft()
+            backend.submit(task)
+            in_flight.add(task.run_id)
+        for outcome in backend.poll(POLL_S):
+            in_flight.discard(outcome.run_id)
+            task = by_id[outcome.run_id]
+            if outcome.outcome == "locked":
+                elsewhere[task.run_id] = task
+            elif outcome.outcome == "failed" and attempts.get(task.run_id, 0) < retries:
+                attempts[task.run_id] = attempts.get(task.run_id, 0) + 1
+                logger.warning("run %s failed (%s); retry %d of %d", task.run_id, outcome.error,
+                               attempts[task.run_id], retries)
+                pending.append(task)
+            else:
+                setattr(state, outcome.outcome, getattr(state, outcome.outcome) + 1)
+                state.flops_done += task.flops if outcome.outcome != "skipped" else 0.0
+                state.flops_total -= task.flops if outcome.outcome == "skipped" else 0.0
+        if elsewhere and time.monotonic() - last_check > 2 * POLL_S:
+            last_check = time.monotonic()
+            _check_elsewhere(elsewhere, pending, state)
+        state.running, state.elsewhere = len(in_flight), len(elsewhere)
+        if progress is not None:
+            progress(state)
+    return state
+
+
+def _check_elsewhere(elsewhere: dict[str, RunTask], pending: deque[RunTask], state: SweepProgress) -> None:
+    """Runs another process held: count them once finished, take them back once released."""
+    for run_id, task in list(elsewhere.items()):
+        if store.is_finished(task.run_dir):
+            del elsewhere[run_id]
+            state.skipped += 1
+            state.flops_total -= task.flops
+        elif not store.is_locked(task.run_dir):
+            del elsewhere[run_id]
+            pending.append(task)
+
+
+# ---- local worker processes ------------------------------------------------------------------
+
+def visible_gpus() -> list[str]:
+    """GPU ids this process may use: CUDA_VISIBLE_DEVICES if set, else `nvidia-smi -L`'s list.
+
+    Read without importing torch, so the parent never initialises CUDA before workers fork.
+    """
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=True)
+    except (subprocess.SubprocessError, OSError):
+        return []
+    return [str(i) for i, line in enumerate(listing.stdout.splitlines()) if line.startswith("GPU ")]
+
+
+def _die_with_parent(parent_alive: Any) -> None:
+    """Kill this worker when the sweep process dies, even by kill -9, so its lock is released
+    and a restarted sweep resumes the run. `parent_alive` is the read end of a pipe whose only
+    write end the sweep process holds: the kernel closes it on any death, and recv() sees EOF.
+    (PR_SET_PDEATHSIG would not do: a forkserver worker's parent is the fork server, which
+    outlives the sweep while its workers hold its pipe.)"""
+    import signal
+    import threading
+
+    def watch() -> None:
+        try:
+            parent_alive.recv()
+        except (EOFError, OSError):
+            pass
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _worker_main(gpu: str | None, threads: int | None, tasks: Any, results: Any, train_fn: TrainFn,
+                 parent_alive: Any) -> None:
+    _die_with_parent(parent_alive)
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    if threads is not None:  # torch may be preloaded: set its pool size too, not just the env
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[var] = str(threads)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+    while (task := tasks.get()) is not None:
+        results.put(execute_run(task, train_fn, threads))
+
+
+class LocalBackend:
+    """K worker processes, each with its own task queue (so a dead worker's run is
+    known), its GPU and its thread count. A worker that dies is replaced; its run counts as
+    failed."""
+
+    def __init__(self, train_fn: TrainFn, workers: int, gpus: list[str] | None = None,
+                 threads: int | None = 1, preload: tuple[str, ...] = ()) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        # Workers fork from a server process that imported `preload` (torch: ~4-8 s a process
+        # here) but never ran an op or touched CUDA; the sweep process itself is never forked.
+        self._ctx = mp.get_context("forkserver")
+        self._ctx.set_forkserver_preload(list(preload))
+        self._train_fn, self._threads = train_fn, threads
+        self._alive_r, self._alive_w = self._ctx.Pipe(duplex=False)  # never send _alive_w anywhere
+        self._results = self._ctx.Queue()
+        self._gpus = [gpus[i % len(gpus)] for i in range(workers)] if gpus else [None] * workers
+        self._slots: list[dict[str, Any]] = [self._start(i) for i in range(workers)]
+
+    def _start(self, index: int) -> dict[str, Any]:
+        tasks = self._ctx.Queue()
+        proc = self._ctx.Process(target=_worker_main, daemon=True, name=f"scaling-worker-{index}",
+                                 args=(self._gpus[index], self._threads, tasks, self._results, self._train_fn,
+                                       self._alive_r))
+        proc.start()
+        return {"proc": proc, "tasks": tasks, "task": None}
+
+    def free_slots(self) -> int:
+        return sum(slot["task"] is None for slot in self._slots)
+
+    def submit(self, task: RunTask) -> None:
+        slot = next(s for s in self._slots if s["task"] is None)
+        slot["task"] = task
+        slot["tasks"].put(task)
+
+    def poll(self, timeout: float) -> list[RunOutcome]:
+        outcomes = []
+        try:
+            outcomes.append(self._results.get(timeout=timeout))
+            while True:
+                outcomes.append(self._results.get_nowait())
+        except queue.Empty:
+            pass
+        for outcome in outcomes:
+            for slot in self._slots:
+                if slot["task"] is not None and slot["task"].run_id == outcome.run_id:
+                    slot["task"] = None
+        for index, slot in enumerate(self._slots):
+            if not slot["proc"].is_alive():
+                code = slot["proc"].exitcode
+                if slot["task"] is not None:
+                    logger.warning("worker %d died (exit code %s) during run %s", index, code, slot["task"].run_id)
+                    outcomes.append(record_crash(slot["task"], f"worker died with exit code {code}"))
+                self._slots[index] = self._start(index)
+        return outcomes
+
+    def close(self) -> None:
+        for slot in self._slots:
+            if slot["proc"].is_alive():
+                slot["tasks"].put(None)
+        deadline = time.monotonic() + 5
+        for slot in self._slots:
+            slot["proc"].join(timeout=max(0.0, deadline - time.monotonic()))
+            if slot["proc"].is_alive():  # still training (interrupted sweep): it resumes later
+                slot["proc"].kill()
+                slot["proc"].join()
+        self._alive_w.close()
+
+
+# ---- Ray ----------------------------------------------------------------------------------------
+
+GPU_FRACTIONS = ((1e7, 0.25), (1e8, 0.5))
+"""(params below, GPU share) for Ray tasks: models under 10M parameters leave most of an H200
+idle (issue 4: latency-bound), so four share one GPU; under 100M, two."""
+
+
+def gpu_share(params: int) -> float:
+    """The fraction of a GPU a run of `params` parameters asks Ray for (GPU_FRACTIONS)."""
+    for limit, share in GPU_FRACTIONS:
+        if params < limit:
+            return share
+    return 1.0
+
+
+def _ray_execute(task: RunTask, train_fn: TrainFn, threads: int) -> RunOutcome:
+    return execute_run(task, train_fn, threads)
+
+
+class RayBackend:
+    """Each run a Ray task (num_cpus, num_gpus); connects to `address` or starts a local Ray.
+
+    The run store must be on a file system every node sees (locks are flocks on it).
+    """
+
+    def __init__(self, train_fn: TrainFn, *, address: str | None = None, cpus_per_run: int = 1,
+                 device: str = "auto") -> None:
+        try:
+            import ray
+        except ImportError as exc:
+            raise ValueError("the Ray backend needs ray: pip install 'scaling[ray]'") from exc
+        self._ray, self._owns = ray, not ray.is_initialized()
+        if self._owns:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        resources = ray.cluster_resources()
+        self._use_gpus = device != "cpu" and resources.get("GPU", 0) > 0
+        if device == "cuda" and not self._use_gpus:
+            raise ValueError("device cuda asked for, but the Ray cluster has no GPUs")
+        self._train_fn, self._cpus = train_fn, cpus_per_run
+        self._remote = ray.remote(_ray_execute)
+        self._refs: dict[Any, RunTask] = {}
+        slots = int(resources.get("CPU", 1) // cpus_per_run)
+        if self._use_gpus:
+            slots = max(slots, int(resources["GPU"] / GPU_FRACTIONS[0][1]))
+        self._capacity = max(1, slots)
+
+    def free_slots(self) -> int:
+        return self._capacity - len(self._refs)
+
+    def submit(self, task: RunTask) -> None:
+        gpus = gpu_share(task.params) if self._use_gpus else 0
+        ref = self._remote.options(num_cpus=self._cpus, num_gpus=gpus, max_retries=0).remote(
+            task, self._train_fn, self._cpus)
+        self._refs[ref] = task
+
+    def poll(self, timeout: float) -> list[RunOutcome]:
+        if not self._refs:
+            time.sleep(timeout)
+            return []
+        ready, _ = self._ray.wait(list(self._refs), num_returns=len(self._refs), timeout=timeout)
+        outcomes = []
+        for ref in ready:
+            task = self._refs.pop(ref)
+            try:
+                outcomes.append(self._ray.get(ref))
+            except self._ray.exceptions.RayError as exc:  # the task's worker died
+                outcomes.append(record_crash(task, f"ray: {type(exc).__name__}: {exc}"[:500]))
+        return outcomes
+
+    def close(self) -> None:
+        for ref in self._refs:
+            self._ray.cancel(ref, force=True)
+        if self._owns:
+            self._ray.shutdown()

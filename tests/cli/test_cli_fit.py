@@ -1,0 +1,119 @@
+"""`scaling fit` (scaling.cli.fit): options reach the library, output keys, errors, plan --law."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from scaling.cli import app
+from scaling.laws.base import get_law
+
+runner = CliRunner()
+TRUTH = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}  # Besiroglu et al. 2024
+
+
+@pytest.fixture()
+def runs_csv(tmp_path):
+    params, tokens = (g.ravel() for g in np.meshgrid(np.geomspace(5e7, 5e9, 6), np.geomspace(1e9, 2e11, 6)))
+    loss = get_law("chinchilla").predict(TRUTH, params=params, tokens=tokens)
+    loss *= np.exp(np.random.default_rng(0).normal(0, 0.01, loss.size))
+    path = tmp_path / "runs.csv"
+    pd.DataFrame({"N": params, "tokens": tokens, "loss": loss}).to_csv(path, index=False)
+    return path
+
+
+def test_options_reach_the_library(monkeypatch):
+    seen = {}
+
+    def fake_fit_runs(source, approach, **kwargs):
+        seen.update(source=source, approach=approach, **kwargs)
+        return {}, []
+
+    monkeypatch.setattr("scaling.fit.approaches.fit_runs", fake_fit_runs)
+    result = runner.invoke(app, ["fit", "data.csv", "--approach", "3", "--bootstrap", "50", "--column",
+                                 'params="Model Size"', "--drop-invalid", "--drop-highest", "5", "--tie-exponents",
+                                 "--fix", "E=1.69", "--jobs", "2", "--level", "0.9"])
+    assert result.exit_code == 0, result.output
+    assert seen["source"] == "data.csv" and seen["approach"] == "3"
+    assert seen["columns"] == {"params": "Model Size"} and seen["drop_invalid"] is True
+    assert seen["bootstrap"] == 50 and seen["n_jobs"] == 2 and seen["level"] == 0.9
+    assert seen["drop_highest"] == 5 and seen["tie"] == ("alpha", "beta") and seen["fix"] == {"E": 1.69}
+
+
+def test_approach_3_json_keys_and_plan_uses_the_fit(runs_csv, tmp_path):
+    out = tmp_path / "fit.json"
+    result = runner.invoke(app, ["fit", str(runs_csv), "--column", "params=N", "--bootstrap", "20", "--jobs", "1",
+                                 "--format", "json", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data["coefficients"]) == {"E", "A", "B", "alpha", "beta"}
+    for key in ("a", "b", "objective", "converged", "intervals", "at_budgets"):
+        assert key in data
+    assert data["converged"] is True and data["a"] == pytest.approx(0.513, abs=0.05)
+    plan = runner.invoke(app, ["plan", "--flops", "1e21", "--law", str(out), "--format", "json"])
+    assert plan.exit_code == 0, plan.output
+    row = json.loads(plan.stdout)["plans"][0]
+    assert row["law"].startswith("fit:chinchilla@")
+    low, high = row["loss_interval"]
+    assert low < row["loss"] < high
+    for name in ("params", "tokens"):
+        low, high = row[f"{name}_interval"]
+        assert low < row[name] < high
+
+
+def test_approach_2_table_on_porian():
+    result = runner.invoke(app, ["fit", "porian-2024-rw-tuned", "--approach", "2", "--bootstrap", "30"])
+    assert result.exit_code == 0, result.output
+    assert "approach_2 (power_allocation)" in result.stdout and "12 optima" in result.stdout
+
+
+def test_approach_2_json_lists_per_budget_optima():
+    result = runner.invoke(app, ["fit", "porian-2024-owt2-tuned", "--approach", "2", "--format", "json"])
+    data = json.loads(result.stdout)
+    assert {"a", "b"} <= set(data) and len(data["optima"]) == 12
+    assert {"flops", "params", "tokens", "loss", "edge"} <= set(data["optima"][0])
+
+
+def test_all_skips_what_the_data_cannot_support():
+    result = runner.invoke(app, ["fit", "porian-2024-rw-tuned", "--approach", "all", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert {"approach_2", "approach_3", "kaplan_nd", "kaplan_c"} <= set(json.loads(result.stdout))
+    table = runner.invoke(app, ["fit", "porian-2024-rw-tuned", "--approach", "all"])
+    assert "skipped approach 1: Approach 1 needs per-step curves" in table.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fit", "no-such-data"], "no such file"),
+    (["fit", "chinchilla-2022", "--column", "params"], "NAME=VALUE"),
+    (["fit", "chinchilla-2022", "--fix", "E=abc"], "must be numbers"),
+    (["fit", "chinchilla-2022", "--approach", "5"], "'5' is not one of"),
+    (["fit", "chinchilla-2022", "--level", "nan"], "--level"),
+    (["fit", "chinchilla-2022", "--fix", "alpha=nan"], "finite"),
+    (["fit", "chinchilla-2022", "--fix", "E=inf"], "finite"),
+    (["fit", "chinchilla-2022", "--approach", "2", "--fix", "E=1.69"], "--fix"),
+    (["fit", "chinchilla-2022", "--approach", "1", "--tie-exponents"], "--tie-exponents"),
+    (["fit", "chinchilla-2022", "--approach", "2", "--drop-highest", "5", "--delta", "0.01"], "--drop-highest, --delta"),
+])
+def test_bad_input_is_one_line(args, message):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.output and result.output.count("\n") == 1
+
+
+def test_out_in_a_missing_directory_fails_before_fitting(monkeypatch):
+    def must_not_fit(*args, **kwargs):
+        raise AssertionError("fitted before checking --out")
+
+    monkeypatch.setattr("scaling.fit.approaches.fit_runs", must_not_fit)
+    result = runner.invoke(app, ["fit", "chinchilla-2022", "--out", "/nonexistent/dir/x.json"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: --out") and result.output.count("\n") == 1
+
+
+def test_law_options_with_all_are_accepted_with_a_note(monkeypatch):
+    monkeypatch.setattr("scaling.fit.approaches.fit_runs", lambda *a, **k: ({}, []))
+    result = runner.invoke(app, ["fit", "data.csv", "--approach", "all", "--fix", "E=1.69"])
+    assert result.exit_code == 0, result.output
+    assert "apply to approaches 3 and kaplan only" in result.output

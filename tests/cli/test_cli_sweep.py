@@ -1,0 +1,134 @@
+"""`scaling sweep` and `scaling runs`: the bundled smoke sweep end to end with the real trainer
+(SIGKILLed mid-way, restarted, summarised, fitted), the dry run, the status table, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from scaling.sweep import store
+from scaling.cli import app
+
+TINY = """
+name = "tiny"
+data = "synthetic:markov:seed=0,vocab=16"
+device = "cpu"
+[shape]
+n_layer = 1
+head_dim = 8
+seq_len = 16
+vocab_size = 16
+[isoflop]
+budgets = [1e8, 3e8]
+sizes = { d_model = [8, 16] }
+[train]
+min_steps = 10
+batch_size = 8
+"""
+
+
+def _scaling(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", "from scaling.cli import main; main()", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.needs("torch")
+def test_smoke_sweep_killed_restarted_summarised_and_fitted(tmp_path):
+    """The issue's done-when: `scaling sweep cpu-smoke`, kill -9 mid-way, rerun, fit Approach 2."""
+    sweep_dir = tmp_path / "cpu-smoke"
+    first = _scaling("sweep", "cpu-smoke", "--out", str(tmp_path))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(sweep_dir.glob("*/record.json")):
+        assert first.poll() is None, first.communicate()
+        time.sleep(0.05)
+    os.kill(first.pid, signal.SIGKILL)
+    first.communicate(timeout=60)
+    done_before = {p.parent.name: p.read_bytes() for p in sweep_dir.glob("*/record.json")}
+    assert done_before, "the first sweep finished a run before it was killed"
+    second = _scaling("sweep", "cpu-smoke", "--out", str(tmp_path))
+    out, err = second.communicate(timeout=180)
+    assert second.returncode == 0, err
+    assert "8/8 runs" in err
+
+    events = store.read_events(sweep_dir)
+    finishes = Counter(e["run_id"] for e in events if e["event"] == "finish")
+    assert len(finishes) == 8 and set(finishes.values()) == {1}  # every run finished exactly once
+    for run_id, record in done_before.items():  # finished runs were not retrained
+        assert (sweep_dir / run_id / "record.json").read_bytes() == record
+    assert not list(sweep_dir.rglob("*.tmp")) and not list(sweep_dir.glob("*/checkpoint.pt"))
+
+    summary = pd.read_parquet(sweep_dir / "summary.parquet")
+    assert len(summary) == 8 and (summary["status"] == "ok").all()
+    assert summary["loss"].notna().all() and (summary["params"] > summary["params_nonembedding"]).all()
+    assert sorted(summary["budget_flops"].unique()) == [1e9, 3e9]
+    meta = json.loads((sweep_dir / "sweep.json").read_text())
+    assert "sweep cpu-smoke" in meta["command"] and meta["machine"]["cpu_count"] == os.cpu_count()
+    assert len(meta["history"]) == 2 and len(meta["runs"]) == 8
+
+    fitted = CliRunner().invoke(app, ["fit", str(sweep_dir), "--approach", "2", "--format", "json"])
+    assert fitted.exit_code == 0, fitted.output  # Approach 2 straight from the sweep directory
+    fit = json.loads(fitted.output)
+    assert fit["converged"] and fit["n_points"] == 8 and len(fit["optima"]) == 2
+    assert not any(o["edge"] for o in fit["optima"])  # each budget's best size is interior
+    assert 0 < fit["a"] < 2  # N_opt grows with C
+
+
+@pytest.mark.needs("torch")
+def test_dry_run_lists_every_run_with_flops_and_estimate(tmp_path):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY)
+    result = CliRunner().invoke(app, ["sweep", str(spec), "--dry-run", "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0].split()[:2] == ["run_id", "budget"] and len(lines) == 1 + 4 + 1
+    # each run: its status, FLOPs, estimated time, then where its LR and batch came from
+    assert all("pending" in line and "e+08" in line and "s  0.05/sqrt(d_model); " in line for line in lines[1:5])
+    assert "4 runs (4 to train)" in lines[-1] and "measured throughput" in lines[-1]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_runs_prints_the_status_table(tmp_path):
+    store.update_sweep_meta(tmp_path, name="s", spec={}, invocation={},
+                            runs=[{"run_id": "abc", "budget_flops": 1e9, "params": 10, "tokens": 5}])
+    result = CliRunner().invoke(app, ["runs", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "abc" in result.output and "1 runs: 1 pending" in result.output
+    as_json = CliRunner().invoke(app, ["runs", str(tmp_path), "--format", "json"])
+    assert json.loads(as_json.output)[0]["status"] == "pending"
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path):
+    runner = CliRunner()
+    for args in (["sweep", "no-such-spec"], ["sweep", "cpu-smoke", "--address", "x:1"],
+                 ["sweep", "cpu-smoke", "--workers", "0"], ["runs", str(tmp_path / "missing")]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output.startswith("error: ") and result.output.count("\n") == 1
+
+
+def test_sweep_delegates_options_to_run_sweep(tmp_path, monkeypatch):
+    import scaling.sweep.backends
+    import scaling.sweep.scheduler
+
+    calls = {}
+
+    def fake_run_sweep(spec, out, **kwargs):
+        calls.update(kwargs, name=spec.name, out=out)
+        return scaling.sweep.backends.SweepProgress(total=0)
+
+    monkeypatch.setattr(scaling.sweep.scheduler, "run_sweep", fake_run_sweep)
+    result = CliRunner().invoke(app, ["sweep", "cpu-smoke", "--backend", "ray", "--address", "auto",
+                                      "--retries", "3", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert calls["name"] == "cpu-smoke" and calls["out"] == Path(tmp_path)
+    assert (calls["backend"], calls["address"], calls["retries"], calls["workers"]) == ("ray", "auto", 3, None)

@@ -1,0 +1,61 @@
+"""`scaling train`: options reach TrainConfig, errors are one line, a tiny real run works."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("torch", reason="needs torch: pip install -e '.[train]'")
+from typer.testing import CliRunner
+
+import scaling.train
+from scaling.cli import app
+from scaling.config import TrainConfig
+from scaling.flops import count_params
+from scaling.records import read_curve, read_record
+
+runner = CliRunner()
+TINY = ["--shape", "2,32,4", "--seq-len", "32", "--tokens", "7680", "--batch-size", "8", "--device", "cpu",
+        "--threads", "1", "--data", "synthetic:markov:vocab=16,tokens=32768,chains=32"]
+
+
+def test_options_reach_the_train_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_train(cfg: TrainConfig, run_dir: Path, *, progress: Any = None) -> Any:
+        seen.update(cfg=cfg, run_dir=run_dir)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(scaling.train, "train", fake_train)
+    result = runner.invoke(app, ["train", "--params", "1e5", "--tokens", "2e6", "--out", str(tmp_path),
+                                 "--lr", "0.003", "--schedule", "wsd", "--seed", "4"])
+    assert result.exit_code == 2 and "error: stop here" in result.output
+    cfg = seen["cfg"]
+    assert cfg.tokens == 2_000_000 and cfg.lr == 0.003 and cfg.schedule == "wsd" and cfg.seed == 4
+    assert 0.95e5 <= count_params(cfg.model).total <= 1.05e5
+    assert seen["run_dir"] == tmp_path
+
+
+@pytest.mark.parametrize("args", [["--tokens", "1e4"], ["--tokens", "1e4", "--params", "1e4", "--shape", "1,8,1"],
+                                  ["--tokens", "-5", "--params", "1e4"], ["--tokens", "1e4", "--shape", "2,30,4"],
+                                  ["--tokens", "1e4", "--shape", "two"]])
+def test_bad_input_is_one_line_exit_2(args: list[str]) -> None:
+    result = runner.invoke(app, ["train", *args])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: ") and result.output.count("\n") == 1
+
+
+def test_a_tiny_run_end_to_end(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", *TINY, "--out", str(tmp_path / "run"), "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)
+    assert record["status"] == "ok" and record["steps"] == 30
+    assert read_record(tmp_path / "run") is not None and read_curve(tmp_path / "run").num_rows > 30
+
+
+def test_help_describes_every_option() -> None:
+    result = runner.invoke(app, ["train", "--help"])
+    assert result.exit_code == 0 and "--tokens" in result.output and "--shape" in result.output
