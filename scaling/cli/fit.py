@@ -94,6 +94,8 @@ def fit_command(
         for path in write_results(results, out):
             typer.echo(f"wrote {path}", err=True)
     if format is Format.json:
+        for note in skipped:  # the table lists them; JSON keeps its shape, so they go to stderr
+            typer.echo(f"note: skipped {note}", err=True)
         typer.echo(json.dumps(report if len(report) > 1 else next(iter(report.values())), indent=2))
     else:
         typer.echo(render_table(report, skipped))
@@ -121,6 +123,8 @@ def _render_one(key: str, fit: dict[str, Any]) -> str:
         lines.append(f"  {name:<10} {_num(value):>12}   {span:<28}")
     if fit.get("objective") is not None:
         lines.append(f"  objective {fit['objective']:.6g} (summed Huber, delta {fit['options'].get('delta')})")
+    for reason in fit.get("not_identifiable", []):
+        lines.append(f"  not identifiable: {reason}")
     if fit.get("edge_of_grid"):
         lines.append(f"  optimum outside the starting grid in: {', '.join(fit['edge_of_grid'])}")
     if fit["options"].get("dropped_runs"):
