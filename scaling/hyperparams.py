@@ -46,13 +46,19 @@ def deepseek_budget(cfg: TrainConfig) -> float:
 
 
 def deepseek_lr(flops: float) -> float:
-    """Peak LR, DeepSeek-AI 2024, Sec. 3.1, Fig. 3: eta_opt = 0.3118 C^-0.1250."""
-    return 0.3118 * flops**-0.1250
+    """Peak LR, DeepSeek-AI 2024, Sec. 3.1, Fig. 3: eta_opt = 0.3118 C^-0.1250 (the built-in
+    preset, scaling.tuning.rules.DEEPSEEK_RULES)."""
+    from scaling.tuning.rules import DEEPSEEK_RULES
+
+    return DEEPSEEK_RULES.lr(flops)
 
 
 def deepseek_batch_tokens(flops: float) -> float:
-    """Tokens per step, DeepSeek-AI 2024, Sec. 3.1, Fig. 3: B_opt = 0.2920 C^0.3271."""
-    return 0.2920 * flops**0.3271
+    """Tokens per step, DeepSeek-AI 2024, Sec. 3.1, Fig. 3: B_opt = 0.2920 C^0.3271 (the
+    built-in preset, scaling.tuning.rules.DEEPSEEK_RULES)."""
+    from scaling.tuning.rules import DEEPSEEK_RULES
+
+    return DEEPSEEK_RULES.batch_tokens(flops)
 
 
 def rules_budget(cfg: TrainConfig, convention: str) -> float:
