@@ -98,6 +98,9 @@ def fit_command(
     if out is not None:
         for path in write_results(results, out):
             typer.echo(f"wrote {path}", err=True)
+    if format is not Format.table:
+        for note in skipped:  # the table lists them; JSON and CSV keep their shape, so they go to stderr
+            typer.echo(f"note: skipped {note}", err=True)
     show(render_fits(report, skipped), format)
 
 
@@ -144,6 +147,8 @@ def _render_one(key: str, fit: dict[str, Any]) -> str:
         lines.append(f"  {name:<10} {_num(value):>12}   {span:<28}")
     if fit.get("objective") is not None:
         lines.append(f"  objective {fit['objective']:.6g} (summed Huber, delta {fit['options'].get('delta')})")
+    for reason in fit.get("not_identifiable", []):
+        lines.append(f"  not identifiable: {reason}")
     if fit.get("edge_of_grid"):
         lines.append(f"  optimum outside the starting grid in: {', '.join(fit['edge_of_grid'])}")
     if fit["options"].get("dropped_runs"):

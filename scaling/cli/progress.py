@@ -2,8 +2,9 @@
 
 On a terminal a rich progress bar is redrawn in place and its final state stays on screen; off a
 terminal (a log file, CI) a plain line is printed at most every `LOG_EVERY_S` seconds, and once
-at the end. Library warnings (the `scaling` loggers, `warnings.warn`) print as one line with a
-`warning:` prefix, each distinct message once per command, above the bar when one is drawn.
+at the end. Library warnings print as one line with a `warning:` prefix: the `scaling` loggers' (from the
+sweep's workers too) each distinct message once per command, above the bar when one is drawn;
+`warnings.warn` (FitWarning, ...) once per message and place, as Python's filters do.
 """
 
 from __future__ import annotations
@@ -45,9 +46,11 @@ class _OncePerMessage(logging.Handler):
             say(line)
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                  file: Any = None, line: str | None = None) -> None:
-    logging.getLogger("scaling").warning("%s", message)
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      line: str | None = None) -> str:
+    # `warnings.warn` (FitWarning, ...) as one line without the source line; Python's default
+    # filter already shows each message once per place it is raised.
+    return f"warning: {' '.join(str(message).split())}\n"
 
 
 def install() -> None:
@@ -59,7 +62,7 @@ def install() -> None:
         handler = _OncePerMessage()
         logger.addHandler(handler)
     handler.seen.clear()
-    warnings.showwarning = _show_warning
+    warnings.formatwarning = _one_line_warning
 
 
 class ProgressView:

@@ -81,6 +81,9 @@ def runs_command(
     from scaling.sweep.store import status_table
 
     table = status_table(sweep_dir)
+    if table.empty and format is Format.table:
+        typer.echo(f"{sweep_dir}: no runs (no run directories and no sweep.json)")
+        return
     records = json.loads(table.to_json(orient="records"))
     counts = table["status"].value_counts()
     rows = [[r["run_id"], r["status"], flops(r["budget_flops"]), _int(r["n_layer"]), _int(r["d_model"]),
@@ -108,8 +111,9 @@ def _sweep_status(state: Any) -> str:
 def _render_dry_run(estimate: Any) -> Output:
     rows = estimate.runs
     table = [[r["run_id"], flops(r["budget_flops"]) if r["budget_flops"] else "-", str(r["n_layer"]),
-              str(r["d_model"]), quantity(r["params"]), quantity(r["tokens"]), flops(r["flops"]), r["status"],
-              duration(r["est_s"])] for r in rows]
+              str(r["d_model"]), quantity(r["params"]), quantity(r["tokens"]), flops(r["flops"]), f"{r['lr']:.3g}",
+              str(r["batch_size"]), r["status"], duration(r["est_s"]), f"{r['lr_source']}; {r['batch_source']}"]
+             for r in rows]
     todo = [r for r in rows if r["status"] not in ("ok", "diverged")]
     total = (f"~{duration(estimate.wall_s)} on {estimate.workers} workers" if estimate.wall_s is not None
              else "not measured here")
@@ -117,8 +121,9 @@ def _render_dry_run(estimate: Any) -> Output:
               f"estimated wall time {total} ({estimate.basis})"]
     document = {"schema": DRY_RUN_SCHEMA, "runs": rows, "to_train": len(todo), "workers": estimate.workers,
                 "wall_s": estimate.wall_s, "basis": estimate.basis}
-    return Output([Table(["run_id", "budget", "L", "d_model", "params", "tokens", "flops", "status", "est"], table,
-                         align="lrrrrrrrr")], records=rows, footer=footer, document=document)
+    headers = ["run_id", "budget", "L", "d_model", "params", "tokens", "flops", "lr", "batch", "status", "est",
+               "lr from; batch from"]
+    return Output([Table(headers, table, align="lrrrrrrrrrrl")], records=rows, footer=footer, document=document)
 
 
 def _command_line() -> str:

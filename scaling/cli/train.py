@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from scaling.cli._app import Format, app, positive_finite, positive_int
+from scaling.cli import progress
 from scaling.cli.progress import ProgressView
 from scaling.cli.render import Output, Table, duration, flops, loss, quantity, show
 from scaling.cli.tracking import TrackerOption, TrackingUri, open_tracker
@@ -46,6 +47,10 @@ def train_command(
                                                         ">= 1000 steps).", callback=positive_int)] = None,
     schedule: Annotated[Schedule, typer.Option(help="LR schedule after warmup.")] = Schedule.cosine,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.", callback=positive_int)] = None,
+    rules: Annotated[str | None, typer.Option(help="LR and batch from fitted laws: 'rules:FILE' (from scaling "
+                                                   "tune) or 'deepseek'.")] = None,
+    mup_base_width: Annotated[int | None, typer.Option(help="Train in muP relative to this base width "
+                                                            "(scaling.mup).", callback=positive_int)] = None,
     format: Annotated[Format, typer.Option("--format", help="Output format (json: the run record).")] = Format.table,
     json_output: Annotated[bool, typer.Option("--json", hidden=True, help="Deprecated: --format json.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
@@ -55,19 +60,23 @@ def train_command(
     """Train one GPT and write its loss curve (parquet) and run record (JSON)."""
     from scaling.train_presets import from_size
     from scaling.records import run_id
-    from scaling.train import train
+    from scaling.train import train_exclusive
 
     cfg = from_size(tokens, params=params, shape=shape, seq_len=seq_len, data=data, device=device.value,
-                    seed=seed, lr=lr, batch_size=batch_size, schedule=schedule.value, threads=threads)
+                    seed=seed, lr=lr, batch_size=batch_size, schedule=schedule.value, threads=threads, rules=rules,
+                    mup_base_width=mup_base_width)
     run_dir = out if out is not None else Path("runs") / "train" / run_id(cfg)
     with ProgressView(run_id(cfg), cfg.tokens, unit="tokens", enabled=not quiet) as view:
-        record = train(cfg, run_dir, progress=lambda p: view.update(p.tokens_seen, _train_status(p), total=p.tokens))
+        record = train_exclusive(cfg, run_dir,
+                                 progress=lambda p: view.update(p.tokens_seen, _train_status(p), total=p.tokens))
     with open_tracker(tracker, tracking_uri, "train") as log_run:
         if log_run is not None:
             from scaling.sweep.store import summary_row
 
             log_run(summary_row(run_dir, "train"), run_dir)
     show(_render(record, run_dir), Format.json if json_output else format)
+    if record.error:
+        progress.say(f"{record.status}: {record.error}")
     if record.status != "ok":
         raise typer.Exit(1)
 

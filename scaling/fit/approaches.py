@@ -42,7 +42,7 @@ def fit_runs(source: RunsSource, approach: str = "3", *, columns: Mapping[str, s
         raise ValueError(f"approach must be one of {', '.join(APPROACHES)}, got {approach!r}")
     from scaling.fit.envelope import fit_envelope
     from scaling.fit.engine import fit_law
-    from scaling.fit.isoflop import fit_isoflop, isoflop_optima
+    from scaling.fit.isoflop import fit_isoflop
 
     runs, curves = _read(source, columns, drop_invalid)
     convention = law_options.get("params_column", "params")
@@ -54,27 +54,29 @@ def fit_runs(source: RunsSource, approach: str = "3", *, columns: Mapping[str, s
     boot = {"bootstrap": bootstrap, "level": level, "seed": seed}
     results: dict[str, FitResult] = {}
     skipped: list[str] = []
-    for name in wanted:
+    forms = {"1": ("approach_1",), "2": ("approach_2",), "3": ("approach_3",), "kaplan": ("kaplan_nd", "kaplan_c")}
+    for key in (key for name in wanted for key in forms[name]):
         try:
-            if name == "1":
+            if key == "approach_1":
                 if curves is None:
                     raise ValueError("Approach 1 needs per-step curves (a sweep directory, or several rows "
                                      "per run_id); these runs have one final loss each")
-                results["approach_1"] = fit_envelope(curves, **boot)
-            elif name == "2":
-                results["approach_2"] = fit_isoflop(runs, **boot)
-            elif name == "3":
-                results["approach_3"] = fit_law("chinchilla", runs, n_jobs=n_jobs, **boot, **law_options)
+                results[key] = fit_envelope(curves, **boot)
+            elif key == "approach_2":
+                results[key] = fit_isoflop(runs, **boot)
+            elif key == "approach_3":
+                results[key] = fit_law("chinchilla", runs, n_jobs=n_jobs, **boot, **law_options)
+            elif key == "kaplan_nd":
+                results[key] = fit_law("kaplan_nd", runs, n_jobs=n_jobs, **boot, **law_options)
             else:
-                results["kaplan_nd"] = fit_law("kaplan_nd", runs, n_jobs=n_jobs, **boot, **law_options)
-                frontier = pd.DataFrame(isoflop_optima(runs))
-                results["kaplan_c"] = fit_law("kaplan_c", frontier[["params", "tokens", "flops", "loss"]],
-                                              n_jobs=n_jobs, **boot)
+                results[key] = fit_law("kaplan_c", _frontier(runs), n_jobs=n_jobs, **boot)
         except ValueError as exc:
-            if approach != "all":
+            if approach != "all" and len(forms[approach]) == 1:
                 raise
-            skipped.append(f"{name}: {exc}")
-            logger.info("skipped approach %s: %s", name, exc)
+            skipped.append(f"{key.removeprefix('approach_')}: {exc}")
+            logger.info("skipped %s: %s", key, exc)
+    if not results:
+        raise ValueError(f"no approach could be fitted: {'; '.join(skipped)}")
     if convention == "params_nonembedding":
         results = {key: replace(result, params_convention="non-embedding") for key, result in results.items()}
     if len(runs) < n_runs:
@@ -82,6 +84,18 @@ def fit_runs(source: RunsSource, approach: str = "3", *, columns: Mapping[str, s
                    if key in ("approach_2", "approach_3", "kaplan_nd") else result
                    for key, result in results.items()}
     return results, skipped
+
+
+def _frontier(runs: pd.DataFrame) -> pd.DataFrame:
+    """The lowest loss at each IsoFLOP budget, for Kaplan's L(C) (Kaplan et al. 2020, Eq. 1.3)."""
+    from scaling.fit.identify import NotIdentifiable
+    from scaling.fit.isoflop import isoflop_optima
+
+    optima = isoflop_optima(runs)
+    if len(optima) < 3:
+        raise NotIdentifiable(f"the compute frontier L(C) needs IsoFLOP profiles (3 or more sizes at one "
+                              f"budget) at 3 or more budgets; these runs have {len(optima)}")
+    return pd.DataFrame(optima)[["params", "tokens", "flops", "loss"]]
 
 
 def _non_embedding(runs: pd.DataFrame, curves: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.laws.base import Array
+from scaling.fit.identify import NotIdentifiable, allocation_flags, warn_flags
 from scaling.fit.result import FitResult, FitWarning
 from scaling.runs import RunsSource, average_seeds, read_runs
 
@@ -137,8 +138,11 @@ def power_law(flops: Array, values: Array) -> tuple[float, float]:
 def allocation_from_optima(optima: list[dict[str, Any]]) -> dict[str, float]:
     """k, a (N_opt = k C^a), k_tokens, b (D_opt = k_tokens C^b) from the non-edge optima."""
     usable = [o for o in optima if not o["edge"]]
+    if not optima:
+        raise NotIdentifiable("no IsoFLOP profile: Approach 2 needs runs at shared budgets (flops), "
+                              "3 or more sizes at each of 2 or more budgets")
     if len(usable) < 2:
-        raise ValueError(f"need at least 2 budgets whose minimum is inside the sampled sizes, "
+        raise NotIdentifiable(f"need at least 2 budgets whose minimum is inside the sampled sizes, "
                          f"found {len(usable)} of {len(optima)}")
     flops = np.array([o["flops"] for o in usable])
     k, a = power_law(flops, np.array([o["params"] for o in usable]))
@@ -163,13 +167,15 @@ def fit_isoflop(runs: pd.DataFrame | RunsSource, *, window: int = 2, gap_decades
                       f"largest size sampled (C = {', '.join(f'{c:.3g}' for c in edges)}); left out of the "
                       "power laws: sample wider sizes there", FitWarning, stacklevel=2)
     fitted = allocation_from_optima(optima)
+    flags = allocation_flags(len(optima) - len(edges))
+    warn_flags("Approach 2", flags)
     samples = _bootstrap(runs, bootstrap, seed, window, gap_decades) if bootstrap else None
     return FitResult.build(
         law="power_allocation", approach="2", coefficients={"k": fitted["k"], "a": fitted["a"]},
         derived={"a": fitted["a"], "b": fitted["b"], "k_tokens": fitted["k_tokens"]},
         converged=True, message=f"{len(optima) - len(edges)} budgets fitted, {len(edges)} at an edge",
         n_points=len(runs), data_digest=data_digest(runs, ("params", "tokens", "flops")),
-        optima=optima, samples=samples, level=level,
+        optima=optima, samples=samples, level=level, not_identifiable=flags,
         uncertainty=f"bootstrap(n={bootstrap}, seed={seed})" if bootstrap else "none",
         options={"window": window, "gap_decades": gap_decades, "method": "local parabola in log N"})
 

@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,10 @@ import numpy.typing as npt
 from scaling.frames import Tabular
 from scaling.laws.base import Array, get_law
 
-SCHEMA = "scaling.FitResult/1"
+SCHEMA = "scaling.FitResult/2"
 """JSON schema tag; bump the number on any change to the fields, and keep a reader for old ones."""
+READABLE_SCHEMAS = ("scaling.FitResult/1", SCHEMA)
+"""Schemas `from_json` reads (/1 lacks `not_identifiable`, read as [])."""
 _EXPONENT_BUDGETS = np.array([1e20, 1e22])  # any two budgets: the allocations are power laws
 
 
@@ -73,6 +76,8 @@ class FitResult(Tabular):
     """"total" or "non-embedding": which parameter count the fit used."""
     optima: list[dict[str, float]] = field(default_factory=list)
     """Approaches 1 and 2: the per-budget optima the power laws were fitted to."""
+    not_identifiable: list[str] = field(default_factory=list)
+    """Why the data cannot determine the coefficients ([] when it can; see scaling.fit.identify)."""
     options: dict[str, Any] = field(default_factory=dict)
     """Everything needed to refit: delta, tie, fix, dropped runs, starts."""
 
@@ -173,18 +178,26 @@ class FitResult(Tabular):
                 for name, value in values.items()]
 
     @classmethod
-    def from_json(cls, text: str) -> FitResult:
-        """Read `to_json` output (ValueError on another schema)."""
-        data = json.loads(text)
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-            raise ValueError(f"not a {SCHEMA} document (schema {data.get('schema') if isinstance(data, dict) else None!r})")
+    def from_json(cls, text: str, source: str = "fit") -> FitResult:
+        """Read `to_json` output; every key, type and range is validated first (a ValueError,
+        `scaling.fit.fitfile.FitFileError`, names `source` and the field)."""
+        from scaling.fit.fitfile import FitFileError, parse_fit_document
+
+        data = parse_fit_document(text, source)
         derived = {name: data.pop(name) for name in data.pop("derived")}
         data.pop("schema")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unexpected FitResult fields {sorted(unknown)}")
+            raise FitFileError(f"{source}: unexpected fields {', '.join(sorted(unknown))}")
         return cls(derived=derived, **data)
+
+    @classmethod
+    def read(cls, path: str | Path) -> FitResult:
+        """A fit file written by `scaling fit --out` (FitFileError naming the file and field)."""
+        from scaling.fit.fitfile import read_fit_text
+
+        return cls.from_json(read_fit_text(Path(path)), str(path))
 
 
 def allocation_exponents(law_name: str, coefficients: Mapping[str, Any]) -> dict[str, Any]:

@@ -59,6 +59,16 @@ def sweep_tasks(spec: Any, sweep_dir: Path) -> tuple[list[RunTask], list[dict[st
     return tasks, entries
 
 
+def check_tasks(tasks: list[RunTask], share: int = 1) -> None:
+    """Refuse the sweep (scaling.bounds.ResourceLimitError) if any run cannot fit this machine,
+    `share` runs side by side; the message names the run and its budget."""
+    from scaling.bounds import check_run
+
+    for task in tasks:
+        check_run(task.config, share=share, label=f"run {task.run_id} ({task.params:,} params, "
+                                                  f"{task.config.tokens:.3g} tokens)")
+
+
 def run_sweep(spec: Any, out: Path = Path("runs"), *, backend: str = "local", workers: int | None = None,
               address: str | None = None, retries: int = 1, train_fn: TrainFn | None = None,
               progress: Callable[[SweepProgress], None] | None = None,
@@ -74,13 +84,14 @@ def run_sweep(spec: Any, out: Path = Path("runs"), *, backend: str = "local", wo
 
     sweep_dir = Path(out) / spec.name
     tasks, entries = sweep_tasks(spec, sweep_dir)
+    gpus = visible_gpus() if spec.device in ("auto", "cuda") and backend == "local" else []
+    count = workers or (len(gpus) if gpus else (os.cpu_count() or 1))
+    check_tasks(tasks, share=1 if gpus or backend == "ray" else min(count, len(tasks)))
     invocation = {**store.provenance(command), "backend": backend}
     store.update_sweep_meta(sweep_dir, name=spec.name, spec=asdict(spec), runs=entries, invocation=invocation)
     train_fn = train_fn or _train_default
-    gpus = visible_gpus() if spec.device in ("auto", "cuda") and backend == "local" else []
     if spec.device == "cuda" and backend == "local" and not gpus:
         raise ValueError(f"sweep {spec.name} asks for device cuda but no GPU is visible")
-    count = workers or (len(gpus) if gpus else (os.cpu_count() or 1))
     threads = max(1, (os.cpu_count() or 1) // count) if gpus else 1
     tasks = [replace(t, config=replace(t.config, threads=threads)) for t in tasks]
     runner: Backend
@@ -259,16 +270,20 @@ def _makespan(seconds: list[float], workers: int) -> float:
 
 
 def dry_run(spec: Any, out: Path = Path("runs"), *, workers: int | None = None, measure: bool = True) -> DryRun:
-    """Every run of the sweep with its FLOPs, current status and estimated wall seconds, and the
-    sweep's wall time on `workers` (default: as `run_sweep` picks them). Nothing is written.
+    """Every run of the sweep with its FLOPs, peak LR and batch (sequences) with where each came
+    from (scaling.hyperparams.hyperparameter_sources), current status and estimated wall seconds,
+    and the sweep's wall time on `workers` (default: as `run_sweep` picks them). Nothing is written.
 
     Throughput comes from this store's history (two or more finished runs), else from a probe:
     real training calls here, a few steps each. A run's time is its setup plus FLOPs over the
     FLOP rate (interpolated in log-log against model size; small models run far below peak);
     the sweep's adds worker start-up and each worker's first-run cost.
     """
+    from scaling.hyperparams import hyperparameter_sources, resolve
+
     sweep_dir = Path(out) / spec.name
     tasks, entries = sweep_tasks(spec, sweep_dir)
+    check_tasks(tasks)  # before timing any of them: a huge batch would exhaust memory
     gpus = visible_gpus() if spec.device in ("auto", "cuda") else []
     count = workers or (len(gpus) if gpus else (os.cpu_count() or 1))
     threads = max(1, (os.cpu_count() or 1) // count) if gpus else 1
@@ -287,5 +302,11 @@ def dry_run(spec: Any, out: Path = Path("runs"), *, workers: int | None = None, 
         pending = [e for e, status in zip(estimates, statuses) if status not in store.FINISHED]
         wall_s = (throughput.startup_s + throughput.first_s + _makespan(pending, count)  # type: ignore[arg-type]
                   if pending else 0.0)
-    runs = [{**entry, "status": status, "est_s": est} for entry, status, est in zip(entries, statuses, estimates)]
+    runs = []
+    for task, entry, status, est in zip(tasks, entries, statuses, estimates):
+        resolved, sources = resolve(task.config), hyperparameter_sources(task.config)
+        if spec.tune is not None:  # the grid sets lr and batch_size of every run
+            sources = {"lr": "tune grid", "batch": "tune grid"}
+        runs.append({**entry, "lr": resolved.lr, "batch_size": resolved.batch_size, "lr_source": sources["lr"],
+                     "batch_source": sources["batch"], "status": status, "est_s": est})
     return DryRun(runs, count, wall_s, basis)
