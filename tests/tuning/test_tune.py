@@ -153,7 +153,7 @@ def test_tune_spec_crosses_the_grid_and_writes_rules_a_sweep_reads(tmp_path):
     runs = plan_runs(spec)
     assert len(runs) == 3 * 4 * 3
     assert {dict(r.overrides)["lr"] for r in runs} == {0.001, 0.004, 0.016, 0.064}
-    rows = dry_run(spec, tmp_path, measure=False)
+    rows = dry_run(spec, tmp_path, measure=False).runs
     assert {r["lr_source"] for r in rows} == {"tune grid"}
     result, rules_path, _ = tune(spec, tmp_path, workers=1, train_fn=fake_train)
     assert rules_path == tmp_path / "tiny-tune" / "rules.json"
@@ -162,7 +162,7 @@ def test_tune_spec_crosses_the_grid_and_writes_rules_a_sweep_reads(tmp_path):
     assert rules.band == 0.01 and rules.budgets == (1e9, 3e9, 1e10)
     sweep = parse_spec({**tomllib.loads(TUNE_SPEC.split("[tune]")[0]), "name": "uses-rules",
                         "train": {"rules": f"rules:{rules_path}", "min_steps": 1}})
-    rows = dry_run(sweep, tmp_path, measure=False)
+    rows = dry_run(sweep, tmp_path, measure=False).runs
     assert all(r["lr_source"].startswith("rules:") for r in rows)
     assert [r["lr"] for r in rows] == pytest.approx([rules.lr(training_flops(run.model, run.tokens))
                                                      for run in plan_runs(sweep)])
