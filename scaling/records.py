@@ -157,8 +157,11 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_json(path: Path, obj: Any) -> None:
-    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n").encode())
+def write_json(path: Path, obj: Any, *, sort_keys: bool = True) -> None:
+    """The one JSON writer: indented, no NaN (ValueError), atomically (`write_atomic`); values
+    JSON has no type for (paths, dates) are written as their str()."""
+    text = json.dumps(obj, indent=2, sort_keys=sort_keys, allow_nan=False, default=str)
+    write_atomic(path, (text + "\n").encode())
 
 
 class RunSink:

@@ -94,7 +94,9 @@ def fit_command(
         for path in write_results(results, out):
             typer.echo(f"wrote {path}", err=True)
     if format is Format.json:
-        typer.echo(json.dumps(report if len(report) > 1 else next(iter(report.values())), indent=2))
+        # The FitResult document `--out` writes and `scaling plan --law` reads (several: by key).
+        documents = {key: result.to_dict() for key, result in results.items()}
+        typer.echo(json.dumps(documents if len(documents) > 1 else next(iter(documents.values())), indent=2))
     else:
         typer.echo(render_table(report, skipped))
 

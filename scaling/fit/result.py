@@ -48,8 +48,9 @@ class FitResult:
     """Runs (or budgets) fitted."""
     data_digest: str
     """sha256 of the fitted rows."""
-    approach: str = "3"
-    """Chinchilla approach "1", "2", "3", or "kaplan"."""
+    approach: str | None = None
+    """The approach registry's name for the fit ("1", "2", "3", "kaplan": scaling.fit.approaches);
+    None for a fit made outside the registry (`fit_law` called directly)."""
     objective: float | None = None
     """Summed Huber value at the optimum in the optimiser's (LSE) coordinates; None for OLS fits."""
     edge_of_grid: list[str] = field(default_factory=list)
@@ -148,19 +149,28 @@ class FitResult:
         return out
 
     # JSON -----------------------------------------------------------------------------------
-    def to_json(self, *, indent: int | None = 2) -> str:
-        """Versioned JSON: {"schema": "scaling.FitResult/1", "law", "coefficients", "a", "b", ...}."""
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document as a dict: {"schema": "scaling.FitResult/1", "law", "coefficients", "a", "b", ...}."""
         body = asdict(self)
         derived = body.pop("derived")
         head = {"schema": SCHEMA, "law": body.pop("law"), "approach": body.pop("approach"),
                 "coefficients": body.pop("coefficients"), **derived,
                 "objective": body.pop("objective"), "converged": body.pop("converged")}
-        return json.dumps({**head, "derived": list(derived), **body}, indent=indent, allow_nan=False)
+        return {**head, "derived": list(derived), **body}
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """Versioned JSON (`to_dict`); what `scaling fit --out` writes and `--format json` prints."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     @classmethod
     def from_json(cls, text: str) -> FitResult:
         """Read `to_json` output (ValueError on another schema)."""
-        data = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> FitResult:
+        """Read `to_dict` output (ValueError on another schema)."""
+        data = dict(data) if isinstance(data, Mapping) else data
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             raise ValueError(f"not a {SCHEMA} document (schema {data.get('schema') if isinstance(data, dict) else None!r})")
         derived = {name: data.pop(name) for name in data.pop("derived")}
