@@ -19,17 +19,17 @@ References:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from scaling.document import Document
 from scaling.runs import RunsSource
 
 logger = logging.getLogger(__name__)
@@ -76,8 +76,10 @@ class BacktestPoint:
 
 
 @dataclass(frozen=True, kw_only=True)
-class BacktestReport:
+class BacktestReport(Document):
     """Every back-test point, with per-approach error summaries by extrapolation distance."""
+
+    SCHEMA: ClassVar[str] = SCHEMA
 
     data: str
     approaches: tuple[str, ...]
@@ -88,12 +90,9 @@ class BacktestReport:
     conventions: dict[str, str] = field(default_factory=lambda: dict(CONVENTIONS))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "data": self.data, "approaches": list(self.approaches),
-                "budgets": list(self.budgets), "conventions": self.conventions,
-                "summary": list(self.summary), "points": [asdict(p) for p in self.points]}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
+        return {"data": self.data, "approaches": list(self.approaches), "budgets": list(self.budgets),
+                "conventions": self.conventions, "summary": list(self.summary),
+                "points": [asdict(p) for p in self.points]}
 
 
 def backtest(runs: pd.DataFrame | RunsSource, *, approaches: Sequence[str] = APPROACHES, min_budgets: int = 3,

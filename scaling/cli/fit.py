@@ -95,7 +95,7 @@ def fit_command(
             typer.echo(f"wrote {path}", err=True)
     if format is Format.json:
         # The FitResult document `--out` writes and `scaling plan --law` reads (several: by key).
-        documents = {key: result.to_dict() for key, result in results.items()}
+        documents = {key: result.to_document() for key, result in results.items()}
         typer.echo(json.dumps(documents if len(documents) > 1 else next(iter(documents.values())), indent=2))
     else:
         typer.echo(render_table(report, skipped))

@@ -36,7 +36,7 @@ from scaling.fit.engine import fit_law
 from scaling.fit.envelope import fit_envelope
 from scaling.fit.isoflop import fit_isoflop, interior_optima, isoflop_optima
 from scaling.fit.result import FitResult
-from scaling.records import write_json
+from scaling.atomic import write_json
 from scaling.runs import RunsSource, average_seeds, read_curves, read_runs
 
 logger = logging.getLogger(__name__)
@@ -232,7 +232,7 @@ def write_results(results: Mapping[str, FitResult], out: Path) -> list[Path]:
     else:
         paths = {key: out.with_name(f"{out.stem}.{key}{out.suffix or '.json'}") for key in results}
     for key, path in paths.items():
-        write_json(path, results[key].to_dict(), sort_keys=False)
+        write_json(path, results[key].to_document(), sort_keys=False)
     return list(paths.values())
 
 

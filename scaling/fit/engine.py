@@ -31,7 +31,8 @@ from scipy import optimize
 
 from scaling.fit import resampling
 from scaling.fit._blas import single_threaded_blas
-from scaling.laws.base import Array, Law, get_law
+from scaling.laws.base import Array, Law
+from scaling.laws.registry import get_law
 from scaling.fit.objective import HOFFMANN_DELTA, ChinchillaLseModel, LawModel, huber, make_model
 from scaling.fit.result import FitResult, FitWarning
 from scaling.runs import RunsSource, read_runs

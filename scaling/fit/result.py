@@ -12,16 +12,17 @@ References:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from scaling.laws.base import Array, get_law
+from scaling.document import Document
+from scaling.laws.base import Array
+from scaling.laws.registry import get_law
 
 SCHEMA = "scaling.FitResult/1"
 """JSON schema tag; bump the number on any change to the fields, and keep a reader for old ones."""
@@ -33,8 +34,10 @@ class FitWarning(UserWarning):
 
 
 @dataclass(frozen=True, kw_only=True)
-class FitResult:
+class FitResult(Document):
     """A fitted law: coefficients, uncertainty, convergence and the data it came from."""
+
+    SCHEMA: ClassVar[str] = SCHEMA
 
     law: str
     """Registry key of the functional form ("chinchilla", "kaplan_nd", "power_allocation")."""
@@ -150,31 +153,19 @@ class FitResult:
 
     # JSON -----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document as a dict: {"schema": "scaling.FitResult/1", "law", "coefficients", "a", "b", ...}."""
+        """The body of the JSON document: "law", "approach", "coefficients", the derived a and b
+        at the top level (their names listed under "derived"), then the other fields."""
         body = asdict(self)
         derived = body.pop("derived")
-        head = {"schema": SCHEMA, "law": body.pop("law"), "approach": body.pop("approach"),
-                "coefficients": body.pop("coefficients"), **derived,
-                "objective": body.pop("objective"), "converged": body.pop("converged")}
+        head = {"law": body.pop("law"), "approach": body.pop("approach"), "coefficients": body.pop("coefficients"),
+                **derived, "objective": body.pop("objective"), "converged": body.pop("converged")}
         return {**head, "derived": list(derived), **body}
 
-    def to_json(self, *, indent: int | None = 2) -> str:
-        """Versioned JSON (`to_dict`); what `scaling fit --out` writes and `--format json` prints."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-
     @classmethod
-    def from_json(cls, text: str) -> FitResult:
-        """Read `to_json` output (ValueError on another schema)."""
-        return cls.from_dict(json.loads(text))
-
-    @classmethod
-    def from_dict(cls, data: Any) -> FitResult:
-        """Read `to_dict` output (ValueError on another schema)."""
-        data = dict(data) if isinstance(data, Mapping) else data
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-            raise ValueError(f"not a {SCHEMA} document (schema {data.get('schema') if isinstance(data, dict) else None!r})")
-        derived = {name: data.pop(name) for name in data.pop("derived")}
-        data.pop("schema")
+    def from_dict(cls, data: dict[str, Any]) -> FitResult:
+        """Read `to_dict` output (ValueError on unknown fields)."""
+        data = dict(data)
+        derived = {name: data.pop(name) for name in data.pop("derived", [])}
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scaling.laws.base import LawEstimate, get_law
+from scaling.laws.base import LawEstimate
+from scaling.laws.registry import get_law
 from scaling.laws.presets import resolve_law
 from scaling.plot.laws import DEFAULT_COMPARISON, plot_allocations, plot_contours, plot_frontier, plot_penalty
 from scaling.plot.runs import plot_curves, plot_isoflop, plot_residuals
@@ -64,9 +65,9 @@ def save_figure(figure: Figure, out: str | Path, *, dpi: int = 150) -> Path:
     """Write `figure` to `out` as PNG, SVG or PDF by extension; returns the path."""
     path = Path(out)
     if path.suffix.lower() not in FORMATS:
-        raise ValueError(f"--out must end in {', '.join(FORMATS)}, got {str(path)!r}")
+        raise ValueError(f"`out` must end in {', '.join(FORMATS)}, got {str(path)!r}")
     if not path.parent.is_dir():
-        raise ValueError(f"--out: no such directory {str(path.parent)!r}")
+        raise ValueError(f"`out`: no such directory {str(path.parent)!r}")
     figure.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
 

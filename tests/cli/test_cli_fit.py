@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scaling.cli import app
-from scaling.laws.base import get_law
+from scaling.laws.registry import get_law
 
 runner = CliRunner()
 TRUTH = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}  # Besiroglu et al. 2024

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaling.laws.base import get_law
+from scaling.laws.registry import get_law
 from scaling.fit.envelope import envelope_optima, fit_envelope
 from scaling.fit.result import FitResult
 

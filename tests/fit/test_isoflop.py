@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaling.laws.base import get_law
+from scaling.laws.registry import get_law
 from scaling.fit.isoflop import budget_labels, budget_optimum, fit_isoflop, group_budgets
 from scaling.fit.result import FitResult, FitWarning
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from scaling.fit.isoflop import fit_isoflop
-from scaling.laws.base import get_law
+from scaling.laws.registry import get_law
 
 TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}  # Hoffmann et al. 2022, Eq. 10
 BUDGETS = np.geomspace(1e18, 1e20, 5)
