@@ -12,12 +12,15 @@ import types
 from dataclasses import fields, is_dataclass
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from scaling.frames import Tabular
+
 T = TypeVar("T", bound="Document")
 
 
-class Document:
+class Document(Tabular):
     """Mixin for frozen result dataclasses. Subclasses set SCHEMA ("scaling.Name/N": bump N on
-    any change to the fields, and keep a reader for old ones)."""
+    any change to the fields, and keep a reader for old ones). Notebooks get `to_frame()` and a
+    rich display from `Tabular`, read from the same `to_dict()`."""
 
     SCHEMA: ClassVar[str]
 

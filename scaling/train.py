@@ -45,6 +45,7 @@ from typing import Any
 
 import torch
 
+from scaling.bounds import check_run
 from scaling.config import TrainConfig
 from scaling.data.corpus import BatchSampler, Corpus, eval_windows, load_corpus
 from scaling.flops import count_params, flops_per_token
@@ -90,6 +91,7 @@ def train(cfg: TrainConfig, run_dir: Path, *, progress: Callable[[Progress], Non
         if previous.run_id != rid:
             raise ValueError(f"{run_dir} holds run {previous.run_id}, not {rid}")
         return previous
+    check_run(cfg, label=f"run {rid}")  # before any allocation: refuse what cannot fit
     run_dir.mkdir(parents=True, exist_ok=True)
     sink = RunSink(run_dir, rid)
     _claim(run_dir, rid)
@@ -101,6 +103,22 @@ def train(cfg: TrainConfig, run_dir: Path, *, progress: Callable[[Progress], Non
     except Exception as exc:
         sink.write_record(trainer.record("failed", error=f"{type(exc).__name__}: {exc}"))
         raise
+
+
+def train_exclusive(cfg: TrainConfig, run_dir: Path, *,
+                    progress: Callable[[Progress], None] | None = None) -> RunRecord:
+    """`train` holding the run directory's lock, the one sweep workers take (scaling.sweep.store), so
+    two processes never train one run; RunBusy when another process holds it."""
+    from scaling.errors import RunBusy
+    from scaling.sweep.store import run_lock
+
+    run_dir = Path(run_dir)
+    check_run(resolve(cfg), label=f"run {run_id(cfg)}")  # refuse before creating the directory
+    with run_lock(run_dir) as taken:
+        if not taken:
+            holder = (run_dir / "lock").read_text().strip() or "another process"
+            raise RunBusy(f"{run_dir} is being trained by {holder} (host pid); wait for it, or use another --out")
+        return train(cfg, run_dir, progress=progress)
 
 
 def _final_record(run_dir: Path) -> RunRecord | None:
@@ -116,6 +134,27 @@ def _claim(run_dir: Path, rid: str) -> None:
     path = run_dir / "config.json"
     if path.exists() and json.loads(path.read_text()).get("run_id") != rid:
         raise ValueError(f"{run_dir} holds another run's config.json; use a fresh directory")
+
+
+def divergence(rows: list[dict[str, Any]], final_loss: float | None, vocab_size: int) -> str | None:
+    """Why a run that ran to its end still failed to learn, or None.
+
+    A final held-out loss above ln V is worse than guessing uniformly over the vocabulary, and
+    one not below the run's first evaluation (or first logged train loss) means training made
+    no progress: both are divergence that no non-finite value announced (e.g. too high an LR).
+    """
+    if final_loss is None:
+        return None
+    uniform = math.log(vocab_size)
+    if final_loss > uniform:
+        return (f"final loss {final_loss:.4f} nats/token is above ln {vocab_size} = {uniform:.4f}, "
+                "the loss of a uniform guess")
+    early = [r for r in rows if r["split"] == "val"] or [r for r in rows if r["split"] == "train"]
+    first = min(early, key=lambda r: r["step"], default=None)
+    if first is not None and len(early) > 1 and final_loss >= first["loss"]:
+        return (f"final loss {final_loss:.4f} nats/token is not below the loss at step {first['step']} "
+                f"({first['loss']:.4f})")
+    return None
 
 
 class _Trainer:
@@ -234,7 +273,14 @@ class _Trainer:
                     last_checkpoint = time.perf_counter()
                     self.wall_s += last_checkpoint - tick
                     tick = last_checkpoint
-        record = self.record(status)
+        reason = None
+        if status == "ok":
+            assert self.corpus is not None
+            reason = divergence(self.sink.rows, self.val_loss, self.corpus.vocab_size)
+            if reason is not None:
+                status = "diverged"
+                log.warning("run %s diverged: %s", self.sink.run_id, reason)
+        record = self.record(status, error=reason)
         self.sink.flush()
         self.sink.write_record(record)
         (self.sink.run_dir / "checkpoint.pt").unlink(missing_ok=True)

@@ -54,5 +54,5 @@ def test_round_trip_through_tagged_json(name):
 
 @pytest.mark.parametrize("cls", TYPES.values(), ids=TYPES)
 def test_another_document_is_refused(cls):
-    with pytest.raises(ValueError, match=f"not a {cls.SCHEMA} document"):
+    with pytest.raises(ValueError, match=f"not a {cls.SCHEMA} document|this version reads .*{cls.SCHEMA}"):
         cls.from_json(json.dumps({"schema": "scaling.Other/1"}))

@@ -89,6 +89,8 @@ class BacktestReport(Document):
     summary: tuple[dict[str, Any], ...]
     conventions: dict[str, str] = field(default_factory=lambda: dict(CONVENTIONS))
 
+    _frame_rows = "points"
+
     def to_dict(self) -> dict[str, Any]:
         return {"data": self.data, "approaches": list(self.approaches), "budgets": list(self.budgets),
                 "conventions": self.conventions, "summary": list(self.summary),

@@ -75,6 +75,7 @@ class Comparison(Document):
     evaluations: tuple[Evaluation, ...]
     notes: tuple[str, ...]
 
+    _frame_rows = "evaluations"
 
 
 def compare(allocations: Sequence[LawEstimate], laws: Sequence[LawEstimate], budgets: Sequence[float]) -> Comparison:

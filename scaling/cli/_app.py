@@ -1,7 +1,9 @@
 """The typer application and what every command shares: one-line errors, option validators.
 
 Bad input anywhere (an unparsable or out-of-range option, a library ValueError, a missing
-file) prints one line, `error: ...`, to stderr and exits with code 2; never a traceback.
+file) prints one line, `error: ...`, to stderr and exits with code 2; a fault of the machine
+(scaling.errors.EnvironmentFault, OSError such as a read-only or full disk, MemoryError) one
+line and exit 1; never a traceback.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from scaling.errors import EnvironmentFault
+
 try:  # typer >= 0.28 vendors click as typer._click (and does not install click itself)
     from typer._click import ClickException, echo
 except ImportError:  # older typer depends on click
     from click import ClickException, echo  # type: ignore[assignment,no-redef]
 
 EXIT_BAD_INPUT = 2
+EXIT_ENVIRONMENT = 1
 
 
 class Format(str, Enum):
@@ -48,6 +53,13 @@ class _OneLineErrors(TyperGroup):
             _fail(exc.format_message(), EXIT_BAD_INPUT)
         except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
             _fail(str(exc), EXIT_BAD_INPUT)
+        except EnvironmentFault as exc:
+            _fail(str(exc), EXIT_ENVIRONMENT)
+        except OSError as exc:  # permissions, a full or read-only disk: the machine, not the input
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(f"{where}{exc.strerror or exc}", EXIT_ENVIRONMENT)
+        except MemoryError:
+            _fail("out of memory: this machine cannot hold what the command asked for; ask for less", EXIT_ENVIRONMENT)
         except ModuleNotFoundError as exc:  # an optional extra the command needs is not installed
             extra = _EXTRAS.get((exc.name or "").split(".")[0])
             if extra is None:

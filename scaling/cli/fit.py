@@ -94,6 +94,8 @@ def fit_command(
         for path in write_results(results, out):
             typer.echo(f"wrote {path}", err=True)
     if format is Format.json:
+        for note in skipped:  # the table lists them; JSON keeps its shape, so they go to stderr
+            typer.echo(f"note: skipped {note}", err=True)
         # The FitResult document `--out` writes and `scaling plan --law` reads (several: by key).
         documents = {key: result.to_document() for key, result in results.items()}
         typer.echo(json.dumps(documents if len(documents) > 1 else next(iter(documents.values())), indent=2))
@@ -123,6 +125,8 @@ def _render_one(key: str, fit: dict[str, Any]) -> str:
         lines.append(f"  {name:<10} {_num(value):>12}   {span:<28}")
     if fit.get("objective") is not None:
         lines.append(f"  objective {fit['objective']:.6g} (summed Huber, delta {fit['options'].get('delta')})")
+    for reason in fit.get("not_identifiable", []):
+        lines.append(f"  not identifiable: {reason}")
     if fit.get("edge_of_grid"):
         lines.append(f"  optimum outside the starting grid in: {', '.join(fit['edge_of_grid'])}")
     if fit["options"].get("dropped_runs"):

@@ -66,6 +66,9 @@ def runs_command(
     from scaling.sweep.store import status_table
 
     table = status_table(sweep_dir)
+    if table.empty and fmt is Format.table:
+        typer.echo(f"{sweep_dir}: no runs (no run directories and no sweep.json)")
+        return
     if fmt is Format.json:
         typer.echo(table.to_json(orient="records", indent=2))
     elif fmt is Format.csv:

@@ -56,12 +56,12 @@ def train_command(
     """Train one GPT and write its loss curve (parquet) and run record (JSON)."""
     from scaling.train_presets import from_size
     from scaling.records import run_id
-    from scaling.train import train
+    from scaling.train import train_exclusive
 
     cfg = from_size(tokens, params=params, shape=shape, seq_len=seq_len, data=data, device=device.value,
                     seed=seed, lr=lr, batch_size=batch_size, schedule=schedule.value, threads=threads)
     run_dir = out if out is not None else Path("runs") / "train" / run_id(cfg)
-    record = train(cfg, run_dir, progress=None if quiet else _ProgressBar())
+    record = train_exclusive(cfg, run_dir, progress=None if quiet else _ProgressBar())
     if not quiet:
         sys.stderr.write("\n")
     if json_output:
@@ -71,6 +71,8 @@ def train_command(
     typer.echo(f"{record.status}: loss {loss} nats/token, {record.params:,} params, {record.tokens:,} tokens, "
                f"{record.flops:.3g} FLOPs ({record.flops_method}), {record.wall_s:.1f} s on {record.device}\n"
                f"run {record.run_id} in {run_dir}")
+    if record.error:
+        typer.echo(f"{record.status}: {record.error}")
     if record.status != "ok":
         raise typer.Exit(1)
 

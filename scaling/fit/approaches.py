@@ -34,6 +34,7 @@ import pandas as pd
 
 from scaling.fit.engine import fit_law
 from scaling.fit.envelope import fit_envelope
+from scaling.fit.identify import NotIdentifiable
 from scaling.fit.isoflop import fit_isoflop, interior_optima, isoflop_optima
 from scaling.fit.result import FitResult
 from scaling.atomic import write_json
@@ -87,67 +88,74 @@ def prepare(source: RunsSource | Prepared, *, columns: Mapping[str, str] | None 
 
 @dataclass(frozen=True)
 class Approach:
-    """One way of fitting runs: its name, the results it returns, and its fit."""
+    """One way of fitting runs: its name and one fit per result it returns."""
 
     name: str
     title: str
-    keys: tuple[str, ...]
-    """Result keys, e.g. ("kaplan_nd", "kaplan_c")."""
-    fit: Callable[..., dict[str, FitResult]]
-    """(prepared, bootstrap=, level=, seed=, n_jobs=, **law_options) -> {key: FitResult}."""
+    fits: dict[str, Callable[..., FitResult]]
+    """Result key -> (prepared, bootstrap=, level=, seed=, n_jobs=, **law_options) -> FitResult."""
     takes_law_options: bool
     """Whether delta, tie, fix, drop_highest apply (the parametric fits)."""
 
 
-def _fit_1(prepared: Prepared, *, bootstrap: int, level: float, seed: int, n_jobs: int | None,
-           **law_options: Any) -> dict[str, FitResult]:
+def _envelope(prepared: Prepared, *, bootstrap: int, level: float, seed: int, n_jobs: int | None,
+              **law_options: Any) -> FitResult:
     if prepared.curves is None:
         raise ValueError("Approach 1 needs per-step curves (a sweep directory, or several rows per run_id); "
                          "these runs have one final loss each")
-    return {"approach_1": fit_envelope(prepared.curves, bootstrap=bootstrap, level=level, seed=seed)}
+    return fit_envelope(prepared.curves, bootstrap=bootstrap, level=level, seed=seed)
 
 
-def _fit_2(prepared: Prepared, *, bootstrap: int, level: float, seed: int, n_jobs: int | None,
-           **law_options: Any) -> dict[str, FitResult]:
-    return {"approach_2": fit_isoflop(prepared.runs, bootstrap=bootstrap, level=level, seed=seed)}
+def _isoflop(prepared: Prepared, *, bootstrap: int, level: float, seed: int, n_jobs: int | None,
+             **law_options: Any) -> FitResult:
+    return fit_isoflop(prepared.runs, bootstrap=bootstrap, level=level, seed=seed)
 
 
-def _fit_3(prepared: Prepared, *, bootstrap: int, level: float, seed: int, n_jobs: int | None,
-           **law_options: Any) -> dict[str, FitResult]:
-    return {"approach_3": fit_law("chinchilla", prepared.runs, bootstrap=bootstrap, level=level, seed=seed,
-                                  n_jobs=n_jobs, **law_options)}
+def _parametric(law: str) -> Callable[..., FitResult]:
+    def fit(prepared: Prepared, **options: Any) -> FitResult:
+        return fit_law(law, prepared.runs, **options)
+    return fit
 
 
-def _fit_kaplan(prepared: Prepared, *, bootstrap: int, level: float, seed: int, n_jobs: int | None,
-                **law_options: Any) -> dict[str, FitResult]:
-    boot = {"bootstrap": bootstrap, "level": level, "seed": seed, "n_jobs": n_jobs}
-    return {"kaplan_nd": fit_law("kaplan_nd", prepared.runs, **boot, **law_options),
-            "kaplan_c": fit_frontier(isoflop_optima(prepared.runs), **boot)}
+def _frontier(prepared: Prepared, *, bootstrap: int, level: float, seed: int, n_jobs: int | None,
+              **law_options: Any) -> FitResult:
+    return fit_frontier(isoflop_optima(prepared.runs), bootstrap=bootstrap, level=level, seed=seed, n_jobs=n_jobs)
 
 
 def fit_frontier(optima: Sequence[Mapping[str, Any]], **options: Any) -> FitResult:
     """Kaplan's compute frontier L(C) = (C_c / C)^alpha_C (Kaplan et al. 2020, Eq. 1.3) through
     the interior per-budget minima (edge minima are left out, as for the power laws)."""
-    frontier = pd.DataFrame(interior_optima(list(optima)), columns=["params", "tokens", "flops", "loss", "edge"])
-    return fit_law("kaplan_c", frontier[["params", "tokens", "flops", "loss"]], **options)
+    interior = interior_optima(list(optima))
+    if len(interior) < 3:
+        raise NotIdentifiable(f"the compute frontier L(C) needs IsoFLOP profiles (3 or more sizes at one budget, "
+                              f"minimum inside them) at 3 or more budgets; these runs have {len(interior)}")
+    frontier = pd.DataFrame(interior)[["params", "tokens", "flops", "loss"]]
+    return fit_law("kaplan_c", frontier, **options)
 
 
 APPROACHES: dict[str, Approach] = {
-    "1": Approach("1", "Chinchilla Approach 1: envelope of training curves", ("approach_1",), _fit_1, False),
-    "2": Approach("2", "Chinchilla Approach 2: IsoFLOP profiles", ("approach_2",), _fit_2, False),
-    "3": Approach("3", "Chinchilla Approach 3: parametric L(N, D)", ("approach_3",), _fit_3, True),
-    "kaplan": Approach("kaplan", "Kaplan et al. 2020: L(N, D) and the frontier L(C)", ("kaplan_nd", "kaplan_c"),
-                       _fit_kaplan, True),
+    "1": Approach("1", "Chinchilla Approach 1: envelope of training curves", {"approach_1": _envelope}, False),
+    "2": Approach("2", "Chinchilla Approach 2: IsoFLOP profiles", {"approach_2": _isoflop}, False),
+    "3": Approach("3", "Chinchilla Approach 3: parametric L(N, D)", {"approach_3": _parametric("chinchilla")}, True),
+    "kaplan": Approach("kaplan", "Kaplan et al. 2020: L(N, D) and the frontier L(C)",
+                       {"kaplan_nd": _parametric("kaplan_nd"), "kaplan_c": _frontier}, True),
 }
 CHOICES = (*APPROACHES, "all")
 """What `fit_runs` and `scaling fit --approach` accept."""
 _FITS_RUNS_TABLE = ("approach_2", "approach_3", "kaplan_nd")
 """Results whose n_points counts the runs table's configurations (the others count curves or minima)."""
+_LAW_OPTIONS_OF = {"kaplan_c": ()}
+"""Keys of a parametric approach that take none of its law options (the frontier fits budget minima)."""
 
 
 def fit_approach(name: str, source: RunsSource | Prepared, *, bootstrap: int = 0, level: float = 0.95, seed: int = 0,
-                 n_jobs: int | None = None, **law_options: Any) -> dict[str, FitResult]:
-    """Fit `source` by the registered approach `name`; every result carries `approach=name`."""
+                 n_jobs: int | None = None, skipped: list[str] | None = None,
+                 **law_options: Any) -> dict[str, FitResult]:
+    """Fit `source` by the registered approach `name`; every result carries `approach=name`.
+
+    An approach with several results (kaplan) keeps those that fit and notes the others in
+    `skipped` ("kaplan_c: ..."); ValueError when none fits, or when a one-result approach fails.
+    """
     if name not in APPROACHES:
         raise ValueError(f"approach must be one of {', '.join(CHOICES)}, got {name!r}")
     approach = APPROACHES[name]
@@ -155,24 +163,37 @@ def fit_approach(name: str, source: RunsSource | Prepared, *, bootstrap: int = 0
     if law_options and not approach.takes_law_options:
         raise ValueError(f"{', '.join(sorted(law_options))} apply to approaches 3 and kaplan only, "
                          f"not approach {name}")
-    results = approach.fit(prepared, bootstrap=bootstrap, level=level, seed=seed, n_jobs=n_jobs, **law_options)
+    boot = {"bootstrap": bootstrap, "level": level, "seed": seed, "n_jobs": n_jobs}
     averaged = len(prepared.runs) < len(prepared.all_runs)
-    stamped = {}
-    for key, result in results.items():
-        options = result.options
-        if averaged and key in _FITS_RUNS_TABLE:
-            options = {**options, "seeds_averaged": f"{len(prepared.all_runs)} runs"}
-        stamped[key] = replace(result, approach=name, params_convention=prepared.params_convention, options=options)
-    return stamped
+    results: dict[str, FitResult] = {}
+    notes: list[str] = []
+    for key, fit in approach.fits.items():
+        options = {k: v for k, v in law_options.items() if k in _LAW_OPTIONS_OF.get(key, law_options)}
+        try:
+            result = fit(prepared, **boot, **options)
+        except ValueError as exc:
+            if len(approach.fits) == 1:
+                raise
+            notes.append(f"{key}: {exc}")
+            logger.info("skipped %s: %s", key, exc)
+            continue
+        extra = {"seeds_averaged": f"{len(prepared.all_runs)} runs"} if averaged and key in _FITS_RUNS_TABLE else {}
+        results[key] = replace(result, approach=name, params_convention=prepared.params_convention,
+                               options={**result.options, **extra})
+    if not results:
+        raise ValueError(f"approach {name} could not be fitted: {'; '.join(notes)}")
+    if skipped is not None:
+        skipped.extend(notes)
+    return results
 
 
 def fit_runs(source: RunsSource | Prepared, approach: str = "3", *, columns: Mapping[str, str] | None = None,
              drop_invalid: bool = False, bootstrap: int = 0, level: float = 0.95, seed: int = 0,
              n_jobs: int | None = None, **law_options: Any) -> tuple[dict[str, FitResult], list[str]]:
     """Fit `source` by `approach` (a registry name or "all"); returns {key: FitResult} and notes
-    on approaches skipped. Keys: "approach_1", "approach_2", "approach_3", "kaplan_nd", "kaplan_c".
-    `law_options` (delta, tie, fix, drop_highest) go to the parametric fits; `params_column`
-    chooses the parameter convention for every approach."""
+    on what was skipped ("1: ...", "kaplan_c: ..."). Keys: "approach_1", "approach_2",
+    "approach_3", "kaplan_nd", "kaplan_c". `law_options` (delta, tie, fix, drop_highest) go to
+    the parametric fits; `params_column` chooses the parameter convention for every approach."""
     if approach not in CHOICES:
         raise ValueError(f"approach must be one of {', '.join(CHOICES)}, got {approach!r}")
     prepared = prepare(source, columns=columns, drop_invalid=drop_invalid,
@@ -184,12 +205,14 @@ def fit_runs(source: RunsSource | Prepared, approach: str = "3", *, columns: Map
     for name in wanted:
         options = law_options if APPROACHES[name].takes_law_options else {}
         try:
-            results.update(fit_approach(name, prepared, **boot, **options))
+            results.update(fit_approach(name, prepared, **boot, skipped=skipped, **options))
         except ValueError as exc:
             if approach != "all":
                 raise
             skipped.append(f"{name}: {exc}")
             logger.info("skipped approach %s: %s", name, exc)
+    if not results:
+        raise ValueError(f"no approach could be fitted: {'; '.join(skipped)}")
     return results, skipped
 
 

@@ -5,7 +5,9 @@ Objective: sum over runs of Huber_delta(log L_hat - log L) in the optimiser's co
 (log of scale coefficients, plain exponents), the terms SUMMED, never averaged. Strategy:
 screen many starts cheaply (the law's starting grid, e.g. Hoffmann's 4,500 points, plus
 variable-projection starts where the law is linear in its scales), then polish the best few
-with L-BFGS-B and exact gradients, and keep the lowest objective.
+with L-BFGS-B and exact gradients, and keep the lowest objective. Past `SCREEN_ROWS` runs the
+screen and the first polish see a fixed subsample of rows, and one final polish from their
+optimum sees every row: memory stays linear in rows, never rows x starts.
 
 References:
     Hoffmann et al. 2022, Sec. 3.3 and App. D.2, Eq. 11 (objective, delta = 1e-3, grid);
@@ -31,6 +33,7 @@ from scipy import optimize
 
 from scaling.fit import resampling
 from scaling.fit._blas import single_threaded_blas
+from scaling.fit.identify import check_parametric
 from scaling.laws.base import Array, Law
 from scaling.laws.registry import get_law
 from scaling.fit.objective import HOFFMANN_DELTA, ChinchillaLseModel, LawModel, huber, make_model
@@ -49,6 +52,12 @@ PROFILE_EXPONENTS = np.linspace(0.02, 2.0, 34)
 """Exponent grid of the variable-projection starts (covers Hoffmann's 0-2 range)."""
 COARSE_PROFILE_EXPONENTS = np.linspace(0.05, 1.5, 12)
 """The coarser grid bootstrap resamples screen (they also start from the full-data optimum)."""
+SCREEN_ROWS = 4096
+"""Rows the start screen sees at most. Screening G starts on n rows holds a (G, n) array
+(5,656 starts x 1e6 rows is 45 GB); ranking starts needs only a representative subsample, and
+the final polish sees every row. Data sets up to this size are fitted exactly as before."""
+BLOCK_ELEMENTS = 1 << 20
+"""Starts x rows evaluated at once while screening (8 MB per float array)."""
 
 
 @dataclass(frozen=True)
@@ -109,11 +118,19 @@ class Problem:
         return not self.fixed and all(len(g) == 1 for g in self.groups)
 
     def batch_objective(self, model: LawModel, thetas: Array) -> Array:
-        """Summed Huber values of many starts at once (G, p) -> (G,)."""
-        with np.errstate(invalid="ignore"):
-            residuals = model.log_loss(thetas) - self.log_loss
-        values = huber(residuals, self.delta)[0].sum(axis=1)
+        """Summed Huber values of many starts at once (G, p) -> (G,), in blocks of starts
+        holding at most `BLOCK_ELEMENTS` residuals each."""
+        values = np.empty(len(thetas))
+        for block in _blocks(len(thetas), self.log_loss.size):
+            with np.errstate(invalid="ignore"):
+                residuals = model.log_loss(thetas[block]) - self.log_loss
+            values[block] = huber(residuals, self.delta)[0].sum(axis=1)
         return np.where(np.isfinite(values), values, np.inf)
+
+
+def _blocks(n_starts: int, n_rows: int) -> list[slice]:
+    size = max(1, BLOCK_ELEMENTS // max(n_rows, 1))
+    return [slice(start, start + size) for start in range(0, n_starts, size)]
 
 
 def make_problem(law: Law, runs: pd.DataFrame, *, delta: float = HOFFMANN_DELTA,
@@ -158,13 +175,31 @@ def start_grid(problem: Problem) -> Array:
     return problem.expand(np.unique(problem.reduce(thetas), axis=0))
 
 
+def subsample(problem: Problem, rows: int | None = None) -> Problem:
+    """`problem` on at most `rows` (default `SCREEN_ROWS`) of its rows, drawn without
+    replacement by a fixed seed."""
+    rows = SCREEN_ROWS if rows is None else rows
+    n = problem.log_loss.size
+    if n <= rows:
+        return problem
+    index = np.sort(np.random.default_rng(0).choice(n, size=rows, replace=False))
+    return replace(problem, log_loss=problem.log_loss[index],
+                   inputs={name: values[index] for name, values in problem.inputs.items()})
+
+
 def screen_starts(problem: Problem, model: LawModel, *, grid: bool = True,
                   exponents: Array = PROFILE_EXPONENTS, extra: Array | None = None) -> Array:
-    """Candidate starts, best first (non-finite ones last): the grid, variable-projection starts, `extra` rows."""
+    """Candidate starts, best first (non-finite ones last): the grid, variable-projection starts, `extra` rows.
+
+    Past `SCREEN_ROWS` rows the starts are built and ranked on `subsample(problem)`."""
+    screened = subsample(problem)
+    if screened is not problem:
+        problem, model = screened, screened.model
     candidates = [start_grid(problem)] if grid else []
     if isinstance(model, ChinchillaLseModel):
         alphas, betas = (a.ravel() for a in np.meshgrid(exponents, exponents))
-        profiled = model.profile_starts(problem.log_loss, alphas, betas)
+        profiled = np.concatenate([model.profile_starts(problem.log_loss, alphas[block], betas[block])
+                                   for block in _blocks(alphas.size, problem.log_loss.size)])
         candidates.append(problem.expand(problem.reduce(profiled)))  # honour fix and tie
     if extra is not None:
         candidates.append(np.atleast_2d(extra))
@@ -277,12 +312,16 @@ def _fit(law: Law, runs: pd.DataFrame | RunsSource, *, delta: float, tie: Sequen
          fix: Mapping[str, float] | None, drop_highest: int, params_column: str, n_polish: int,
          max_iter: int, bootstrap: int, level: float, seed: int, n_jobs: int | None) -> FitResult:
     runs, options = _prepare_runs(runs, drop_highest, params_column)
-    if len(runs) <= len(law.param_names):
-        raise ValueError(f"{len(runs)} runs cannot determine {len(law.param_names)} coefficients")
     problem = make_problem(law, runs, delta=delta, tie=tie, fix=fix, max_iter=max_iter, n_polish=n_polish)
+    check_parametric(law.name, law.inputs, runs, len(problem.groups))
     model = problem.model
     starts = screen_starts(problem, model)
-    theta, best, n_converged = polish(problem, model, starts[:n_polish])
+    screened = subsample(problem)
+    if screened is problem:
+        theta, best, n_converged = polish(problem, model, starts[:n_polish])
+    else:  # polish the best starts on the subsample, then the winner once on every row
+        theta, _, n_converged = polish(screened, screened.model, starts[:n_polish])
+        theta, best, _ = polish(problem, model, theta[None])
     converged = _accepted(best)
     coefficients = {k: float(v) for k, v in model.coefficients(theta).items()}
     if not converged:
@@ -291,6 +330,9 @@ def _fit(law: Law, runs: pd.DataFrame | RunsSource, *, delta: float, tie: Sequen
     options.update(delta=delta, tie=list(tie), fix=dict(fix or {}), n_starts_screened=len(starts),
                    n_polished=min(n_polish, len(starts)), n_polished_converged=n_converged,
                    max_iter=max_iter, strategy="screen (law grid + variable projection) then L-BFGS-B")
+    if screened is not problem:
+        options.update(screen_rows=screened.log_loss.size,
+                       strategy="screen and polish on a subsample of rows, then L-BFGS-B on every row")
     samples, uncertainty = None, "none"
     if bootstrap:
         draws = resampling.bootstrap(functools.partial(_refit_resample, problem, theta), bootstrap, seed=seed,

@@ -15,17 +15,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from scaling.document import Document
+from scaling.fit.fitfile import READABLE_SCHEMAS, SCHEMA
 from scaling.laws.base import Array
 from scaling.laws.registry import get_law
 
-SCHEMA = "scaling.FitResult/1"
-"""JSON schema tag; bump the number on any change to the fields, and keep a reader for old ones."""
 _EXPONENT_BUDGETS = np.array([1e20, 1e22])  # any two budgets: the allocations are power laws
 
 
@@ -76,6 +76,8 @@ class FitResult(Document):
     """"total" or "non-embedding": which parameter count the fit used."""
     optima: list[dict[str, float]] = field(default_factory=list)
     """Approaches 1 and 2: the per-budget optima the power laws were fitted to."""
+    not_identifiable: list[str] = field(default_factory=list)
+    """Why the data cannot determine the coefficients ([] when it can; see scaling.fit.identify)."""
     options: dict[str, Any] = field(default_factory=dict)
     """Everything needed to refit: delta, tie, fix, dropped runs, starts."""
 
@@ -161,16 +163,45 @@ class FitResult(Document):
                 **derived, "objective": body.pop("objective"), "converged": body.pop("converged")}
         return {**head, "derived": list(derived), **body}
 
+    @staticmethod
+    def _frame_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
+        """`to_frame()` rows: one per coefficient and derived quantity, with stderr and interval."""
+        stderr = document["stderr"] or {}
+        values = {**document["coefficients"], **{name: document[name] for name in document["derived"]}}
+        return [{"law": document["law"], "approach": document["approach"], "coefficient": name, "estimate": value,
+                 "stderr": stderr.get(name), "estimate_interval": document["intervals"].get(name),
+                 "interval_level": document["level"] if name in document["intervals"] else None}
+                for name, value in values.items()]
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FitResult:
-        """Read `to_dict` output (ValueError on unknown fields)."""
+    def from_json(cls, text: str, source: str = "fit") -> FitResult:
+        """Read `to_json` output; every key, type and range is validated first (a ValueError,
+        `scaling.fit.fitfile.FitFileError`, names `source` and the field)."""
+        from scaling.fit.fitfile import parse_fit_document
+
+        data = parse_fit_document(text, source)
+        data.pop("schema")
+        return cls.from_dict(data, source)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "fit") -> FitResult:
+        """Read `to_dict` output (FitFileError, a ValueError, on unknown fields)."""
+        from scaling.fit.fitfile import FitFileError
+
         data = dict(data)
         derived = {name: data.pop(name) for name in data.pop("derived", [])}
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unexpected FitResult fields {sorted(unknown)}")
+            raise FitFileError(f"{source}: unexpected fields {', '.join(sorted(unknown))}")
         return cls(derived=derived, **data)
+
+    @classmethod
+    def read(cls, path: str | Path) -> FitResult:
+        """A fit file written by `scaling fit --out` (FitFileError naming the file and field)."""
+        from scaling.fit.fitfile import read_fit_text
+
+        return cls.from_json(read_fit_text(Path(path)), str(path))
 
 
 def allocation_exponents(law_name: str, coefficients: Mapping[str, Any]) -> dict[str, Any]:

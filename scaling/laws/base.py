@@ -2,7 +2,7 @@
 The registry of forms by name is `scaling.laws.registry`.
 
 A law knows its coefficient names, which run columns it reads, its paper reference and, where
-it has one, its compute-optimal allocation. It knows nothing about fitting: `laws.fit` is the
+it has one, its compute-optimal allocation. It knows nothing about fitting: `scaling.fit.engine` is the
 only code that optimises, and it reads the metadata here (starting grid, transforms).
 """
 

@@ -157,16 +157,11 @@ def resolve_law(name_or_path: str) -> LawEstimate:
 
 
 def _load_fit_file(path: Path) -> LawEstimate:
-    # Hook for the fitting engine (issue 3): FitResult implements LawEstimate, so a fit plugs in
-    # wherever a preset does. Imported lazily: planning must not pay for scipy at startup.
-    if not path.is_file():
-        raise ValueError(f"no such fit file {str(path)!r}")
-    try:
-        from scaling.fit.engine import FitResult  # type: ignore[attr-defined]
-    except ImportError:
-        raise ValueError(f"{str(path)!r}: fit files need `scaling fit` (scaling.fit.engine), "
-                         "which is not available yet; use a preset name") from None
-    return FitResult.from_json(path.read_text())  # type: ignore[no-any-return]
+    # FitResult implements LawEstimate, so a fit plugs in wherever a preset does. Imported
+    # lazily: planning must not pay for scipy at startup.
+    from scaling.fit.result import FitResult
+
+    return FitResult.read(path)
 
 
 def convert_params(params: npt.ArrayLike, *, source: str, target: str) -> Array:

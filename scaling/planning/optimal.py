@@ -58,6 +58,8 @@ class Plan(Document):
     """Interval on the compute-optimal params at `flops` when the estimate has one (fits)."""
     tokens_interval: tuple[float, float] | None = None
     """Interval on the compute-optimal tokens at `flops` when the estimate has one (fits)."""
+    interval_level: float | None = None
+    """Level of the intervals (0.95: 95%, percentile over bootstrap draws); None without intervals."""
     params_convention: str
     """"total" or "non-embedding"."""
     budget_convention: str
@@ -107,6 +109,8 @@ class PlanReport(Document):
     hardware: Hardware | None = None
     plans: tuple[Plan, ...]
     assumptions: tuple[str, ...] = ()
+
+    _frame_rows = "plans"
 
     def to_dict(self) -> dict[str, Any]:
         return {"flops": self.flops, "params": self.params, "tokens": self.tokens,
@@ -198,6 +202,7 @@ def _build(estimate: LawEstimate, params: float, tokens: float, budget: float, h
     return Plan(law=estimate.label, law_form=estimate.law, params=params, tokens=tokens,
                 tokens_per_param=tokens / params, flops=budget, loss=loss, loss_interval=interval,
                 params_interval=spans.get("params"), tokens_interval=spans.get("tokens"),
+                interval_level=float(estimate.level) if interval is not None or spans else None,  # type: ignore[attr-defined]
                 params_convention=estimate.params_convention,
                 budget_convention=convention, flops_method=method, shape=shape,
                 shape_params=counts.total if estimate.params_convention == "total" else counts.non_embedding,

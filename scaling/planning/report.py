@@ -29,7 +29,7 @@ QUESTIONS = ("data-constrained", "inference", "target-loss", "cost")
 
 @dataclass(frozen=True, kw_only=True)
 class PricedPlan:
-    """A compute-optimal plan (scaling.plan.Plan) and what its training costs."""
+    """A compute-optimal plan (scaling.planning.optimal.Plan) and what its training costs."""
 
     plan: Plan
     cost: Cost
@@ -59,6 +59,8 @@ class BeyondReport(Document):
     assumptions: tuple[str, ...] = ()
     conventions: dict[str, str] = field(default_factory=lambda: {"flops": FLOPS_CONVENTION,
                                                                  "budget": BUDGET_CONVENTION})
+
+    _frame_rows = "results"
 
     def to_dict(self) -> dict[str, Any]:
         return {"question": self.question, "request": self.request,

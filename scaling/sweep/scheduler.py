@@ -60,6 +60,16 @@ def sweep_tasks(spec: SweepConfig, sweep_dir: Path) -> tuple[list[RunTask], list
     return tasks, entries
 
 
+def check_tasks(tasks: list[RunTask], share: int = 1) -> None:
+    """Refuse the sweep (scaling.bounds.ResourceLimitError) if any run cannot fit this machine,
+    `share` runs side by side; the message names the run and its budget."""
+    from scaling.bounds import check_run
+
+    for task in tasks:
+        check_run(task.config, share=share, label=f"run {task.run_id} ({task.params:,} params, "
+                                                  f"{task.config.tokens:.3g} tokens)")
+
+
 def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "local", workers: int | None = None,
               address: str | None = None, retries: int = 1, train_fn: TrainFn | None = None,
               progress: Callable[[SweepProgress], None] | None = None,
@@ -70,13 +80,14 @@ def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "lo
 
     sweep_dir = Path(out) / spec.name
     tasks, entries = sweep_tasks(spec, sweep_dir)
+    gpus = visible_gpus() if spec.device in ("auto", "cuda") and backend == "local" else []
+    count = workers or (len(gpus) if gpus else (os.cpu_count() or 1))
+    check_tasks(tasks, share=1 if gpus or backend == "ray" else min(count, len(tasks)))
     invocation = {**store.provenance(command), "backend": backend}
     store.update_sweep_meta(sweep_dir, name=spec.name, spec=asdict(spec), runs=entries, invocation=invocation)
     train_fn = train_fn or _train_default
-    gpus = visible_gpus() if spec.device in ("auto", "cuda") and backend == "local" else []
     if spec.device == "cuda" and backend == "local" and not gpus:
         raise ValueError(f"sweep {spec.name} asks for device cuda but no GPU is visible")
-    count = workers or (len(gpus) if gpus else (os.cpu_count() or 1))
     threads = max(1, (os.cpu_count() or 1) // count) if gpus else 1
     tasks = [replace(t, config=replace(t.config, threads=threads)) for t in tasks]
     runner: Backend
@@ -161,6 +172,7 @@ def dry_run(spec: SweepConfig, out: Path = Path("runs"), *, measure: bool = True
     worker (None when not measured); nothing is trained or written."""
     sweep_dir = Path(out) / spec.name
     tasks, entries = sweep_tasks(spec, sweep_dir)
+    check_tasks(tasks)  # before timing any of them: a huge batch would exhaust memory
     estimates = estimate_seconds(tasks) if measure and tasks else [None] * len(tasks)
     return [{**entry, "status": store.run_status(task.run_dir) if task.run_dir.exists() else "pending",
              "est_s": est} for task, entry, est in zip(tasks, entries, estimates)]

@@ -51,6 +51,7 @@ class Sizes:
     """Sizes in a centred range."""
 
     def __post_init__(self) -> None:
+        _check_scalar_types(self, "sizes")
         given = sum([bool(self.params), bool(self.widths), self.center_tokens_per_param is not None])
         if given != 1:
             raise ValueError("sizes: give exactly one of a list, {min, max, count}, {d_model = [...]} "
@@ -87,6 +88,7 @@ class ShapeRule:
     """Whether sizes and tokens-per-param count embeddings ("total") or not ("non-embedding")."""
 
     def __post_init__(self) -> None:
+        _check_scalar_types(self, "shape")
         if self.params_convention not in ("total", "non-embedding"):
             raise ValueError(f"shape.params_convention must be 'total' or 'non-embedding', "
                              f"got {self.params_convention!r}")
@@ -202,6 +204,40 @@ class SweepConfig:
             raise ValueError(f"[train] may not set {', '.join(reserved)}: the spec sets them at top level or in the grid")
 
 
+_SCALARS = {"int": int, "float": float, "str": str, "bool": bool, "None": type(None)}
+
+
+def _check_scalar_types(obj: Any, where: str) -> None:
+    """ValueError naming `where.field` when a scalar field (int, float, str, bool, optional) holds
+    another type: spec files are hand-edited TOML, where `n_layer = "one"` parses fine."""
+    for item in fields(obj):
+        names = [n.strip() for n in str(item.type).split("|")]
+        if not all(n in _SCALARS for n in names):
+            continue  # tuples and nested tables are checked where they are parsed
+        value = getattr(obj, item.name)
+        kinds = [_SCALARS[n] for n in names]
+        ok = any((kind is int and isinstance(value, int) and not isinstance(value, bool))
+                 or (kind is float and isinstance(value, (int, float)) and not isinstance(value, bool))
+                 or (kind in (str, bool, type(None)) and isinstance(value, kind)) for kind in kinds)
+        if not ok:
+            wanted = " or ".join("null" if n == "None" else {"int": "an integer", "float": "a number",
+                                                             "str": "a string", "bool": "true/false"}[n]
+                                 for n in names)
+            raise ValueError(f"{where}.{item.name} must be {wanted}, got {value!r}")
+
+
+def _float(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where} must be a number, got {value!r}")
+    return float(value)
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{where} must be an integer, got {value!r}")
+    return value
+
+
 def log_range(low: float, high: float, count: int) -> tuple[float, ...]:
     """`count` values log-spaced from `low` to `high` inclusive."""
     if not (0 < low <= high and math.isfinite(high)) or count < 1:
@@ -313,7 +349,8 @@ def _numbers(value: Any, where: str) -> tuple[float, ...]:
         table = _table(value, where, {"min", "max", "count"})
         if set(table) != {"min", "max", "count"}:
             raise ValueError(f"{where}: a range needs min, max and count")
-        return log_range(float(table["min"]), float(table["max"]), int(table["count"]))
+        return log_range(_float(table["min"], f"{where}.min"), _float(table["max"], f"{where}.max"),
+                         _int(table["count"], f"{where}.count"))
     if not isinstance(value, list) or not all(isinstance(v, (int, float)) for v in value):
         raise ValueError(f"{where} must be a list of numbers or {{min, max, count}}, got {value!r}")
     return tuple(float(v) for v in value)
@@ -329,8 +366,9 @@ def _parse_sizes(value: Any, where: str) -> Sizes:
         return Sizes(widths=tuple(widths))
     if isinstance(value, dict) and "center_tokens_per_param" in value:
         table = _table(value, where, {"center_tokens_per_param", "span", "count"})
-        return Sizes(center_tokens_per_param=float(table["center_tokens_per_param"]),
-                     span=float(table.get("span", 8.0)), count=int(table.get("count", 5)))
+        return Sizes(center_tokens_per_param=_float(table["center_tokens_per_param"], f"{where}.center_tokens_per_param"),
+                     span=_float(table.get("span", 8.0), f"{where}.span"),
+                     count=_int(table.get("count", 5), f"{where}.count"))
     return Sizes(params=_numbers(value, where))
 
 
@@ -342,10 +380,12 @@ def _parse_isoflop(table: dict[str, Any]) -> IsoFlopGrid:
             if isinstance(entry, dict):
                 item = _table(entry, "isoflop.budgets", {"flops", "sizes", "seeds"})
                 seeds = _seeds(item["seeds"], "isoflop.budgets.seeds") if "seeds" in item else None
-                per_budget.append((float(item["flops"]), _parse_sizes(item.get("sizes"), "isoflop.budgets.sizes"),
+                if "flops" not in item:
+                    raise ValueError("isoflop.budgets: each budget table needs flops")
+                per_budget.append((_float(item["flops"], "isoflop.budgets.flops"), _parse_sizes(item.get("sizes"), "isoflop.budgets.sizes"),
                                    seeds))
             else:
-                budgets.append(float(entry))
+                budgets.append(_float(entry, "isoflop.budgets"))
     else:
         budgets = list(_numbers(raw if raw is not None else [], "isoflop.budgets"))
     sizes = _parse_sizes(table["sizes"], "isoflop.sizes") if "sizes" in table else None
@@ -375,4 +415,7 @@ def load_spec(spec: str | Path) -> SweepConfig:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{spec}: invalid TOML: {exc}") from exc
-    return parse_spec(doc, default_name=stem)
+    try:
+        return parse_spec(doc, default_name=stem)
+    except ValueError as exc:
+        raise ValueError(f"{spec}: {exc}") from None

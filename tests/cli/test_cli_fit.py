@@ -52,7 +52,7 @@ def test_approach_3_json_keys_and_plan_uses_the_fit(runs_csv, tmp_path):
     for key in ("a", "b", "objective", "converged", "intervals", "samples"):
         assert key in data
     assert data["converged"] is True and data["a"] == pytest.approx(0.513, abs=0.05)
-    assert data["schema"] == "scaling.FitResult/1" and data["approach"] == "3"
+    assert data["schema"] == "scaling.FitResult/2" and data["approach"] == "3"
     assert json.loads(out.read_text()) == data  # what --format json prints is what --out writes
     printed = tmp_path / "printed.json"
     printed.write_text(result.stdout)

@@ -230,3 +230,17 @@ def test_no_finite_start_is_a_failed_fit_not_a_crash(monkeypatch):
     assert n_converged == 0
     assert not fit_module._accepted(best)
     assert np.all(np.isfinite(theta))
+
+
+def test_many_rows_screen_on_a_subsample_and_polish_on_all(epoch_fit, monkeypatch):
+    # The Epoch runs fitted with the screen capped at 64 rows (and blocks of a few starts) land
+    # on the same optimum as the full screen: the final polish sees every row.
+    import scaling.fit.engine as engine
+
+    monkeypatch.setattr(engine, "SCREEN_ROWS", 64)
+    monkeypatch.setattr(engine, "BLOCK_ELEMENTS", 1000)
+    fit = fit_law("chinchilla", "chinchilla-2022", drop_highest=5)
+    assert fit.converged and fit.n_points == 240 and fit.options["screen_rows"] == 64
+    assert fit.objective == pytest.approx(epoch_fit.objective, rel=1e-6)
+    for name, value in epoch_fit.coefficients.items():
+        assert fit.coefficients[name] == pytest.approx(value, rel=1e-3)

@@ -93,9 +93,9 @@ def test_bootstrap_gives_intervals_and_round_trips():
     runs = runs.assign(loss=runs["loss"] * np.exp(np.random.default_rng(1).normal(0, 0.005, len(runs))))
     fit = fit_isoflop(runs, bootstrap=100, seed=0, level=0.9)
     low, high = fit.intervals["a"]
-    # The interval covers the true exponent (a resampled profile repeats runs, which count once
-    # per size: over 40 noise draws, 90% intervals covered the truth 38 times).
-    assert low < TRUTH["beta"] / (TRUTH["alpha"] + TRUTH["beta"]) < high and high - low < 0.1
+    # The interval is the reported estimator's spread around its estimate (its coverage of the
+    # truth is checked over 160 sweeps in test_isoflop_calibration.py, marked slow).
+    assert low < fit.derived["a"] < high and high - low < 0.1
     assert FitResult.from_json(fit.to_json()) == fit
     assert fit.optimal_interval(1e21)["params"][0] < fit.optimal(1e21)[0]
 

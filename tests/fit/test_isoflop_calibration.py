@@ -4,8 +4,8 @@ Design: IsoFLOP sweeps from a known Chinchilla law (Hoffmann et al. 2022, Eq. 10
 5 budgets over 2 decades (1e18-1e20 FLOPs), 8 sizes per budget spanning 16x around the true
 optimum (offset at random by up to e^0.35), 1% multiplicative loss noise. The target is N_opt
 at 100x the largest budget. Measured with 200 resamples: the point estimate lies inside its own
-90% interval in 160 of 160 replicates and the interval covers the truth in about 95%; the case
-bootstrap it replaced missed its own estimate in about 1 replicate in 15.
+90% interval in 160 of 160 replicates and the interval covers the truth in 143 (0.894); the
+bootstrap over runs it replaced missed its own estimate in 9 of 160 (coverage 0.969).
 """
 
 import warnings

@@ -21,7 +21,7 @@ import pytest
 from scaling.atomic import write_json
 from scaling.records import read_record_json
 from scaling.sweep import store
-from scaling.records import write_atomic
+from scaling.atomic import write_atomic
 from scaling.sweep.backends import (
     LocalBackend,
     RunTask,

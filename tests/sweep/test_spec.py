@@ -141,6 +141,12 @@ def test_per_budget_seeds_override_the_spec_seeds():
     ({"seeds": []}, "seeds"),
     ({"shape": {"n_layer": 2, "params_convention": "embedding"}}, "params_convention"),
     ({"colour": "blue"}, "unknown sweep spec keys"),
+    ({"shape": {"n_layer": "one"}}, "shape.n_layer must be an integer or null, got 'one'"),
+    ({"shape": {"n_layer": 1, "seq_len": 1.5}}, "shape.seq_len must be an integer"),
+    ({"isoflop": {"budgets": ["1e10"], "sizes": [1e4]}}, "isoflop.budgets must be a list of numbers"),
+    ({"isoflop": {"budgets": [1e10], "sizes": {"min": "a", "max": 1e5, "count": 3}}}, "isoflop.sizes.min must be a number"),
+    ({"isoflop": {"budgets": [{"flops": "x", "sizes": [1e4]}]}}, "isoflop.budgets.flops must be a number"),
+    ({"isoflop": {"budgets": [1e10], "sizes": {"center_tokens_per_param": 20, "count": 2.5}}}, "count must be an integer"),
 ])
 def test_bad_specs_raise_value_error(change, message):
     doc = {**tomllib.loads(ISOFLOP), **change}
