@@ -10,10 +10,11 @@ from scaling.laws.base import Law
 from scaling.laws.chinchilla import CHINCHILLA
 from scaling.laws.datablations import DATA_CONSTRAINED
 from scaling.laws.kaplan import KAPLAN_ALLOCATION, KAPLAN_C, KAPLAN_D, KAPLAN_N, KAPLAN_N_OFFSET, KAPLAN_ND
+from scaling.laws.lr_batch import HYPERPARAMETER_POWER
 
 LAWS: dict[str, Law] = {law.name: law for law in (
     CHINCHILLA, KAPLAN_N, KAPLAN_N_OFFSET, KAPLAN_D, KAPLAN_ND, KAPLAN_C, KAPLAN_ALLOCATION,
-    POWER_ALLOCATION, TOKENS_PER_PARAM, DATA_CONSTRAINED)}
+    POWER_ALLOCATION, TOKENS_PER_PARAM, DATA_CONSTRAINED, HYPERPARAMETER_POWER)}
 """Every functional form by name."""
 
 
