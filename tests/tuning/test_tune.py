@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 from scaling.atomic import write_json
-from scaling.sweep import store
 from scaling.config import ModelConfig, TrainConfig
 from scaling.flops import training_flops
 from scaling.records import run_id
