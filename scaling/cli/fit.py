@@ -15,7 +15,6 @@ import typer
 from scaling.cli._app import Format, app, finite_range, positive_finite, positive_int
 from scaling.cli.render import Output, quantity, show
 
-SUMMARY_SCHEMA = "scaling.FitSummary/1"
 
 
 class Approach(str, Enum):
@@ -101,15 +100,17 @@ def fit_command(
     if format is not Format.table:
         for note in skipped:  # the table lists them; JSON and CSV keep their shape, so they go to stderr
             typer.echo(f"note: skipped {note}", err=True)
-    show(render_fits(report, skipped), format)
+    # JSON: the FitResult document `--out` writes and `scaling plan --law` reads (several: by key).
+    documents = {key: result.to_document() for key, result in results.items()}
+    show(render_fits(report, skipped, documents), format)
 
 
-def render_fits(report: dict[str, Any], skipped: list[str]) -> Output:
+def render_fits(report: dict[str, Any], skipped: list[str], documents: dict[str, Any]) -> Output:
     """`summary` output as text blocks (one per approach), long-form csv records (one row per
     coefficient or optimum) and its JSON (one FitResult document, or all under their keys)."""
     blocks: list[Any] = [_render_one(key, fit) for key, fit in report.items()]
     blocks += [f"skipped approach {note}" for note in skipped]
-    document = next(iter(report.values())) if len(report) == 1 else {"schema": SUMMARY_SCHEMA, **report}
+    document = next(iter(documents.values())) if len(documents) == 1 else documents
     return Output(blocks, records=[row for key, fit in report.items() for row in _records(key, fit)],
                   document=document)
 

@@ -17,7 +17,8 @@ from scaling.analysis.compare import compare as compare_laws
 from scaling.cli import render
 from scaling.cli.render import Output, Table, pct, quantity, show, si
 from scaling.hardware import DEFAULT_MFU, GPU_PEAK_FLOPS, Hardware
-from scaling.laws.base import LawEstimate, get_law
+from scaling.laws.base import LawEstimate
+from scaling.laws.registry import get_law
 from scaling.laws.presets import PRESETS, resolve_law
 from scaling.planning.optimal import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, PlanReport, plan_report
 

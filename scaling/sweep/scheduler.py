@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from scaling.records import read_record_json
 from scaling.sweep import store
 from scaling.sweep.backends import (
     Backend,
@@ -28,16 +29,20 @@ from scaling.sweep.backends import (
     visible_gpus,
 )
 
+if TYPE_CHECKING:
+    from scaling.config import TrainConfig
+    from scaling.records import RunRecord
+    from scaling.sweep.spec import SweepConfig
 
 logger = logging.getLogger(__name__)
 
-def _train_default(config: Any, run_dir: Path) -> Any:
+def _train_default(config: TrainConfig, run_dir: Path) -> RunRecord:
     from scaling.train import train  # imported in the worker: the parent never loads torch
 
     return train(config, run_dir)
 
 
-def sweep_tasks(spec: Any, sweep_dir: Path) -> tuple[list[RunTask], list[dict[str, Any]]]:
+def sweep_tasks(spec: SweepConfig, sweep_dir: Path) -> tuple[list[RunTask], list[dict[str, Any]]]:
     """The sweep's RunTasks and their sweep.json entries (run_id, budget, shape, counts)."""
     from scaling.flops import count_params, flops_per_token
     from scaling.records import run_id
@@ -69,7 +74,7 @@ def check_tasks(tasks: list[RunTask], share: int = 1) -> None:
                                                   f"{task.config.tokens:.3g} tokens)")
 
 
-def run_sweep(spec: Any, out: Path = Path("runs"), *, backend: str = "local", workers: int | None = None,
+def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "local", workers: int | None = None,
               address: str | None = None, retries: int = 1, train_fn: TrainFn | None = None,
               progress: Callable[[SweepProgress], None] | None = None,
               command: str | None = None,
@@ -201,7 +206,7 @@ def _probe(tasks: list[RunTask], workers: int, gpus: list[str], threads: int, ma
             finally:
                 runner.close()
             events = store.read_events(Path(scratch))
-            records = {t.run_id: store.read_record_json(t.run_dir) or {} for t in probes}
+            records = {t.run_id: read_record_json(t.run_dir) or {} for t in probes}
             if any(r.get("status") != "ok" for r in records.values()):
                 logger.warning("the dry run's probe failed (%s); no time estimate",
                                next(r.get("error") for r in records.values() if r.get("status") != "ok"))
