@@ -43,6 +43,48 @@ CURVE_COLUMNS: dict[str, str] = {
 """The curve.parquet schema (column -> arrow type), in file order."""
 
 
+class CorruptFile(ValueError):
+    """A run file that cannot be read (truncated, not JSON/parquet/a checkpoint); names it."""
+
+
+class NewerSchema(ValueError):
+    """A record written by a newer scaling (a higher schema_version): refused, never taken as finished."""
+
+
+def quarantine(path: Path, reason: str) -> Path:
+    """Move a corrupt run file aside (kept for inspection as `<name>.corrupt-<UTC time>`) and
+    log where; the run is then retrained as if the file had never been written."""
+    import logging
+    import time
+
+    path = Path(path)
+    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}")
+    os.replace(path, target)
+    logging.getLogger(__name__).warning("%s is corrupt (%s); moved to %s and the run will be retrained",
+                                        path, reason, target.name)
+    return target
+
+
+def parse_record_json(path: Path, text: str | bytes) -> dict[str, Any]:
+    """A record.json's content as a dict: CorruptFile if it is not a run record, NewerSchema if
+    a newer scaling wrote it. Records without a schema_version (a crashed run's minimal
+    "failed" record) read as the current version."""
+    try:
+        record = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptFile(f"{path}: not valid JSON ({exc}); truncated?") from None
+    if not isinstance(record, dict) or record.get("status") not in STATUSES:
+        status = record.get("status") if isinstance(record, dict) else None
+        raise CorruptFile(f"{path}: not a run record (status {status!r})")
+    version = record.get("schema_version", SCHEMA_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CorruptFile(f"{path}: schema_version {version!r} is not an integer")
+    if version > SCHEMA_VERSION:
+        raise NewerSchema(f"{path}: run record schema_version {version}; this scaling reads up to "
+                          f"{SCHEMA_VERSION}: upgrade scaling to use this store")
+    return record
+
+
 def run_id(cfg: TrainConfig) -> str:
     """Stable 12-hex-digit id: sha256 of the canonical resolved config (seed included).
 
@@ -127,15 +169,30 @@ def read_record(run_dir: Path) -> RunRecord | None:
     """The run's record.json, or None when the run has not finished (or never started)."""
     path = Path(run_dir) / "record.json"
     try:
-        text = path.read_text()
+        text = path.read_bytes()
     except FileNotFoundError:
         return None
-    return RunRecord.from_dict(json.loads(text))
+    return RunRecord.from_dict(parse_record_json(path, text))
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder, fsync, rename."""
+    """Write `data` to `path` through a temporary file in the same folder, fsync, rename.
+
+    Raises StoreFault (scaling.errors) naming `path` when the store cannot be written (read-only,
+    full, no permission); the previous file, if any, is left as it was.
+    """
     path = Path(path)
+    try:
+        _write_atomic(path, data)
+    except OSError as exc:
+        from scaling.errors import StoreFault
+
+        if isinstance(exc, StoreFault):
+            raise
+        raise StoreFault(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -228,7 +285,15 @@ def read_curve(run_dir: Path) -> Any:
     """A run's curve as a pyarrow Table, checked against the schema (ValueError if it differs)."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(Path(run_dir) / "curve.parquet")
+    path = Path(run_dir) / "curve.parquet"
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:  # pyarrow: ArrowInvalid (a ValueError) or an IOError
+        if isinstance(exc, PermissionError):
+            raise
+        raise CorruptFile(f"{path}: not a readable parquet file ({exc})") from None
     expected = curve_schema()
     if table.schema.remove_metadata() != expected.remove_metadata():
         raise ValueError(f"{run_dir}/curve.parquet does not match curve schema v{SCHEMA_VERSION}")
