@@ -1,12 +1,18 @@
-"""CPU training throughput of `scaling.train.train` against a plain reference loop.
+"""CPU training throughput: the shape rule's heads, and `scaling.train.train` against a plain loop.
 
-For models of about 10k, 100k and 1M parameters (shapes from scaling.flops.suggest_shape),
+Part "shapes": for about 10k, 100k and 1M parameters (scaling.flops.suggest_shape), tokens/s of
+`train()` with the old rule's heads (head size 8 below d_model 256) and the current rule's
+(`scaling.flops.heads_for`, heads of about 64) on the same shape, batch and steps, alternating,
+best of `--repeats`; and the share of this machine's float32 matmul rate (square matmuls of
+256-1024, measured in the same run, best of several) each reaches, counting 6 N FLOPs per token.
+
+Part "loop": for models of about 10k, 100k and 1M parameters (shapes from scaling.flops.suggest_shape),
 one thread, float32 eager: the same shape, batch and number of steps run through a minimal
 nanoGPT-style loop written below and through `train()`; prints tokens/s of each and the ratio
 (ours / reference; the goal is >= 1). Each side runs `--repeats` times, alternating, and the
 best time counts, so load from other processes on the machine hurts both alike.
 
-    python benchmarks/bench_train_cpu.py [--sizes 1e4,1e5,1e6] [--repeats 2] [--threads 1]
+    python benchmarks/bench_train_cpu.py [--part shapes|loop|all] [--sizes 1e4,1e5,1e6] [--repeats 2] [--threads 1]
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import argparse
 import math
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -94,23 +101,64 @@ def ours_tokens_per_s(cfg: TrainConfig, steps: int, run_dir: Path) -> tuple[floa
     return loop, end_to_end
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1e4,1e5,1e6")
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seq-len", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=8)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def matmul_flops_per_s(repeats: int = 3) -> float:
+    """Best float32 square-matmul rate (FLOP/s) over sizes 256-1024 on the current threads."""
+    best = 0.0
+    for _ in range(repeats):
+        for n in (256, 512, 1024):
+            a, b = torch.randn(n, n), torch.randn(n, n)
+            a @ b
+            reps = max(3, round(2e9 / (2 * n**3)))
+            start = time.perf_counter()
+            for _ in range(reps):
+                a @ b
+            best = max(best, 2 * n**3 * reps / (time.perf_counter() - start))
+    return best
+
+
+def old_rule_heads(d_model: int) -> int:
+    """Heads of the previous shape rule: head size 64 from d_model 256 up, else 8."""
+    return d_model // (64 if d_model >= 256 else 8)
+
+
+def run_config(shape: object, steps: int, args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(model=shape, tokens=steps * args.batch_size * args.seq_len, device="cpu",  # type: ignore[arg-type]
+                       batch_size=args.batch_size, threads=args.threads, eval_points=1, eval_tokens=4096,
+                       log_every=max(1, steps // 10), checkpoint_every_s=1e9)
+
+
+def bench_shapes(args: argparse.Namespace) -> None:
+    print(f"{'params':>10} {'shape':>8} {'heads old/new':>13} {'old tok/s':>10} {'new tok/s':>10} {'ratio':>6} "
+          f"{'old %mm':>8} {'new %mm':>8}")
+    rate = matmul_flops_per_s()
+    for size in (float(s) for s in args.sizes.split(",")):
+        new = suggest_shape(size, seq_len=args.seq_len)
+        old = replace(new, n_head=old_rule_heads(new.d_model))
+        steps = STEPS.get(size, max(10, round(300 * 1e4 / size)))
+        best = {"old": 0.0, "new": 0.0}
+        for _ in range(args.repeats):
+            for label, shape in (("old", old), ("new", new)):
+                with tempfile.TemporaryDirectory() as tmp:
+                    best[label] = max(best[label], ours_tokens_per_s(run_config(shape, steps, args), steps,
+                                                                     Path(tmp) / "run")[0])
+        rate = max(rate, matmul_flops_per_s(1))
+        n = count_params(new).total
+        share = {k: 6 * n * v / rate for k, v in best.items()}
+        print(f"{n:>10,} {f'{new.n_layer}x{new.d_model}':>8} {f'{old.n_head}/{new.n_head}':>13} {best['old']:>10,.0f} "
+              f"{best['new']:>10,.0f} {best['new'] / best['old']:>6.2f} {share['old']:>8.1%} {share['new']:>8.1%}",
+              flush=True)
+    print(f"fp32 matmul rate here: {rate / 1e9:.1f} GFLOP/s on {args.threads} thread(s) (best square matmul, "
+          f"256-1024); %mm = 6 N tokens/s over it; ratio = new / old heads; context {args.seq_len}, "
+          f"batch {args.batch_size}")
+
+
+def bench_loop(args: argparse.Namespace) -> None:
     corpus = load_corpus("stdlib")
     print(f"{'params':>10} {'shape':>12} {'reference tok/s':>16} {'ours tok/s':>11} {'ratio':>6} {'ours e2e':>9}")
     for size in (float(s) for s in args.sizes.split(",")):
         shape = suggest_shape(size, seq_len=args.seq_len)
         steps = STEPS.get(size, max(10, round(300 * 1e4 / size)))
-        cfg = TrainConfig(model=shape, tokens=steps * args.batch_size * args.seq_len, device="cpu",
-                          batch_size=args.batch_size, threads=args.threads, eval_points=1, eval_tokens=4096,
-                          log_every=max(1, steps // 10), checkpoint_every_s=1e9)
+        cfg = run_config(shape, steps, args)
         reference, loop, e2e = 0.0, 0.0, 0.0
         for repeat in range(args.repeats):
             reference = max(reference, reference_tokens_per_s(cfg, corpus.train, steps))
@@ -122,6 +170,22 @@ def main() -> None:
               f"{loop / reference:>6.2f} {e2e:>9,.0f}", flush=True)
     print("ratio = ours (training loop) / reference; ours e2e includes corpus load, evals, records.")
     assert math.isfinite(loop)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("shapes", "loop", "all"), default="all")
+    parser.add_argument("--sizes", default="1e4,1e5,1e6")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seq-len", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.part in ("shapes", "all"):
+        bench_shapes(args)
+    if args.part in ("loop", "all"):
+        bench_loop(args)
 
 
 if __name__ == "__main__":

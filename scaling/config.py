@@ -30,9 +30,15 @@ class ModelConfig:
     """Vocabulary size (256 for the byte-level tokenizer)."""
     tied_embeddings: bool = True
     """Share the token embedding with the output (logit) layer."""
+    parametrization: str = "standard"
+    """"standard" (GPT-2: init N(0, 0.02), one LR) or "mup" (Yang et al. 2022, Tensor Programs V,
+    Table 8: per-layer init and LR multipliers for width; scaling.mup)."""
+    base_width: int = 64
+    """muP only: the width at which muP equals the standard parametrization (an LR tuned there
+    carries to other widths)."""
 
     def __post_init__(self) -> None:
-        for name in ("n_layer", "d_model", "n_head", "seq_len", "vocab_size"):
+        for name in ("n_layer", "d_model", "n_head", "seq_len", "vocab_size", "base_width"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -40,6 +46,7 @@ class ModelConfig:
             raise ValueError(f"d_ff must be a positive integer or None, got {self.d_ff!r}")
         if self.d_model % self.n_head:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})")
+        _check_choice("parametrization", self.parametrization, PARAMETRIZATIONS)
 
     @property
     def ff_width(self) -> int:
@@ -51,9 +58,15 @@ class ModelConfig:
         return self.d_model // self.n_head
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain dict; the muP fields only under muP, so standard shapes (and the run ids that
+        hash them) read as they did before muP existed."""
+        d = asdict(self)
+        if self.parametrization == "standard":
+            del d["parametrization"], d["base_width"]
+        return d
 
 
+PARAMETRIZATIONS = ("standard", "mup")
 DEVICES = ("auto", "cpu", "cuda")
 SCHEDULES = ("cosine", "wsd")
 LR_RULES = ("width", "deepseek")
@@ -89,6 +102,9 @@ class TrainConfig:
     """"width": 0.05 / sqrt(d_model); "deepseek": 0.3118 C^-0.125 (scaling.hyperparams)."""
     lr_scale: float = 1.0
     """Multiplier on the rule's peak LR when `lr` is None (tuned per study, e.g. cpu-isoflop)."""
+    rules: str | None = None
+    """Hyperparameter rules replacing `lr_rule` and the default batch rule: "deepseek" (the
+    built-in preset) or "rules:PATH" (a file `scaling tune` wrote; scaling.tuning.rules)."""
     batch_size: int | None = None
     """Sequences per optimizer step; None = DeepSeek's B_opt(C), shrunk to give `min_steps`."""
     min_steps: int = 1000
@@ -145,6 +161,9 @@ class TrainConfig:
         _check_choice("device", self.device, DEVICES)
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("lr_rule", self.lr_rule, LR_RULES)
+        from scaling.tuning.rules import check_rules_spec
+
+        check_rules_spec(self.rules)
         if not (isinstance(self.lr_scale, (int, float)) and math.isfinite(self.lr_scale) and self.lr_scale > 0):
             raise ValueError(f"lr_scale must be a positive finite number, got {self.lr_scale!r}")
         _check_choice("flops_method", self.flops_method, FLOPS_METHODS)
@@ -169,8 +188,12 @@ class TrainConfig:
                              f"({self.micro_batch_size})")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict; `TrainConfig.from_dict(cfg.to_dict()) == cfg`."""
-        return asdict(self)
+        """Plain JSON-able dict; `TrainConfig.from_dict(cfg.to_dict()) == cfg`. `rules` only when
+        set, so configs without rules (and their run ids) read as before rules existed."""
+        d = {**asdict(self), "model": self.model.to_dict()}
+        if self.rules is None:
+            del d["rules"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:

@@ -25,6 +25,15 @@ ASPECT_RATIO = 64
 changes by only a few percent for aspect ratios from about 20 to 200; GPT-2 small (768/12) and
 GPT-3 2.7B (2560/32) sit at 64-80, so 64 is the conventional middle."""
 
+HEAD_SIZE = 64
+"""Target attention head size of the shape rule (`heads_for`): heads of 64 as in GPT-2 and GPT-3
+(Brown et al. 2020, Table 2.1, d_head 64 up to 1.3B). Kaplan et al. 2020, Fig. 5 (right): at
+fixed N the loss depends only mildly on d_model / n_head. Heads of 8 at tiny widths made the
+attention, not the matmuls, the cost on CPU: measured here (one thread, float32, context 256,
+batch 8, `benchmarks/bench_train_cpu.py`), fewer, wider heads train 1.5-2x more tokens/s at 1e4-1e6
+parameters. Trade-off: a model narrower than 64 has one head, so fewer attention patterns per
+layer; widths of 256 and more (multiples of 64) keep d_model / 64 heads as before."""
+
 MIN_FLOPS = 1e10
 """Smallest training budget planned for (a model of a few thousand parameters)."""
 MAX_FLOPS = 1e40
@@ -142,8 +151,8 @@ def suggest_shape(
 ) -> ModelConfig:
     """A realisable shape whose exact count is within `tolerance` of `target_params`.
 
-    Rule: d_model is a multiple of the head size (64 from d_model 256 up, else 8; heads of 64 as
-    in GPT-2/3), d_ff = 4 d_model, and among the shapes whose count is within `tolerance` of the
+    Rule: d_model is a multiple of 64 from 256 up, else of 8; n_head = `heads_for(d_model)` (heads
+    of about HEAD_SIZE); d_ff = 4 d_model, and among the shapes whose count is within `tolerance` of the
     target, the one whose d_model / n_layer is closest (in log) to `aspect_ratio` wins; at tiny
     sizes, where the embeddings alone approach the target, the closest count wins instead.
     Shapes narrower than 4 d_model per layer are never proposed.
@@ -170,7 +179,7 @@ def suggest_shape(
                 best = (key, n_layer, d_model)
     assert best is not None
     _, n_layer, d_model = best
-    return ModelConfig(n_layer=n_layer, d_model=d_model, n_head=d_model // _head_size(d_model),
+    return ModelConfig(n_layer=n_layer, d_model=d_model, n_head=heads_for(d_model),
                        seq_len=seq_len, vocab_size=vocab_size, tied_embeddings=tied_embeddings)
 
 
@@ -183,10 +192,20 @@ def _widths_near_target(target: float, n_layer: int, embedding_rows: int, conven
     return {_align(d_exact, math.floor), _align(d_exact, math.ceil)}
 
 
-def _head_size(d_model: int) -> int:
+def heads_for(d_model: int) -> int:
+    """Attention heads of the shape rule: the divisor h of d_model whose head size d_model / h is
+    closest (in log) to HEAD_SIZE, fewer heads on a tie. d_model 16 -> 1 head, 72 -> 1, 96 -> 2
+    (of 48), 160 -> 2 (of 80), any multiple of 64 -> d_model / 64 (GPT-2/3's heads of 64)."""
+    positive_number("d_model", d_model)
+    divisors = [h for h in range(1, d_model + 1) if d_model % h == 0]
+    return min(divisors, key=lambda h: (round(abs(math.log(d_model / (h * HEAD_SIZE))), 12), h))
+
+
+def _width_step(d_model: int) -> int:
+    """Widths are multiples of 64 (whole heads of 64) from 256 up, else of 8."""
     return 64 if d_model >= 256 else 8
 
 
 def _align(width: float, rounding: Callable[[float], int]) -> int:
-    step = _head_size(int(width))
+    step = _width_step(int(width))
     return max(8, int(rounding(width / step)) * step)

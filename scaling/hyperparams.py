@@ -46,27 +46,52 @@ def deepseek_budget(cfg: TrainConfig) -> float:
 
 
 def deepseek_lr(flops: float) -> float:
-    """Peak LR, DeepSeek-AI 2024, Sec. 3.1, Fig. 3: eta_opt = 0.3118 C^-0.1250."""
-    return 0.3118 * flops**-0.1250
+    """Peak LR, DeepSeek-AI 2024, Sec. 3.1, Fig. 3: eta_opt = 0.3118 C^-0.1250 (the built-in
+    preset, scaling.tuning.rules.DEEPSEEK_RULES)."""
+    from scaling.tuning.rules import DEEPSEEK_RULES
+
+    return DEEPSEEK_RULES.lr(flops)
 
 
 def deepseek_batch_tokens(flops: float) -> float:
-    """Tokens per step, DeepSeek-AI 2024, Sec. 3.1, Fig. 3: B_opt = 0.2920 C^0.3271."""
-    return 0.2920 * flops**0.3271
+    """Tokens per step, DeepSeek-AI 2024, Sec. 3.1, Fig. 3: B_opt = 0.2920 C^0.3271 (the
+    built-in preset, scaling.tuning.rules.DEEPSEEK_RULES)."""
+    from scaling.tuning.rules import DEEPSEEK_RULES
+
+    return DEEPSEEK_RULES.batch_tokens(flops)
+
+
+def rules_budget(cfg: TrainConfig, convention: str) -> float:
+    """The run's compute C as a rules file counts it (scaling.tuning.rules.FLOPS_CONVENTIONS)."""
+    if convention == "deepseek_md":
+        return deepseek_budget(cfg)
+    from scaling.flops import training_flops
+
+    return training_flops(cfg.model, cfg.tokens, convention)
 
 
 def rule_lr(cfg: TrainConfig) -> float:
-    """Peak learning rate by `cfg.lr_rule` ("width": WIDTH_LR_SCALE / sqrt(d_model)), times `cfg.lr_scale`."""
+    """Peak learning rate by `cfg.lr_rule` ("width": WIDTH_LR_SCALE / sqrt(d_model)), times `cfg.lr_scale`.
+
+    Under muP the width rule reads the base width instead of d_model: the per-layer multipliers
+    (scaling.mup) do the width scaling, so the global LR is the one tuned at the base width.
+    With `cfg.rules` set, eta_opt(C) of those rules at the run's C (scaling.tuning.rules)."""
+    if cfg.rules is not None:
+        from scaling.tuning.rules import load_rules
+
+        rules = load_rules(cfg.rules)
+        return cfg.lr_scale * rules.lr(rules_budget(cfg, rules.flops_convention))
     if cfg.lr_rule == "deepseek":
         return cfg.lr_scale * deepseek_lr(deepseek_budget(cfg))
-    return cfg.lr_scale * WIDTH_LR_SCALE / math.sqrt(cfg.model.d_model)
+    width = cfg.model.base_width if cfg.model.parametrization == "mup" else cfg.model.d_model
+    return cfg.lr_scale * WIDTH_LR_SCALE / math.sqrt(width)
 
 
 def rule_batch_size(cfg: TrainConfig) -> int:
-    """Sequences per step: DeepSeek's B_opt(C) in whole sequences, shrunk (never below 1) until
-    the run has at least `cfg.min_steps` optimizer steps."""
+    """Sequences per step: DeepSeek's B_opt(C) (or `cfg.rules`' B_opt(C)) in whole sequences,
+    shrunk (never below 1) until the run has at least `cfg.min_steps` optimizer steps."""
     seq_len = cfg.model.seq_len
-    batch_size = max(1, round(deepseek_batch_tokens(deepseek_budget(cfg)) / seq_len))
+    batch_size = max(1, round(rule_batch_tokens(cfg) / seq_len))
     floor_batch = cfg.tokens // (cfg.min_steps * seq_len)  # largest batch that keeps min_steps
     if batch_size > floor_batch:
         if floor_batch < 1:
@@ -74,6 +99,40 @@ def rule_batch_size(cfg: TrainConfig) -> int:
                         cfg.tokens, cfg.min_steps)
         batch_size = max(1, floor_batch)
     return batch_size
+
+
+def rule_batch_tokens(cfg: TrainConfig) -> float:
+    """B_opt(C) in tokens before rounding and the step floor: `cfg.rules`' law, else DeepSeek's."""
+    if cfg.rules is not None:
+        from scaling.tuning.rules import load_rules
+
+        rules = load_rules(cfg.rules)
+        return rules.batch_tokens(rules_budget(cfg, rules.flops_convention))
+    return deepseek_batch_tokens(deepseek_budget(cfg))
+
+
+def hyperparameter_sources(cfg: TrainConfig) -> dict[str, str]:
+    """Where an unresolved config's peak LR and batch come from, in words (for dry runs)."""
+    scale = f" x {cfg.lr_scale:g}" if cfg.lr_scale != 1.0 else ""
+    if cfg.lr is not None:
+        lr = "given"
+    elif cfg.rules is not None:
+        lr = f"{cfg.rules} eta_opt(C){scale}"
+    elif cfg.lr_rule == "deepseek":
+        lr = f"deepseek eta_opt(C){scale}"
+    else:
+        width = "base_width" if cfg.model.parametrization == "mup" else "d_model"
+        lr = f"{WIDTH_LR_SCALE:g}/sqrt({width}){scale}"
+    if cfg.model.parametrization == "mup":
+        lr += ", muP per-layer"
+    if cfg.batch_size is not None:
+        batch = "given"
+    else:
+        batch = f"{cfg.rules or 'deepseek'} B_opt(C)"
+        floor = cfg.tokens // (cfg.min_steps * cfg.model.seq_len)
+        if round(rule_batch_tokens(cfg) / cfg.model.seq_len) > max(1, floor):
+            batch += f", floored to {cfg.min_steps} steps"
+    return {"lr": lr, "batch": batch}
 
 
 def count_steps(cfg: TrainConfig) -> int:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scaling import mup
 from scaling.config import ModelConfig
 
 INIT_STD = 0.02
@@ -30,6 +31,7 @@ class Block(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.n_head = cfg.n_head
+        self.attention_scale = mup.attention_scale(cfg)
         self.ln_1 = nn.LayerNorm(cfg.d_model, bias=False)
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
         self.attn_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
@@ -40,7 +42,7 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(self.ln_1(x)).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.attention_scale)
         x = x + self.attn_proj(y.transpose(1, 2).reshape(B, T, C))
         return x + self.mlp_proj(F.gelu(self.fc(self.ln_2(x))))
 
@@ -59,18 +61,29 @@ class GPT(nn.Module):
         self.register_buffer("positions", torch.arange(cfg.seq_len), persistent=False)
         self.reset_parameters(generator)
 
+    @staticmethod
+    def kind(name: str) -> str:
+        """A parameter's kind for the parametrization (scaling.mup): input, hidden or output."""
+        if name.startswith("blocks.") and name.endswith(("qkv.weight", "attn_proj.weight", "fc.weight",
+                                                        "mlp_proj.weight")):
+            return "hidden"
+        return "output" if name.startswith("lm_head.") else "input"
+
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """GPT-2 init: weights and embeddings N(0, 0.02); the two residual projections of each
         block N(0, 0.02 / sqrt(2 n_layer)) so the residual stream's variance does not grow with
-        depth; LayerNorm weights 1. Drawn in parameter order from `generator`."""
+        depth; LayerNorm weights 1; times scaling.mup.init_std_mult (muP: hidden matrices
+        1/sqrt(m); an untied logit layer zero). Drawn in parameter order from `generator`."""
         residual_std = INIT_STD / math.sqrt(2 * self.cfg.n_layer)
         for name, p in self.named_parameters():
             if p.ndim == 1:
                 p.fill_(1.0)
+            elif self.kind(name) == "output" and mup.zero_readout(self.cfg):
+                p.zero_()
             else:
                 std = residual_std if name.endswith(("attn_proj.weight", "mlp_proj.weight")) else INIT_STD
-                p.normal_(0.0, std, generator=generator)
+                p.normal_(0.0, std * mup.init_std_mult(self.cfg, self.kind(name)), generator=generator)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
         """Mean cross-entropy (nats/token) against `targets`, or logits (B, T, V) without them."""
@@ -79,13 +92,19 @@ class GPT(nn.Module):
         for block in self.blocks:
             x = block(x)
         x = self.ln_f(x)
+        if self.cfg.parametrization == "mup":
+            x = x * mup.logit_mult(self.cfg)  # on the (smaller) input of the logit layer: same logits
         logits = self.lm_head(x) if self.lm_head is not None else F.linear(x, self.wte.weight)
         if targets is None:
             return logits
         return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1))
 
     def param_groups(self, weight_decay: float) -> list[dict[str, object]]:
-        """AdamW groups: decay matrices and embeddings, not LayerNorm weights (nanoGPT)."""
-        params = list(self.parameters())
-        return [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-                {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+        """AdamW groups: decay matrices and embeddings, not LayerNorm weights (nanoGPT); each
+        group's `lr_mult` (scaling.mup.lr_mult: muP hidden matrices 1/m, else 1) multiplies the
+        scheduled LR. Standard models keep nanoGPT's two groups."""
+        groups: dict[tuple[bool, float], list[nn.Parameter]] = {}
+        for name, p in self.named_parameters():
+            groups.setdefault((p.ndim >= 2, mup.lr_mult(self.cfg, self.kind(name))), []).append(p)
+        return [{"params": params, "weight_decay": weight_decay if decay else 0.0, "lr_mult": mult}
+                for (decay, mult), params in sorted(groups.items(), key=lambda kv: (not kv[0][0], -kv[0][1]))]

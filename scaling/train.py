@@ -270,7 +270,7 @@ class _Trainer:
         while self.step < self.steps:
             lr = lr_at(self.step, cfg, self.steps)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_mult", 1.0)  # muP's per-layer multiplier (1 otherwise)
             batch = self._to_device(torch.from_numpy(self.sampler.batch(self.step)))
             loss = self._forward_backward(batch, n_micro)
             loss_value = loss.item()

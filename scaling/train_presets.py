@@ -9,6 +9,7 @@ vocabulary padded to 50,304 as in nanoGPT); issue 8's pilot (3 layers, head size
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from scaling.config import ModelConfig, TrainConfig
 from scaling.flops import suggest_shape
@@ -51,9 +52,10 @@ def size_ladder(smallest: float = 1e4, largest: float = 1e9, per_decade: int = 2
 
 
 def from_size(tokens: float, *, params: float | None = None, shape: str | None = None, seq_len: int = 256,
-              vocab_size: int = 256, **overrides: object) -> TrainConfig:
+              vocab_size: int = 256, mup_base_width: int | None = None, **overrides: object) -> TrainConfig:
     """A TrainConfig for `scaling train`: the shape from a parameter target (via suggest_shape)
-    or from "n_layer,d_model,n_head"; the rest from TrainConfig defaults and `overrides`."""
+    or from "n_layer,d_model,n_head", muP relative to `mup_base_width` when given (scaling.mup);
+    the rest from TrainConfig defaults and `overrides`."""
     if (params is None) == (shape is None):
         raise ValueError("give exactly one of params or shape")
     if shape is not None:
@@ -65,6 +67,8 @@ def from_size(tokens: float, *, params: float | None = None, shape: str | None =
     else:
         assert params is not None
         model = suggest_shape(params, seq_len=seq_len, vocab_size=vocab_size)
+    if mup_base_width is not None:
+        model = replace(model, parametrization="mup", base_width=mup_base_width)
     if not (tokens >= 1 and math.isfinite(tokens)):
         raise ValueError(f"tokens must be at least 1, got {tokens!r}")
     return TrainConfig(model=model, tokens=round(tokens), **overrides)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from scaling.config import ModelConfig
-from scaling.flops import count_params, flops_6nd, flops_per_token, suggest_shape, training_flops
+from scaling.flops import count_params, flops_6nd, flops_per_token, heads_for, suggest_shape, training_flops
 
 GPT2_SMALL = ModelConfig(n_layer=12, d_model=768, n_head=12, seq_len=1024, vocab_size=50257)
 
@@ -78,6 +78,19 @@ def test_suggest_shape_within_five_percent(target, vocab_size, seq_len):
 def test_suggest_shape_follows_aspect_ratio_at_scale():
     cfg = suggest_shape(1e9, vocab_size=32000, seq_len=2048)
     assert 32 <= cfg.d_model / cfg.n_layer <= 128
+
+
+@pytest.mark.parametrize("d_model,heads", [(16, 1), (72, 1), (96, 2), (160, 2), (256, 4), (768, 12), (2432, 38)])
+def test_heads_of_about_64(d_model, heads):
+    # tiny widths get one wide head (fast on CPU); multiples of 64 keep GPT-2/3's heads of 64
+    assert heads_for(d_model) == heads
+
+
+def test_shape_rule_heads_leave_counts_and_large_shapes_alone():
+    cfg = suggest_shape(1e5)  # one head now; the count does not depend on heads
+    assert (cfg.n_layer, cfg.d_model, cfg.n_head, count_params(cfg).total) == (1, 72, 1, 99288)
+    big = suggest_shape(1e9, vocab_size=32000, seq_len=2048)
+    assert big.head_dim == 64
 
 
 def test_suggest_shape_non_embedding_convention():

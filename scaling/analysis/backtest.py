@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scaling.frames import Tabular
 from scaling.runs import RunsSource, average_seeds, read_runs
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class BacktestPoint:
 
 
 @dataclass(frozen=True, kw_only=True)
-class BacktestReport:
+class BacktestReport(Tabular):
     """Every back-test point, with per-approach error summaries by extrapolation distance."""
 
     data: str
@@ -86,6 +87,8 @@ class BacktestReport:
     points: tuple[BacktestPoint, ...]
     summary: tuple[dict[str, Any], ...]
     conventions: dict[str, str] = field(default_factory=lambda: dict(CONVENTIONS))
+
+    _frame_rows = "points"
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, "data": self.data, "approaches": list(self.approaches),

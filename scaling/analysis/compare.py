@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from scaling.flops import check_budget
+from scaling.frames import Tabular
 from scaling.laws.base import LawEstimate, get_law
 from scaling.laws.presets import convert_params
 
@@ -64,11 +65,13 @@ class Evaluation:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Comparison:
+class Comparison(Tabular):
     budgets: tuple[float, ...]
     allocations: tuple[Allocation, ...]
     evaluations: tuple[Evaluation, ...]
     notes: tuple[str, ...]
+
+    _frame_rows = "evaluations"
 
     def to_dict(self) -> dict[str, Any]:
         return {"budgets": list(self.budgets), "allocations": [asdict(a) for a in self.allocations],

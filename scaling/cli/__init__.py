@@ -14,6 +14,8 @@ from scaling.cli import backtest as _backtest  # noqa: E402,F401
 from scaling.cli import train as _train  # noqa: E402,F401
 from scaling.cli import plot as _plot  # noqa: E402,F401
 from scaling.cli import sweep as _sweep  # noqa: E402,F401
+from scaling.cli import report as _report  # noqa: E402,F401
+from scaling.cli import tune as _tune  # noqa: E402,F401
 
 
 def main() -> None:

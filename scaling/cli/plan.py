@@ -192,7 +192,7 @@ def _render_plan(report: PlanReport, format: Format) -> str:
     headers += ["gpu-hours", "days"] if report.hardware else []
     details = [f"{p.law}: " + ", ".join(f"{k} {_si(v)}" for k, v in p.details.items())
                for p in report.plans if p.details]
-    details += [f"{p.law}: bootstrap intervals " + ", ".join(
+    details += [f"{p.law}: {p.interval_level:.0%} bootstrap intervals " + ", ".join(
         f"{name} [{_si(span[0])}, {_si(span[1])}]" if name != "loss" else f"loss [{span[0]:.3f}, {span[1]:.3f}]"
         for name, span in (("params", p.params_interval), ("tokens", p.tokens_interval), ("loss", p.loss_interval))
         if span is not None) for p in report.plans if p.params_interval is not None]

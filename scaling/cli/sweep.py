@@ -82,12 +82,14 @@ def runs_command(
 def _render_dry_run(rows: list[dict[str, Any]], workers: int | None) -> None:
     import os
 
-    header = f"{'run_id':<13} {'budget':>8} {'L':>2} {'d_model':>7} {'params':>10} {'tokens':>12} {'flops':>9} {'status':>8} {'est':>8}"
+    header = (f"{'run_id':<13} {'budget':>8} {'L':>2} {'d_model':>7} {'params':>10} {'tokens':>12} {'flops':>9} "
+              f"{'lr':>9} {'batch':>5} {'status':>8} {'est':>8}  lr from; batch from")
     typer.echo(header)
     for row in rows:
         budget = f"{row['budget_flops']:.2g}" if row["budget_flops"] else "-"
         typer.echo(f"{row['run_id']:<13} {budget:>8} {row['n_layer']:>2} {row['d_model']:>7} {row['params']:>10,} "
-                   f"{row['tokens']:>12,} {row['flops']:>9.2e} {row['status']:>8} {_duration(row['est_s']):>8}")
+                   f"{row['tokens']:>12,} {row['flops']:>9.2e} {row['lr']:>9.3g} {row['batch_size']:>5} "
+                   f"{row['status']:>8} {_duration(row['est_s']):>8}  {row['lr_source']}; {row['batch_source']}")
     todo = [r for r in rows if r["status"] not in ("ok", "diverged")]
     count = workers or os.cpu_count() or 1
     known = [r["est_s"] for r in todo if r["est_s"] is not None]

@@ -50,6 +50,10 @@ def train_command(
                                                         ">= 1000 steps).", callback=positive_int)] = None,
     schedule: Annotated[Schedule, typer.Option(help="LR schedule after warmup.")] = Schedule.cosine,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.", callback=positive_int)] = None,
+    rules: Annotated[str | None, typer.Option(help="LR and batch from fitted laws: 'rules:FILE' (from scaling "
+                                                   "tune) or 'deepseek'.")] = None,
+    mup_base_width: Annotated[int | None, typer.Option(help="Train in muP relative to this base width "
+                                                            "(scaling.mup).", callback=positive_int)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the run record as JSON.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
@@ -59,7 +63,8 @@ def train_command(
     from scaling.train import train_exclusive
 
     cfg = from_size(tokens, params=params, shape=shape, seq_len=seq_len, data=data, device=device.value,
-                    seed=seed, lr=lr, batch_size=batch_size, schedule=schedule.value, threads=threads)
+                    seed=seed, lr=lr, batch_size=batch_size, schedule=schedule.value, threads=threads, rules=rules,
+                    mup_base_width=mup_base_width)
     run_dir = out if out is not None else Path("runs") / "train" / run_id(cfg)
     record = train_exclusive(cfg, run_dir, progress=None if quiet else _ProgressBar())
     if not quiet:

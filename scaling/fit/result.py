@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from scaling.frames import Tabular
 from scaling.laws.base import Array, get_law
 
 SCHEMA = "scaling.FitResult/2"
@@ -36,7 +37,7 @@ class FitWarning(UserWarning):
 
 
 @dataclass(frozen=True, kw_only=True)
-class FitResult:
+class FitResult(Tabular):
     """A fitted law: coefficients, uncertainty, convergence and the data it came from."""
 
     law: str
@@ -153,14 +154,28 @@ class FitResult:
         return out
 
     # JSON -----------------------------------------------------------------------------------
-    def to_json(self, *, indent: int | None = 2) -> str:
-        """Versioned JSON: {"schema": "scaling.FitResult/1", "law", "coefficients", "a", "b", ...}."""
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document: {"schema": "scaling.FitResult/1", "law", "coefficients", "a", "b", ...}."""
         body = asdict(self)
         derived = body.pop("derived")
         head = {"schema": SCHEMA, "law": body.pop("law"), "approach": body.pop("approach"),
                 "coefficients": body.pop("coefficients"), **derived,
                 "objective": body.pop("objective"), "converged": body.pop("converged")}
-        return json.dumps({**head, "derived": list(derived), **body}, indent=indent, allow_nan=False)
+        return {**head, "derived": list(derived), **body}
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """Versioned JSON (`to_dict`)."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @staticmethod
+    def _frame_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
+        """`to_frame()` rows: one per coefficient and derived quantity, with stderr and interval."""
+        stderr = document["stderr"] or {}
+        values = {**document["coefficients"], **{name: document[name] for name in document["derived"]}}
+        return [{"law": document["law"], "approach": document["approach"], "coefficient": name, "estimate": value,
+                 "stderr": stderr.get(name), "estimate_interval": document["intervals"].get(name),
+                 "interval_level": document["level"] if name in document["intervals"] else None}
+                for name, value in values.items()]
 
     @classmethod
     def from_json(cls, text: str, source: str = "fit") -> FitResult:

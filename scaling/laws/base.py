@@ -113,3 +113,4 @@ def _load_all() -> None:
     from scaling.laws import kaplan  # noqa: F401
     from scaling.laws import allocation  # noqa: F401
     from scaling.laws import datablations  # noqa: F401
+    from scaling.laws import lr_batch  # noqa: F401

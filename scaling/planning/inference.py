@@ -78,6 +78,8 @@ class InferencePlan:
     params_interval: tuple[float, float] | None = None
     """Bootstrap interval of the inference-optimal params (fitted laws)."""
     flops_saved_interval: tuple[float, float] | None = None
+    interval_level: float | None = None
+    """Level of the intervals (0.95: 95%); None without intervals."""
     cost: Cost | None = None
     """Training cost of the inference-optimal model (inference runs at another utilisation)."""
     conventions: dict[str, str] = field(default_factory=dict)
@@ -197,4 +199,4 @@ def _intervals(estimate: LawEstimate, law: Law, inference_tokens: float, budget_
     total_star = 6.0 * params_star * tokens_star + 2.0 * params_star * inference_tokens
     saved = np.maximum(total_star - (6.0 * params * tokens + 2.0 * params * inference_tokens), 0.0)
     return {"params_interval": interval(np.where(ok, params, np.nan), level),
-            "flops_saved_interval": interval(np.where(ok, saved, np.nan), level)}
+            "flops_saved_interval": interval(np.where(ok, saved, np.nan), level), "interval_level": level}

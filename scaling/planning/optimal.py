@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from scaling.config import ModelConfig
+from scaling.frames import Tabular
 from scaling.flops import MAX_FLOPS, MIN_FLOPS, check_budget, count_params, positive_number, suggest_shape
 from scaling.hardware import Hardware
 from scaling.laws.base import LawEstimate, get_law
@@ -33,7 +34,7 @@ LOSS_CAVEAT = ("losses are in nats/token on each law's own data and tokenizer (s
 
 
 @dataclass(frozen=True, kw_only=True)
-class Plan:
+class Plan(Tabular):
     """One law's answer. JSON keys are the field names (`flops` is the budget, `loss` the
     predicted loss: STYLE.md Sec. 2.3's budget_flops / predicted_loss, spelled as the CLI's JSON)."""
 
@@ -55,6 +56,8 @@ class Plan:
     """Interval on the compute-optimal params at `flops` when the estimate has one (fits)."""
     tokens_interval: tuple[float, float] | None = None
     """Interval on the compute-optimal tokens at `flops` when the estimate has one (fits)."""
+    interval_level: float | None = None
+    """Level of the intervals (0.95: 95%, percentile over bootstrap draws); None without intervals."""
     params_convention: str
     """"total" or "non-embedding"."""
     budget_convention: str
@@ -100,7 +103,7 @@ class Plan:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PlanReport:
+class PlanReport(Tabular):
     """Plans from several laws for one request, and the assumptions behind them."""
 
     flops: float | None
@@ -112,6 +115,8 @@ class PlanReport:
     hardware: Hardware | None = None
     plans: tuple[Plan, ...]
     assumptions: tuple[str, ...] = ()
+
+    _frame_rows = "plans"
 
     def to_dict(self) -> dict[str, Any]:
         return {"flops": self.flops, "params": self.params, "tokens": self.tokens,
@@ -206,6 +211,7 @@ def _build(estimate: LawEstimate, params: float, tokens: float, budget: float, h
     return Plan(law=estimate.label, law_form=estimate.law, params=params, tokens=tokens,
                 tokens_per_param=tokens / params, flops=budget, loss=loss, loss_interval=interval,
                 params_interval=spans.get("params"), tokens_interval=spans.get("tokens"),
+                interval_level=float(estimate.level) if interval is not None or spans else None,  # type: ignore[attr-defined]
                 params_convention=estimate.params_convention,
                 budget_convention=convention, flops_method=method, shape=shape,
                 shape_params=counts.total if estimate.params_convention == "total" else counts.non_embedding,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from scaling.frames import Tabular
 from scaling.hardware import Hardware
 from scaling.laws.base import LawEstimate, get_law
 from scaling.laws.presets import PRESETS
@@ -28,7 +29,7 @@ QUESTIONS = ("data-constrained", "inference", "target-loss", "cost")
 
 @dataclass(frozen=True, kw_only=True)
 class PricedPlan:
-    """A compute-optimal plan (scaling.plan.Plan) and what its training costs."""
+    """A compute-optimal plan (scaling.planning.optimal.Plan) and what its training costs."""
 
     plan: Plan
     cost: Cost
@@ -38,7 +39,7 @@ class PricedPlan:
 
 
 @dataclass(frozen=True, kw_only=True)
-class BeyondReport:
+class BeyondReport(Tabular):
     """Results of one question for several laws, with the request and the assumptions behind them."""
 
     question: str
@@ -51,6 +52,8 @@ class BeyondReport:
     assumptions: tuple[str, ...] = ()
     conventions: dict[str, str] = field(default_factory=lambda: {"flops": FLOPS_CONVENTION,
                                                                  "budget": BUDGET_CONVENTION})
+
+    _frame_rows = "results"
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, "question": self.question, "request": self.request,

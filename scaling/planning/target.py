@@ -52,6 +52,8 @@ class TargetPlan:
     """Bootstrap interval of `flops` for fitted laws (over the draws that reach the loss)."""
     params_interval: tuple[float, float] | None = None
     tokens_interval: tuple[float, float] | None = None
+    interval_level: float | None = None
+    """Level of the intervals (0.95: 95%); None without intervals."""
     reachable_draws: str | None = None
     """"k/K": bootstrap draws under which the loss is reachable (fitted laws)."""
     cost: Cost | None = None
@@ -130,7 +132,7 @@ def plan_for_loss(estimate: LawEstimate, loss: float, *, unique_tokens: float | 
         extra = {"flops_interval": interval(flops_draws, level),
                  "params_interval": interval(np.where(ok, params_draws, np.nan), level),
                  "tokens_interval": interval(np.where(ok, tokens_draws, np.nan), level),
-                 "reachable_draws": f"{int(ok.sum())}/{ok.size}"}
+                 "reachable_draws": f"{int(ok.sum())}/{ok.size}", "interval_level": level}
     cost = None
     if hardware is not None:
         cost = cost_of(flops, hardware, price_per_gpu_hour, extra.get("flops_interval"))

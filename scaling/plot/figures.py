@@ -141,7 +141,12 @@ def _curves(data: str, *, laws: Sequence[str] | None = None, flops_range: tuple[
 
 def _frontier(data: str, *, laws: Sequence[str] | None = None,
               flops_range: tuple[float, float] | None = None, **_: Any) -> Figure:
-    fit = _estimate(data)
+    return frontier_figure(_estimate(data), laws=laws, flops_range=flops_range)
+
+
+def frontier_figure(fit: LawEstimate, *, laws: Sequence[str] | None = None,
+                    flops_range: tuple[float, float] | None = None) -> Figure:
+    """N_opt(C) and D_opt(C) of `fit` (with its bootstrap band) beside the presets `laws`."""
     compare_with = [resolve_law(name) for name in (laws or DEFAULT_COMPARISON)]
     figure, (left, right) = _figure(2)
     plot_frontier(fit, quantity="params", compare_with=compare_with, flops_range=flops_range, ax=left)

@@ -170,11 +170,21 @@ def estimate_seconds(tasks: list[RunTask], threads: int = 1) -> list[float | Non
 
 
 def dry_run(spec: Any, out: Path = Path("runs"), *, measure: bool = True) -> list[dict[str, Any]]:
-    """Every run of the sweep with its FLOPs, current status and estimated wall seconds on one
-    worker (None when not measured); nothing is trained or written."""
+    """Every run of the sweep with its FLOPs, peak LR and batch (sequences) with where each came
+    from (scaling.hyperparams.hyperparameter_sources), current status and estimated wall seconds on
+    one worker (None when not measured); nothing is trained or written."""
+    from scaling.hyperparams import hyperparameter_sources, resolve
+
     sweep_dir = Path(out) / spec.name
     tasks, entries = sweep_tasks(spec, sweep_dir)
     check_tasks(tasks)  # before timing any of them: a huge batch would exhaust memory
     estimates = estimate_seconds(tasks) if measure and tasks else [None] * len(tasks)
-    return [{**entry, "status": store.run_status(task.run_dir) if task.run_dir.exists() else "pending",
-             "est_s": est} for task, entry, est in zip(tasks, entries, estimates)]
+    rows = []
+    for task, entry, est in zip(tasks, entries, estimates):
+        resolved, sources = resolve(task.config), hyperparameter_sources(task.config)
+        if spec.tune is not None:  # the grid sets lr and batch_size of every run
+            sources = {"lr": "tune grid", "batch": "tune grid"}
+        rows.append({**entry, "lr": resolved.lr, "batch_size": resolved.batch_size,
+                     "lr_source": sources["lr"], "batch_source": sources["batch"],
+                     "status": store.run_status(task.run_dir) if task.run_dir.exists() else "pending", "est_s": est})
+    return rows

@@ -17,13 +17,14 @@ from __future__ import annotations
 import logging
 import math
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scaling.config import ModelConfig
-from scaling.flops import FLOPS_METHODS, count_params, flops_per_token, suggest_shape
+from scaling.flops import FLOPS_METHODS, count_params, flops_per_token, heads_for, suggest_shape
+from scaling.tuning.spec import TuneGrid, parse_tune
 
 if TYPE_CHECKING:
     from scaling.config import TrainConfig
@@ -79,13 +80,19 @@ class ShapeRule:
 
     n_layer: int | None = None
     """Fixed depth (a fixed-depth width family); None uses `scaling.flops.suggest_shape`."""
-    head_dim: int = 8
-    """Head size of the fixed-depth family (n_head = d_model / head_dim)."""
+    head_dim: int | None = None
+    """Head size of the fixed-depth family (n_head = d_model / head_dim, widths in steps of it);
+    None = the shape rule's heads (`scaling.flops.heads_for`, widths in steps of 8). Committed
+    studies pin it (cpu-isoflop: 8)."""
     seq_len: int = 256
     vocab_size: int = 256
     tied_embeddings: bool = True
     params_convention: str = "total"
     """Whether sizes and tokens-per-param count embeddings ("total") or not ("non-embedding")."""
+    parametrization: str = "standard"
+    """"standard" or "mup" (scaling.mup): every shape of the sweep gets it."""
+    base_width: int = 64
+    """muP only: the width at which muP equals the standard parametrization."""
 
     def __post_init__(self) -> None:
         _check_scalar_types(self, "shape")
@@ -94,14 +101,18 @@ class ShapeRule:
                              f"got {self.params_convention!r}")
         if self.n_layer is not None and self.n_layer < 1:
             raise ValueError(f"shape.n_layer must be >= 1, got {self.n_layer}")
-        if self.head_dim < 1:
+        if self.head_dim is not None and self.head_dim < 1:
             raise ValueError(f"shape.head_dim must be >= 1, got {self.head_dim}")
 
     def model(self, width: int) -> ModelConfig:
         assert self.n_layer is not None
-        return ModelConfig(n_layer=self.n_layer, d_model=width, n_head=max(1, width // self.head_dim),
+        n_head = heads_for(width) if self.head_dim is None else max(1, width // self.head_dim)
+        return ModelConfig(n_layer=self.n_layer, d_model=width, n_head=n_head,
                            seq_len=self.seq_len, vocab_size=self.vocab_size,
-                           tied_embeddings=self.tied_embeddings)
+                           tied_embeddings=self.tied_embeddings, **self._parametrization())
+
+    def _parametrization(self) -> dict[str, Any]:
+        return {"parametrization": self.parametrization, "base_width": self.base_width}
 
     def counted(self, cfg: ModelConfig) -> int:
         counts = count_params(cfg)
@@ -110,13 +121,14 @@ class ShapeRule:
     def shape_for(self, target_params: float) -> ModelConfig:
         """The shape whose count (in params_convention) is closest to target_params (in log)."""
         if self.n_layer is None:
-            return suggest_shape(target_params, vocab_size=self.vocab_size, seq_len=self.seq_len,
-                                 tied_embeddings=self.tied_embeddings,
-                                 params_convention=self.params_convention)
+            return replace(suggest_shape(target_params, vocab_size=self.vocab_size, seq_len=self.seq_len,
+                                         tied_embeddings=self.tied_embeddings,
+                                         params_convention=self.params_convention), **self._parametrization())
         # the count grows with width: walk head-size multiples to the first overshoot
-        candidates = [self.model(self.head_dim)]
+        step = self.head_dim if self.head_dim is not None else 8
+        candidates = [self.model(step)]
         while self.counted(candidates[-1]) < target_params:
-            candidates.append(self.model(candidates[-1].d_model + self.head_dim))
+            candidates.append(self.model(candidates[-1].d_model + step))
         return min(candidates[-2:], key=lambda c: abs(math.log(self.counted(c) / target_params)))
 
     def shapes(self, sizes: Sizes, budget_flops: float | None) -> list[ModelConfig]:
@@ -171,6 +183,8 @@ class PlannedRun:
     tokens: int
     seed: int
     budget_flops: float | None = None
+    overrides: tuple[tuple[str, Any], ...] = ()
+    """TrainConfig fields of a [tune] grid point (lr, batch_size, warmup_steps)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,6 +205,8 @@ class SweepConfig:
     train: dict[str, Any] = field(default_factory=dict)
     """Training defaults: TrainConfig fields (schedule, lr, batch_tokens, ...)."""
     description: str = ""
+    tune: TuneGrid | None = None
+    """An LR x batch grid crossed with every planned run (`scaling tune`; scaling.tuning.spec)."""
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):
@@ -200,6 +216,9 @@ class SweepConfig:
         if not self.seeds:
             raise ValueError("seeds must list at least one seed")
         reserved = sorted(set(self.train) & set(_RESERVED_TRAIN_KEYS))
+        tuned = sorted(set(self.train) & {"lr", "batch_size"}) if self.tune is not None else []
+        if tuned:
+            raise ValueError(f"[train] may not set {', '.join(tuned)} when [tune] grids them")
         if reserved:
             raise ValueError(f"[train] may not set {', '.join(reserved)}: the spec sets them at top level or in the grid")
 
@@ -275,7 +294,10 @@ def plan_runs(spec: SweepConfig) -> list[PlannedRun]:
                            spec.name, model.d_model, tokens)
             continue
         seen.add(key)
-        runs.extend(PlannedRun(model=model, tokens=tokens, seed=s, budget_flops=budget) for s in seeds)
+        grid = spec.tune.points() if spec.tune is not None else [{}]
+        runs.extend(PlannedRun(model=model, tokens=tokens, seed=s, budget_flops=budget,
+                               overrides=tuple(sorted(point.items())))
+                    for point in grid for s in seeds)
     return runs
 
 
@@ -289,7 +311,7 @@ def train_config(spec: SweepConfig, run: PlannedRun) -> TrainConfig:
         raise ValueError(f"[train] has unknown keys {', '.join(unknown)}; TrainConfig fields are "
                          f"{', '.join(sorted(allowed - set(_RESERVED_TRAIN_KEYS)))}")
     return TrainConfig(model=run.model, tokens=run.tokens, seed=run.seed, data=spec.data,
-                       device=spec.device, flops_method=spec.flops_method, **spec.train)
+                       device=spec.device, flops_method=spec.flops_method, **{**spec.train, **dict(run.overrides)})
 
 
 def expand(spec: SweepConfig) -> list[TrainConfig]:
@@ -300,7 +322,7 @@ def expand(spec: SweepConfig) -> list[TrainConfig]:
 # ---- TOML ----------------------------------------------------------------------------------
 
 _SPEC_KEYS = {"name", "description", "data", "device", "seeds", "flops_method", "shape", "train",
-              "isoflop", "grid"}
+              "isoflop", "grid", "tune"}
 
 
 def parse_spec(doc: dict[str, Any], default_name: str = "") -> SweepConfig:
@@ -326,6 +348,7 @@ def parse_spec(doc: dict[str, Any], default_name: str = "") -> SweepConfig:
         seeds=_seeds(doc.get("seeds", [0]), "seeds"), flops_method=str(doc.get("flops_method", "6ND")),
         train=dict(_table(doc.get("train", {}), "train", None)),
         description=str(doc.get("description", "")),
+        tune=parse_tune(doc["tune"]) if "tune" in doc else None,
     )
 
 

@@ -91,7 +91,8 @@ def test_dry_run_lists_every_run_with_flops_and_estimate(tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert lines[0].split()[:2] == ["run_id", "budget"] and len(lines) == 1 + 4 + 1
-    assert all("pending" in line and "e+08" in line and line.split()[-1].endswith("s") for line in lines[1:5])
+    # each run: its status, FLOPs, estimated time, then where its LR and batch came from
+    assert all("pending" in line and "e+08" in line and "s  0.05/sqrt(d_model); " in line for line in lines[1:5])
     assert "4 runs (4 to train)" in lines[-1] and "measured throughput" in lines[-1]
     assert not (tmp_path / "runs").exists()
 

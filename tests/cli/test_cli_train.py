@@ -37,11 +37,15 @@ def test_options_reach_the_train_config(tmp_path: Path, monkeypatch: pytest.Monk
     assert cfg.tokens == 2_000_000 and cfg.lr == 0.003 and cfg.schedule == "wsd" and cfg.seed == 4
     assert 0.95e5 <= count_params(cfg.model).total <= 1.05e5
     assert seen["run_dir"] == tmp_path
+    result = runner.invoke(app, ["train", "--params", "1e5", "--tokens", "2e6", "--out", str(tmp_path / "mup"),
+                                 "--rules", "deepseek", "--mup-base-width", "32"])
+    assert result.exit_code == 2 and seen["cfg"].rules == "deepseek"
+    assert (seen["cfg"].model.parametrization, seen["cfg"].model.base_width) == ("mup", 32)
 
 
 @pytest.mark.parametrize("args", [["--tokens", "1e4"], ["--tokens", "1e4", "--params", "1e4", "--shape", "1,8,1"],
                                   ["--tokens", "-5", "--params", "1e4"], ["--tokens", "1e4", "--shape", "2,30,4"],
-                                  ["--tokens", "1e4", "--shape", "two"]])
+                                  ["--tokens", "1e4", "--shape", "two"], ["--tokens", "1e4", "--params", "1e4", "--rules", "x.json"]])
 def test_bad_input_is_one_line_exit_2(args: list[str]) -> None:
     result = runner.invoke(app, ["train", *args])
     assert result.exit_code == 2

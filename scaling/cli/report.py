@@ -1,0 +1,33 @@
+"""`scaling report --law ... --runs ... --out page.html`: parse, delegate to scaling.report, report the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from scaling.cli._app import app, echo, positive_int
+from scaling.cli.plot import _flops_range
+
+
+@app.command("report")
+def report_command(
+    out: Annotated[Path, typer.Option(help="Output file, .html.")],
+    law: Annotated[list[str] | None, typer.Option("--law", help="Preset name or fit .json (repeatable; "
+                                                               "default: every preset).")] = None,
+    runs: Annotated[str | None, typer.Option(help="A sweep directory, runs file or data set: its IsoFLOP figure.")] = None,
+    flops_range: Annotated[str | None, typer.Option("--range", help="Budgets the planner's slider spans, LO:HI FLOPs "
+                                                                    "(default 1e17:1e27).", callback=_flops_range)] = None,
+    bootstrap: Annotated[int, typer.Option(callback=positive_int, help="Resamples behind the IsoFLOP figure's band.")] = 200,
+    title: Annotated[str, typer.Option(help="Page title.")] = "Scaling report",
+) -> None:
+    """One self-contained HTML page: figures, fit tables and a planner that runs in the browser."""
+    from scaling.laws.presets import PRESETS, resolve_law
+    from scaling.report import write_report
+    from scaling.report.page import FLOPS_RANGE
+
+    estimates = [resolve_law(name) for name in law] if law else list(PRESETS.values())
+    path = write_report(out, estimates, runs=runs, bootstrap=bootstrap,
+                        flops_range=flops_range or FLOPS_RANGE, title=title)  # type: ignore[arg-type]
+    echo(f"wrote {path}")
