@@ -79,6 +79,7 @@ def test_runs_on_an_empty_folder_is_one_line(tmp_path):
     assert result.output == f"{tmp_path}: no runs (no run directories and no sweep.json)\n"
 
 
+@pytest.mark.slow  # trains twice; tests/reliability covers corrupt files through whole sweeps
 def test_truncated_checkpoint_is_moved_aside_and_the_run_trained_from_the_start(tmp_path, caplog):
     from scaling.config import ModelConfig, TrainConfig
     from scaling.train import train
@@ -95,6 +96,7 @@ def test_truncated_checkpoint_is_moved_aside_and_the_run_trained_from_the_start(
     assert record.status == "ok" and record.loss == reference.loss
 
 
+@pytest.mark.slow
 def test_truncated_record_is_moved_aside_by_train(tmp_path):
     from scaling.config import ModelConfig, TrainConfig
     from scaling.train import train
