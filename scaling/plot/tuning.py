@@ -73,7 +73,7 @@ def tune_figure(result: TuneResult) -> Figure:
         flops = float(np.exp(np.log(group["flops"]).mean()))
         plot_tune_budget(group, x="lr", optimum=result.rules.lr(flops), ax=axes[0][column])
         plot_tune_budget(group, x="batch_tokens", optimum=result.rules.batch_tokens(flops), ax=axes[1][column])
-        axes[0][column].set_title(f"C = {budget:.2g} FLOPs")
+        axes[0][column].set_title(f"C = {budget:.3g} FLOPs")
     for row in axes:
         row[0].set_ylabel("final held-out loss (nats/token)")
         row[-1].legend(fontsize=7)

@@ -26,15 +26,18 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scaling.errors import StoreFault
-from scaling.records import CorruptFile, NewerSchema, quarantine, read_curve
+from scaling.records import CorruptFile, NewerSchema, quarantine, read_curve, read_record_json, write_failed_record
 from scaling.sweep import store
+
+if TYPE_CHECKING:
+    from scaling.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
-TrainFn = Callable[[Any, Path], Any]
+TrainFn = Callable[["TrainConfig", Path], Any]
 """train(cfg, run_dir) -> record; writes run_dir/record.json last (scaling.train.train)."""
 
 POLL_S = 0.5
@@ -46,7 +49,7 @@ class RunTask:
     """One run to execute: its config (a TrainConfig), where it lives, its planned FLOPs."""
 
     run_id: str
-    config: Any
+    config: TrainConfig
     sweep_dir: Path
     flops: float = 0.0
     params: int = 0
@@ -143,7 +146,7 @@ def _execute_run(task: RunTask, train_fn: TrainFn, threads: int | None) -> RunOu
         error = None
         try:
             train_fn(task.config, task.run_dir)
-            record = store.read_record_json(task.run_dir)
+            record = read_record_json(task.run_dir)
             status = record.get("status", "failed") if record else "failed"
             error = (record or {}).get("error") or (None if record else "train returned without a record")
         except Exception as exc:  # any run failure is data (recorded, retried); the sweep goes on
@@ -161,7 +164,7 @@ def _execute_run(task: RunTask, train_fn: TrainFn, threads: int | None) -> RunOu
 def _readable_record(run_dir: Path) -> dict[str, Any] | None:
     """The run's record; a corrupt one is moved aside (and None returned). Call under the lock."""
     try:
-        return store.read_record_json(run_dir)
+        return read_record_json(run_dir)
     except CorruptFile as exc:
         quarantine(run_dir / "record.json", str(exc))
         return None
@@ -184,10 +187,9 @@ def _curve_intact(run_dir: Path) -> bool:
 
 
 def _write_failed_record(task: RunTask, error: str, trace: str = "") -> None:
-    config = task.config.to_dict() if hasattr(task.config, "to_dict") else task.config
-    store.write_json_atomic(task.run_dir / "record.json", {
-        "run_id": task.run_id, "status": "failed", "loss": None, "error": error,
-        "traceback": trace[-4000:], "config": config})
+    # A test's stand-in task may carry no TrainConfig.
+    config = task.config.to_dict() if hasattr(task.config, "to_dict") else {}
+    write_failed_record(task.run_dir, task.run_id, config, error, trace)
 
 
 def record_crash(task: RunTask, error: str) -> RunOutcome:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from scaling.fit.identify import NotIdentifiable
 from scaling.fit.result import FitWarning
 from scaling.tuning.optimum import near_optimal
 from scaling.tuning.rules import PowerRule, TuneRules
@@ -47,8 +48,9 @@ class TuneResult:
     """The rules, the two fits behind them, and the runs with their near-optimal flags."""
 
     rules: TuneRules
-    lr_fit: FitResult
-    batch_fit: FitResult
+    lr_fit: FitResult | None
+    """None when the data cannot identify the law (the rule is then a constant; see rules.notes)."""
+    batch_fit: FitResult | None
     runs: pd.DataFrame
     """One row per finished run: budget_flops, flops, lr, batch_tokens, loss, near_optimal."""
     edges: tuple[str, ...]
@@ -100,27 +102,38 @@ def fit_rules(runs: pd.DataFrame, *, band: float, bootstrap: int = 200, name: st
         raise ValueError("fitting eta_opt(C) and B_opt(C) needs runs at two or more budgets")
     runs = mark_band(runs, band)
     chosen = runs[runs["near_optimal"]]
-    fits = {}
+    fits: dict[str, FitResult | None] = {}
+    rules_by_column: dict[str, PowerRule] = {}
+    unidentified: list[str] = []
     for column in ("lr", "batch_tokens"):
         table = pd.DataFrame({"run_id": chosen.get("run_id", pd.Series(range(len(chosen)))).astype(str).to_numpy(),
                               "params": 1.0, "flops": chosen["flops"].to_numpy(float),
                               "loss": chosen[column].to_numpy(float)})
         # The engine fits log(quantity) against log C: the "loss" column carries the quantity.
-        fits[column] = fit_law("hyperparameter_power", table, delta=HYPERPARAMETER_DELTA,
-                               bootstrap=bootstrap if len(table) > 2 else 0, seed=seed, n_jobs=1)
+        try:
+            fits[column] = fit_law("hyperparameter_power", table, delta=HYPERPARAMETER_DELTA,
+                                   bootstrap=bootstrap if len(table) > 2 else 0, seed=seed, n_jobs=1)
+        except NotIdentifiable as exc:  # e.g. every near-optimal run has one batch: no trend in C
+            fits[column] = None
+            constant = float(np.exp(np.log(table["loss"]).mean()))
+            unidentified.append(f"{column}: not identifiable ({exc}); the rule is the constant {constant:.4g}")
+            warnings.warn(f"tune: {unidentified[-1]}", FitWarning, stacklevel=2)
+            rules_by_column[column] = PowerRule(k=constant, p=0.0)
+        else:
+            rules_by_column[column] = _power_rule(fits[column])
     edges = grid_edges(runs)
     for edge in edges:
         warnings.warn(f"tune: {edge}; widen the grid there", FitWarning, stacklevel=2)
     notes = [f"fitted to {len(chosen)} near-optimal runs of {len(runs)} (within {band:.2%} of each budget's "
              f"best loss) at {runs['budget_flops'].nunique()} budgets, Huber on log values "
-             f"(delta {HYPERPARAMETER_DELTA:g})", *edges]
+             f"(delta {HYPERPARAMETER_DELTA:g})", *edges, *unidentified]
     if len(chosen) <= 2:
         notes.append("no intervals: too few near-optimal runs to resample")
     rules = TuneRules(name=name, source="scaling tune: an LR x batch grid fitted as DeepSeek-AI 2024, Sec. 3.1",
                       flops_convention=flops_convention, band=band,
                       budgets=tuple(sorted(float(b) for b in runs["budget_flops"].unique())),
                       parametrization=parametrization, notes=tuple(notes),
-                      lr=_power_rule(fits["lr"]), batch_tokens=_power_rule(fits["batch_tokens"]))
+                      lr=rules_by_column["lr"], batch_tokens=rules_by_column["batch_tokens"])
     return TuneResult(rules=rules, lr_fit=fits["lr"], batch_fit=fits["batch_tokens"], runs=runs, edges=edges)
 
 
@@ -154,7 +167,8 @@ def tune(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = N
     write_json_atomic(rules_path, _json(result.rules.to_json()))
     (sweep_dir / "fits").mkdir(exist_ok=True)
     for label, fit in (("lr", result.lr_fit), ("batch", result.batch_fit)):
-        write_json_atomic(sweep_dir / "fits" / f"tune-{label}.json", _json(fit.to_json()))
+        if fit is not None:
+            write_json_atomic(sweep_dir / "fits" / f"tune-{label}.json", _json(fit.to_json()))
     if figure_path is not None:
         from scaling.plot.figures import save_figure
         from scaling.plot.tuning import tune_figure

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from scaling.records import read_record_json
 from scaling.sweep import store
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs("torch")]
@@ -69,7 +70,7 @@ def results(sweep_dir: Path) -> dict[str, tuple[float, list[float]]]:
     """Each finished run's final loss and its whole curve."""
     out = {}
     for run_dir in store.run_dirs(sweep_dir):
-        record = store.read_record_json(run_dir)
+        record = read_record_json(run_dir)
         if record and record["status"] == "ok":
             curve = pd.read_parquet(run_dir / "curve.parquet")
             out[run_dir.name] = (record["loss"], curve["loss"].tolist())
@@ -194,9 +195,9 @@ def test_read_only_store_is_one_line_and_a_rerun_completes(spec, reference, tmp_
 
 def _fill_after(writes: int):
     """In this worker, let `writes` files through, then fail every write with ENOSPC."""
-    from scaling import records
+    from scaling import atomic
 
-    real = records._write_atomic
+    real = atomic._write_atomic
     budget = [writes]
 
     def filling(path, data):
@@ -205,12 +206,12 @@ def _fill_after(writes: int):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         real(path, data)
 
-    records._write_atomic = filling
+    atomic._write_atomic = filling
 
 
 def train_on_a_filling_disk(cfg, run_dir):
     """Train, on a disk that fills after a few files (ENOSPC injected, per worker)."""
-    from scaling import records
+    from scaling import atomic, records
     from scaling.train import train
 
     if not getattr(records, "_filling", False):

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from test_backends import InlineBackend, fake_train, tiny_spec
 
-from scaling import records
+from scaling import atomic
 from scaling.errors import StoreFault
 from scaling.records import NewerSchema
 from scaling.runs import read_runs
@@ -66,7 +66,7 @@ def test_a_record_from_a_newer_schema_is_refused_not_taken_as_finished(tmp_path)
 
 
 def test_a_full_store_stops_the_sweep_with_nothing_lost_and_a_rerun_completes(tmp_path, monkeypatch):
-    real = records._write_atomic
+    real = atomic._write_atomic
     budget = {"writes": 10}  # sweep.json, then 7 files per fake run
 
     def filling(path, data):  # the disk fills after a few files
@@ -75,12 +75,12 @@ def test_a_full_store_stops_the_sweep_with_nothing_lost_and_a_rerun_completes(tm
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         real(path, data)
 
-    monkeypatch.setattr(records, "_write_atomic", filling)
+    monkeypatch.setattr(atomic, "_write_atomic", filling)
     with pytest.raises(StoreFault, match="cannot write .*: No space left on device .*rerunning the sweep"):
         _sweep(tmp_path)
     finished = {t.run_id for t in sweep_tasks(tiny_spec(), tmp_path / "fake")[0] if store.is_finished(t.run_dir)}
     assert 0 < len(finished) < 3
-    monkeypatch.setattr(records, "_write_atomic", real)
+    monkeypatch.setattr(atomic, "_write_atomic", real)
     _, state = _sweep(tmp_path)
     assert state.skipped == len(finished) and state.ok == 3 - len(finished)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaling.sweep import store
+from scaling.atomic import write_json
 from scaling.config import ModelConfig, TrainConfig
 from scaling.flops import training_flops
 from scaling.records import run_id
@@ -62,6 +62,18 @@ def test_fit_rules_flags_an_optimum_on_the_grid_edge():
     with pytest.warns(FitWarning, match="edge"):
         result = fit_rules(runs, band=0.005, bootstrap=0)
     assert result.edges and any("edge" in note for note in result.rules.notes)
+
+
+def test_a_band_at_one_value_gives_a_constant_rule_and_says_so():
+    runs = synthetic_grid()
+    runs = runs[runs["batch_tokens"] == runs.groupby("budget_flops")["batch_tokens"].transform("min")]
+    runs = runs.assign(batch_tokens=256.0)  # one batch everywhere: no trend in C to fit
+    with pytest.warns(FitWarning, match="not identifiable"):
+        result = fit_rules(runs, band=0.005, bootstrap=0)
+    assert result.batch_fit is None and result.rules.batch_tokens.p == 0.0
+    assert result.rules.batch_tokens.k == pytest.approx(256.0)
+    assert any("not identifiable" in note for note in result.rules.notes)
+    assert result.lr_fit is not None
 
 
 def test_profile_optimum_and_band():
@@ -140,8 +152,8 @@ def fake_train(cfg, run_dir):
               "train_loss": 2.0, "params": 1000, "params_nonembedding": 500, "tokens": cfg.tokens, "flops": flops,
               "flops_method": "6ND", "lr": cfg.lr, "batch_tokens": batch_tokens, "wall_s": 0.1, "device": "cpu",
               "started_at": "now", "versions": {}, "config": cfg.to_dict()}
-    store.write_json_atomic(run_dir / "config.json", {"run_id": run_dir.name, "config": cfg.to_dict()})
-    store.write_json_atomic(run_dir / "record.json", record)
+    write_json(run_dir / "config.json", {"run_id": run_dir.name, "config": cfg.to_dict()})
+    write_json(run_dir / "record.json", record)
     return record
 
 
@@ -157,7 +169,8 @@ def test_tune_spec_crosses_the_grid_and_writes_rules_a_sweep_reads(tmp_path):
     assert {r["lr_source"] for r in rows} == {"tune grid"}
     result, rules_path, _ = tune(spec, tmp_path, workers=1, train_fn=fake_train)
     assert rules_path == tmp_path / "tiny-tune" / "rules.json"
-    assert (tmp_path / "tiny-tune" / "fits" / "tune-lr.json").exists()
+    for label, fit in (("lr", result.lr_fit), ("batch", result.batch_fit)):
+        assert (tmp_path / "tiny-tune" / "fits" / f"tune-{label}.json").exists() == (fit is not None)
     rules = load_rules(f"rules:{rules_path}")
     assert rules.band == 0.01 and rules.budgets == (1e9, 3e9, 1e10)
     sweep = parse_spec({**tomllib.loads(TUNE_SPEC.split("[tune]")[0]), "name": "uses-rules",
