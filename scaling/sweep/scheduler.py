@@ -7,14 +7,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scaling.records import read_record_json
 from scaling.sweep import store
+
+logger = logging.getLogger(__name__)
 from scaling.sweep.backends import (
     Backend,
     LocalBackend,
@@ -83,6 +85,8 @@ def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "lo
     gpus = visible_gpus() if spec.device in ("auto", "cuda") and backend == "local" else []
     count = workers or (len(gpus) if gpus else (os.cpu_count() or 1))
     check_tasks(tasks, share=1 if gpus or backend == "ray" else min(count, len(tasks)))
+    for task in tasks:  # a record from a newer scaling (NewerSchema) refuses the sweep here
+        store.read_record_lenient(task.run_dir)
     invocation = {**store.provenance(command), "backend": backend}
     store.update_sweep_meta(sweep_dir, name=spec.name, spec=asdict(spec), runs=entries, invocation=invocation)
     train_fn = train_fn or _train_default
@@ -102,7 +106,10 @@ def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "lo
         return schedule(tasks, runner, retries=retries, progress=progress)
     finally:
         runner.close()
-        store.write_summary(sweep_dir)
+        try:
+            store.write_summary(sweep_dir)
+        except OSError as exc:  # readers summarise the run records anyway: nothing is lost
+            logger.info("summary of %s not written: %s", sweep_dir, exc)
 
 
 def measure_flops_per_s(cfg: TrainConfig, steps: int = 4) -> float | None:
@@ -149,7 +156,7 @@ def estimate_seconds(tasks: list[RunTask], threads: int = 1) -> list[float | Non
 
     points: dict[int, float] = {}
     for task in tasks:
-        record = read_record_json(task.run_dir)
+        record = store.read_record_lenient(task.run_dir)
         if record and record.get("status") == "ok" and record.get("wall_s"):
             points[task.params] = float(record["flops"]) / float(record["wall_s"])
     if len(points) < 2:
