@@ -18,7 +18,7 @@ import time
 from threadpoolctl import threadpool_info
 
 from scaling.fit._blas import single_threaded_blas
-from scaling.laws.base import get_law
+from scaling.laws.registry import get_law
 from scaling.fit.engine import _prepare_runs, make_problem, polish, screen_starts
 
 

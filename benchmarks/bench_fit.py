@@ -25,7 +25,7 @@ import scipy.special
 from scipy import optimize
 
 from scaling.fit._blas import single_threaded_blas
-from scaling.laws.base import get_law
+from scaling.laws.registry import get_law
 from scaling.fit.engine import _prepare_runs, fit_law
 
 DELTA = 1e-3  # Hoffmann et al. 2022, App. D.2

@@ -12,6 +12,10 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 
+FLOPS_METHODS = ("6ND", "kaplan", "chinchilla_appF", "chinchilla_appF_noembed")
+"""FLOP-counting methods (`scaling.flops.flops_per_token`), recorded as `flops_method`."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelConfig:
     """Shape of a decoder-only, pre-norm Transformer (nanoGPT layout, no bias terms)."""
@@ -148,8 +152,6 @@ class TrainConfig:
     """bf16 autocast; None = on CUDA only (slower on CPU below ~1M parameters)."""
 
     def __post_init__(self) -> None:
-        from scaling.flops import FLOPS_METHODS  # scaling.flops imports this module
-
         if not isinstance(self.model, ModelConfig):
             raise ValueError(f"model must be a ModelConfig, got {type(self.model).__name__}")
         for name in ("tokens", "min_steps", "eval_tokens", "eval_points"):

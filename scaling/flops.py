@@ -15,10 +15,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scaling.config import ModelConfig
+from scaling.config import FLOPS_METHODS, ModelConfig
 
-FLOPS_METHODS = ("6ND", "kaplan", "chinchilla_appF", "chinchilla_appF_noembed")
-"""Names accepted by `flops_per_token` / `training_flops`, recorded as `flops_method`."""
 
 ASPECT_RATIO = 64
 """Target d_model / n_layer for `suggest_shape`. Kaplan et al. 2020, Fig. 5: at fixed N the loss

@@ -72,3 +72,8 @@ class Hardware:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "peak_flops_per_gpu": GPU_PEAK_FLOPS[self.gpu]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Hardware:
+        """Read `to_dict` output (the derived peak is recomputed from the GPU name)."""
+        return cls(**{k: v for k, v in data.items() if k != "peak_flops_per_gpu"})

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from scaling.atomic import write_atomic, write_json
 from scaling.config import OPERATIONAL_FIELDS, TrainConfig
 
 SCHEMA_VERSION = 1
@@ -124,56 +123,29 @@ class RunRecord:
 
 
 def read_record(run_dir: Path) -> RunRecord | None:
-    """The run's record.json, or None when the run has not finished (or never started)."""
+    """The run's record.json as a RunRecord, or None when the run has not finished (or never
+    started). A failed run's record (`write_failed_record`) is not a RunRecord: read it with
+    `read_record_json`."""
+    record = read_record_json(run_dir)
+    return None if record is None else RunRecord.from_dict(record)
+
+
+def read_record_json(run_dir: Path) -> dict[str, Any] | None:
+    """The run's record.json as a dict (any status, failed ones too), or None when the run has
+    not ended. The one reader of record.json; `read_record` types it."""
     path = Path(run_dir) / "record.json"
     try:
         text = path.read_text()
     except FileNotFoundError:
         return None
-    return RunRecord.from_dict(json.loads(text))
+    return dict(json.loads(text))
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder, fsync, rename."""
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; a shared store must be readable
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where Linux reports it."""
-    status = Path("/proc/self/status")
-    try:
-        for line in status.read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)  # elsewhere: read by setting, then restore at once
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n").encode())
+def write_failed_record(run_dir: Path, run_id: str, config: dict[str, Any], error: str, trace: str = "") -> None:
+    """record.json of a run that raised or whose process died: status "failed", no loss, the
+    error and the end of its traceback. (A run that ends writes its RunRecord through RunSink.)"""
+    write_json(Path(run_dir) / "record.json", {"run_id": run_id, "status": "failed", "loss": None, "error": error,
+                                               "traceback": trace[-4000:], "config": config})
 
 
 class RunSink:

@@ -55,7 +55,7 @@ def read_runs(source: RunsSource, *, columns: Mapping[str, str] | None = None,
     if columns:
         missing = [src for src in columns.values() if src not in frame.columns]
         if missing:
-            raise ValueError(f"--column maps from {', '.join(map(repr, missing))}, not in the data; "
+            raise ValueError(f"`columns` maps from {', '.join(map(repr, missing))}, not in the data; "
                              f"columns are {', '.join(map(str, frame.columns))}")
         frame = frame.rename(columns={src: dst for dst, src in columns.items()})
     return validate_runs(frame, drop_invalid=drop_invalid)
@@ -85,7 +85,7 @@ def validate_runs(frame: pd.DataFrame, *, drop_invalid: bool = False) -> pd.Data
             bad |= invalid
         frame[column] = values
     if problems and not drop_invalid:
-        raise ValueError("; ".join(problems) + " (fix the data or pass --drop-invalid)")
+        raise ValueError("; ".join(problems) + " (fix the data or pass `drop_invalid`)")
     if problems:
         logger.warning("dropped %d invalid rows (%s)", int(bad.sum()), "; ".join(problems))
         frame = frame[~bad]

@@ -50,7 +50,8 @@ from scaling.config import TrainConfig
 from scaling.data.corpus import BatchSampler, Corpus, eval_windows, load_corpus
 from scaling.flops import count_params, flops_per_token
 from scaling.model import GPT
-from scaling.records import RunRecord, RunSink, read_record, run_id, write_atomic
+from scaling.atomic import write_atomic
+from scaling.records import RunRecord, RunSink, read_record, run_id
 from scaling.runtime import peak_flops, resolve_device, versions
 from scaling.hyperparams import count_steps, eval_steps, lr_at, resolve
 

@@ -22,8 +22,10 @@ def write_sweep(root: Path, name: str = "synthetic") -> Path:
         tokens = np.geomspace(2e7, 200 * params, 40)
         loss = law.predict(params, tokens)
         (sweep / run_id).mkdir(parents=True)
-        pd.DataFrame({"run_id": run_id, "step": np.arange(1, 41), "tokens_seen": tokens,
-                      "flops_seen": 6 * params * tokens, "split": "val", "loss": loss}).to_parquet(
+        curve = pd.DataFrame({"run_id": run_id, "step": np.arange(1, 41), "tokens_seen": tokens,
+                              "flops_seen": 6 * params * tokens, "loss": loss})
+        # Training and held-out rows, as a trainer logs them; Approach 1 and its plot read "train".
+        pd.concat([curve.assign(split="train"), curve.assign(split="val", loss=loss + 0.01)]).to_parquet(
             sweep / run_id / "curve.parquet")
         rows.append({"run_id": run_id, "params": params, "tokens": tokens[-1], "flops": 6 * params * tokens[-1],
                      "loss": loss[-1], "status": "ok"})

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from scaling.sweep import store
 from scaling.cli import app
 from scaling.errors import RunBusy
-from scaling.records import write_atomic
+from scaling.atomic import write_atomic
 
 
 def _rows(*losses, split="val"):

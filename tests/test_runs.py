@@ -33,7 +33,7 @@ def test_invalid_rows_name_the_column_and_count():
     frame = table().rename(columns={"Model Size": "params"})
     frame.loc[0, "loss"] = np.nan
     frame.loc[1, "loss"] = -1.0
-    with pytest.raises(ValueError, match=r"loss: 2 of 3 rows are missing, NaN or non-positive.*--drop-invalid"):
+    with pytest.raises(ValueError, match=r"loss: 2 of 3 rows are missing, NaN or non-positive.*drop_invalid"):
         read_runs(frame)
     assert len(read_runs(frame, drop_invalid=True)) == 1
 

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from scaling.fit.approaches import fit_runs
-from scaling.fit.envelope import fit_envelope
+from scaling.fit.approaches import fit_runs, prepare
 from scaling.fit.isoflop import budget_optimum, profile
 from scaling.fit.result import FitResult
-from scaling.runs import read_curves, read_runs
+from scaling.runs import read_runs
 
 SWEEP = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
 
@@ -59,10 +58,9 @@ print(f"\nBack-test: fit below C = {largest:.0e}, predict it (measured: N_opt {t
       f"{' at an edge' if truth['edge'] else ''}, best loss {best_loss:.4f})")
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # resamples that leave too few budgets are reported in the fits
-    fits, _ = fit_runs(train, "all", bootstrap=1000, seed=0)
-    # Approach 1 reads the training curves (as `scaling fit` does on a sweep directory) of those runs.
-    curves = read_curves(SWEEP, split="train")
-    fits = {"approach_1": fit_envelope(curves[curves["run_id"].isin(train["run_id"])], bootstrap=1000, seed=0), **fits}
+    # The sweep prepared as `scaling fit` prepares it (training curves for Approach 1, seeds
+    # averaged), restricted to the runs below the held-out budget.
+    fits, _ = fit_runs(prepare(SWEEP).subset(train["run_id"]), "all", bootstrap=1000, seed=0)
 for key, fit in fits.items():
     if "a" not in fit.derived:
         continue

@@ -19,19 +19,18 @@ References:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from scaling.frames import Tabular
-from scaling.runs import RunsSource, average_seeds, read_runs
+from scaling.document import Document
+from scaling.runs import RunsSource
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +76,10 @@ class BacktestPoint:
 
 
 @dataclass(frozen=True, kw_only=True)
-class BacktestReport(Tabular):
+class BacktestReport(Document):
     """Every back-test point, with per-approach error summaries by extrapolation distance."""
+
+    SCHEMA: ClassVar[str] = SCHEMA
 
     data: str
     approaches: tuple[str, ...]
@@ -91,12 +92,9 @@ class BacktestReport(Tabular):
     _frame_rows = "points"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "data": self.data, "approaches": list(self.approaches),
-                "budgets": list(self.budgets), "conventions": self.conventions,
-                "summary": list(self.summary), "points": [asdict(p) for p in self.points]}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
+        return {"data": self.data, "approaches": list(self.approaches), "budgets": list(self.budgets),
+                "conventions": self.conventions, "summary": list(self.summary),
+                "points": [asdict(p) for p in self.points]}
 
 
 def backtest(runs: pd.DataFrame | RunsSource, *, approaches: Sequence[str] = APPROACHES, min_budgets: int = 3,
@@ -123,7 +121,9 @@ def backtest(runs: pd.DataFrame | RunsSource, *, approaches: Sequence[str] = APP
                          f"got {', '.join(bad) or 'none'}")
     if min_budgets < 2:
         raise ValueError(f"min_budgets must be at least 2, got {min_budgets}")
-    frame = average_seeds(read_runs(runs))
+    from scaling.fit.approaches import prepare
+
+    frame = prepare(runs).runs
     labels = budget_labels(frame)
     budgets = [_budget_truth(frame[labels == label]) for label in np.unique(labels)]
     budgets = [b for b in budgets if b is not None]
@@ -176,22 +176,20 @@ def _budget_truth(runs: pd.DataFrame) -> dict[str, Any] | None:
 
 
 def _refit(approach: str, runs: pd.DataFrame, drop_highest: int) -> tuple[Any, Any, str]:
-    """The approach's allocation fit to `runs`, the fit that predicts its loss, and their
-    warnings; (None, None, reason) when it cannot fit."""
-    from scaling.fit.engine import fit_law
-    from scaling.fit.isoflop import fit_isoflop
+    """The approach's allocation fit to `runs` (through the approach registry), the fit that
+    predicts its loss, and their warnings; (None, None, reason) when it cannot fit."""
+    from scaling.fit.approaches import fit_approach, fit_frontier
 
     # Record rather than print warnings: each refit's warnings belong to its points' `note`.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             if approach == "2":
-                estimate = fit_isoflop(runs)
-                minima = pd.DataFrame([o for o in estimate.optima if not o["edge"]])
-                loss_law = fit_law("kaplan_c", minima[["params", "tokens", "flops", "loss"]])
+                estimate = fit_approach("2", runs)["approach_2"]
+                loss_law = fit_frontier(estimate.optima)
             else:
-                estimate = loss_law = fit_law("chinchilla", runs,
-                                              drop_highest=min(drop_highest, max(len(runs) - 6, 0)))
+                estimate = loss_law = fit_approach("3", runs, drop_highest=min(drop_highest, max(len(runs) - 6, 0)))[
+                    "approach_3"]
         except ValueError as exc:
             return None, None, f"fit failed: {exc}"
     note = "; ".join(dict.fromkeys(str(w.message) for w in caught))

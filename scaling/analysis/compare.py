@@ -13,15 +13,15 @@ References:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from scaling.document import Document
 from scaling.flops import check_budget
-from scaling.frames import Tabular
-from scaling.laws.base import LawEstimate, get_law
+from scaling.laws.base import LawEstimate
+from scaling.laws.registry import get_law
 from scaling.laws.presets import convert_params
 
 MAX_DECADES = 30
@@ -65,20 +65,17 @@ class Evaluation:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Comparison(Tabular):
+class Comparison(Document):
+    """Allocations of several laws at several budgets, each scored under the loss laws."""
+
+    SCHEMA: ClassVar[str] = "scaling.Comparison/1"
+
     budgets: tuple[float, ...]
     allocations: tuple[Allocation, ...]
     evaluations: tuple[Evaluation, ...]
     notes: tuple[str, ...]
 
     _frame_rows = "evaluations"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"budgets": list(self.budgets), "allocations": [asdict(a) for a in self.allocations],
-                "evaluations": [asdict(e) for e in self.evaluations], "notes": list(self.notes)}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
 
 
 def compare(allocations: Sequence[LawEstimate], laws: Sequence[LawEstimate], budgets: Sequence[float]) -> Comparison:
@@ -109,12 +106,12 @@ def compare_range(allocations: Sequence[LawEstimate], laws: Sequence[LawEstimate
     """`compare` at low, 10 low, 100 low, ... up to high (a budget per decade, at most MAX_DECADES)."""
     for name, value in (("low", low), ("high", high)):
         if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"--range {name} end must be a positive finite number, got {value!r}")
+            raise ValueError(f"`flops_range` {name} end must be a positive finite number, got {value!r}")
     if low > high:
-        raise ValueError(f"--range: LO ({low:g}) must not exceed HI ({high:g})")
+        raise ValueError(f"`flops_range`: LO ({low:g}) must not exceed HI ({high:g})")
     span = math.log10(high) - math.log10(low)  # a difference of logs: high / low can overflow
     if span > MAX_DECADES:
-        raise ValueError(f"--range {low:g}:{high:g} spans {span:.0f} decades; at most {MAX_DECADES} are compared")
+        raise ValueError(f"`flops_range` {low:g}:{high:g} spans {span:.0f} decades; at most {MAX_DECADES} are compared")
     decades = int(math.floor(span + 1e-9))
     return compare(allocations, laws, [low * 10.0**k for k in range(decades + 1)])
 

@@ -9,6 +9,7 @@ line and exit 1; never a traceback.
 from __future__ import annotations
 
 import math
+import re
 import sys
 import warnings
 from enum import Enum
@@ -80,8 +81,21 @@ def _one_line_warning(message: Warning | str, category: type[Warning], filename:
     return f"warning: {' '.join(str(message).split())}\n"
 
 
+FLAGS = {"price_per_gpu_hour": "--price-per-gpu-hour", "hardware": "--gpu", "params": "--params",
+         "tokens": "--tokens", "unique_tokens": "--unique-tokens", "inference_tokens": "--inference-tokens",
+         "loss": "--loss", "flops": "--flops", "flops_range": "--range", "columns": "--column",
+         "drop_invalid": "--drop-invalid", "out": "--out"}
+"""Library argument -> the option that sets it. Library errors name arguments in backticks
+(`flops`); the CLI says which option to change."""
+
+
+def as_flags(message: str) -> str:
+    """`message` with each backticked argument of FLAGS named by its option."""
+    return re.sub(r"`(\w+)`", lambda m: FLAGS.get(m.group(1), m.group(0)), message)
+
+
 def _fail(message: str, code: int) -> None:
-    first_line = " ".join(str(message).split())
+    first_line = " ".join(as_flags(str(message)).split())
     echo(f"error: {first_line}", err=True)
     sys.exit(code)
 

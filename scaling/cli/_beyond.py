@@ -11,7 +11,7 @@ from scaling.planning import BeyondReport, Cost
 
 def render_beyond(report: BeyondReport, format: str) -> str:
     """`format` is "table", "json" or "csv"."""
-    from scaling.cli.plan import _csv, _notes, _text_table
+    from scaling.cli._render import _csv, _notes, _text_table
 
     if format == "json":
         return report.to_json()
@@ -70,7 +70,7 @@ def _range(values: tuple[float, float] | None) -> str | None:
 
 
 def _cell(value: Any) -> str:
-    from scaling.cli.plan import _si
+    from scaling.cli._render import _si
 
     if value is None:
         return "-"

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from scaling.cli._app import app, positive_int
-from scaling.cli.plan import Fmt, Format, _csv, _notes, _si, _text_table
+from scaling.cli._render import _csv, _notes, _si, _text_table
+from scaling.cli.plan import Fmt, Format
 
 if TYPE_CHECKING:
     from scaling.analysis.backtest import BacktestReport

@@ -96,7 +96,9 @@ def fit_command(
     if format is Format.json:
         for note in skipped:  # the table lists them; JSON keeps its shape, so they go to stderr
             typer.echo(f"note: skipped {note}", err=True)
-        typer.echo(json.dumps(report if len(report) > 1 else next(iter(report.values())), indent=2))
+        # The FitResult document `--out` writes and `scaling plan --law` reads (several: by key).
+        documents = {key: result.to_document() for key, result in results.items()}
+        typer.echo(json.dumps(documents if len(documents) > 1 else next(iter(documents.values())), indent=2))
     else:
         typer.echo(render_table(report, skipped))
 

@@ -5,8 +5,6 @@ Imports stay light (numpy, no scipy/pandas/torch/matplotlib) so `scaling plan` s
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from enum import Enum
@@ -14,11 +12,13 @@ from typing import Annotated, Any
 
 import typer
 
+from scaling.cli._render import _csv, _notes, _si, _text_table
 from scaling.cli._app import Format, app, nonnegative_finite, positive_finite, positive_int, unit_interval
 from scaling.analysis.compare import Comparison, compare_range
 from scaling.analysis.compare import compare as compare_laws
 from scaling.hardware import DEFAULT_MFU, GPU_PEAK_FLOPS, Hardware
-from scaling.laws.base import LawEstimate, get_law
+from scaling.laws.base import LawEstimate
+from scaling.laws.registry import get_law
 from scaling.laws.presets import PRESETS, resolve_law
 from scaling.planning.optimal import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, PlanReport, plan_report
 
@@ -242,33 +242,6 @@ def _render_laws(format: Format) -> str:
                  f"  coefficients: {coefficients}"] + [f"  note:         {n}" for n in r["notes"]]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n\n" + f"note: {caveat}"
-
-
-def _text_table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in [headers, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _notes(notes: list[str]) -> str:
-    return "".join(f"\nnote: {n}" for n in notes)
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue().rstrip("\n")
-
-
-def _si(value: float) -> str:
-    """1.82B, 91.4B, 3.05M: three significant figures with a K/M/B/T suffix."""
-    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g}{suffix}"
-    return f"{value:.3g}"
 
 
 def _pct(value: float) -> str:

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scaling.records import write_atomic
+from scaling.data.markov import MarkovSource
+from scaling.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,6 @@ def load_corpus(spec: str, *, val_fraction: float = 0.01, cache: Path | None = N
         root = Path(sysconfig.get_paths()["stdlib"])
         return _cached_text_corpus(spec, root, _stdlib_files(root), val_fraction, cache or cache_dir())
     if kind == "synthetic":
-        from scaling.data.markov import markov_corpus
-
         source, _, options = rest.partition(":")
         if source != "markov":
             raise ValueError(f"unknown synthetic source {source!r} in {spec!r}; expected 'markov'")
@@ -258,3 +257,24 @@ def eval_windows(tokens: TokenArray, *, seq_len: int, eval_tokens: int) -> npt.N
         log.warning("validation split holds %d windows; evaluating on those, not %d", available, wanted)
     starts = np.linspace(0, available - 1, min(wanted, available)).round().astype(np.int64) * seq_len
     return tokens[starts[:, None] + np.arange(seq_len + 1)].astype(np.int64)
+
+
+def markov_corpus(spec: str, options: dict[str, str], val_fraction: float) -> Corpus:
+    """The corpus of a "synthetic:markov" spec: chains concatenated, the last ones held out."""
+    known = {"seed", "vocab", "tokens", "alpha", "chains"}
+    if set(options) - known:
+        raise ValueError(f"unknown markov options {sorted(set(options) - known)} in {spec!r}")
+    seed, vocab = int(options.get("seed", 0)), int(options.get("vocab", 16))
+    n_chains, tokens = int(options.get("chains", 1024)), int(options.get("tokens", 2**22))
+    rng = np.random.default_rng([seed, 0x6D61726B])  # a stream of its own, apart from run seeds
+    source = MarkovSource.random(vocab, alpha=float(options.get("alpha", 0.5)), rng=rng)
+    length = max(2, tokens // n_chains)
+    chains = source.sample(n_chains, length, rng)
+    n_val = max(1, round(val_fraction * n_chains))
+    train, val = chains[:-n_val].reshape(-1), chains[-n_val:].reshape(-1)
+    entropy = source.entropy_rate()
+    # One transition in `length` crosses into a fresh chain (drawn from pi, not from the
+    # current row), so the best achievable loss exceeds the entropy rate by O(1/length).
+    facts = {"entropy_rate": entropy, "boundary_share": 1.0 / length, "documents": n_chains, "val_documents": n_val,
+             "train_tokens": int(train.size), "val_tokens": int(val.size)}
+    return Corpus(spec=spec, train=train, val=val, vocab_size=vocab, digest=token_digest(train, val), facts=facts)

@@ -13,13 +13,10 @@ of a stationary Markov chain).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
-if TYPE_CHECKING:
-    from scaling.data.corpus import Corpus
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -70,26 +67,3 @@ class MarkovSource:
     def cross_entropy(self, chains: npt.NDArray[np.integer[Any]]) -> float:
         """Mean -ln P(x_t+1 | x_t) over every transition inside the chains (rows), nats/token."""
         return float(-np.log(self.transition[chains[:, :-1], chains[:, 1:]]).mean())
-
-
-def markov_corpus(spec: str, options: dict[str, str], val_fraction: float) -> Corpus:
-    """The corpus of a "synthetic:markov" spec: chains concatenated, the last ones held out."""
-    from scaling.data.corpus import Corpus, token_digest
-
-    known = {"seed", "vocab", "tokens", "alpha", "chains"}
-    if set(options) - known:
-        raise ValueError(f"unknown markov options {sorted(set(options) - known)} in {spec!r}")
-    seed, vocab = int(options.get("seed", 0)), int(options.get("vocab", 16))
-    n_chains, tokens = int(options.get("chains", 1024)), int(options.get("tokens", 2**22))
-    rng = np.random.default_rng([seed, 0x6D61726B])  # a stream of its own, apart from run seeds
-    source = MarkovSource.random(vocab, alpha=float(options.get("alpha", 0.5)), rng=rng)
-    length = max(2, tokens // n_chains)
-    chains = source.sample(n_chains, length, rng)
-    n_val = max(1, round(val_fraction * n_chains))
-    train, val = chains[:-n_val].reshape(-1), chains[-n_val:].reshape(-1)
-    entropy = source.entropy_rate()
-    # One transition in `length` crosses into a fresh chain (drawn from pi, not from the
-    # current row), so the best achievable loss exceeds the entropy rate by O(1/length).
-    facts = {"entropy_rate": entropy, "boundary_share": 1.0 / length, "documents": n_chains, "val_documents": n_val,
-             "train_tokens": int(train.size), "val_tokens": int(val.size)}
-    return Corpus(spec=spec, train=train, val=val, vocab_size=vocab, digest=token_digest(train, val), facts=facts)

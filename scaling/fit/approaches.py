@@ -1,101 +1,219 @@
-"""`fit_runs`: the fits `scaling fit` offers, by approach, from one data source.
+"""The approach registry and the one preparation step every fit of runs goes through.
 
-Approach "3" is Chinchilla's parametric fit (`fit_law`), "2" the IsoFLOP profiles
-(`fit_isoflop`), "1" the envelope of training curves (`fit_envelope`), "kaplan" Kaplan's joint
-law L(N, D) (its allocation exponent a = alpha_D / (alpha_N + alpha_D)) plus the compute
-frontier L(C) fitted to the lowest loss at each budget; "all" every one the data supports.
-Seeds of one configuration count once, at their mean loss (`scaling.runs.average_seeds`), so
-every approach weights configurations alike and a bootstrap resamples configurations.
+`prepare(source)` turns a source (a sweep directory, a CSV/parquet file, a built-in data set,
+a DataFrame) into `Prepared`: the runs table in one parameter convention with seeds of one
+configuration averaged (`scaling.runs.average_seeds`), and the per-step curves where the source
+has them. Decided here, once, for `scaling fit`, the plots, the back-test, the notebooks and
+the study scripts:
+
+- curves: the TRAINING-loss curves (`CURVE_SPLIT`), as Hoffmann et al. 2022 (App. D.1) smooth
+  the training loss; held-out evaluations are too sparse (a few per run) for an envelope;
+- edge optima: a budget whose lowest loss is at the smallest or largest size sampled is left
+  out of every power law and of Kaplan's L(C) frontier (`isoflop.interior_optima`);
+- parameters: "total" or Kaplan's "non-embedding" count, with C = 6 N D recomputed for it.
+
+`APPROACHES` maps a name to its fit: "1" the envelope of training curves (`fit_envelope`), "2"
+IsoFLOP profiles (`fit_isoflop`), "3" Chinchilla's parametric fit (`fit_law("chinchilla")`),
+"kaplan" Kaplan's joint law L(N, D) plus the compute frontier L(C) through the per-budget
+minima. `fit_approach` stamps the registry's name on every result it returns.
 
 References:
-    Hoffmann et al. 2022, Sec. 3.1-3.3; Kaplan et al. 2020, Eq. 1.3 and 1.5.
+    Hoffmann et al. 2022, Sec. 3.1-3.3 and App. D.1; Kaplan et al. 2020, Sec. 2.1, Eq. 1.3, 1.5.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from scaling.fit.engine import fit_law
+from scaling.fit.envelope import fit_envelope
+from scaling.fit.identify import NotIdentifiable
+from scaling.fit.isoflop import fit_isoflop, interior_optima, isoflop_optima
 from scaling.fit.result import FitResult
-from scaling.records import write_atomic
+from scaling.atomic import write_json
 from scaling.runs import RunsSource, average_seeds, read_curves, read_runs
 
 logger = logging.getLogger(__name__)
 
-APPROACHES = ("1", "2", "3", "kaplan", "all")
+CURVE_SPLIT = "train"
+"""Which curves Approach 1 reads (see the module docstring)."""
+CONVENTIONS = {"params": "total", "params_nonembedding": "non-embedding"}
+"""`params_column` -> the `params_convention` a result records."""
 
 
-def fit_runs(source: RunsSource, approach: str = "3", *, columns: Mapping[str, str] | None = None,
+@dataclass(frozen=True)
+class Prepared:
+    """Runs ready for every approach: one row per configuration, one parameter convention."""
+
+    runs: pd.DataFrame
+    """One row per configuration (seeds averaged, `n_seeds` where several)."""
+    all_runs: pd.DataFrame
+    """Every run, seeds apart (plots draw them faint)."""
+    curves: pd.DataFrame | None
+    """Per-step training curves (run_id, params, tokens, flops, loss, replicate), or None."""
+    params_convention: str = "total"
+
+    def subset(self, run_ids: Sequence[str]) -> Prepared:
+        """The same preparation restricted to the runs `run_ids` (a back-test's fitted runs)."""
+        keep = {str(r) for r in run_ids}
+
+        def rows(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame[frame["run_id"].astype(str).isin(keep)].reset_index(drop=True)
+
+        all_runs = rows(self.all_runs)
+        return replace(self, all_runs=all_runs, runs=average_seeds(all_runs),
+                       curves=None if self.curves is None else rows(self.curves))
+
+
+def prepare(source: RunsSource | Prepared, *, columns: Mapping[str, str] | None = None,
+            drop_invalid: bool = False, params_column: str = "params") -> Prepared:
+    """Read `source` once for every approach (see the module docstring for what is decided)."""
+    if isinstance(source, Prepared):
+        return source
+    if params_column not in CONVENTIONS:
+        raise ValueError(f"params_column must be 'params' or 'params_nonembedding', got {params_column!r}")
+    runs, curves = _read(source, columns, drop_invalid)
+    if params_column == "params_nonembedding":
+        runs, curves = _non_embedding(runs, curves)
+    return Prepared(runs=average_seeds(runs), all_runs=runs, curves=curves,
+                    params_convention=CONVENTIONS[params_column])
+
+
+@dataclass(frozen=True)
+class Approach:
+    """One way of fitting runs: its name and one fit per result it returns."""
+
+    name: str
+    title: str
+    fits: dict[str, Callable[..., FitResult]]
+    """Result key -> (prepared, bootstrap=, level=, seed=, n_jobs=, **law_options) -> FitResult."""
+    takes_law_options: bool
+    """Whether delta, tie, fix, drop_highest apply (the parametric fits)."""
+
+
+def _envelope(prepared: Prepared, *, bootstrap: int, level: float, seed: int, n_jobs: int | None,
+              **law_options: Any) -> FitResult:
+    if prepared.curves is None:
+        raise ValueError("Approach 1 needs per-step curves (a sweep directory, or several rows per run_id); "
+                         "these runs have one final loss each")
+    return fit_envelope(prepared.curves, bootstrap=bootstrap, level=level, seed=seed)
+
+
+def _isoflop(prepared: Prepared, *, bootstrap: int, level: float, seed: int, n_jobs: int | None,
+             **law_options: Any) -> FitResult:
+    return fit_isoflop(prepared.runs, bootstrap=bootstrap, level=level, seed=seed)
+
+
+def _parametric(law: str) -> Callable[..., FitResult]:
+    def fit(prepared: Prepared, **options: Any) -> FitResult:
+        return fit_law(law, prepared.runs, **options)
+    return fit
+
+
+def _frontier(prepared: Prepared, *, bootstrap: int, level: float, seed: int, n_jobs: int | None,
+              **law_options: Any) -> FitResult:
+    return fit_frontier(isoflop_optima(prepared.runs), bootstrap=bootstrap, level=level, seed=seed, n_jobs=n_jobs)
+
+
+def fit_frontier(optima: Sequence[Mapping[str, Any]], **options: Any) -> FitResult:
+    """Kaplan's compute frontier L(C) = (C_c / C)^alpha_C (Kaplan et al. 2020, Eq. 1.3) through
+    the interior per-budget minima (edge minima are left out, as for the power laws)."""
+    interior = interior_optima(list(optima))
+    if len(interior) < 3:
+        raise NotIdentifiable(f"the compute frontier L(C) needs IsoFLOP profiles (3 or more sizes at one budget, "
+                              f"minimum inside them) at 3 or more budgets; these runs have {len(interior)}")
+    frontier = pd.DataFrame(interior)[["params", "tokens", "flops", "loss"]]
+    return fit_law("kaplan_c", frontier, **options)
+
+
+APPROACHES: dict[str, Approach] = {
+    "1": Approach("1", "Chinchilla Approach 1: envelope of training curves", {"approach_1": _envelope}, False),
+    "2": Approach("2", "Chinchilla Approach 2: IsoFLOP profiles", {"approach_2": _isoflop}, False),
+    "3": Approach("3", "Chinchilla Approach 3: parametric L(N, D)", {"approach_3": _parametric("chinchilla")}, True),
+    "kaplan": Approach("kaplan", "Kaplan et al. 2020: L(N, D) and the frontier L(C)",
+                       {"kaplan_nd": _parametric("kaplan_nd"), "kaplan_c": _frontier}, True),
+}
+CHOICES = (*APPROACHES, "all")
+"""What `fit_runs` and `scaling fit --approach` accept."""
+_FITS_RUNS_TABLE = ("approach_2", "approach_3", "kaplan_nd")
+"""Results whose n_points counts the runs table's configurations (the others count curves or minima)."""
+_LAW_OPTIONS_OF = {"kaplan_c": ()}
+"""Keys of a parametric approach that take none of its law options (the frontier fits budget minima)."""
+
+
+def fit_approach(name: str, source: RunsSource | Prepared, *, bootstrap: int = 0, level: float = 0.95, seed: int = 0,
+                 n_jobs: int | None = None, skipped: list[str] | None = None,
+                 **law_options: Any) -> dict[str, FitResult]:
+    """Fit `source` by the registered approach `name`; every result carries `approach=name`.
+
+    An approach with several results (kaplan) keeps those that fit and notes the others in
+    `skipped` ("kaplan_c: ..."); ValueError when none fits, or when a one-result approach fails.
+    """
+    if name not in APPROACHES:
+        raise ValueError(f"approach must be one of {', '.join(CHOICES)}, got {name!r}")
+    approach = APPROACHES[name]
+    prepared = prepare(source, params_column=law_options.pop("params_column", "params"))
+    if law_options and not approach.takes_law_options:
+        raise ValueError(f"{', '.join(sorted(law_options))} apply to approaches 3 and kaplan only, "
+                         f"not approach {name}")
+    boot = {"bootstrap": bootstrap, "level": level, "seed": seed, "n_jobs": n_jobs}
+    averaged = len(prepared.runs) < len(prepared.all_runs)
+    results: dict[str, FitResult] = {}
+    notes: list[str] = []
+    for key, fit in approach.fits.items():
+        options = {k: v for k, v in law_options.items() if k in _LAW_OPTIONS_OF.get(key, law_options)}
+        try:
+            result = fit(prepared, **boot, **options)
+        except ValueError as exc:
+            if len(approach.fits) == 1:
+                raise
+            notes.append(f"{key}: {exc}")
+            logger.info("skipped %s: %s", key, exc)
+            continue
+        extra = {"seeds_averaged": f"{len(prepared.all_runs)} runs"} if averaged and key in _FITS_RUNS_TABLE else {}
+        results[key] = replace(result, approach=name, params_convention=prepared.params_convention,
+                               options={**result.options, **extra})
+    if not results:
+        raise ValueError(f"approach {name} could not be fitted: {'; '.join(notes)}")
+    if skipped is not None:
+        skipped.extend(notes)
+    return results
+
+
+def fit_runs(source: RunsSource | Prepared, approach: str = "3", *, columns: Mapping[str, str] | None = None,
              drop_invalid: bool = False, bootstrap: int = 0, level: float = 0.95, seed: int = 0,
              n_jobs: int | None = None, **law_options: Any) -> tuple[dict[str, FitResult], list[str]]:
-    """Fit `source` by `approach`; returns {key: FitResult} and notes on approaches skipped.
-
-    Keys: "approach_1", "approach_2", "approach_3", "kaplan_nd", "kaplan_c". `law_options`
-    (delta, tie, fix, drop_highest, params_column) go to the parametric fits.
-    """
-    if approach not in APPROACHES:
-        raise ValueError(f"approach must be one of {', '.join(APPROACHES)}, got {approach!r}")
-    from scaling.fit.envelope import fit_envelope
-    from scaling.fit.engine import fit_law
-    from scaling.fit.isoflop import fit_isoflop
-
-    runs, curves = _read(source, columns, drop_invalid)
-    convention = law_options.get("params_column", "params")
-    if convention == "params_nonembedding":
-        runs, curves = _non_embedding(runs, curves)
-    n_runs = len(runs)
-    runs = average_seeds(runs)  # one point per configuration; Approach 1 averages curves likewise
-    wanted = ("1", "2", "3", "kaplan") if approach == "all" else (approach,)
-    boot = {"bootstrap": bootstrap, "level": level, "seed": seed}
+    """Fit `source` by `approach` (a registry name or "all"); returns {key: FitResult} and notes
+    on what was skipped ("1: ...", "kaplan_c: ..."). Keys: "approach_1", "approach_2",
+    "approach_3", "kaplan_nd", "kaplan_c". `law_options` (delta, tie, fix, drop_highest) go to
+    the parametric fits; `params_column` chooses the parameter convention for every approach."""
+    if approach not in CHOICES:
+        raise ValueError(f"approach must be one of {', '.join(CHOICES)}, got {approach!r}")
+    prepared = prepare(source, columns=columns, drop_invalid=drop_invalid,
+                       params_column=law_options.pop("params_column", "params"))
+    wanted = tuple(APPROACHES) if approach == "all" else (approach,)
+    boot = {"bootstrap": bootstrap, "level": level, "seed": seed, "n_jobs": n_jobs}
     results: dict[str, FitResult] = {}
     skipped: list[str] = []
-    forms = {"1": ("approach_1",), "2": ("approach_2",), "3": ("approach_3",), "kaplan": ("kaplan_nd", "kaplan_c")}
-    for key in (key for name in wanted for key in forms[name]):
+    for name in wanted:
+        options = law_options if APPROACHES[name].takes_law_options else {}
         try:
-            if key == "approach_1":
-                if curves is None:
-                    raise ValueError("Approach 1 needs per-step curves (a sweep directory, or several rows "
-                                     "per run_id); these runs have one final loss each")
-                results[key] = fit_envelope(curves, **boot)
-            elif key == "approach_2":
-                results[key] = fit_isoflop(runs, **boot)
-            elif key == "approach_3":
-                results[key] = fit_law("chinchilla", runs, n_jobs=n_jobs, **boot, **law_options)
-            elif key == "kaplan_nd":
-                results[key] = fit_law("kaplan_nd", runs, n_jobs=n_jobs, **boot, **law_options)
-            else:
-                results[key] = fit_law("kaplan_c", _frontier(runs), n_jobs=n_jobs, **boot)
+            results.update(fit_approach(name, prepared, **boot, skipped=skipped, **options))
         except ValueError as exc:
-            if approach != "all" and len(forms[approach]) == 1:
+            if approach != "all":
                 raise
-            skipped.append(f"{key.removeprefix('approach_')}: {exc}")
-            logger.info("skipped %s: %s", key, exc)
+            skipped.append(f"{name}: {exc}")
+            logger.info("skipped approach %s: %s", name, exc)
     if not results:
         raise ValueError(f"no approach could be fitted: {'; '.join(skipped)}")
-    if convention == "params_nonembedding":
-        results = {key: replace(result, params_convention="non-embedding") for key, result in results.items()}
-    if len(runs) < n_runs:
-        results = {key: replace(result, options={**result.options, "seeds_averaged": f"{n_runs} runs"})
-                   if key in ("approach_2", "approach_3", "kaplan_nd") else result
-                   for key, result in results.items()}
     return results, skipped
-
-
-def _frontier(runs: pd.DataFrame) -> pd.DataFrame:
-    """The lowest loss at each IsoFLOP budget, for Kaplan's L(C) (Kaplan et al. 2020, Eq. 1.3)."""
-    from scaling.fit.identify import NotIdentifiable
-    from scaling.fit.isoflop import isoflop_optima
-
-    optima = isoflop_optima(runs)
-    if len(optima) < 3:
-        raise NotIdentifiable(f"the compute frontier L(C) needs IsoFLOP profiles (3 or more sizes at one "
-                              f"budget) at 3 or more budgets; these runs have {len(optima)}")
-    return pd.DataFrame(optima)[["params", "tokens", "flops", "loss"]]
 
 
 def _non_embedding(runs: pd.DataFrame, curves: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -120,10 +238,8 @@ def _read(source: RunsSource, columns: Mapping[str, str] | None,
           drop_invalid: bool) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Final runs table and, where the source has them, per-step curves."""
     if isinstance(source, (str, Path)) and Path(source).is_dir():
-        # Approach 1 reads the training-loss curves, as Hoffmann et al. 2022 (App. D.1) smooth
-        # the training loss: held-out evaluations are too sparse (a few per run) for an envelope.
         runs = read_runs(source, columns=columns, drop_invalid=drop_invalid)
-        return runs, read_curves(source, split="train")
+        return runs, read_curves(source, split=CURVE_SPLIT)
     table = read_runs(source, columns=columns, drop_invalid=drop_invalid)
     if "run_id" in table.columns and table["run_id"].duplicated().any():
         # Several rows per run: curves. Each run's final row is its entry in the runs table.
@@ -139,17 +255,16 @@ def write_results(results: Mapping[str, FitResult], out: Path) -> list[Path]:
     else:
         paths = {key: out.with_name(f"{out.stem}.{key}{out.suffix or '.json'}") for key in results}
     for key, path in paths.items():
-        write_atomic(path, (results[key].to_json() + "\n").encode())
+        write_json(path, results[key].to_document(), sort_keys=False)
     return list(paths.values())
 
 
 def summary(results: Mapping[str, FitResult], budgets: Sequence[float]) -> dict[str, Any]:
-    """JSON-ready {key: FitResult dict (without bootstrap draws) plus intervals at `budgets`}."""
-    import json
-
+    """What the fit table shows: {key: FitResult document without its draws, plus the optimum
+    and its intervals at `budgets` ("at_budgets")}."""
     out: dict[str, Any] = {}
     for key, result in results.items():
-        data = json.loads(result.to_json())
+        data = result.to_dict()
         data.pop("samples", None)
         data["at_budgets"] = at_budgets(result, budgets)
         out[key] = data

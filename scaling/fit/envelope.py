@@ -15,6 +15,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scaling.laws.base import Array
-from scaling.fit.isoflop import power_law
+from scaling.fit import resampling
+from scaling.fit.isoflop import allocation_from_optima
 from scaling.fit.result import FitResult
+from scaling.laws.base import Array
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +117,16 @@ def fit_envelope(curves: pd.DataFrame, *, n_budgets: int = N_BUDGETS, bootstrap:
 
     table = _table(curves, n_budgets)
     optima = _optima(table, np.arange(table.params.size))
-    fitted = _allocation(optima)
-    samples = _bootstrap(table, bootstrap, seed) if bootstrap else None
+    fitted = allocation_from_optima(optima)
+    samples, uncertainty = None, "none"
+    if bootstrap:
+        # Whole runs are resampled; a duplicated run leaves the envelope unchanged, so a resample
+        # is its set of distinct runs (Efron & Tibshirani 1993, Ch. 6: resampling cases).
+        result = resampling.bootstrap(functools.partial(_resample, table), bootstrap, seed=seed, what="resamples")
+        samples, uncertainty = result.draws, result.uncertainty
     interior = sum(not o["edge"] for o in optima)
     return FitResult.build(
-        law="power_allocation", approach="1", coefficients={"k": fitted["k"], "a": fitted["a"]},
+        law="power_allocation", coefficients={"k": fitted["k"], "a": fitted["a"]},
         derived={"a": fitted["a"], "b": fitted["b"], "k_tokens": fitted["k_tokens"]},
         converged=True, message=f"{interior} envelope points fitted, {len(optima) - interior} won by the "
                                 "smallest or largest size left out",
@@ -127,19 +134,7 @@ def fit_envelope(curves: pd.DataFrame, *, n_budgets: int = N_BUDGETS, bootstrap:
         data_digest=data_digest(curves.assign(flops=curves.get("flops", 6.0 * curves["params"] * curves["tokens"])),
                                 ("params", "tokens", "flops")),
         optima=_thin(optima), samples=samples, level=level,
-        uncertainty=f"bootstrap(n={bootstrap}, seed={seed})" if bootstrap else "none",
-        options={"n_budgets": n_budgets, "method": "lowest loss over runs at log-spaced C"})
-
-
-def _allocation(optima: list[dict[str, Any]]) -> dict[str, float]:
-    usable = [o for o in optima if not o["edge"]]
-    if len({o["params"] for o in usable}) < 2:
-        raise ValueError("the envelope is won by fewer than 2 interior model sizes: train more sizes, "
-                         "or longer, so that curves cross")
-    flops = np.array([o["flops"] for o in usable])
-    k, a = power_law(flops, np.array([o["params"] for o in usable]))
-    k_tokens, b = power_law(flops, np.array([o["tokens"] for o in usable]))
-    return {"k": k, "a": a, "k_tokens": k_tokens, "b": b}
+        uncertainty=uncertainty, options={"n_budgets": n_budgets, "method": "lowest loss over runs at log-spaced C"})
 
 
 def _thin(optima: list[dict[str, Any]], keep: int = 60) -> list[dict[str, Any]]:
@@ -148,18 +143,6 @@ def _thin(optima: list[dict[str, Any]], keep: int = 60) -> list[dict[str, Any]]:
     return optima[::step]
 
 
-def _bootstrap(table: _Table, n_resamples: int, seed: int) -> dict[str, Array]:
-    rng = np.random.default_rng(seed)
+def _resample(table: _Table, rng: np.random.Generator) -> dict[str, float]:
     n_runs = table.params.size
-    draws: dict[str, list[float]] = {"k": [], "a": [], "b": [], "k_tokens": []}
-    for _ in range(n_resamples):
-        # Duplicated runs leave the envelope unchanged, so a resample is its set of distinct runs.
-        try:
-            fitted = _allocation(_optima(table, np.unique(rng.integers(0, n_runs, n_runs))))
-        except ValueError:
-            continue
-        for name in draws:
-            draws[name].append(fitted[name])
-    if len(draws["a"]) < 2:
-        raise ValueError("bootstrap failed: fewer than 2 resamples had an interior envelope")
-    return {name: np.array(values) for name, values in draws.items()}
+    return allocation_from_optima(_optima(table, np.unique(rng.integers(0, n_runs, n_runs))))

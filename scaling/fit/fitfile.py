@@ -12,6 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+SCHEMA = "scaling.FitResult/2"
+"""FitResult's JSON schema tag; bump the number on any change to the fields, and keep a reader for old ones."""
+READABLE_SCHEMAS = ("scaling.FitResult/1", SCHEMA)
+"""Schemas `FitResult.from_json` reads (/1 lacks `not_identifiable`, read as [])."""
+
 __all__ = ["FitFileError", "parse_fit_document", "read_fit_text"]
 
 
@@ -50,7 +55,7 @@ FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "n_points": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0"),
     "data_digest": (_is_str, "a string"),
     "derived": (_strings, "a list of names"),
-    "approach": (_is_str, "a string"),
+    "approach": (_optional(_is_str), "a string or null"),
     "objective": (_optional(_number), "a finite number or null"),
     "edge_of_grid": (_strings, "a list of names"),
     "stderr": (_optional(_numbers_by_name), "an object {name: number} or null"),
@@ -83,8 +88,7 @@ def read_fit_text(path: Path) -> str:
 
 def parse_fit_document(text: str, source: str = "fit") -> dict[str, Any]:
     """Parse and validate a FitResult document; `source` names it in errors."""
-    from scaling.laws.base import get_law
-    from scaling.fit.result import READABLE_SCHEMAS
+    from scaling.laws.registry import get_law
 
     if not text.strip():
         raise FitFileError(f"{source}: empty file, expected a FitResult JSON document (`scaling fit --out`)")

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from scaling.laws.base import Array
+from scaling.fit import resampling
 from scaling.fit.identify import NotIdentifiable, allocation_flags, warn_flags
 from scaling.fit.result import FitResult, FitWarning
+from scaling.laws.base import Array
 from scaling.runs import RunsSource, average_seeds, read_runs
 
 RANK_WARNING = getattr(np.exceptions, "RankWarning", None) or np.RankWarning
@@ -136,30 +138,49 @@ def power_law(flops: Array, values: Array) -> tuple[float, float]:
 
 
 def allocation_from_optima(optima: list[dict[str, Any]]) -> dict[str, float]:
-    """k, a (N_opt = k C^a), k_tokens, b (D_opt = k_tokens C^b) from the non-edge optima."""
-    usable = [o for o in optima if not o["edge"]]
+    """k, a (N_opt = k C^a), k_tokens, b (D_opt = k_tokens C^b) from the interior optima.
+
+    Edge optima (lowest loss at the smallest or largest size sampled, `edge` True) are left out:
+    the optimum may lie outside the sizes trained. Approaches 1 and 2 and Kaplan's L(C)
+    frontier all take their optima through this rule.
+    """
+    usable = interior_optima(optima)
     if not optima:
         raise NotIdentifiable("no IsoFLOP profile: Approach 2 needs runs at shared budgets (flops), "
                               "3 or more sizes at each of 2 or more budgets")
-    if len(usable) < 2:
-        raise NotIdentifiable(f"need at least 2 budgets whose minimum is inside the sampled sizes, "
-                         f"found {len(usable)} of {len(optima)}")
+    if len({o["params"] for o in usable}) < 2:
+        raise NotIdentifiable(f"need at least 2 budgets whose minimum is inside the sampled sizes (at two "
+                              f"or more sizes), found {len(usable)} of {len(optima)}")
     flops = np.array([o["flops"] for o in usable])
     k, a = power_law(flops, np.array([o["params"] for o in usable]))
     k_tokens, b = power_law(flops, np.array([o["tokens"] for o in usable]))
     return {"k": k, "a": a, "k_tokens": k_tokens, "b": b}
 
 
+def interior_optima(optima: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The optima the power laws (and Kaplan's L(C) frontier) are fitted to: the non-edge ones."""
+    return [o for o in optima if not o["edge"]]
+
+
 def fit_isoflop(runs: pd.DataFrame | RunsSource, *, window: int = 2, gap_decades: float = BUDGET_GAP_DECADES,
                 bootstrap: int = 0, level: float = 0.95, seed: int = 0) -> FitResult:
-    """Chinchilla Approach 2 (Hoffmann et al. 2022, Sec. 3.2) with bootstrap over runs.
+    """Chinchilla Approach 2 (Hoffmann et al. 2022, Sec. 3.2) with a residual bootstrap.
 
-    The bootstrap resamples runs with replacement within each budget (so every budget keeps
-    its profile) and recomputes every optimum and both power laws.
+    The bootstrap keeps the design (every run's size and budget) and redraws the losses: inside
+    each budget's window the local parabola stands for the true profile, and runs get log
+    residuals drawn from the pooled, degrees-of-freedom-corrected residuals of every budget's
+    parabola (Efron & Tibshirani 1993, Ch. 9.5). Each resample goes through the same estimator
+    as the point estimate (`_optima`, then `allocation_from_optima`), and its error against the
+    estimator applied to the smoothed profiles is added to the point estimate, so the interval
+    is the reported estimator's spread around what it reported. On synthetic sweeps (5 budgets
+    over 2 decades, 8 sizes, 1% noise; tests/fit/test_isoflop_calibration.py) the estimate lies
+    inside its 90% interval in 160 of 160 replicates and the interval covers N_opt at 100x the
+    largest budget in 89%; resampling runs instead thinned an 8-size profile to about 5 sizes,
+    a steadier estimator than the one reported, whose interval missed its own estimate.
     """
     from scaling.fit.engine import data_digest
 
-    runs = average_seeds(read_runs(runs))  # seeds count once, so the bootstrap resamples configurations
+    runs = average_seeds(read_runs(runs))  # seeds count once: one point per configuration
     optima = isoflop_optima(runs, window=window, gap_decades=gap_decades)
     edges = [o["flops"] for o in optima if o["edge"]]
     if edges:
@@ -169,38 +190,80 @@ def fit_isoflop(runs: pd.DataFrame | RunsSource, *, window: int = 2, gap_decades
     fitted = allocation_from_optima(optima)
     flags = allocation_flags(len(optima) - len(edges))
     warn_flags("Approach 2", flags)
-    samples = _bootstrap(runs, bootstrap, seed, window, gap_decades) if bootstrap else None
+    draws = None
+    uncertainty = "none"
+    if bootstrap:
+        statistic = _ResidualResample.of(runs, window, gap_decades, fitted)
+        result = resampling.bootstrap(statistic, bootstrap, seed=seed, what="resamples")
+        draws, uncertainty = result.draws, result.uncertainty
     return FitResult.build(
-        law="power_allocation", approach="2", coefficients={"k": fitted["k"], "a": fitted["a"]},
+        law="power_allocation", coefficients={"k": fitted["k"], "a": fitted["a"]},
         derived={"a": fitted["a"], "b": fitted["b"], "k_tokens": fitted["k_tokens"]},
         converged=True, message=f"{len(optima) - len(edges)} budgets fitted, {len(edges)} at an edge",
         n_points=len(runs), data_digest=data_digest(runs, ("params", "tokens", "flops")),
-        optima=optima, samples=samples, level=level, not_identifiable=flags,
-        uncertainty=f"bootstrap(n={bootstrap}, seed={seed})" if bootstrap else "none",
-        options={"window": window, "gap_decades": gap_decades, "method": "local parabola in log N"})
+        optima=optima, samples=draws, level=level, uncertainty=uncertainty, not_identifiable=flags,
+        options={"window": window, "gap_decades": gap_decades, "method": "local parabola in log N",
+                 **({"resampling": "residuals of the local parabolas, design kept"} if bootstrap else {})})
 
 
-def _bootstrap(runs: pd.DataFrame, n_resamples: int, seed: int, window: int,
-               gap_decades: float) -> dict[str, Array]:
-    if n_resamples < 2:
-        raise ValueError(f"bootstrap needs at least 2 resamples, got {n_resamples}")
-    rng = np.random.default_rng(seed)
-    columns = [runs[c].to_numpy(float) for c in ("flops", "params", "tokens", "loss")]
-    labels = budget_labels(runs, gap_decades)
-    members = [np.flatnonzero(labels == label) for label in np.unique(labels)]
-    draws: dict[str, list[float]] = {"k": [], "a": [], "b": [], "k_tokens": []}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RANK_WARNING)  # duplicated points: a refit
-        for _ in range(n_resamples):
-            index = np.concatenate([rng.choice(m, size=m.size) for m in members])
-            try:
-                optima = _optima(*(c[index] for c in columns), labels[index], window)
-                fitted = allocation_from_optima(optima)
-            except ValueError:  # a resample left fewer than 2 interior budgets
+@dataclass(frozen=True)
+class _ResidualResample:
+    """One residual-bootstrap resample of an IsoFLOP design (picklable for worker processes)."""
+
+    columns: tuple[Array, Array, Array]
+    """flops, params, tokens of every run: the design, kept."""
+    labels: Array
+    fitted: Array
+    """Each run's loss under its budget's local parabola (its observed loss outside the window)."""
+    residuals: Array
+    """Pooled log residuals log(L / fitted), scaled by sqrt(m / (m - 3)) for m sizes per window."""
+    window: int
+    estimate: dict[str, float]
+    """The point estimate (k, a, k_tokens, b)."""
+    centre: dict[str, float]
+    """The same estimator applied to `fitted`: the truth of the bootstrap's world."""
+
+    @classmethod
+    def of(cls, runs: pd.DataFrame, window: int, gap_decades: float,
+           estimate: dict[str, float]) -> _ResidualResample:
+        flops, params, tokens, loss = (runs[c].to_numpy(float) for c in ("flops", "params", "tokens", "loss"))
+        labels = budget_labels(runs, gap_decades)
+        fitted = loss.copy()
+        residuals = []
+        for label in np.unique(labels):
+            member = np.flatnonzero(labels == label)
+            if np.unique(params[member]).size < 3:
                 continue
-            for name in draws:
-                draws[name].append(fitted[name])
-    if len(draws["a"]) < n_resamples:
-        warnings.warn(f"{n_resamples - len(draws['a'])} of {n_resamples} resamples had too few interior "
-                      "budgets and were left out", FitWarning, stacklevel=3)
-    return {name: np.array(values) for name, values in draws.items()}
+            parabola, (x_low, x_high) = local_parabola(params[member], loss[member], window)
+            x = np.log(params[member])
+            inside = (x >= x_low) & (x <= x_high)
+            sizes = np.unique(x[inside]).size
+            if parabola is None or parabola[0] <= 0 or sizes <= 3:  # no curvature, or no residual freedom
+                continue
+            fitted[member[inside]] = np.polyval(parabola, x[inside])
+            scale = np.sqrt(sizes / (sizes - 3))
+            residuals.append(scale * np.log(loss[member[inside]] / fitted[member[inside]]))
+        pooled = np.concatenate(residuals) if residuals else np.empty(0)
+        try:
+            centre = allocation_from_optima(_optima(flops, params, tokens, fitted, labels, window))
+        except ValueError:  # the smoothed profiles lose an interior budget: centre on the estimate
+            centre = dict(estimate)
+        return cls((flops, params, tokens), labels, fitted, pooled, window, dict(estimate), centre)
+
+    def __call__(self, rng: np.random.Generator) -> dict[str, float]:
+        if self.residuals.size == 0:
+            raise ValueError("no budget has more than 3 sizes around its minimum: no residuals to resample")
+        loss = self.fitted * np.exp(rng.choice(self.residuals, size=self.fitted.size))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RANK_WARNING)  # near-duplicate sizes: polyfit still solves
+            optima = _optima(*self.columns, loss, self.labels, self.window)
+        drawn = allocation_from_optima(optima)
+        # Each draw's error against the bootstrap world's truth, added to the point estimate:
+        # log N_opt = log k + a log C is linear in (log k, a), so the shift holds at every budget
+        # and the interval is the estimator's spread around what it reported. (Reflecting the
+        # error instead, the basic bootstrap, covered 84% at nominal 90% on the synthetic check.)
+        out = {}
+        for scale, exponent in (("k", "a"), ("k_tokens", "b")):
+            out[scale] = float(self.estimate[scale] * drawn[scale] / self.centre[scale])
+            out[exponent] = self.estimate[exponent] + drawn[exponent] - self.centre[exponent]
+        return out

@@ -1,13 +1,21 @@
-"""Bootstrap over runs for `fit_law`: resample runs with replacement, refit, keep the draws.
+"""The one resampling helper: draw K resamples, re-run one estimator on each, keep the draws.
 
-Each resample is refitted from the full-data optimum and the best variable-projection /
-grid starts of that resample (so a resample whose optimum moves to another basin can follow
-it), in parallel over processes. Seeds come from one SeedSequence, so the draws do not depend
-on the number of workers.
+Every approach's bootstrap goes through `bootstrap`: the caller gives the statistic (a picklable
+callable that takes a numpy Generator, draws its resample from it and re-runs the estimator the
+point estimate came from), this module owns the seeds, the worker processes and the failure
+policy, the same for every approach:
+
+- each resample has its own Generator from one SeedSequence, so the draws do not depend on the
+  number of workers;
+- a resample whose estimator fails (raises ValueError or returns None) is left out, and a
+  FitWarning says how many were;
+- fewer than 2 successful resamples give no draws (None) with a FitWarning, and the uncertainty
+  label says the bootstrap failed; the fit itself is still reported.
 
 References:
-    Efron & Tibshirani 1993, "An Introduction to the Bootstrap", Ch. 6 (resampling cases);
-    Besiroglu et al. 2024, Sec. 4 (4,000 resamples of Chinchilla's runs).
+    Efron & Tibshirani 1993, "An Introduction to the Bootstrap", Ch. 6 (resampling cases) and
+    Ch. 9.5 (resampling residuals, which keeps the design); Besiroglu et al. 2024, Sec. 4
+    (4,000 resamples of Chinchilla's runs).
 """
 
 from __future__ import annotations
@@ -15,35 +23,44 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 
 from scaling.fit._blas import single_threaded_blas
-from scaling.laws.base import Array
 from scaling.fit.result import FitWarning
-
-if TYPE_CHECKING:
-    from scaling.fit.engine import Problem
+from scaling.laws.base import Array
 
 logger = logging.getLogger(__name__)
 
+Statistic = Callable[[np.random.Generator], "Mapping[str, float] | Array | None"]
+"""One resample: draw from the Generator, re-run the estimator; None (or ValueError) = failed."""
 
-def bootstrap_coefficients(problem: Problem, theta: Array, n_resamples: int, *, seed: int = 0,
-                           n_jobs: int | None = None) -> Array:
-    """Coefficient draws (K', p), one row per converged resample, in `param_names` order
-    (zero rows, with a FitWarning, when fewer than two resamples converged).
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """The draws of one bootstrap and how to label them."""
+
+    draws: dict[str, Array] | Array | None
+    """{name: (K',)} or rows (K', p) as the statistic returned them; None when under 2 succeeded."""
+    uncertainty: str
+    """"bootstrap(n=K, seed=S)", or "none (bootstrap(n=K) failed: ...)"."""
+
+
+def bootstrap(statistic: Statistic, n_resamples: int, *, seed: int = 0, n_jobs: int | None = 1,
+              what: str = "resamples") -> Bootstrap:
+    """Run `statistic` on `n_resamples` resamples; see the module docstring for the policy.
 
     Parameters
     ----------
-    problem, theta
-        The fitted problem and its optimum (optimiser coordinates).
-    n_resamples
-        K, resamples of the runs with replacement.
+    statistic
+        Picklable when `n_jobs` > 1 (a module-level function or a functools.partial of one).
     n_jobs
         Worker processes; None uses every available core, 1 runs in this process.
+    what
+        How the warnings name a resample ("bootstrap refits", ...).
     """
     if n_resamples < 2:
         raise ValueError(f"bootstrap needs at least 2 resamples, got {n_resamples}")
@@ -53,22 +70,19 @@ def bootstrap_coefficients(problem: Problem, theta: Array, n_resamples: int, *, 
     bounds = np.linspace(0, n_resamples, workers + 1).astype(int)
     chunks = [seeds[start:stop] for start, stop in zip(bounds[:-1], bounds[1:])]
     if workers == 1:
-        parts = [_fit_resamples(problem, theta, chunks[0])]
+        parts = [_run_chunk(statistic, chunks[0])]
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            parts = list(pool.map(_fit_resamples, [problem] * workers, [theta] * workers, chunks))
-    rows = np.concatenate([p for p in parts if len(p)]) if any(len(p) for p in parts) else np.empty((0, theta.size))
-    failed = n_resamples - len(rows)
+            parts = list(pool.map(_run_chunk, [statistic] * workers, chunks))
+    results = [r for part in parts for r in part]
+    failed = n_resamples - len(results)
     if failed:
-        warnings.warn(f"{failed} of {n_resamples} bootstrap refits did not converge and were left out",
+        warnings.warn(f"{failed} of {n_resamples} {what} failed and were left out", FitWarning, stacklevel=3)
+    if len(results) < 2:
+        warnings.warn(f"bootstrap failed: fewer than 2 of {n_resamples} {what} succeeded; no intervals",
                       FitWarning, stacklevel=3)
-    if len(rows) < 2:  # no interval can be formed; the caller reports the fit without one
-        warnings.warn("bootstrap failed: fewer than 2 resamples converged; no intervals",
-                      FitWarning, stacklevel=3)
-        return np.empty((0, len(problem.law.param_names)))
-    model = problem.model
-    coefficients = model.coefficients(rows.T)
-    return np.column_stack([coefficients[name] for name in problem.law.param_names])
+        return Bootstrap(None, f"none (bootstrap(n={n_resamples}) failed: under 2 {what} succeeded)")
+    return Bootstrap(_stack(results), f"bootstrap(n={n_resamples}, seed={seed})")
 
 
 def available_cores() -> int:
@@ -76,35 +90,21 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _fit_resamples(problem: Problem, theta: Array, seeds: list[np.random.SeedSequence]) -> Array:
-
+def _run_chunk(statistic: Statistic, seeds: Sequence[np.random.SeedSequence]) -> list[Mapping[str, float] | Array]:
+    out = []
     with single_threaded_blas():
-        return _refit_each(problem, theta, seeds)
+        for seed in seeds:
+            try:
+                value = statistic(np.random.default_rng(seed))
+            except ValueError as exc:  # the estimator refused this resample (too few budgets, ...)
+                logger.debug("resample failed: %s", exc)
+                continue
+            if value is not None:
+                out.append(value)
+    return out
 
 
-def _refit_each(problem: Problem, theta: Array, seeds: list[np.random.SeedSequence]) -> Array:
-    from scaling.fit.engine import COARSE_PROFILE_EXPONENTS, _accepted, polish, screen_starts
-    from scaling.fit.objective import ChinchillaLseModel
-
-    n = problem.log_loss.size
-    rows = []
-    for seed in seeds:
-        index = np.random.default_rng(seed).integers(0, n, size=n)
-        resample = replace(problem, log_loss=problem.log_loss[index],
-                           inputs={k: v[index] for k, v in problem.inputs.items()})
-        model = resample.model
-        best_theta, best, _ = polish(resample, model, theta[None])
-        # A second basin: the best screened start (Chinchilla: a coarse variable-projection
-        # grid; small laws: their whole grid) is polished too when, unpolished, it already
-        # beats the polished full-data start. On the Epoch runs the full 5,656-start fit never
-        # found a better optimum than this in 40 resamples checked.
-        screened = screen_starts(resample, model, grid=not isinstance(model, ChinchillaLseModel),
-                                 exponents=COARSE_PROFILE_EXPONENTS)[:1]
-        if len(screened) and resample.batch_objective(model, screened)[0] < best.fun * resample.delta:
-            other_theta, other, _ = polish(resample, model, screened)
-            if other.fun < best.fun:
-                best_theta, best = other_theta, other
-        if _accepted(best):
-            rows.append(best_theta)
-    return np.array(rows).reshape(len(rows), theta.size)
-
+def _stack(results: list[Mapping[str, float] | Array]) -> dict[str, Array] | Array:
+    if isinstance(results[0], Mapping):
+        return {name: np.array([r[name] for r in results], dtype=float) for name in results[0]}  # type: ignore[index]
+    return np.array(results, dtype=float)

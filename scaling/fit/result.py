@@ -12,23 +12,20 @@ References:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from scaling.frames import Tabular
-from scaling.laws.base import Array, get_law
+from scaling.document import Document
+from scaling.fit.fitfile import READABLE_SCHEMAS, SCHEMA
+from scaling.laws.base import Array
+from scaling.laws.registry import get_law
 
-SCHEMA = "scaling.FitResult/2"
-"""JSON schema tag; bump the number on any change to the fields, and keep a reader for old ones."""
-READABLE_SCHEMAS = ("scaling.FitResult/1", SCHEMA)
-"""Schemas `from_json` reads (/1 lacks `not_identifiable`, read as [])."""
 _EXPONENT_BUDGETS = np.array([1e20, 1e22])  # any two budgets: the allocations are power laws
 
 
@@ -37,8 +34,10 @@ class FitWarning(UserWarning):
 
 
 @dataclass(frozen=True, kw_only=True)
-class FitResult(Tabular):
+class FitResult(Document):
     """A fitted law: coefficients, uncertainty, convergence and the data it came from."""
+
+    SCHEMA: ClassVar[str] = SCHEMA
 
     law: str
     """Registry key of the functional form ("chinchilla", "kaplan_nd", "power_allocation")."""
@@ -52,8 +51,9 @@ class FitResult(Tabular):
     """Runs (or budgets) fitted."""
     data_digest: str
     """sha256 of the fitted rows."""
-    approach: str = "3"
-    """Chinchilla approach "1", "2", "3", or "kaplan"."""
+    approach: str | None = None
+    """The approach registry's name for the fit ("1", "2", "3", "kaplan": scaling.fit.approaches);
+    None for a fit made outside the registry (`fit_law` called directly)."""
     objective: float | None = None
     """Summed Huber value at the optimum in the optimiser's (LSE) coordinates; None for OLS fits."""
     edge_of_grid: list[str] = field(default_factory=list)
@@ -155,17 +155,13 @@ class FitResult(Tabular):
 
     # JSON -----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document: {"schema": "scaling.FitResult/1", "law", "coefficients", "a", "b", ...}."""
+        """The body of the JSON document: "law", "approach", "coefficients", the derived a and b
+        at the top level (their names listed under "derived"), then the other fields."""
         body = asdict(self)
         derived = body.pop("derived")
-        head = {"schema": SCHEMA, "law": body.pop("law"), "approach": body.pop("approach"),
-                "coefficients": body.pop("coefficients"), **derived,
-                "objective": body.pop("objective"), "converged": body.pop("converged")}
+        head = {"law": body.pop("law"), "approach": body.pop("approach"), "coefficients": body.pop("coefficients"),
+                **derived, "objective": body.pop("objective"), "converged": body.pop("converged")}
         return {**head, "derived": list(derived), **body}
-
-    def to_json(self, *, indent: int | None = 2) -> str:
-        """Versioned JSON (`to_dict`)."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     @staticmethod
     def _frame_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -181,11 +177,19 @@ class FitResult(Tabular):
     def from_json(cls, text: str, source: str = "fit") -> FitResult:
         """Read `to_json` output; every key, type and range is validated first (a ValueError,
         `scaling.fit.fitfile.FitFileError`, names `source` and the field)."""
-        from scaling.fit.fitfile import FitFileError, parse_fit_document
+        from scaling.fit.fitfile import parse_fit_document
 
         data = parse_fit_document(text, source)
-        derived = {name: data.pop(name) for name in data.pop("derived")}
         data.pop("schema")
+        return cls.from_dict(data, source)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "fit") -> FitResult:
+        """Read `to_dict` output (FitFileError, a ValueError, on unknown fields)."""
+        from scaling.fit.fitfile import FitFileError
+
+        data = dict(data)
+        derived = {name: data.pop(name) for name in data.pop("derived", [])}
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

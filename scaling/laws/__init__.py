@@ -1,5 +1,6 @@
-"""Scaling-law functional forms (data plus `predict`), the presets, and the one fitting engine."""
+"""Scaling-law functional forms (data plus `predict`) and the published presets."""
 
-from scaling.laws.base import LAWS, Law, get_law
+from scaling.laws.base import Law
+from scaling.laws.registry import LAWS, get_law
 
 __all__ = ["LAWS", "Law", "get_law"]

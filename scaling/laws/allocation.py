@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
-from scaling.laws.base import Array, Law, positive_array, register
+from scaling.laws.base import Array, Law, positive_array
 
 
 class PowerAllocationLaw(Law):
@@ -50,5 +50,5 @@ class TokensPerParamLaw(Law):
         return N, r * N
 
 
-POWER_ALLOCATION = register(PowerAllocationLaw())
-TOKENS_PER_PARAM = register(TokensPerParamLaw())
+POWER_ALLOCATION = PowerAllocationLaw()
+TOKENS_PER_PARAM = TokensPerParamLaw()

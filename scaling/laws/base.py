@@ -1,7 +1,8 @@
-"""`Law`: a functional form as data plus a pure `predict`, and the registry of forms.
+"""`Law`: a functional form as data plus a pure `predict`.
+The registry of forms by name is `scaling.laws.registry`.
 
 A law knows its coefficient names, which run columns it reads, its paper reference and, where
-it has one, its compute-optimal allocation. It knows nothing about fitting: `laws.fit` is the
+it has one, its compute-optimal allocation. It knows nothing about fitting: `scaling.fit.engine` is the
 only code that optimises, and it reads the metadata here (starting grid, transforms).
 """
 
@@ -80,37 +81,9 @@ class LawEstimate(Protocol):
         """Compute-optimal (params, tokens) for training FLOPs `flops`."""
 
 
-LAWS: dict[str, Law] = {}
-"""Every functional form by name; modules in `scaling.laws` add theirs with `register`."""
-
-
-def register(law: Law) -> Law:
-    assert law.name not in LAWS, law.name
-    LAWS[law.name] = law
-    return law
-
-
-def get_law(name: str) -> Law:
-    """The registered law called `name` (ValueError listing the known names otherwise)."""
-    _load_all()
-    try:
-        return LAWS[name]
-    except KeyError:
-        raise ValueError(f"unknown law {name!r}; known: {', '.join(sorted(LAWS))}") from None
-
-
 def positive_array(name: str, values: npt.ArrayLike) -> Array:
     """`values` as a float array, ValueError unless every entry is positive and finite."""
     array = np.asarray(values, dtype=float)
     if not np.all(np.isfinite(array) & (array > 0)):
         raise ValueError(f"{name} must be positive and finite")
     return array
-
-
-def _load_all() -> None:
-    # Importing a law module registers its forms; imported here so get_law sees every one.
-    from scaling.laws import chinchilla  # noqa: F401
-    from scaling.laws import kaplan  # noqa: F401
-    from scaling.laws import allocation  # noqa: F401
-    from scaling.laws import datablations  # noqa: F401
-    from scaling.laws import lr_batch  # noqa: F401

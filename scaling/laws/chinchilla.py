@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import numpy.typing as npt
 
-from scaling.laws.base import Array, Law, positive_array, register
+from scaling.laws.base import Array, Law, positive_array
 
 
 class ChinchillaLaw(Law):
@@ -67,4 +67,4 @@ def exponents(coefficients: Mapping[str, float]) -> tuple[float, float]:
     return beta / (alpha + beta), alpha / (alpha + beta)
 
 
-CHINCHILLA = register(ChinchillaLaw())
+CHINCHILLA = ChinchillaLaw()

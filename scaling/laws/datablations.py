@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scaling.laws.base import Array, Law, positive_array, register
+from scaling.laws.base import Array, Law, positive_array
 
 SEARCH_HALF_WIDTH = 12.0
 """Half-width, in e-folds of N around sqrt(C/6), of the compute-optimum search (N/D from e^-24 to e^24)."""
@@ -182,4 +182,4 @@ def isoflop_slope(coefficients: Mapping[str, Any], params: Array, flops: Array, 
                       - c["beta"] * c["B"] * D_eff ** -c["beta"] * dlog_D_eff, dtype=float)
 
 
-DATA_CONSTRAINED = register(DataConstrainedLaw())
+DATA_CONSTRAINED = DataConstrainedLaw()

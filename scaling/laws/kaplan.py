@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy.typing as npt
 
-from scaling.laws.base import Array, Law, positive_array, register
+from scaling.laws.base import Array, Law, positive_array
 
 PF_DAY = 1e15 * 24 * 3600
 """FLOPs in one PF-day, 8.64e19 (Kaplan et al. 2020, Sec. 1.3 / Table 1 notation)."""
@@ -157,12 +157,12 @@ class KaplanAllocationLaw(Law):
         return {"batch_tokens": c["B_e"] * C_min ** c["p_B"], "steps_min": c["S_e"] * C_min ** c["p_S"]}
 
 
-KAPLAN_N = register(KaplanParamsLaw())
-KAPLAN_N_OFFSET = register(KaplanParamsOffsetLaw())
-KAPLAN_D = register(KaplanTokensLaw())
-KAPLAN_ND = register(KaplanJointLaw())
-KAPLAN_C = register(KaplanComputeLaw())
-KAPLAN_ALLOCATION = register(KaplanAllocationLaw())
+KAPLAN_N = KaplanParamsLaw()
+KAPLAN_N_OFFSET = KaplanParamsOffsetLaw()
+KAPLAN_D = KaplanTokensLaw()
+KAPLAN_ND = KaplanJointLaw()
+KAPLAN_C = KaplanComputeLaw()
+KAPLAN_ALLOCATION = KaplanAllocationLaw()
 
 TABLE5 = {"N_c": 8.8e13, "alpha_N": 0.076, "D_c": 5.4e13, "alpha_D": 0.095, "C_c": 3.1e8, "alpha_C": 0.050}
 """Kaplan et al. 2020, Table 5 (single-variable fits; N_c, D_c in parameters/tokens, C_c in PF-days)."""

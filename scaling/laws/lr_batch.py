@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 import numpy.typing as npt
 
-from scaling.laws.base import Array, Law, positive_array, register
+from scaling.laws.base import Array, Law, positive_array
 
 
 class HyperparameterPowerLaw(Law):
@@ -41,4 +41,4 @@ class HyperparameterPowerLaw(Law):
         return coefficients["k"] * C ** coefficients["p"]
 
 
-HYPERPARAMETER_POWER = register(HyperparameterPowerLaw())
+HYPERPARAMETER_POWER = HyperparameterPowerLaw()

@@ -18,7 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from scaling.laws import datablations  # noqa: F401  (registers "data_constrained" for muennighoff2023)
-from scaling.laws.base import Array, LawEstimate, get_law
+from scaling.laws.base import Array, LawEstimate
+from scaling.laws.registry import get_law
 from scaling.laws.kaplan import CRITICAL_BATCH_FACTOR, TABLE6
 
 CONVENTIONS = ("total", "non-embedding")

@@ -17,7 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from scaling.flops import MAX_FLOPS, MIN_FLOPS  # noqa: F401  (the planners' search range, one definition)
-from scaling.laws.base import Array, Law, LawEstimate, get_law
+from scaling.laws.base import Array, Law, LawEstimate
+from scaling.laws.registry import get_law
 
 FLOPS_CONVENTION = ("training C = 6 N D, D every token trained on (repeats included); "
                     "inference 2 N FLOPs per token (Kaplan et al. 2020, Eq. 2.2)")

@@ -59,29 +59,29 @@ class DataConstrainedPlan:
         return out
 
 
-def plan_data_constrained(estimate: LawEstimate, budget_flops: float, unique_tokens: float, *,
+def plan_data_constrained(estimate: LawEstimate, flops: float, unique_tokens: float, *,
                           hardware: Hardware | None = None,
                           price_per_gpu_hour: float | None = None) -> DataConstrainedPlan:
     """Minimise L(N, C / (6N), U) at fixed C (Muennighoff et al. 2023, Sec. 3.2), and compare
     with the unlimited-data optimum of the same law."""
-    check_budget(budget_flops)
+    check_budget(flops)
     if not (math.isfinite(unique_tokens) and unique_tokens >= 1):
         raise ValueError(f"unique_tokens must be a finite number >= 1, got {unique_tokens!r}")
     law = loss_law(estimate)
     c = dict(estimate.coefficients)
-    params, tokens = (scalar(x) for x in optimum(law, c, budget_flops, unique_tokens))
+    params, tokens = (scalar(x) for x in optimum(law, c, flops, unique_tokens))
     loss = scalar(loss_of(law, c, params, tokens, unique_tokens))
-    free_params, free_tokens = (scalar(x) for x in optimum(law, c, budget_flops))
+    free_params, free_tokens = (scalar(x) for x in optimum(law, c, flops))
     free_loss = scalar(loss_of(law, c, free_params, free_tokens))
     if not all(math.isfinite(x) for x in (params, tokens, loss, free_params, free_tokens, free_loss)):
-        raise ValueError(f"unique_tokens {unique_tokens:g} at {budget_flops:g} FLOPs: {estimate.label}'s plan is not finite")
+        raise ValueError(f"unique_tokens {unique_tokens:g} at {flops:g} FLOPs: {estimate.label}'s plan is not finite")
     return DataConstrainedPlan(
-        law=estimate.label, flops=float(budget_flops), unique_tokens=float(unique_tokens), params=params,
+        law=estimate.label, flops=float(flops), unique_tokens=float(unique_tokens), params=params,
         tokens=tokens, tokens_per_param=tokens / params, epochs=tokens / unique_tokens,
         effective_tokens=scalar(effective_tokens(c, tokens, unique_tokens)),
         effective_params=scalar(effective_params(c, params, min(unique_tokens, tokens))),
         loss=loss, unlimited_params=free_params, unlimited_tokens=free_tokens, unlimited_loss=free_loss,
         loss_penalty=loss - free_loss, loss_penalty_pct=100.0 * (loss - free_loss) / free_loss,
         unlimited_allocation_loss=scalar(loss_of(law, c, free_params, free_tokens, unique_tokens)),
-        cost=cost_of(budget_flops, hardware, price_per_gpu_hour) if hardware is not None else None,
+        cost=cost_of(flops, hardware, price_per_gpu_hour) if hardware is not None else None,
         conventions=conventions(estimate))

@@ -130,29 +130,29 @@ def inference_optimal(law: Law, coefficients: Mapping[str, Any], loss: Array, in
     return params, tokens
 
 
-def plan_inference(estimate: LawEstimate, inference_tokens: float, *, budget_flops: float | None = None,
+def plan_inference(estimate: LawEstimate, inference_tokens: float, *, flops: float | None = None,
                    loss: float | None = None, hardware: Hardware | None = None,
                    price_per_gpu_hour: float | None = None, level: float = 0.95) -> InferencePlan:
-    """Sardana et al. 2024: for the loss of the compute-optimal model at `budget_flops` (or `loss`),
+    """Sardana et al. 2024: for the loss of the compute-optimal model at `flops` (or `loss`),
     the smaller, longer-trained model that minimises training plus inference FLOPs for T tokens."""
-    if (budget_flops is None) == (loss is None):
+    if (flops is None) == (loss is None):
         raise ValueError("give exactly one of flops (target: the compute-optimal model's loss) or loss")
     if not (math.isfinite(inference_tokens) and 0 <= inference_tokens <= MAX_INFERENCE_TOKENS):
         raise ValueError(f"inference_tokens must be a number from 0 to {MAX_INFERENCE_TOKENS:g}, got {inference_tokens!r}")
-    if budget_flops is not None:
-        check_budget(budget_flops)
+    if flops is not None:
+        check_budget(flops)
     if loss is not None:
         positive_number("loss", loss)
     law = loss_law(estimate)
     c = dict(estimate.coefficients)
-    if budget_flops is None:
+    if flops is None:
         assert loss is not None
         flops_star = scalar(compute_for_loss(law, c, loss))
         if not math.isfinite(flops_star):
-            raise ValueError(f"loss {loss:g} is unreachable under {estimate.label} (see `scaling plan --loss`)")
+            raise ValueError(f"loss {loss:g} is unreachable under {estimate.label} (see `plan_for_loss`)")
         target, source = float(loss), "given"
     else:
-        flops_star = float(budget_flops)
+        flops_star = float(flops)
         target = scalar(frontier_loss(law, c, np.asarray(flops_star)))
         source = f"compute-optimal model at C = {flops_star:.3g}"
     star = _allocation(*(scalar(x) for x in optimum(law, c, flops_star)), inference_tokens)
@@ -164,7 +164,7 @@ def plan_inference(estimate: LawEstimate, inference_tokens: float, *, budget_flo
     if not all(math.isfinite(x) for a in (star, best) for x in a.__dict__.values()):
         raise ValueError(f"inference_tokens {inference_tokens:g}: {estimate.label}'s inference-aware plan "
                          "is not finite; give a smaller demand or budget")
-    extra = _intervals(estimate, law, inference_tokens, budget_flops, loss, level)
+    extra = _intervals(estimate, law, inference_tokens, flops, loss, level)
     return InferencePlan(
         law=estimate.label, inference_tokens=float(inference_tokens), loss=target, loss_source=source,
         compute_optimal=star, inference_optimal=best, flops_saved=star.total_flops - best.total_flops,
@@ -180,14 +180,14 @@ def _allocation(params: float, tokens: float, inference_tokens: float) -> Alloca
                       inference_flops=inference, total_flops=training + inference)
 
 
-def _intervals(estimate: LawEstimate, law: Law, inference_tokens: float, budget_flops: float | None,
+def _intervals(estimate: LawEstimate, law: Law, inference_tokens: float, flops: float | None,
                loss: float | None, level: float) -> dict[str, Any]:
     """Bootstrap intervals of the inference-optimal params and the FLOPs saved (fitted laws only)."""
     draws = draws_of(estimate)
     if draws is None:
         return {}
-    if budget_flops is not None:
-        flops_star = np.full(batch_shape(draws), budget_flops)
+    if flops is not None:
+        flops_star = np.full(batch_shape(draws), flops)
         target = frontier_loss(law, draws, flops_star)
     else:
         flops_star = compute_for_loss(law, draws, float(loss))  # type: ignore[arg-type]

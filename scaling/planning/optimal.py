@@ -9,19 +9,19 @@ References: the laws' own (scaling.laws); GPU arithmetic in scaling.hardware.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from scaling.config import ModelConfig
-from scaling.frames import Tabular
+from scaling.document import Document
 from scaling.flops import MAX_FLOPS, MIN_FLOPS, check_budget, count_params, positive_number, suggest_shape
 from scaling.hardware import Hardware
-from scaling.laws.base import LawEstimate, get_law
+from scaling.laws.base import LawEstimate
+from scaling.laws.registry import get_law
 from scaling.laws.presets import convert_params
 
 SCHEMA = "scaling.Plan/1"
@@ -34,9 +34,11 @@ LOSS_CAVEAT = ("losses are in nats/token on each law's own data and tokenizer (s
 
 
 @dataclass(frozen=True, kw_only=True)
-class Plan(Tabular):
+class Plan(Document):
     """One law's answer. JSON keys are the field names (`flops` is the budget, `loss` the
     predicted loss: STYLE.md Sec. 2.3's budget_flops / predicted_loss, spelled as the CLI's JSON)."""
+
+    SCHEMA: ClassVar[str] = SCHEMA
 
     law: str
     """Label of the law estimate: a preset name or a fit's label."""
@@ -91,20 +93,12 @@ class Plan(Tabular):
                 data[name] = tuple(data[name])
         return cls(**data)
 
-    def to_json(self) -> str:
-        return json.dumps({"schema": SCHEMA, **self.to_dict()})
-
-    @classmethod
-    def from_json(cls, text: str) -> Plan:
-        data = json.loads(text)
-        if data.pop("schema", None) != SCHEMA:
-            raise ValueError(f"not a {SCHEMA} document")
-        return cls.from_dict(data)
-
 
 @dataclass(frozen=True, kw_only=True)
-class PlanReport(Tabular):
+class PlanReport(Document):
     """Plans from several laws for one request, and the assumptions behind them."""
+
+    SCHEMA: ClassVar[str] = "scaling.PlanReport/1"
 
     flops: float | None
     """The FLOP budget asked for (None for --params/--tokens requests)."""
@@ -124,14 +118,11 @@ class PlanReport(Tabular):
                 "hardware": self.hardware.to_dict() if self.hardware else None,
                 "plans": [p.to_dict() for p in self.plans], "assumptions": list(self.assumptions)}
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
 
-
-def plan(estimate: LawEstimate, budget_flops: float, *, hardware: Hardware | None = None,
+def plan(estimate: LawEstimate, flops: float, *, hardware: Hardware | None = None,
          vocab_size: int = DEFAULT_VOCAB_SIZE, seq_len: int = DEFAULT_SEQ_LEN) -> Plan:
-    """The compute-optimal plan of `estimate` for a training budget of `budget_flops` FLOPs."""
-    budget = check_budget(positive_number("flops", budget_flops))
+    """The compute-optimal plan of `estimate` for a training budget of `flops` FLOPs."""
+    budget = check_budget(positive_number("flops", flops))
     params, tokens = (_scalar(x) for x in estimate.optimal(budget))
     return _build(estimate, params, tokens, budget, hardware, vocab_size, seq_len)
 

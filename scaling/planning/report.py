@@ -7,21 +7,21 @@ References: see scaling.planning.data_constrained, .inference, .target, .cost.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
-from scaling.frames import Tabular
+from scaling.document import Document, from_plain
 from scaling.hardware import Hardware
-from scaling.laws.base import LawEstimate, get_law
+from scaling.laws.base import LawEstimate
+from scaling.laws.registry import get_law
 from scaling.laws.presets import PRESETS
 from scaling.planning.optimal import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, LOSS_CAVEAT, Plan, PlanReport, plan_report
 from scaling.planning.common import BUDGET_CONVENTION, FLOPS_CONVENTION
 from scaling.planning.cost import Cost, cost_of
-from scaling.planning.data_constrained import plan_data_constrained
-from scaling.planning.inference import plan_inference
-from scaling.planning.target import plan_for_loss
+from scaling.planning.data_constrained import DataConstrainedPlan, plan_data_constrained
+from scaling.planning.inference import InferencePlan, plan_inference
+from scaling.planning.target import TargetPlan, plan_for_loss
 
 SCHEMA = "scaling.BeyondReport/1"
 QUESTIONS = ("data-constrained", "inference", "target-loss", "cost")
@@ -37,10 +37,17 @@ class PricedPlan:
     def to_dict(self) -> dict[str, Any]:
         return {**self.plan.to_dict(), "cost": self.cost.to_dict()}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PricedPlan:
+        data = dict(data)
+        return cls(cost=from_plain(Cost, data.pop("cost")), plan=Plan.from_dict(data))
+
 
 @dataclass(frozen=True, kw_only=True)
-class BeyondReport(Tabular):
+class BeyondReport(Document):
     """Results of one question for several laws, with the request and the assumptions behind them."""
+
+    SCHEMA: ClassVar[str] = SCHEMA
 
     question: str
     """One of QUESTIONS."""
@@ -56,13 +63,26 @@ class BeyondReport(Tabular):
     _frame_rows = "results"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "question": self.question, "request": self.request,
+        return {"question": self.question, "request": self.request,
                 "hardware": self.hardware.to_dict() if self.hardware else None, "conventions": self.conventions,
                 "results": [r.to_dict() for r in self.results], "assumptions": list(self.assumptions)}
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BeyondReport:
+        """Read `to_dict` output; each result is read as its question's plan type."""
+        data = dict(data)
+        if data.get("question") not in QUESTIONS:
+            raise ValueError(f"question must be one of {', '.join(QUESTIONS)}, got {data.get('question')!r}")
+        result_type = _RESULT_TYPES[data["question"]]
+        results = tuple(result_type.from_dict(r) if hasattr(result_type, "from_dict") else from_plain(result_type, r)
+                        for r in data.pop("results"))
+        report: BeyondReport = from_plain(cls, {**data, "results": ()})
+        return replace(report, results=results)
 
+
+_RESULT_TYPES: dict[str, Any] = {"data-constrained": DataConstrainedPlan, "inference": InferencePlan,
+                                 "target-loss": TargetPlan, "cost": PricedPlan}
+"""Question -> the type of its results (what `BeyondReport.from_dict` reads them as)."""
 
 def plan_beyond(estimates: Sequence[LawEstimate] | None = None, *, flops: float | None = None,
                 params: float | None = None, tokens: float | None = None, params_convention: str = "total",
@@ -85,7 +105,7 @@ def plan_beyond(estimates: Sequence[LawEstimate] | None = None, *, flops: float 
                   "'unlimited plan on U' trains that optimum on the U unique tokens anyway"]
     elif question == "inference":
         assert inference_tokens is not None
-        results = [plan_inference(e, inference_tokens, budget_flops=flops, loss=loss, **money)  # type: ignore[arg-type]
+        results = [plan_inference(e, inference_tokens, flops=flops, loss=loss, **money)  # type: ignore[arg-type]
                    for e in chosen]
         notes += [f"total FLOPs = 6 N D_train + 2 N T with T = {inference_tokens:.3g} inference tokens "
                   "(Sardana et al. 2024); both plans reach the same loss"]
@@ -112,27 +132,27 @@ def _question(flops: float | None, params: float | None, tokens: float | None, u
               price_per_gpu_hour: float | None) -> str:
     """Which planner the options ask for; ValueError for combinations none answers."""
     if price_per_gpu_hour is not None and hardware is None:
-        raise ValueError("--price-per-gpu-hour needs --gpu (a100, h100, h200)")
-    sized = [name for name, value in (("--params", params), ("--tokens", tokens)) if value is not None]
+        raise ValueError("`price_per_gpu_hour` needs `hardware` (a100, h100, h200)")
+    sized = [name for name, value in (("`params`", params), ("`tokens`", tokens)) if value is not None]
     if sized and (unique_tokens is not None or inference_tokens is not None or loss is not None):
-        raise ValueError(f"{sized[0]} does not combine with --unique-tokens, --inference-tokens or --loss")
+        raise ValueError(f"{sized[0]} does not combine with `unique_tokens`, `inference_tokens` or `loss`")
     if inference_tokens is not None:
         if unique_tokens is not None:
-            raise ValueError("--inference-tokens does not combine with --unique-tokens")
+            raise ValueError("`inference_tokens` does not combine with `unique_tokens`")
         if (flops is None) == (loss is None):
-            raise ValueError("--inference-tokens needs exactly one of a budget (--flops, --gpu-hours, --days) or --loss")
+            raise ValueError("`inference_tokens` needs exactly one of a budget (`flops`) or `loss`")
         return "inference"
     if loss is not None:
         if flops is not None:
-            raise ValueError("--loss asks for the compute that reaches a loss: drop the budget (or add --inference-tokens)")
+            raise ValueError("`loss` asks for the compute that reaches a loss: drop the budget (or add `inference_tokens`)")
         return "target-loss"
     if unique_tokens is not None:
         if flops is None:
-            raise ValueError("--unique-tokens needs a budget (--flops, --gpu-hours or --days)")
+            raise ValueError("`unique_tokens` needs a budget (`flops`)")
         return "data-constrained"
     if price_per_gpu_hour is None:
-        raise ValueError("nothing beyond a plain plan asked: give --unique-tokens, --inference-tokens, --loss "
-                         "or --price-per-gpu-hour")
+        raise ValueError("nothing beyond a plain plan asked: give `unique_tokens`, `inference_tokens`, `loss` "
+                         "or `price_per_gpu_hour`")
     return "cost"
 
 

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scaling.laws.base import LawEstimate, get_law
+from scaling.laws.base import LawEstimate
+from scaling.laws.registry import get_law
 from scaling.laws.presets import resolve_law
 from scaling.plot.laws import DEFAULT_COMPARISON, plot_allocations, plot_contours, plot_frontier, plot_penalty
 from scaling.plot.runs import plot_curves, plot_isoflop, plot_residuals
@@ -64,9 +65,9 @@ def save_figure(figure: Figure, out: str | Path, *, dpi: int = 150) -> Path:
     """Write `figure` to `out` as PNG, SVG or PDF by extension; returns the path."""
     path = Path(out)
     if path.suffix.lower() not in FORMATS:
-        raise ValueError(f"--out must end in {', '.join(FORMATS)}, got {str(path)!r}")
+        raise ValueError(f"`out` must end in {', '.join(FORMATS)}, got {str(path)!r}")
     if not path.parent.is_dir():
-        raise ValueError(f"--out: no such directory {str(path.parent)!r}")
+        raise ValueError(f"`out`: no such directory {str(path.parent)!r}")
     figure.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
 
@@ -83,15 +84,17 @@ def _estimate(data: str) -> LawEstimate:
     return resolve_law(data)
 
 
-def _approach_fit(fitter: Callable[..., FitResult], data: Any, bootstrap: int) -> FitResult | None:
-    """An Approach 1 or 2 fit with a bootstrap band, or None (logged) when the runs cannot give one."""
+def _approach_fit(approach: str, prepared: Any, bootstrap: int) -> FitResult | None:
+    """An Approach 1 or 2 fit (the registry's) with a bootstrap band, or None (logged) when the
+    runs cannot give one."""
+    from scaling.fit.approaches import fit_approach
+    from scaling.fit.result import FitWarning
+
     try:
         with warnings.catch_warnings():
             # Edge budgets are flagged on the figure itself (hollow markers); the warning would repeat it.
-            from scaling.fit.result import FitWarning
-
             warnings.simplefilter("ignore", FitWarning)
-            return fitter(data, bootstrap=bootstrap, seed=0)
+            return next(iter(fit_approach(approach, prepared, bootstrap=bootstrap, seed=0).values()))
     except ValueError as exc:
         logger.warning("no compute-optimal fit drawn: %s", exc)
         return None
@@ -112,22 +115,23 @@ def _with_frontier(fit: FitResult | None, figure_panels: int, draw: Callable[[An
 
 def _isoflop(data: str, *, laws: Sequence[str] | None = None, flops_range: tuple[float, float] | None = None,
              bootstrap: int = BOOTSTRAP, **_: Any) -> Figure:
-    from scaling.fit.isoflop import fit_isoflop
-    from scaling.runs import read_runs
+    from scaling.fit.approaches import prepare
 
-    runs = read_runs(data)
-    fit = _approach_fit(fit_isoflop, runs, bootstrap)
-    return _with_frontier(fit, 3, lambda ax: plot_isoflop(runs, fit=fit, ax=ax), laws, flops_range)
+    prepared = prepare(data)
+    fit = _approach_fit("2", prepared, bootstrap)
+    return _with_frontier(fit, 3, lambda ax: plot_isoflop(prepared.all_runs, fit=fit, ax=ax), laws, flops_range)
 
 
 def _curves(data: str, *, laws: Sequence[str] | None = None, flops_range: tuple[float, float] | None = None,
             bootstrap: int = BOOTSTRAP, **_: Any) -> Figure:
-    from scaling.fit.envelope import fit_envelope
-    from scaling.runs import read_curves
+    from scaling.fit.approaches import prepare
 
-    curves = read_curves(data)
-    fit = _approach_fit(fit_envelope, curves, bootstrap)
-    return _with_frontier(fit, 3, lambda ax: plot_curves(curves, ax=ax), laws, flops_range)
+    prepared = prepare(data)
+    if prepared.curves is None:
+        raise ValueError(f"curves: DATA must be a sweep directory (or a table with several rows per run_id), "
+                         f"got {data!r}")
+    fit = _approach_fit("1", prepared, bootstrap)
+    return _with_frontier(fit, 3, lambda ax: plot_curves(prepared.curves, ax=ax), laws, flops_range)
 
 
 def _frontier(data: str, *, laws: Sequence[str] | None = None,

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from scaling.analysis.compare import compare
-from scaling.laws.base import Array, LawEstimate, get_law
+from scaling.laws.base import Array, LawEstimate
+from scaling.laws.registry import get_law
 from scaling.laws.presets import convert_params, get_preset
 from scaling.plot.style import AXIS_LABELS, flops_grid, get_axes, law_style, log_axes, params_label
 

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from scaling.laws.base import LawEstimate, get_law
+from scaling.laws.base import LawEstimate
+from scaling.laws.registry import get_law
 from scaling.fit.isoflop import budget_labels, isoflop_optima, local_parabola, profile
 from scaling.laws.presets import get_preset
 from scaling.plot.style import AXIS_LABELS, MARKERS, get_axes, law_style, params_label, sequential_colors
-from scaling.runs import RunsSource, read_curves, read_runs
+from scaling.runs import RunsSource, read_runs
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -49,8 +50,8 @@ def plot_isoflop(runs: RunsSource, *, fit: FitResult | None = None, law: LawEsti
         A loss law (preset name, preset or fit) whose loss at D = C / (6 N) is drawn per budget.
     """
     runs = read_runs(runs)
-    if fit is not None and fit.approach != "2":
-        raise ValueError(f"fit must be an Approach 2 fit (fit_isoflop), got approach {fit.approach!r}")
+    if fit is not None and (fit.approach not in ("2", None) or not fit.optima):
+        raise ValueError(f"fit must be an Approach 2 fit (IsoFLOP optima), got approach {fit.approach!r}")
     law = get_preset(law) if isinstance(law, str) else law
     if law is not None and not get_law(law.law).predicts_loss:
         raise ValueError(f"{law.label} predicts no loss: IsoFLOP slices need a loss law")
@@ -105,7 +106,12 @@ def plot_curves(curves: pd.DataFrame | str, *, n_budgets: int | None = None, ax:
 
     from scaling.fit.envelope import N_BUDGETS, envelope_optima
 
-    curves = read_curves(curves) if isinstance(curves, str) or not isinstance(curves, pd.DataFrame) else curves
+    if not isinstance(curves, pd.DataFrame):
+        from scaling.fit.approaches import prepare  # the one curve split every approach and plot reads
+
+        curves = prepare(curves).curves
+        if curves is None:
+            raise ValueError("curves: per-step curves needed (a sweep directory, or several rows per run_id)")
     optima = envelope_optima(curves, n_budgets or N_BUDGETS)
     sizes = np.unique(curves["params"].to_numpy(float))
     norm = LogNorm(vmin=sizes.min(), vmax=sizes.max() * 1.0001)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scaling.laws.base import LawEstimate
-from scaling.records import write_atomic
+from scaling.atomic import write_atomic
 from scaling.report.planner import PLANNER_FORMS, plannable, planner_data
 
 if TYPE_CHECKING:

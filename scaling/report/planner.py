@@ -16,7 +16,8 @@ from typing import Any
 
 from scaling.flops import MAX_FLOPS, MIN_FLOPS
 from scaling.hardware import DEFAULT_MFU, GPU_PEAK_FLOPS, HOURS_PER_DAY, SECONDS_PER_HOUR
-from scaling.laws.base import LawEstimate, get_law
+from scaling.laws.base import LawEstimate
+from scaling.laws.registry import get_law
 from scaling.laws.datablations import SEARCH_HALF_WIDTH
 from scaling.laws.kaplan import PF_DAY
 from scaling.planning.optimal import LOSS_CAVEAT

@@ -26,13 +26,17 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from scaling.records import read_record_json, write_failed_record
 from scaling.sweep import store
+
+if TYPE_CHECKING:
+    from scaling.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
-TrainFn = Callable[[Any, Path], Any]
+TrainFn = Callable[["TrainConfig", Path], Any]
 """train(cfg, run_dir) -> record; writes run_dir/record.json last (scaling.train.train)."""
 
 POLL_S = 0.5
@@ -44,7 +48,7 @@ class RunTask:
     """One run to execute: its config (a TrainConfig), where it lives, its planned FLOPs."""
 
     run_id: str
-    config: Any
+    config: TrainConfig
     sweep_dir: Path
     flops: float = 0.0
     params: int = 0
@@ -112,7 +116,7 @@ def execute_run(task: RunTask, train_fn: TrainFn, threads: int | None = None) ->
         # (the real file is intact); under the run's lock no one else is writing here.
         for stale in task.run_dir.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
-        record = store.read_record_json(task.run_dir)
+        record = read_record_json(task.run_dir)
         if record is not None and record.get("status") in store.FINISHED:
             return RunOutcome(task.run_id, "skipped")
         if record is not None:  # a failed attempt: retrying, so its record no longer holds
@@ -125,7 +129,7 @@ def execute_run(task: RunTask, train_fn: TrainFn, threads: int | None = None) ->
         error = None
         try:
             train_fn(task.config, task.run_dir)
-            record = store.read_record_json(task.run_dir)
+            record = read_record_json(task.run_dir)
             status = record.get("status", "failed") if record else "failed"
             error = (record or {}).get("error") or (None if record else "train returned without a record")
         except Exception as exc:  # any run failure is data (recorded, retried); the sweep goes on
@@ -139,16 +143,15 @@ def execute_run(task: RunTask, train_fn: TrainFn, threads: int | None = None) ->
 
 
 def _write_failed_record(task: RunTask, error: str, trace: str = "") -> None:
-    config = task.config.to_dict() if hasattr(task.config, "to_dict") else task.config
-    store.write_json_atomic(task.run_dir / "record.json", {
-        "run_id": task.run_id, "status": "failed", "loss": None, "error": error,
-        "traceback": trace[-4000:], "config": config})
+    # A test's stand-in task may carry no TrainConfig.
+    config = task.config.to_dict() if hasattr(task.config, "to_dict") else {}
+    write_failed_record(task.run_dir, task.run_id, config, error, trace)
 
 
 def record_crash(task: RunTask, error: str) -> RunOutcome:
     """Record a run whose process died (killed, out of memory) as failed, if nobody holds it now."""
     with store.run_lock(task.run_dir) as acquired:
-        if acquired and store.read_record_json(task.run_dir) is None:
+        if acquired and read_record_json(task.run_dir) is None:
             _write_failed_record(task, error)
             store.append_event(task.sweep_dir, "finish", task.run_id, status="failed", error=error)
     return RunOutcome(task.run_id, "failed", error)

@@ -11,8 +11,9 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from scaling.records import read_record_json
 from scaling.sweep import store
 from scaling.sweep.backends import (
     Backend,
@@ -25,14 +26,19 @@ from scaling.sweep.backends import (
     visible_gpus,
 )
 
+if TYPE_CHECKING:
+    from scaling.config import TrainConfig
+    from scaling.records import RunRecord
+    from scaling.sweep.spec import SweepConfig
 
-def _train_default(config: Any, run_dir: Path) -> Any:
+
+def _train_default(config: TrainConfig, run_dir: Path) -> RunRecord:
     from scaling.train import train  # imported in the worker: the parent never loads torch
 
     return train(config, run_dir)
 
 
-def sweep_tasks(spec: Any, sweep_dir: Path) -> tuple[list[RunTask], list[dict[str, Any]]]:
+def sweep_tasks(spec: SweepConfig, sweep_dir: Path) -> tuple[list[RunTask], list[dict[str, Any]]]:
     """The sweep's RunTasks and their sweep.json entries (run_id, budget, shape, counts)."""
     from scaling.flops import count_params, flops_per_token
     from scaling.records import run_id
@@ -64,7 +70,7 @@ def check_tasks(tasks: list[RunTask], share: int = 1) -> None:
                                                   f"{task.config.tokens:.3g} tokens)")
 
 
-def run_sweep(spec: Any, out: Path = Path("runs"), *, backend: str = "local", workers: int | None = None,
+def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "local", workers: int | None = None,
               address: str | None = None, retries: int = 1, train_fn: TrainFn | None = None,
               progress: Callable[[SweepProgress], None] | None = None,
               command: str | None = None) -> SweepProgress:
@@ -99,7 +105,7 @@ def run_sweep(spec: Any, out: Path = Path("runs"), *, backend: str = "local", wo
         store.write_summary(sweep_dir)
 
 
-def measure_flops_per_s(cfg: Any, steps: int = 4) -> float | None:
+def measure_flops_per_s(cfg: TrainConfig, steps: int = 4) -> float | None:
     """Training FLOP/s (under cfg.flops_method) of a few optimizer steps of cfg's model at its
     resolved micro-batch, on random tokens; None when cfg's device is not available here."""
     import torch
@@ -143,7 +149,7 @@ def estimate_seconds(tasks: list[RunTask], threads: int = 1) -> list[float | Non
 
     points: dict[int, float] = {}
     for task in tasks:
-        record = store.read_record_json(task.run_dir)
+        record = read_record_json(task.run_dir)
         if record and record.get("status") == "ok" and record.get("wall_s"):
             points[task.params] = float(record["flops"]) / float(record["wall_s"])
     if len(points) < 2:
@@ -161,7 +167,7 @@ def estimate_seconds(tasks: list[RunTask], threads: int = 1) -> list[float | Non
     return [float(t.flops / np.exp(r)) for t, r in zip(tasks, log_rate)]
 
 
-def dry_run(spec: Any, out: Path = Path("runs"), *, measure: bool = True) -> list[dict[str, Any]]:
+def dry_run(spec: SweepConfig, out: Path = Path("runs"), *, measure: bool = True) -> list[dict[str, Any]]:
     """Every run of the sweep with its FLOPs, peak LR and batch (sequences) with where each came
     from (scaling.hyperparams.hyperparameter_sources), current status and estimated wall seconds on
     one worker (None when not measured); nothing is trained or written."""

@@ -24,7 +24,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from scaling.records import write_atomic
+from scaling.atomic import write_atomic, write_json
+from scaling.records import read_record_json
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +45,6 @@ SUMMARY_COLUMNS: dict[str, str] = {
 }
 """summary.parquet columns and pandas dtypes: STYLE.md Sec. 2.1, plus `budget_flops` (the
 IsoFLOP budget a run belongs to, null on N x D grids) and `train_loss` (final training loss)."""
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """JSON through scaling.records.write_atomic (temporary file, fsync, rename)."""
-    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
 
 
 @contextlib.contextmanager
@@ -90,14 +86,6 @@ def is_locked(run_dir: Path) -> bool:
     finally:
         os.close(fd)  # closing drops a shared lock we may have taken
     return False
-
-
-def read_record_json(run_dir: Path) -> dict[str, Any] | None:
-    """The run's record.json as a dict, or None when the run has not ended."""
-    path = Path(run_dir) / "record.json"
-    if not path.exists():
-        return None
-    return dict(json.loads(path.read_text()))
 
 
 def run_status(run_dir: Path) -> str:
@@ -318,7 +306,7 @@ def update_sweep_meta(sweep_dir: Path, *, name: str, spec: Mapping[str, Any], ru
         meta.update({"name": name, "spec": dict(spec), **dict(invocation)})
         meta["runs"] = meta["runs"] + [run for run in runs if run["run_id"] not in known]
         meta["history"] = meta["history"] + [dict(invocation)]
-        write_json_atomic(sweep_dir / "sweep.json", meta)
+        write_json(sweep_dir / "sweep.json", meta)
         return meta
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)

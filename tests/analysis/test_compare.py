@@ -67,7 +67,7 @@ def test_total_allocation_converted_for_a_non_embedding_scorer():
 
 
 def test_range_wider_than_max_decades_or_overflowing_is_rejected():
-    with pytest.raises(ValueError, match="--range"):
+    with pytest.raises(ValueError, match="flops_range"):
         compare_range(ALL, ALL, 1e-300, 1e300)
     with pytest.raises(ValueError, match="flops"):
         compare(ALL, ALL, [1e-300])

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scaling.cli import app
-from scaling.laws.base import get_law
+from scaling.laws.registry import get_law
 
 runner = CliRunner()
 TRUTH = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}  # Besiroglu et al. 2024
@@ -49,10 +49,14 @@ def test_approach_3_json_keys_and_plan_uses_the_fit(runs_csv, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert set(data["coefficients"]) == {"E", "A", "B", "alpha", "beta"}
-    for key in ("a", "b", "objective", "converged", "intervals", "at_budgets"):
+    for key in ("a", "b", "objective", "converged", "intervals", "samples"):
         assert key in data
     assert data["converged"] is True and data["a"] == pytest.approx(0.513, abs=0.05)
-    plan = runner.invoke(app, ["plan", "--flops", "1e21", "--law", str(out), "--format", "json"])
+    assert data["schema"] == "scaling.FitResult/2" and data["approach"] == "3"
+    assert json.loads(out.read_text()) == data  # what --format json prints is what --out writes
+    printed = tmp_path / "printed.json"
+    printed.write_text(result.stdout)
+    plan = runner.invoke(app, ["plan", "--flops", "1e21", "--law", str(printed), "--format", "json"])
     assert plan.exit_code == 0, plan.output
     row = json.loads(plan.stdout)["plans"][0]
     assert row["law"].startswith("fit:chinchilla@")

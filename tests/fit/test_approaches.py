@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from scaling.fit.approaches import fit_runs
-from scaling.laws.base import get_law
+from scaling.laws.registry import get_law
 
 TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}  # Hoffmann et al. 2022, Eq. 10
 
@@ -45,3 +45,27 @@ def test_approach_2_called_directly_bootstraps_configurations_as_fit_runs_does()
     assert direct.intervals.keys() == via_fit_runs.intervals.keys()
     for name, (low, high) in via_fit_runs.intervals.items():  # [low, high] per coefficient
         assert direct.intervals[name] == pytest.approx([low, high], rel=1e-12), name
+
+
+def test_the_registry_names_the_approach_of_every_result():
+    results, skipped = fit_runs(seeded_runs(0.0), "all")
+    assert {key: r.approach for key, r in results.items()} == {
+        "approach_2": "2", "approach_3": "3", "kaplan_nd": "kaplan", "kaplan_c": "kaplan"}
+    assert skipped and skipped[0].startswith("1: Approach 1 needs per-step curves")
+
+
+def test_kaplan_frontier_leaves_edge_minima_out_as_the_power_laws_do():
+    from scaling.fit.approaches import fit_frontier
+
+    optima = [{"flops": c, "params": 1e6 * c / 1e18, "tokens": c / 6e6, "loss": 3.0 * (c / 1e18) ** -0.05,
+               "edge": False} for c in np.geomspace(1e18, 1e21, 4)]
+    edged = [*optima, {"flops": 1e22, "params": 1e9, "tokens": 1e12, "loss": 9.0, "edge": True}]
+    assert fit_frontier(edged).coefficients == pytest.approx(fit_frontier(optima).coefficients, rel=1e-9)
+    assert fit_frontier(edged).n_points == 4
+
+
+def test_law_options_of_a_parametric_fit_are_refused_by_approach_2():
+    from scaling.fit.approaches import fit_approach
+
+    with pytest.raises(ValueError, match="drop_highest apply to approaches 3 and kaplan only"):
+        fit_approach("2", seeded_runs(0.0), drop_highest=1)

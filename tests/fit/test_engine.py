@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import check_grad
 
-from scaling.laws.base import get_law
+from scaling.laws.registry import get_law
 from scaling.fit.engine import FitWarning, fit_law, make_problem
 
 CHINCHILLA = get_law("chinchilla")

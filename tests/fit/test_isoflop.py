@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaling.laws.base import get_law
+from scaling.laws.registry import get_law
 from scaling.fit.isoflop import budget_labels, budget_optimum, fit_isoflop, group_budgets
 from scaling.fit.result import FitResult, FitWarning
 
@@ -30,7 +30,7 @@ def test_dense_noiseless_recovers_chinchilla_exponent():
     a_true = TRUTH["beta"] / (TRUTH["alpha"] + TRUTH["beta"])  # Hoffmann et al. 2022, Eq. 4
     assert fit.derived["a"] == pytest.approx(a_true, abs=2e-3)
     assert fit.derived["b"] == pytest.approx(1 - a_true, abs=2e-3)
-    assert fit.law == "power_allocation" and fit.approach == "2" and len(fit.optima) == 9
+    assert fit.law == "power_allocation" and fit.approach is None and len(fit.optima) == 9
     params, _ = get_law("chinchilla").optimal(TRUTH, 1e21)
     assert fit.optimal(1e21)[0] == pytest.approx(params, rel=0.02)
 
@@ -93,9 +93,9 @@ def test_bootstrap_gives_intervals_and_round_trips():
     runs = runs.assign(loss=runs["loss"] * np.exp(np.random.default_rng(1).normal(0, 0.005, len(runs))))
     fit = fit_isoflop(runs, bootstrap=100, seed=0, level=0.9)
     low, high = fit.intervals["a"]
-    # The interval covers the true exponent (a resampled profile repeats runs, which count once
-    # per size: over 40 noise draws, 90% intervals covered the truth 38 times).
-    assert low < TRUTH["beta"] / (TRUTH["alpha"] + TRUTH["beta"]) < high and high - low < 0.1
+    # The interval is the reported estimator's spread around its estimate (its coverage of the
+    # truth is checked over 160 sweeps in test_isoflop_calibration.py, marked slow).
+    assert low < fit.derived["a"] < high and high - low < 0.1
     assert FitResult.from_json(fit.to_json()) == fit
     assert fit.optimal_interval(1e21)["params"][0] < fit.optimal(1e21)[0]
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scaling.laws.base import get_law
+from scaling.laws.registry import get_law
 from scaling.laws.presets import resolve_law
 from scaling.fit.result import READABLE_SCHEMAS, FitResult
 

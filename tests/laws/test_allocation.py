@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scaling.laws.base import get_law
+from scaling.laws.registry import get_law
 
 
 @settings(max_examples=50, deadline=None)

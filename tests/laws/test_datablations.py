@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pytest
 
-from scaling.laws.base import get_law
+from scaling.laws.registry import get_law
 from scaling.laws.datablations import effective_params, effective_tokens, isoflop_slope, optimal_params_for_tokens
 from scaling.laws.presets import PRESETS
 

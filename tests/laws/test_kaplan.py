@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scaling.laws.base import get_law
+from scaling.laws.registry import get_law
 from scaling.laws.kaplan import PF_DAY, TABLE2, TABLE5, TABLE6
 
 

@@ -11,7 +11,7 @@ from scaling.planning.optimal import plan
 from scaling.planning import (compute_for_loss, cost_of, plan_beyond, plan_data_constrained, plan_for_loss,
                               plan_inference)
 from scaling.planning.target import frontier_loss, loss_floor
-from scaling.laws.base import get_law
+from scaling.laws.registry import get_law
 
 CHINCHILLA = PRESETS["chinchilla"]
 MUENNIGHOFF = PRESETS["muennighoff2023"]
@@ -110,14 +110,14 @@ def test_compute_for_loss_falls_with_the_target():
 # -- inference-aware (Sardana et al. 2024) --------------------------------------------------
 
 def test_inference_zero_demand_is_compute_optimal():
-    result = plan_inference(CHINCHILLA, 0.0, budget_flops=1e22)
+    result = plan_inference(CHINCHILLA, 0.0, flops=1e22)
     assert result.inference_optimal.params == pytest.approx(result.compute_optimal.params, rel=1e-6)
     assert result.flops_saved_pct == pytest.approx(0.0, abs=1e-6)
 
 
 @pytest.mark.parametrize("demand", [1e11, 2e12, 1e14])
 def test_inference_optimum_holds_the_loss_and_first_order_condition(demand):
-    result = plan_inference(CHINCHILLA, demand, budget_flops=1e22)
+    result = plan_inference(CHINCHILLA, demand, flops=1e22)
     best = result.inference_optimal
     assert float(CHINCHILLA.predict(best.params, best.tokens)) == pytest.approx(result.loss, rel=1e-10)
     assert result.loss == pytest.approx(plan(CHINCHILLA, 1e22).loss, rel=1e-12)
@@ -130,7 +130,7 @@ def test_inference_optimum_holds_the_loss_and_first_order_condition(demand):
 
 
 def test_inference_optimum_beats_a_brute_force_search():
-    result = plan_inference(CHINCHILLA, 2e12, budget_flops=1e22)
+    result = plan_inference(CHINCHILLA, 2e12, flops=1e22)
     c, loss = CHINCHILLA.coefficients, result.loss
     params = np.geomspace(0.2, 1.0, 4001) * result.compute_optimal.params
     gap = loss - c["E"] - c["A"] / params ** c["alpha"]
@@ -199,7 +199,7 @@ def test_intervals_propagate_from_bootstrap_draws():
     assert low < target.flops < high
     assert target.cost.dollars_interval[0] < target.cost.dollars < target.cost.dollars_interval[1]
     assert target.reachable_draws == "200/200"
-    inference = plan_inference(fit, 1e12, budget_flops=1e21)
+    inference = plan_inference(fit, 1e12, flops=1e21)
     assert inference.params_interval[0] < inference.inference_optimal.params < inference.params_interval[1]
 
 
@@ -218,7 +218,7 @@ def test_plan_beyond_picks_the_question_and_default_laws():
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"flops": 1e21, "price_per_gpu_hour": 2.0}, "needs --gpu"),
+    ({"flops": 1e21, "price_per_gpu_hour": 2.0}, "needs `hardware`"),
     ({"flops": 1e21, "loss": 2.0}, "drop the budget"),
     ({"unique_tokens": 1e9}, "needs a budget"),
     ({"inference_tokens": 1e12}, "exactly one"),
@@ -262,15 +262,15 @@ def test_absurd_inputs_are_rejected_not_planned():
     from scaling.planning.inference import MAX_INFERENCE_TOKENS
 
     with pytest.raises(ValueError, match="inference_tokens"):
-        plan_inference(CHINCHILLA, 1e300, budget_flops=1e21)
-    assert math.isfinite(plan_inference(CHINCHILLA, MAX_INFERENCE_TOKENS, budget_flops=1e21).flops_saved)
+        plan_inference(CHINCHILLA, 1e300, flops=1e21)
+    assert math.isfinite(plan_inference(CHINCHILLA, MAX_INFERENCE_TOKENS, flops=1e21).flops_saved)
     with pytest.raises(ValueError, match="unique_tokens"):
         plan_data_constrained(MUENNIGHOFF, 1e21, 1e-300)
     for flops in (1e300, 1e-300):
         with pytest.raises(ValueError, match="flops"):
             plan_data_constrained(MUENNIGHOFF, flops, 1e9)
         with pytest.raises(ValueError, match="flops"):
-            plan_inference(CHINCHILLA, 1e12, budget_flops=flops)
+            plan_inference(CHINCHILLA, 1e12, flops=flops)
 
 
 def test_plan_beyond_passes_shape_options_and_picks_data_constrained_laws():

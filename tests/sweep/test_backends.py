@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from scaling.atomic import write_json
+from scaling.records import read_record_json
 from scaling.sweep import store
-from scaling.records import write_atomic
+from scaling.atomic import write_atomic
 from scaling.sweep.backends import (
     LocalBackend,
     RunTask,
@@ -39,7 +41,7 @@ def fake_train(cfg, run_dir):
     FAKE_STEP_S seconds each, checkpointing every step and resuming from the checkpoint."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    store.write_json_atomic(run_dir / "config.json", {"run_id": run_dir.name, "config": cfg.to_dict()})
+    write_json(run_dir / "config.json", {"run_id": run_dir.name, "config": cfg.to_dict()})
     if cfg.seed == 1:
         raise RuntimeError("boom")
     if cfg.seed == 3:
@@ -56,7 +58,7 @@ def fake_train(cfg, run_dir):
               "tokens": cfg.tokens, "flops": 6.0 * cfg.model.d_model * 100 * cfg.tokens, "flops_method": "6ND",
               "lr": 1e-3, "batch_tokens": 512, "wall_s": 0.1, "device": "cpu", "started_at": "now",
               "versions": {"git_sha": "abc"}, "config": cfg.to_dict()}
-    store.write_json_atomic(run_dir / "record.json", record)
+    write_json(run_dir / "record.json", record)
     return record
 
 
@@ -103,9 +105,9 @@ def test_schedule_retries_failures_then_records_them(tmp_path):
     for task in tasks:
         expected = 3 if task.config.seed == 1 else 1  # 1 try + 2 retries for the failing seed
         assert starts[task.run_id] == expected
-        record = store.read_record_json(task.run_dir)
+        record = read_record_json(task.run_dir)
         assert record["status"] == {0: "ok", 1: "failed", 2: "diverged"}[task.config.seed]
-    failed = store.read_record_json(next(t for t in tasks if t.config.seed == 1).run_dir)
+    failed = read_record_json(next(t for t in tasks if t.config.seed == 1).run_dir)
     assert "RuntimeError: boom" in failed["error"] and failed["loss"] is None
 
 
@@ -146,7 +148,7 @@ def test_local_workers_train_every_run_once_and_survive_a_dead_worker(tmp_path):
     assert len(summary) == 6
     dead = summary[summary["seed"] == 3]
     assert set(dead["status"]) == {"failed"} and dead["loss"].isna().all()
-    crashed = store.read_record_json(tmp_path / "fake" / dead["run_id"].iloc[0])
+    crashed = read_record_json(tmp_path / "fake" / dead["run_id"].iloc[0])
     assert crashed["error"] == "worker died with exit code 9"
     state = run_sweep(spec, tmp_path, workers=2, retries=0, train_fn=fake_train)
     assert (state.skipped, state.failed) == (3, 3)
@@ -169,9 +171,9 @@ def test_local_backend_gives_each_worker_its_gpu_and_one_thread(tmp_path):
 
 
 def _report_env(config, run_dir):
-    store.write_json_atomic(Path(run_dir) / "env.json", {"gpu": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    write_json(Path(run_dir) / "env.json", {"gpu": os.environ.get("CUDA_VISIBLE_DEVICES"),
                                                          "omp": os.environ.get("OMP_NUM_THREADS")})
-    store.write_json_atomic(Path(run_dir) / "record.json", {"status": "ok"})
+    write_json(Path(run_dir) / "record.json", {"status": "ok"})
 
 
 def test_visible_gpus_reads_cuda_visible_devices(monkeypatch):

@@ -12,6 +12,8 @@ import time
 import pandas as pd
 import pytest
 
+from scaling.atomic import write_json
+from scaling.records import read_record_json
 from scaling.sweep import store
 
 RECORD = {"run_id": "r1", "status": "ok", "loss": 3.25, "train_loss": 3.3, "params": 5000,
@@ -25,16 +27,16 @@ RECORD = {"run_id": "r1", "status": "ok", "loss": 3.25, "train_loss": 3.3, "para
 def make_run(sweep_dir, run_id, **changes):
     run_dir = sweep_dir / run_id
     run_dir.mkdir(parents=True)
-    store.write_json_atomic(run_dir / "config.json", {"run_id": run_id, "config": RECORD["config"]})
+    write_json(run_dir / "config.json", {"run_id": run_id, "config": RECORD["config"]})
     if changes.get("status") != "none":
-        store.write_json_atomic(run_dir / "record.json", {**RECORD, "run_id": run_id, **changes})
+        write_json(run_dir / "record.json", {**RECORD, "run_id": run_id, **changes})
     return run_dir
 
 
 def test_write_atomic_replaces_whole_files_and_leaves_no_temporaries(tmp_path):
     path = tmp_path / "f.json"
-    store.write_json_atomic(path, {"a": 1})
-    store.write_json_atomic(path, {"a": 2})
+    write_json(path, {"a": 1})
+    write_json(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
 
@@ -65,9 +67,9 @@ def test_run_status_follows_the_files(tmp_path):
     assert store.run_status(run_dir) == "killed"  # started (config.json), no record, not locked
     with store.run_lock(run_dir):
         assert store.run_status(run_dir) == "running"
-    store.write_json_atomic(run_dir / "record.json", {**RECORD, "status": "diverged", "loss": None})
+    write_json(run_dir / "record.json", {**RECORD, "status": "diverged", "loss": None})
     assert store.run_status(run_dir) == "diverged" and store.is_finished(run_dir)
-    store.write_json_atomic(run_dir / "record.json", {**RECORD, "status": "failed"})
+    write_json(run_dir / "record.json", {**RECORD, "status": "failed"})
     assert not store.is_finished(run_dir)
 
 

@@ -4,7 +4,7 @@ numbers `scaling plan --format json` gives for that budget, to 3 significant dig
 included. Skips, saying why, where chromium, chromedriver or selenium is missing
 (CI: `apt-get install chromium chromium-driver`, selenium from the dev extras).
 
-`python tests/test_report_browser.py OUT.png` writes the README's screenshot of the page.
+`python tests/report/test_report_browser.py OUT.png` writes the README's screenshot of the page.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from scaling.cli import app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIT = str(ROOT / "notebooks" / "fits" / "chinchilla-2022-approach3.json")
 STUDY_FITS = [str(ROOT / "runs" / "cpu-isoflop" / "fits" / f"total.{name}.json") for name in ("approach_2", "kaplan_nd")]
 """Fits of two more forms with bootstrap draws: a power-law allocation and Kaplan's L(N, D)."""
@@ -170,7 +170,7 @@ def _fit_label() -> str:
 FIT_LABEL = _fit_label()
 
 
-if __name__ == "__main__":  # the README's screenshot: python tests/test_report_browser.py docs/figures/report.png
+if __name__ == "__main__":  # the README's screenshot: python tests/report/test_report_browser.py docs/figures/report.png
     target = Path(sys.argv[1])
     with tempfile.TemporaryDirectory() as folder:
         html_path = Path(folder) / "report.html"

@@ -1,5 +1,5 @@
 """`scaling report`: the page is self-contained, embeds the Python constants and laws the planner
-evaluates, and bad input is one line. The browser-side numbers: tests/test_report_browser.py."""
+evaluates, and bad input is one line. The browser-side numbers: tests/report/test_report_browser.py."""
 
 import json
 import re
@@ -16,7 +16,7 @@ from scaling.report import report_html
 from scaling.report.planner import planner_data
 
 runner = CliRunner()
-FIT = str(Path(__file__).parent.parent / "notebooks" / "fits" / "chinchilla-2022-approach3.json")
+FIT = str(Path(__file__).resolve().parents[2] / "notebooks" / "fits" / "chinchilla-2022-approach3.json")
 
 
 def embedded_data(page: str) -> dict:
@@ -55,7 +55,7 @@ def test_page_is_self_contained_and_states_levels(page):
 
 
 def test_laws_without_an_optimum_are_named_not_planned():
-    kaplan_c = resolve_law(str(Path(__file__).parent.parent / "runs" / "cpu-isoflop" / "fits" / "total.kaplan_c.json"))
+    kaplan_c = resolve_law(str(Path(__file__).resolve().parents[2] / "runs" / "cpu-isoflop" / "fits" / "total.kaplan_c.json"))
     data = planner_data([kaplan_c, get_preset("epoch2024")], flops_range=(1e18, 1e24))
     assert [law["label"] for law in data["laws"]] == ["epoch2024"]
     assert "Not in the planner" in report_html([kaplan_c], runs=None)

@@ -1,0 +1,88 @@
+"""The package's import graph has no cycles, counting imports inside functions.
+
+Every `import` / `from ... import` statement in scaling/ counts, wherever it sits (module level,
+inside a function), except under `if TYPE_CHECKING:` (never executed). `from scaling.a import b`
+is an edge to the module `scaling.a.b` when that is a module, else to `scaling.a`. A module's
+implicit import of its parent package is not an edge: a package's __init__ may re-export its
+own modules.
+"""
+
+import ast
+from pathlib import Path
+
+import scaling
+
+ROOT = Path(scaling.__file__).parent
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in ROOT.rglob("*.py")}
+
+
+def _type_checking_lines(tree: ast.AST) -> set[int]:
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                lines.update(range(child.lineno, (child.end_lineno or child.lineno) + 1))
+    return lines
+
+
+def imports_of(name: str) -> set[str]:
+    path = MODULES[name]
+    tree = ast.parse(path.read_text())
+    skip = _type_checking_lines(tree)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if getattr(node, "lineno", None) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            while target and target not in MODULES:  # `import scaling.a.b` names scaling.a.b
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+def cycles() -> list[list[str]]:
+    graph = {name: imports_of(name) for name in MODULES}
+    found, state, stack = [], {}, []
+
+    def visit(node: str) -> None:
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                found.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name)
+    return found
+
+
+def test_no_import_cycles():
+    assert cycles() == []
+
+
+def test_the_checker_sees_imports_inside_functions():
+    # scaling.cli imports its command modules; each imports the library inside its command body.
+    assert "scaling.fit.approaches" in imports_of("scaling.cli.fit")
