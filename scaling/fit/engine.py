@@ -313,7 +313,7 @@ def _fit(law: Law, runs: pd.DataFrame | RunsSource, *, delta: float, tie: Sequen
          max_iter: int, bootstrap: int, level: float, seed: int, n_jobs: int | None) -> FitResult:
     runs, options = _prepare_runs(runs, drop_highest, params_column)
     problem = make_problem(law, runs, delta=delta, tie=tie, fix=fix, max_iter=max_iter, n_polish=n_polish)
-    check_parametric(law.name, law.inputs, runs, len(problem.groups), law.predicts_loss)
+    check_parametric(law.name, law.inputs, runs, len(problem.groups))
     model = problem.model
     starts = screen_starts(problem, model)
     screened = subsample(problem)

@@ -24,15 +24,10 @@ class NotIdentifiable(ValueError):
     """The data cannot determine the coefficients of the law asked for; the message says why."""
 
 
-def check_parametric(law_name: str, inputs: Sequence[str], runs: pd.DataFrame, n_free: int,
-                     predicts_loss: bool = True) -> None:
-    """Raise NotIdentifiable unless `runs` can determine `n_free` coefficients of a law reading `inputs`.
-
-    A constant target defeats a loss law (its reducible terms have nothing to fit: A, B -> 0 with
-    the exponents free), but not a plain power law, whose answer is then an exponent of 0.
-    """
+def check_parametric(law_name: str, inputs: Sequence[str], runs: pd.DataFrame, n_free: int) -> None:
+    """Raise NotIdentifiable unless `runs` can determine `n_free` coefficients of a law reading `inputs`."""
     loss = runs["loss"].to_numpy(float)
-    if predicts_loss and loss.size and np.ptp(loss) == 0:
+    if loss.size and np.ptp(loss) == 0:
         raise NotIdentifiable(f"all {loss.size} losses equal {loss[0]:.6g}: no trend for {law_name} to fit")
     for name in inputs:
         values = np.unique(runs[name].to_numpy(float))

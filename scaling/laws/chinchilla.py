@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import numpy.typing as npt
 
 from scaling.laws.base import Array, Law, positive_array
@@ -48,7 +49,7 @@ class ChinchillaLaw(Law):
         c = coefficients
         C = positive_array("flops", flops)
         a, b = exponents(c)
-        G = (c["alpha"] * c["A"] / (c["beta"] * c["B"])) ** (1.0 / (c["alpha"] + c["beta"]))
+        G = _allocation_constant(c)
         return G * (C / 6.0) ** a, (C / 6.0) ** b / G
 
     def optimal_tokens(self, coefficients: Mapping[str, float], params: npt.ArrayLike) -> Array:
@@ -56,7 +57,7 @@ class ChinchillaLaw(Law):
         c = coefficients
         N = positive_array("params", params)
         a, _ = exponents(c)
-        G = (c["alpha"] * c["A"] / (c["beta"] * c["B"])) ** (1.0 / (c["alpha"] + c["beta"]))
+        G = _allocation_constant(c)
         flops = 6.0 * (N / G) ** (1.0 / a)
         return flops / (6.0 * N)
 
@@ -68,3 +69,12 @@ def exponents(coefficients: Mapping[str, float]) -> tuple[float, float]:
 
 
 CHINCHILLA = ChinchillaLaw()
+
+
+def _allocation_constant(c: Mapping[str, float]) -> Array:
+    """G = (alpha A / (beta B))^(1/(alpha+beta)) (Hoffmann et al. 2022, Eq. 4), in log space: extreme
+    coefficients (an edited fit file) give inf or 0, which planners refuse as non-finite, never an
+    OverflowError from Python's float power."""
+    log_g = (np.log(c["alpha"] * c["A"]) - np.log(c["beta"] * c["B"])) / (c["alpha"] + c["beta"])
+    with np.errstate(over="ignore"):  # overflow to inf is the answer here, checked by the caller
+        return np.exp(np.float64(log_g))

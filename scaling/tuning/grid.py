@@ -148,7 +148,7 @@ def tune(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = N
          ) -> tuple[TuneResult, Path, Path | None]:
     """Run `spec`'s grid (skipping finished runs), fit the rules, write them (default
     OUT/<name>/rules.json, fits in OUT/<name>/fits/) and, with `figure_path`, the figure."""
-    from scaling.atomic import write_atomic
+    from scaling.atomic import write_json
     from scaling.sweep.store import read_summary
     from scaling.sweep.scheduler import run_sweep
 
@@ -165,17 +165,23 @@ def tune(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = N
                        flops_convention=spec.flops_method, parametrization=spec.shape.parametrization)
     rules_path = rules_path or sweep_dir / "rules.json"
     rules_path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(rules_path, result.rules.to_json().encode())
+    write_json(rules_path, _json(result.rules.to_json()))
     (sweep_dir / "fits").mkdir(exist_ok=True)
     for label, fit in (("lr", result.lr_fit), ("batch", result.batch_fit)):
         if fit is not None:
-            write_atomic(sweep_dir / "fits" / f"tune-{label}.json", fit.to_json().encode())
+            write_json(sweep_dir / "fits" / f"tune-{label}.json", _json(fit.to_json()))
     if figure_path is not None:
         from scaling.plot.figures import save_figure
         from scaling.plot.tuning import tune_figure
 
         save_figure(tune_figure(result), figure_path)
     return result, rules_path, figure_path
+
+
+def _json(text: str) -> Any:
+    import json
+
+    return json.loads(text)
 
 
 def optimum_table(result: TuneResult) -> list[dict[str, float]]:
