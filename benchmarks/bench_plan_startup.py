@@ -1,7 +1,7 @@
 """Cold-start time of `scaling plan --flops 1e21` against `python -c "import numpy"`.
 
 Runs each command in a fresh subprocess `--repeats` times (alternating, after one warm-up each)
-and prints the medians and their ratio. Goal (issue 2): the plan well under a second on a
+and prints the medians and their ratio. Goal: the plan well under a second on a
 2-core machine. To see where the time goes: `python -X importtime -m scaling.cli ...`.
 """
 

@@ -11,8 +11,23 @@ from typing import Any
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder, fsync, rename."""
+    """Write `data` to `path` through a temporary file in the same folder, fsync, rename.
+
+    Raises StoreFault (scaling.errors) naming `path` when it cannot be written (read-only, full,
+    no permission); the previous file, if any, is left as it was.
+    """
     path = Path(path)
+    try:
+        _write_atomic(path, data)
+    except OSError as exc:
+        from scaling.errors import StoreFault
+
+        if isinstance(exc, StoreFault):
+            raise
+        raise StoreFault(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

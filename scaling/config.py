@@ -113,7 +113,7 @@ class TrainConfig:
     """Sequences per optimizer step; None = DeepSeek's B_opt(C), shrunk to give `min_steps`."""
     min_steps: int = 1000
     """Floor on optimizer steps when the batch size comes from the rule: short runs sit on the
-    unigram plateau and fake the scaling (pilot in issue 8)."""
+    unigram plateau and fake the scaling (the CPU study's pilot, runs/cpu-isoflop)."""
     micro_batch_size: int | None = None
     """Sequences per forward pass (gradient accumulation); None = the whole batch at once."""
     warmup_steps: int | None = None

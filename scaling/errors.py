@@ -16,5 +16,9 @@ class RunBusy(EnvironmentFault):
     """Another process holds the run directory's lock (it is training that run)."""
 
 
-class StoreFault(EnvironmentFault):
-    """The run store cannot be read or written (permissions, a full disk); names the path."""
+class StoreFault(EnvironmentFault, OSError):
+    """The run store cannot be written (read-only, full, no permission); names the path. Also an
+    OSError, so code that tolerates a failed write (a summary cache) keeps doing so."""
+
+    def __str__(self) -> str:
+        return str(self.strerror) if self.strerror else super().__str__()

@@ -91,7 +91,7 @@ def forward_flops_per_sequence_appf(cfg: ModelConfig, include_embeddings: bool =
                     softmax@V 2 s^2 (k h), output 2 s (k h) d        (k h = d here)
         MLP         per layer: 2 s (2 d f)
         logits      2 s d V
-    Erratum (shared/REFERENCE.md Sec. 1): the paper's Table A4 ratios to 6ND reproduce only when
+    Erratum (Hoffmann et al. 2022, App. F): the paper's Table A4 ratios to 6ND reproduce only when
     the embedding and logit terms are left out while N still includes embeddings; pass
     include_embeddings=False for that reading.
     """

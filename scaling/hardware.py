@@ -1,7 +1,7 @@
 """Accelerator peaks and the arithmetic between FLOPs, GPU-hours and wall-clock days.
 
 References:
-    Vendor datasheets, dense bf16 without sparsity (shared/REFERENCE.md Sec. 6):
+    Vendor datasheets, dense bf16 without sparsity (NVIDIA A100, H100 SXM and H200 SXM datasheets):
     A100 SXM 312 TFLOP/s, H100 SXM 989 TFLOP/s, H200 SXM 989 TFLOP/s.
     MFU (model FLOPs utilisation) = achieved training FLOPs per second / peak
     (Chowdhery et al. 2022, PaLM, Sec. 4.1 and App. B).
@@ -20,7 +20,7 @@ GPU_PEAK_FLOPS: dict[str, float] = {
     "h100": 989e12,  # NVIDIA H100 SXM datasheet, bf16 dense
     "h200": 989e12,  # NVIDIA H200 SXM datasheet, bf16 dense (same compute as H100, more memory)
 }
-"""Peak dense bf16 FLOP/s per GPU (shared/REFERENCE.md Sec. 6)."""
+"""Peak dense bf16 FLOP/s per GPU (NVIDIA datasheets, dense, no sparsity)."""
 
 DEFAULT_MFU = 0.4
 """Assumed utilisation when none is given: an assumption, stated in every output. PaLM reports

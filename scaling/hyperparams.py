@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 WIDTH_LR_SCALE = 0.05
 """Peak LR = WIDTH_LR_SCALE / sqrt(d_model). The 1/sqrt(width) form is the pilot's rule in
-issue 8 (and muP's Adam scaling for hidden matrices, Yang et al. 2022); the constant gives
+the CPU study's LR check, runs/cpu-isoflop-tuning (and muP's Adam scaling for hidden matrices, Yang et al. 2022); the constant gives
 1.25e-2 at d_model 16, 5.1e-3 at 96 and 1.8e-3 at 768 (GPT-2 small; nanoGPT uses 6e-4 at
 batch 0.5M, llm.c runs 1.8e-3 stably). Checked here on stdlib bytes, cpu_tiny(32, 1e6 tokens),
 7 x 128 tokens per step, 1,116 steps: val loss 2.438 / 2.320 / 2.418 / 2.442 at peak LR

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,48 @@ CURVE_COLUMNS: dict[str, str] = {
     "wall_s": "float64",       # training wall time so far, resumed time included
 }
 """The curve.parquet schema (column -> arrow type), in file order."""
+
+
+class CorruptFile(ValueError):
+    """A run file that cannot be read (truncated, not JSON/parquet/a checkpoint); names it."""
+
+
+class NewerSchema(ValueError):
+    """A record written by a newer scaling (a higher schema_version): refused, never taken as finished."""
+
+
+def quarantine(path: Path, reason: str) -> Path:
+    """Move a corrupt run file aside (kept for inspection as `<name>.corrupt-<UTC time>`) and
+    log where; the run is then retrained as if the file had never been written."""
+    import logging
+    import time
+
+    path = Path(path)
+    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}")
+    os.replace(path, target)
+    logging.getLogger(__name__).warning("%s is corrupt (%s); moved to %s and the run will be retrained",
+                                        path, reason, target.name)
+    return target
+
+
+def parse_record_json(path: Path, text: str | bytes) -> dict[str, Any]:
+    """A record.json's content as a dict: CorruptFile if it is not a run record, NewerSchema if
+    a newer scaling wrote it. Records without a schema_version (a crashed run's minimal
+    "failed" record) read as the current version."""
+    try:
+        record = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptFile(f"{path}: not valid JSON ({exc}); truncated?") from None
+    if not isinstance(record, dict) or record.get("status") not in STATUSES:
+        status = record.get("status") if isinstance(record, dict) else None
+        raise CorruptFile(f"{path}: not a run record (status {status!r})")
+    version = record.get("schema_version", SCHEMA_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CorruptFile(f"{path}: schema_version {version!r} is not an integer")
+    if version > SCHEMA_VERSION:
+        raise NewerSchema(f"{path}: run record schema_version {version}; this scaling reads up to "
+                          f"{SCHEMA_VERSION}: upgrade scaling to use this store")
+    return record
 
 
 def run_id(cfg: TrainConfig) -> str:
@@ -135,10 +178,10 @@ def read_record_json(run_dir: Path) -> dict[str, Any] | None:
     not ended. The one reader of record.json; `read_record` types it."""
     path = Path(run_dir) / "record.json"
     try:
-        text = path.read_text()
+        text = path.read_bytes()
     except FileNotFoundError:
         return None
-    return dict(json.loads(text))
+    return parse_record_json(path, text)
 
 
 def write_failed_record(run_dir: Path, run_id: str, config: dict[str, Any], error: str, trace: str = "") -> None:
@@ -200,7 +243,15 @@ def read_curve(run_dir: Path) -> Any:
     """A run's curve as a pyarrow Table, checked against the schema (ValueError if it differs)."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(Path(run_dir) / "curve.parquet")
+    path = Path(run_dir) / "curve.parquet"
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:  # pyarrow: ArrowInvalid (a ValueError) or an IOError
+        if isinstance(exc, PermissionError):
+            raise
+        raise CorruptFile(f"{path}: not a readable parquet file ({exc})") from None
     expected = curve_schema()
     if table.schema.remove_metadata() != expected.remove_metadata():
         raise ValueError(f"{run_dir}/curve.parquet does not match curve schema v{SCHEMA_VERSION}")

@@ -173,10 +173,11 @@ def _load(source: RunsSource) -> pd.DataFrame:
 
 
 def _read_sweep_summary(sweep_dir: Path) -> pd.DataFrame:
-    path = sweep_dir / "summary.parquet"
-    if not path.is_file():
-        raise ValueError(f"{sweep_dir} is not a sweep directory: no summary.parquet")
-    summary = pd.read_parquet(path)
+    from scaling.sweep.store import read_summary, run_dirs
+
+    if not (sweep_dir / "summary.parquet").is_file() and not run_dirs(sweep_dir):
+        raise ValueError(f"{sweep_dir} is not a sweep directory: no summary.parquet and no run directories")
+    summary = read_summary(sweep_dir)  # from the run records: never stale
     if "status" in summary.columns:
         ok = summary["status"] == "ok"
         if (~ok).any():

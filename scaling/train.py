@@ -51,7 +51,7 @@ from scaling.data.corpus import BatchSampler, Corpus, eval_windows, load_corpus
 from scaling.flops import count_params, flops_per_token
 from scaling.model import GPT
 from scaling.atomic import write_atomic
-from scaling.records import RunRecord, RunSink, read_record, run_id
+from scaling.records import CorruptFile, RunRecord, RunSink, parse_record_json, quarantine, run_id
 from scaling.runtime import peak_flops, resolve_device, versions
 from scaling.hyperparams import count_steps, eval_steps, lr_at, resolve
 
@@ -125,14 +125,30 @@ def _final_record(run_dir: Path) -> RunRecord | None:
     """The run's record when it is final ("ok" or "diverged"); a failed attempt's record (ours,
     or the minimal one a sweep executor writes for a crashed process) is not."""
     path = run_dir / "record.json"
-    if not path.exists() or json.loads(path.read_text()).get("status") not in ("ok", "diverged"):
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
         return None
-    return read_record(run_dir)
+    try:
+        record = parse_record_json(path, text)
+    except CorruptFile as exc:  # moved aside: the run is trained again
+        quarantine(path, str(exc))
+        return None
+    if record["status"] not in ("ok", "diverged"):
+        return None
+    return RunRecord.from_dict(record)
 
 
 def _claim(run_dir: Path, rid: str) -> None:
     path = run_dir / "config.json"
-    if path.exists() and json.loads(path.read_text()).get("run_id") != rid:
+    if not path.exists():
+        return
+    try:
+        claimed = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        quarantine(path, f"not valid JSON: {exc}")  # rewritten below from the run's config
+        return
+    if not isinstance(claimed, dict) or claimed.get("run_id") != rid:
         raise ValueError(f"{run_dir} holds another run's config.json; use a fresh directory")
 
 
@@ -211,14 +227,25 @@ class _Trainer:
         path = self.sink.run_dir / "checkpoint.pt"
         if not path.exists():
             return
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+            if not isinstance(state, dict) or not {"run_id", "step", "model", "optimizer"} <= set(state):
+                raise ValueError("not a training checkpoint")
+        except Exception as exc:  # truncated or corrupt (zip, pickle, EOF errors): start over
+            quarantine(path, f"{type(exc).__name__}: {exc}")
+            return
         if state["run_id"] != self.sink.run_id:
             raise ValueError(f"{path} belongs to run {state['run_id']}, not {self.sink.run_id}")
+        try:
+            self.sink.load(up_to_step=int(state["step"]))
+        except CorruptFile as exc:  # the rows before the checkpoint are lost: start over
+            quarantine(self.sink.curve_path, str(exc))
+            quarantine(path, "its curve.parquet was corrupt")
+            return
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.wall_s = int(state["step"]), float(state["wall_s"])
         self.val_loss, self.train_loss = state["val_loss"], state["train_loss"]
-        self.sink.load(up_to_step=self.step)
         log.info("run %s resumes at step %d of %d", self.sink.run_id, self.step, self.steps)
 
     def _checkpoint(self) -> None:

@@ -2,7 +2,7 @@
 ladder, GPT-2 small.
 
 References: Radford et al. 2019 (GPT-2 small: 12 layers, d_model 768, 12 heads, context 1024;
-vocabulary padded to 50,304 as in nanoGPT); issue 8's pilot (3 layers, head size 8, width
+vocabulary padded to 50,304 as in nanoGPT); the CPU study's pilot (3 layers, head size 8, width
 16-96 on byte-level text).
 """
 
@@ -24,7 +24,7 @@ def cpu_smoke(data: str = "stdlib", *, seed: int = 0) -> TrainConfig:
 
 def cpu_tiny(d_model: int, tokens: int, *, n_layer: int = 3, head_size: int = 8, seq_len: int = 128,
              data: str = "stdlib", seed: int = 0) -> TrainConfig:
-    """The fixed-depth family of issue 8's CPU IsoFLOP study: width d_model, heads of
+    """The fixed-depth family of the CPU IsoFLOP study (runs/cpu-isoflop): width d_model, heads of
     `head_size`, byte-level data, float32 on one thread; LR, batch and warmup by the rules."""
     if d_model % head_size:
         raise ValueError(f"d_model ({d_model}) must be a multiple of head_size ({head_size})")

@@ -78,3 +78,33 @@ def test_runs_on_an_empty_folder_is_one_line(tmp_path):
     result = CliRunner().invoke(app, ["runs", str(tmp_path)])
     assert result.exit_code == 0
     assert result.output == f"{tmp_path}: no runs (no run directories and no sweep.json)\n"
+
+
+@pytest.mark.slow  # trains twice; tests/reliability covers corrupt files through whole sweeps
+def test_truncated_checkpoint_is_moved_aside_and_the_run_trained_from_the_start(tmp_path, caplog):
+    from scaling.config import ModelConfig, TrainConfig
+    from scaling.train import train
+
+    cfg = TrainConfig(model=ModelConfig(n_layer=1, d_model=8, n_head=1, seq_len=8, vocab_size=16),
+                      tokens=4000, data="synthetic:markov:seed=0,vocab=16", device="cpu", min_steps=10)
+    reference = train(cfg, tmp_path / "reference")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    record = train(cfg, run_dir)
+    assert f"{run_dir / 'checkpoint.pt'} is corrupt" in caplog.text
+    assert len(list(run_dir.glob("checkpoint.pt.corrupt-*"))) == 1
+    assert record.status == "ok" and record.loss == reference.loss
+
+
+@pytest.mark.slow
+def test_truncated_record_is_moved_aside_by_train(tmp_path):
+    from scaling.config import ModelConfig, TrainConfig
+    from scaling.train import train
+
+    cfg = TrainConfig(model=ModelConfig(n_layer=1, d_model=8, n_head=1, seq_len=8, vocab_size=16),
+                      tokens=4000, data="synthetic:markov:seed=0,vocab=16", device="cpu", min_steps=10)
+    first = train(cfg, tmp_path)
+    (tmp_path / "record.json").write_text('{"run_id": "x", "stat')
+    again = train(cfg, tmp_path)
+    assert again.loss == first.loss and list(tmp_path.glob("record.json.corrupt-*"))

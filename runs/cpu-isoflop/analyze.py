@@ -5,7 +5,7 @@
     scaling fit runs/cpu-isoflop --approach all --bootstrap 1000 --nonembedding --out runs/cpu-isoflop/fits/nonembedding.json
     python runs/cpu-isoflop/analyze.py              # valleys, exponents, back-test below
 
-Back-test (issue 8): every approach is refitted, with 1,000 bootstrap resamples, on the runs of
+Back-test: every approach is refitted, with 1,000 bootstrap resamples, on the runs of
 all budgets but the largest; it predicts the largest budget's compute-optimal N (checked against
 its bootstrap interval) and best loss (against the lowest seed-mean loss measured there;
 Approach 2's loss from Kaplan's compute frontier L(C) fitted to its per-budget minima).

@@ -101,7 +101,7 @@ class KaplanJointLaw(Law):
         With p = alpha_N / alpha_D, minimising (N_c/N)^p + 6 D_c N / C over N gives
             N_opt = (p N_c^p C / (6 D_c))^(1/(1+p)),   D_opt = C / (6 N_opt),
         so N_opt ~ C^(alpha_D/(alpha_N+alpha_D)) (about C^0.57 with Table 2's values). Kaplan's
-        0.73 comes from the L(N, S) / critical-batch analysis instead (shared/REFERENCE.md Sec. 3).
+        0.73 comes from the L(N, S) / critical-batch analysis instead (Kaplan et al. 2020, Sec. 5 and Table 6).
         """
         c = coefficients
         C = positive_array("flops", flops)

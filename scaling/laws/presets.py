@@ -4,7 +4,7 @@ A preset is a registered functional form plus the coefficients a paper published
 they came from, which parameter count they use, the data and tokenizer their losses were
 measured on, and how a user's FLOP budget maps onto the paper's compute variable.
 
-References: see each preset's `source`; constants as in shared/REFERENCE.md Sec. 1-4.
+References: see each preset's `source`; constants as the papers print them (Hoffmann et al. 2022; Besiroglu et al. 2024; Kaplan et al. 2020; Muennighoff et al. 2023).
 """
 
 from __future__ import annotations
@@ -104,12 +104,12 @@ PRESETS: dict[str, Preset] = {p.label: p for p in (
            params_convention="total", source="Besiroglu et al. 2024 (Epoch AI replication), Approach 3 refit",
            dataset="Chinchilla Figure 4 runs (MassiveText), digitised by Epoch AI", tokenizer=_SENTENCEPIECE),
     Preset(label="chinchilla-approach1", law="power_allocation",
-           # Hoffmann et al. 2022, Table 3 rows, least squares in log space (shared/REFERENCE.md Sec. 1).
+           # Hoffmann et al. 2022, Table 3 rows, least squares in log space.
            coefficients={"k": 0.09916, "a": 0.4981},
            params_convention="total", source="Hoffmann et al. 2022, Approach 1 (Table 3): N_opt = 0.09916 C^0.4981",
            dataset=_MASSIVETEXT, tokenizer=_SENTENCEPIECE, notes=("allocation only: predicts no loss",)),
     Preset(label="chinchilla-approach2", law="power_allocation",
-           # Hoffmann et al. 2022, Table A3 rows, least squares in log space (shared/REFERENCE.md Sec. 1).
+           # Hoffmann et al. 2022, Table A3 rows, least squares in log space.
            coefficients={"k": 0.1449, "a": 0.4899},
            params_convention="total", source="Hoffmann et al. 2022, Approach 2 (Table A3): N_opt = 0.1449 C^0.4899",
            dataset=_MASSIVETEXT, tokenizer=_SENTENCEPIECE, notes=("allocation only: predicts no loss",)),

@@ -61,6 +61,10 @@ def draw_figure(kind: str, data: str, *, runs: str | None = None, laws: Sequence
     return drawer(data, **{k: v for k, v in options.items() if v is not None})
 
 
+MAX_PIXELS = 100e6
+"""Largest PNG drawn (100 megapixels, 400 MB as RGBA): beyond it the renderer exhausts memory."""
+
+
 def save_figure(figure: Figure, out: str | Path, *, dpi: int = 150) -> Path:
     """Write `figure` to `out` as PNG, SVG or PDF by extension; returns the path."""
     path = Path(out)
@@ -68,6 +72,11 @@ def save_figure(figure: Figure, out: str | Path, *, dpi: int = 150) -> Path:
         raise ValueError(f"`out` must end in {', '.join(FORMATS)}, got {str(path)!r}")
     if not path.parent.is_dir():
         raise ValueError(f"`out`: no such directory {str(path.parent)!r}")
+    width, height = figure.get_size_inches()
+    if path.suffix.lower() == ".png" and width * height * dpi**2 > MAX_PIXELS:
+        largest = int((MAX_PIXELS / (width * height)) ** 0.5)
+        raise ValueError(f"--dpi {dpi} makes a {width * dpi:.0f} x {height * dpi:.0f} pixel PNG; "
+                         f"at most {largest} dpi for this figure ({MAX_PIXELS / 1e6:.0f} megapixels)")
     figure.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
 

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from scaling.records import read_record_json, write_failed_record
+from scaling.errors import StoreFault
+from scaling.records import CorruptFile, NewerSchema, quarantine, read_curve, read_record_json, write_failed_record
 from scaling.sweep import store
 
 if TYPE_CHECKING:
@@ -67,6 +68,9 @@ class RunOutcome:
     outcome: str
     error: str | None = None
     wall_s: float = 0.0
+    store_fault: bool = False
+    """The store could not be written (read-only, full): the sweep stops, nothing is recorded
+    for this run, and a rerun after the fault resumes it."""
 
 
 @dataclass
@@ -108,7 +112,15 @@ class Backend(Protocol):
 
 def execute_run(task: RunTask, train_fn: TrainFn, threads: int | None = None) -> RunOutcome:
     """Train one run under its lock unless it is finished or held elsewhere. Never raises for
-    a failing run: the failure is written to record.json (status "failed") and returned."""
+    a failing run: the failure is written to record.json (status "failed") and returned; a
+    store that cannot be written is returned as a `store_fault` outcome."""
+    try:
+        return _execute_run(task, train_fn, threads)
+    except OSError as exc:  # StoreFault from a write, or the lock file itself
+        return RunOutcome(task.run_id, "failed", str(exc), store_fault=True)
+
+
+def _execute_run(task: RunTask, train_fn: TrainFn, threads: int | None) -> RunOutcome:
     with store.run_lock(task.run_dir) as acquired:
         if not acquired:
             return RunOutcome(task.run_id, "locked")
@@ -116,9 +128,14 @@ def execute_run(task: RunTask, train_fn: TrainFn, threads: int | None = None) ->
         # (the real file is intact); under the run's lock no one else is writing here.
         for stale in task.run_dir.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
-        record = read_record_json(task.run_dir)
+        try:
+            record = _readable_record(task.run_dir)  # a corrupt one is named, kept aside, retrained
+        except NewerSchema as exc:  # written by a newer scaling: neither finished nor ours to redo
+            return RunOutcome(task.run_id, "failed", str(exc))
         if record is not None and record.get("status") in store.FINISHED:
-            return RunOutcome(task.run_id, "skipped")
+            if _curve_intact(task.run_dir):
+                return RunOutcome(task.run_id, "skipped")
+            record = None
         if record is not None:  # a failed attempt: retrying, so its record no longer holds
             (task.run_dir / "record.json").unlink()
         if threads is not None and "torch" in sys.modules:
@@ -133,6 +150,8 @@ def execute_run(task: RunTask, train_fn: TrainFn, threads: int | None = None) ->
             status = record.get("status", "failed") if record else "failed"
             error = (record or {}).get("error") or (None if record else "train returned without a record")
         except Exception as exc:  # any run failure is data (recorded, retried); the sweep goes on
+            if isinstance(exc, StoreFault):  # not the run's fault: nothing recorded, resumed later
+                raise
             status, error = "failed", f"{type(exc).__name__}: {exc}"
             logger.warning("run %s failed: %s", task.run_id, error)
             if not (task.run_dir / "record.json").exists():  # train() records its own failures
@@ -140,6 +159,31 @@ def execute_run(task: RunTask, train_fn: TrainFn, threads: int | None = None) ->
         wall_s = time.monotonic() - start
         store.append_event(task.sweep_dir, "finish", task.run_id, status=status, wall_s=wall_s)
         return RunOutcome(task.run_id, status, error, wall_s)
+
+
+def _readable_record(run_dir: Path) -> dict[str, Any] | None:
+    """The run's record; a corrupt one is moved aside (and None returned). Call under the lock."""
+    try:
+        return read_record_json(run_dir)
+    except CorruptFile as exc:
+        quarantine(run_dir / "record.json", str(exc))
+        return None
+
+
+def _curve_intact(run_dir: Path) -> bool:
+    """Whether a finished run's curve.parquet reads (or was never written); a corrupt one is
+    moved aside with the run's record, so the run is trained again."""
+    if not (run_dir / "curve.parquet").exists():
+        return True
+    try:
+        read_curve(run_dir)
+    except CorruptFile as exc:
+        quarantine(run_dir / "curve.parquet", str(exc))
+        quarantine(run_dir / "record.json", "its curve.parquet was corrupt")
+        return False
+    except ValueError:  # another curve schema: the file reads, it is not corrupt
+        pass
+    return True
 
 
 def _write_failed_record(task: RunTask, error: str, trace: str = "") -> None:
@@ -151,7 +195,7 @@ def _write_failed_record(task: RunTask, error: str, trace: str = "") -> None:
 def record_crash(task: RunTask, error: str) -> RunOutcome:
     """Record a run whose process died (killed, out of memory) as failed, if nobody holds it now."""
     with store.run_lock(task.run_dir) as acquired:
-        if acquired and read_record_json(task.run_dir) is None:
+        if acquired and _readable_record(task.run_dir) is None:
             _write_failed_record(task, error)
             store.append_event(task.sweep_dir, "finish", task.run_id, status="failed", error=error)
     return RunOutcome(task.run_id, "failed", error)
@@ -169,6 +213,7 @@ def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
     elsewhere: dict[str, RunTask] = {}
     attempts: dict[str, int] = {}
     last_check = 0.0
+    fault: str | None = None
     while pending or in_flight or elsewhere:
         while pending and backend.free_slots() > 0:
             task = pending.popleft()
@@ -177,7 +222,11 @@ def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
         for outcome in backend.poll(POLL_S):
             in_flight.discard(outcome.run_id)
             task = by_id[outcome.run_id]
-            if outcome.outcome == "locked":
+            if outcome.store_fault:  # every run would fail alike: finish those running, then stop
+                fault = fault or outcome.error
+                pending.clear()
+                elsewhere.clear()
+            elif outcome.outcome == "locked":
                 elsewhere[task.run_id] = task
             elif outcome.outcome == "failed" and attempts.get(task.run_id, 0) < retries:
                 attempts[task.run_id] = attempts.get(task.run_id, 0) + 1
@@ -196,6 +245,9 @@ def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
         state.running, state.elsewhere = len(in_flight), len(elsewhere)
         if progress is not None:
             progress(state)
+    if fault is not None:
+        raise StoreFault(None, f"{fault} (a read-only or full store?); runs finished are kept, and "
+                               "rerunning the sweep once the store is writable completes it")
     return state
 
 

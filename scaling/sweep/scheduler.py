@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scaling.records import read_record_json
 from scaling.sweep import store
+
+logger = logging.getLogger(__name__)
 from scaling.sweep.backends import (
     Backend,
     LocalBackend,
@@ -92,6 +93,8 @@ def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "lo
     gpus = visible_gpus() if spec.device in ("auto", "cuda") and backend == "local" else []
     count = workers or (len(gpus) if gpus else (os.cpu_count() or 1))
     check_tasks(tasks, share=1 if gpus or backend == "ray" else min(count, len(tasks)))
+    for task in tasks:  # a record from a newer scaling (NewerSchema) refuses the sweep here
+        store.read_record_lenient(task.run_dir)
     invocation = {**store.provenance(command), "backend": backend}
     store.update_sweep_meta(sweep_dir, name=spec.name, spec=asdict(spec), runs=entries, invocation=invocation)
     train_fn = train_fn or _train_default
@@ -118,7 +121,10 @@ def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "lo
                         on_run_end=ended if on_run_end is not None else None)
     finally:
         runner.close()
-        store.write_summary(sweep_dir)
+        try:
+            store.write_summary(sweep_dir)
+        except OSError as exc:  # readers summarise the run records anyway: nothing is lost
+            logger.info("summary of %s not written: %s", sweep_dir, exc)
 
 
 @dataclass(frozen=True)
@@ -206,7 +212,7 @@ def _probe(tasks: list[RunTask], workers: int, gpus: list[str], threads: int, ma
             finally:
                 runner.close()
             events = store.read_events(Path(scratch))
-            records = {t.run_id: read_record_json(t.run_dir) or {} for t in probes}
+            records = {t.run_id: store.read_record_lenient(t.run_dir) or {} for t in probes}
             if any(r.get("status") != "ok" for r in records.values()):
                 logger.warning("the dry run's probe failed (%s); no time estimate",
                                next(r.get("error") for r in records.values() if r.get("status") != "ok"))

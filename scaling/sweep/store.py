@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from scaling.atomic import write_atomic, write_json
-from scaling.records import read_record_json
+from scaling.records import CorruptFile, NewerSchema, read_record_json
 
 logger = logging.getLogger(__name__)
 
@@ -88,11 +88,21 @@ def is_locked(run_dir: Path) -> bool:
     return False
 
 
+def read_record_lenient(run_dir: Path) -> dict[str, Any] | None:
+    """read_record_json, with a corrupt record read as {"status": "corrupt"} (readers report it;
+    only a sweep, under the run's lock, moves it aside and retrains)."""
+    try:
+        return read_record_json(run_dir)
+    except CorruptFile as exc:
+        logger.warning("%s", exc)
+        return {"status": "corrupt", "error": str(exc)}
+
+
 def run_status(run_dir: Path) -> str:
-    """"ok" | "diverged" | "failed" (a record says so), "running" (locked), "killed" (started,
-    not running, no record) or "pending" (never started)."""
+    """"ok" | "diverged" | "failed" (a record says so), "corrupt" (an unreadable record),
+    "running" (locked), "killed" (started, not running, no record) or "pending" (never started)."""
     run_dir = Path(run_dir)
-    record = read_record_json(run_dir)
+    record = read_record_lenient(run_dir)
     if record is not None:
         return str(record.get("status", "failed"))
     if is_locked(run_dir):
@@ -103,7 +113,7 @@ def run_status(run_dir: Path) -> str:
 
 
 def is_finished(run_dir: Path) -> bool:
-    record = read_record_json(run_dir)
+    record = read_record_lenient(run_dir)
     return record is not None and record.get("status") in FINISHED
 
 
@@ -145,7 +155,7 @@ def run_dirs(sweep_dir: Path) -> list[Path]:
 def summary_row(run_dir: Path, sweep: str, planned: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One summary row (SUMMARY_COLUMNS) from a run directory's config.json and record.json."""
     run_dir = Path(run_dir)
-    record = read_record_json(run_dir) or {}
+    record = read_record_lenient(run_dir) or {}
     config = record.get("config")
     if config is None:
         config_path = run_dir / "config.json"
@@ -214,26 +224,49 @@ def write_summary(sweep_dir: Path) -> Path:
 def read_summary(path: Path) -> Any:
     """Read a sweep summary (a sweep directory or its summary.parquet) as a DataFrame.
 
-    A sweep directory's summary is re-derived from its run dirs when any run is newer than it.
+    A sweep directory is summarised from its run records, so the table is never stale (a
+    sweep killed before it wrote summary.parquet, a run finished since); summary.parquet is
+    rewritten when it disagrees, where the store can be written. A directory without run
+    directories (a summary shipped alone) is read from its summary.parquet.
     """
     import pandas as pd
 
     path = Path(path)
     if path.is_dir():
         summary = path / "summary.parquet"
-        if not summary.exists() or _newest_record(path) > summary.stat().st_mtime:
-            write_summary(path)
+        if run_dirs(path):
+            frame = build_summary(path)
+            if _disagrees(frame, summary):
+                try:
+                    write_summary(path)
+                except OSError as exc:  # a read-only store: the records are read all the same
+                    logger.info("summary of %s not rewritten (%s); read from the run records", path, exc)
+            return _check_summary_version(frame, summary)
         path = summary
-    frame = pd.read_parquet(path)
-    version = int(frame["schema_version"].max()) if len(frame) else SUMMARY_SCHEMA_VERSION
+    return _check_summary_version(pd.read_parquet(path), path)
+
+
+def _check_summary_version(frame: Any, path: Path) -> Any:
+    if "schema_version" not in frame.columns or not len(frame):
+        return frame
+    version = int(frame["schema_version"].max())
     if version > SUMMARY_SCHEMA_VERSION:
-        raise ValueError(f"{path} has summary schema {version}; this scaling reads up to {SUMMARY_SCHEMA_VERSION}")
+        raise NewerSchema(f"{path} has summary schema {version}; this scaling reads up to {SUMMARY_SCHEMA_VERSION}")
     return frame
 
 
-def _newest_record(sweep_dir: Path) -> float:
-    times = [(d / "record.json").stat().st_mtime for d in run_dirs(sweep_dir) if (d / "record.json").exists()]
-    return max(times, default=0.0)
+def _disagrees(frame: Any, summary: Path) -> bool:
+    """Whether summary.parquet is missing, unreadable, or lists other runs, statuses or losses."""
+    import pandas as pd
+
+    try:
+        written = pd.read_parquet(summary, columns=["run_id", "status", "loss"])
+    except (OSError, ValueError, KeyError):
+        return True
+    def rows(table: Any) -> set[tuple[str, str, float | None]]:
+        return {(str(r), str(s), None if pd.isna(v) else round(float(v), 12))
+                for r, s, v in zip(table["run_id"], table["status"], table["loss"])}
+    return rows(written) != rows(frame)
 
 
 def provenance(command: str | None = None) -> dict[str, Any]:

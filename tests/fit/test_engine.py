@@ -19,7 +19,7 @@ CHINCHILLA = get_law("chinchilla")
 GRID_PARAMS, GRID_TOKENS = (g.ravel() for g in np.meshgrid(np.geomspace(1e6, 3e8, 7), np.geomspace(1e7, 1e10, 7)))
 
 # Besiroglu et al. 2024 (arXiv:2404.10102), Sec. 3 / Table 1: Approach 3 refit of the 240 runs
-# left after dropping the 5 highest-loss points (read from shared/REFERENCE.md Sec. 2).
+# left after dropping the 5 highest-loss points (Besiroglu et al. 2024, Table 1).
 EPOCH = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
 
 

@@ -1,7 +1,7 @@
 """Muennighoff et al. 2023 data-constrained law (scaling.laws.datablations) and its preset.
 
 Golden numbers come from the huggingface/datablations README, section "Parametric Fit"
-(read from the repository's README.md; shared/REFERENCE.md Sec. 5 quotes the first two):
+(read from the repository's README.md; Muennighoff et al. 2023 give the first two):
   - scaling_law(6.34e9, 242e9, 25e9) = 2.2256440889984477  ("Models in Figure 1 (right)")
   - scaling_law(8.67e9, 178e9, 25e9) = 2.2269634075087867
   - optimal_allocation(8.67e9, 178e9, 25e9), a grid search at C = 6 x 8.67e9 x 178e9 = 9.26e21:

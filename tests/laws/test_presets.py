@@ -51,7 +51,7 @@ def test_exponent_a():
 
 def test_gopher_budget_40b_vs_32b():
     # Hoffmann et al. 2022 text: 40B params at Gopher's 5.76e23 FLOPs; reproduced only by the
-    # unrounded constants (shared/REFERENCE.md Sec. 1); the printed ones give about 32B.
+    # unrounded constants (Besiroglu et al. 2024); the printed ones give about 32B.
     n_unrounded, _ = PRESETS["chinchilla-unrounded"].optimal(5.76e23)
     n_printed, _ = PRESETS["chinchilla"].optimal(5.76e23)
     assert n_unrounded == pytest.approx(40e9, rel=0.02)

@@ -20,7 +20,7 @@ MUENNIGHOFF = PRESETS["muennighoff2023"]
 # -- data-constrained (Muennighoff et al. 2023) ----------------------------------------------
 
 def test_data_constrained_golden_1e22():
-    # shared/REFERENCE.md Sec. 5: C = 1e22 with U = 25e9 gives about 7.0e9 params and 2.37e11 tokens.
+    # Muennighoff et al. 2023, Sec. 5: C = 1e22 with U = 25e9 gives about 7.0e9 params and 2.37e11 tokens.
     result = plan_data_constrained(MUENNIGHOFF, 1e22, 25e9)
     assert result.params == pytest.approx(7.0e9, rel=0.01)
     assert result.tokens == pytest.approx(2.37e11, rel=0.005)

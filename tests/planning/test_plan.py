@@ -15,7 +15,7 @@ ALL = list(PRESETS.values())
 
 
 def test_gpu_peaks_from_reference():
-    # shared/REFERENCE.md Sec. 6 (vendor datasheets, dense bf16).
+    # NVIDIA datasheets (dense bf16, no sparsity).
     assert GPU_PEAK_FLOPS == {"a100": 312e12, "h100": 989e12, "h200": 989e12}
 
 

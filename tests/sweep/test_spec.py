@@ -183,7 +183,7 @@ def test_bundled_specs_load_and_expand(name):
 
 
 def test_cpu_isoflop_design_follows_the_pilot():
-    """issue 8: 3 layers, head size 8, >= 4 budgets spanning >= 1.5 decades, 5+ sizes each."""
+    """The CPU study's design: 3 layers, head size 8, >= 4 budgets spanning >= 1.5 decades, 5+ sizes each."""
     spec = load_spec("cpu-isoflop")
     runs = plan_runs(spec)
     budgets = sorted({r.budget_flops for r in runs})

@@ -64,16 +64,22 @@ def test_fit_rules_flags_an_optimum_on_the_grid_edge():
     assert result.edges and any("edge" in note for note in result.rules.notes)
 
 
-def test_a_band_at_one_value_gives_a_constant_rule_and_says_so():
+def test_a_band_at_one_value_gives_a_constant_rule():
     runs = synthetic_grid()
     runs = runs[runs["batch_tokens"] == runs.groupby("budget_flops")["batch_tokens"].transform("min")]
-    runs = runs.assign(batch_tokens=256.0)  # one batch everywhere: no trend in C to fit
-    with pytest.warns(FitWarning, match="not identifiable"):
-        result = fit_rules(runs, band=0.005, bootstrap=0)
-    assert result.batch_fit is None and result.rules.batch_tokens.p == 0.0
-    assert result.rules.batch_tokens.k == pytest.approx(256.0)
-    assert any("not identifiable" in note for note in result.rules.notes)
+    runs = runs.assign(batch_tokens=256.0)  # one batch everywhere: no trend in C, exponent 0
+    result = fit_rules(runs, band=0.005, bootstrap=0)
+    assert result.rules.batch_tokens.p == pytest.approx(0.0, abs=1e-6)
+    assert result.rules.batch_tokens.k == pytest.approx(256.0, rel=1e-4)
     assert result.lr_fit is not None
+
+
+def test_too_few_budgets_in_the_band_are_named_not_fitted():
+    runs = synthetic_grid((1e10, 1e11))
+    with pytest.warns(FitWarning, match="not identifiable"):
+        result = fit_rules(runs, band=0.0, bootstrap=0)  # 2 budgets: 2 points for 2 coefficients
+    assert result.lr_fit is None and result.rules.lr.p == 0.0
+    assert any("not identifiable" in note for note in result.rules.notes)
 
 
 def test_profile_optimum_and_band():
