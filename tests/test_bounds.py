@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from sweep_specs import tiny_spec
 from scaling import bounds
 from scaling.bounds import ResourceLimitError, check_run, estimate_memory
 from scaling.cli import app
@@ -50,19 +51,7 @@ def test_train_refuses_before_creating_the_run(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-SPEC = """
-name = "huge"
-data = "synthetic:markov:seed=0,vocab=16"
-device = "cpu"
-[shape]
-n_layer = 1
-head_dim = 8
-seq_len = 16
-vocab_size = 16
-[isoflop]
-budgets = [1e8, 1e40]
-sizes = { d_model = [8, 16] }
-"""
+SPEC = tiny_spec(name="huge", budgets="[1e8, 1e40]")
 
 
 @pytest.mark.parametrize("dry_run", [True, False])

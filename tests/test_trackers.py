@@ -11,27 +11,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from sweep_specs import tiny_spec
 from scaling.sweep import store
 from scaling.runs import read_runs
 
 pytest.importorskip("torch")
 pytestmark = pytest.mark.slow  # a real sweep, and MLflow creating its database: about a minute here
-TINY = """
-name = "tiny"
-data = "synthetic:markov:seed=0,vocab=16"
-device = "cpu"
-[shape]
-n_layer = 1
-head_dim = 8
-seq_len = 16
-vocab_size = 16
-[isoflop]
-budgets = [1e8, 3e8]
-sizes = { d_model = [8, 16, 24] }
-[train]
-min_steps = 10
-batch_size = 8
-"""
+TINY = tiny_spec(widths="[8, 16, 24]")
 COLUMNS = ["run_id", "params", "params_nonembedding", "tokens", "flops", "loss", "seed", "budget_flops",
            "n_layer", "d_model", "lr", "batch_tokens"]
 

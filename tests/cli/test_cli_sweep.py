@@ -16,25 +16,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from sweep_specs import tiny_spec
 from scaling.sweep import store
 from scaling.cli import app
 
-TINY = """
-name = "tiny"
-data = "synthetic:markov:seed=0,vocab=16"
-device = "cpu"
-[shape]
-n_layer = 1
-head_dim = 8
-seq_len = 16
-vocab_size = 16
-[isoflop]
-budgets = [1e8, 3e8]
-sizes = { d_model = [8, 16] }
-[train]
-min_steps = 10
-batch_size = 8
-"""
+TINY = tiny_spec()
 
 
 def _scaling(*args: str) -> subprocess.Popen[str]:

@@ -23,28 +23,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sweep_specs import tiny_spec
 from scaling.records import read_record_json
 from scaling.sweep import store
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs("torch")]
 
-SPEC = """
-name = "tiny"
-data = "synthetic:markov:seed=0,vocab=16"
-device = "cpu"
-[shape]
-n_layer = 1
-head_dim = 8
-seq_len = 16
-vocab_size = 16
-[isoflop]
-budgets = [1e8, 3e8]
-sizes = { d_model = [8, 16] }
-[train]
-min_steps = 10
-batch_size = 8
-checkpoint_every = 5
-"""
+SPEC = tiny_spec(train="checkpoint_every = 5")
 RUNS = 4
 
 
