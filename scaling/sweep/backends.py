@@ -6,7 +6,7 @@ progress. Each run executes in `execute_run`, which takes the run's lock in the 
 trains it, so two sweeps on one directory never train one run, and `kill -9` frees the lock.
 
 Local: K worker processes; with GPUs, one GPU each (CUDA_VISIBLE_DEVICES); on CPU one
-single-threaded worker per core (measured here, issue 5: two 1-thread workers give 1.2-1.8x
+single-threaded worker per core (measured here: two 1-thread workers give 1.2-1.8x
 the throughput of one 2-thread process and hold up when the box is shared).
 Ray: each run a task with its CPU/GPU needs; runs of small models take a fraction of a GPU.
 """
@@ -416,7 +416,7 @@ class _LogForwarder:
 
 GPU_FRACTIONS = ((1e7, 0.25), (1e8, 0.5))
 """(params below, GPU share) for Ray tasks: models under 10M parameters leave most of an H200
-idle (issue 4: latency-bound), so four share one GPU; under 100M, two."""
+idle (latency-bound), so four share one GPU; under 100M, two."""
 
 
 def gpu_share(params: int) -> float:

@@ -30,7 +30,7 @@ def _scaling(*args: str) -> subprocess.Popen[str]:
 
 @pytest.mark.needs("torch")
 def test_smoke_sweep_killed_restarted_summarised_and_fitted(tmp_path):
-    """The issue's done-when: `scaling sweep cpu-smoke`, kill -9 mid-way, rerun, fit Approach 2."""
+    """End to end: `scaling sweep cpu-smoke`, kill -9 mid-way, rerun, fit Approach 2."""
     sweep_dir = tmp_path / "cpu-smoke"
     first = _scaling("sweep", "cpu-smoke", "--out", str(tmp_path))
     deadline = time.monotonic() + 120
