@@ -43,6 +43,7 @@ def test_batch_beyond_memory_is_refused_naming_estimate_and_limit(monkeypatch):
     check_run(TrainConfig(model=MODEL, tokens=10**6, batch_size=8, device="cpu"))  # small: accepted
 
 
+@pytest.mark.needs("torch")
 def test_train_refuses_before_creating_the_run(tmp_path):
     result = CliRunner().invoke(app, ["train", "--tokens", "1e30", "--shape", "1,8,1", "--device", "cpu",
                                       "--out", str(tmp_path / "run")])

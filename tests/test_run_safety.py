@@ -19,6 +19,7 @@ def _rows(*losses, split="val"):
     return [{"step": 10 * (i + 1), "split": split, "loss": loss} for i, loss in enumerate(losses)]
 
 
+@pytest.mark.needs("torch")
 def test_divergence_above_the_uniform_guess_or_without_progress():
     from scaling.train import divergence
 
@@ -54,6 +55,7 @@ def test_files_are_created_readable_as_the_umask_allows(tmp_path, umask, mode):
     assert stat.S_IMODE((tmp_path / "record.json").stat().st_mode) == mode
 
 
+@pytest.mark.needs("torch")
 def test_train_takes_the_run_lock_sweeps_take(tmp_path):
     from scaling.config import ModelConfig, TrainConfig
     from scaling.train import train_exclusive
