@@ -27,13 +27,21 @@ def tune_command(
                                                   min=0)] = None,
 ) -> None:
     """Tune LR and batch on a small grid at a few budgets; write rules `rules = "rules:FILE"` reads."""
-    from scaling.cli.sweep import _ProgressLine, _command_line
+    from scaling.cli.progress import ProgressView
+    from scaling.cli.sweep import _command_line, _sweep_status
     from scaling.sweep.spec import load_spec
     from scaling.tuning.grid import optimum_table, tune
 
-    result, rules_path, figure_path = tune(load_spec(spec), out, workers=workers, rules_path=rules, figure_path=figure,
-                                           band=band, bootstrap=bootstrap, progress=_ProgressLine(),
-                                           command=_command_line())
+    sweep = load_spec(spec)
+    with ProgressView(sweep.name, 0, unit="runs") as view:
+        result, rules_path = tune(sweep, out, workers=workers, rules_path=rules, band=band, bootstrap=bootstrap,
+                                  progress=lambda s: view.update(s.done, _sweep_status(s), total=s.total),
+                                  command=_command_line())
+    if figure is not None:  # the library fits; the plot room draws
+        from scaling.plot.figures import save_figure
+        from scaling.plot.tuning import tune_figure
+
+        save_figure(tune_figure(result), figure)
     typer.echo("")
     typer.echo(f"{'budget':>8} {'runs':>4} {'band':>4} {'best lr':>9} {'best batch':>10} {'best loss':>9} "
                f"{'eta_opt(C)':>10} {'B_opt(C)':>9}")
@@ -45,5 +53,5 @@ def tune_command(
         typer.echo(f"{label} = {rule.k:.4g} C^{rule.p:.4f}{spans}")
     for note in result.rules.notes:
         typer.echo(f"note: {note}")
-    typer.echo(f"wrote {rules_path}" + (f" and {figure_path}" if figure_path else "")
+    typer.echo(f"wrote {rules_path}" + (f" and {figure}" if figure else "")
                + f"; use it with rules = \"rules:{rules_path}\"")

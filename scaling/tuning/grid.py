@@ -143,11 +143,11 @@ def _power_rule(fit: FitResult) -> PowerRule:
 
 
 def tune(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = None, rules_path: Path | None = None,
-         figure_path: Path | None = None, band: float | None = None, bootstrap: int | None = None,
+         band: float | None = None, bootstrap: int | None = None,
          progress: Any = None, command: str | None = None, train_fn: Any = None,
-         ) -> tuple[TuneResult, Path, Path | None]:
+         ) -> tuple[TuneResult, Path]:
     """Run `spec`'s grid (skipping finished runs), fit the rules, write them (default
-    OUT/<name>/rules.json, fits in OUT/<name>/fits/) and, with `figure_path`, the figure."""
+    OUT/<name>/rules.json, fits in OUT/<name>/fits/); `scaling tune --figure` draws it (scaling.plot.tuning)."""
     from scaling.atomic import write_json
     from scaling.sweep.store import read_summary
     from scaling.sweep.scheduler import run_sweep
@@ -170,12 +170,7 @@ def tune(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = N
     for label, fit in (("lr", result.lr_fit), ("batch", result.batch_fit)):
         if fit is not None:
             write_json(sweep_dir / "fits" / f"tune-{label}.json", _json(fit.to_json()))
-    if figure_path is not None:
-        from scaling.plot.figures import save_figure
-        from scaling.plot.tuning import tune_figure
-
-        save_figure(tune_figure(result), figure_path)
-    return result, rules_path, figure_path
+    return result, rules_path
 
 
 def _json(text: str) -> Any:

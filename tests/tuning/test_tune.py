@@ -173,7 +173,7 @@ def test_tune_spec_crosses_the_grid_and_writes_rules_a_sweep_reads(tmp_path):
     assert {dict(r.overrides)["lr"] for r in runs} == {0.001, 0.004, 0.016, 0.064}
     rows = dry_run(spec, tmp_path, measure=False).runs
     assert {r["lr_source"] for r in rows} == {"tune grid"}
-    result, rules_path, _ = tune(spec, tmp_path, workers=1, train_fn=fake_train)
+    result, rules_path = tune(spec, tmp_path, workers=1, train_fn=fake_train)
     assert rules_path == tmp_path / "tiny-tune" / "rules.json"
     for label, fit in (("lr", result.lr_fit), ("batch", result.batch_fit)):
         assert (tmp_path / "tiny-tune" / "fits" / f"tune-{label}.json").exists() == (fit is not None)
@@ -215,3 +215,22 @@ def test_synthetic_grid_has_its_optimum_inside():
     grid = synthetic_grid((1e10,))
     best = grid.loc[grid["loss"].idxmin()]
     assert 0.3 < best["lr"] / (TRUE_LR[0] * 1e10 ** TRUE_LR[1]) < 3 and np.isfinite(best["loss"])
+
+
+@pytest.mark.filterwarnings("ignore:tune:scaling.fit.result.FitWarning")  # the coarse grid's edges, expected
+def test_tune_command_runs_the_grid_writes_rules_and_draws_the_figure(tmp_path, monkeypatch):
+    import functools
+
+    import scaling.tuning.grid as grid
+    from typer.testing import CliRunner
+
+    from scaling.cli import app
+
+    monkeypatch.setattr(grid, "tune", functools.partial(grid.tune, train_fn=fake_train))
+    (tmp_path / "tiny-tune.toml").write_text(TUNE_SPEC)
+    figure = tmp_path / "tune.png"
+    result = CliRunner().invoke(app, ["tune", str(tmp_path / "tiny-tune.toml"), "--out", str(tmp_path),
+                                      "--workers", "1", "--figure", str(figure)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "tiny-tune" / "rules.json").exists() and figure.stat().st_size > 0
+    assert "eta_opt = " in result.output and f"wrote {tmp_path / 'tiny-tune' / 'rules.json'}" in result.output
