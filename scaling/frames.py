@@ -26,8 +26,8 @@ class Tabular:
 
     _frame_rows: ClassVar[str | Callable[[dict[str, Any]], list[dict[str, Any]]]] = ""
 
-    def to_dict(self) -> dict[str, Any]:  # pragma: no cover - every user defines it
-        raise NotImplementedError
+    to_dict: Callable[[], dict[str, Any]]
+    """Every class using the mixin defines it (directly or through scaling.document.Document)."""
 
     def to_frame(self) -> pd.DataFrame:
         """The result as a DataFrame, one row per item (law, plan, coefficient, back-test point...)."""

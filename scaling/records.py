@@ -5,7 +5,7 @@ logged step or evaluation), `checkpoint.pt` while training, and `record.json`, w
 a record with status "ok" means the run finished. Every file is written to a temporary name,
 fsynced and renamed into place, so a killed process never leaves a half-written file.
 
-References: STYLE.md Sec. 2.1 (columns and naming); llm.c file headers (a schema version).
+References: llm.c file headers (a schema version); docs/ARCHITECTURE.md (where each file is written).
 """
 
 from __future__ import annotations

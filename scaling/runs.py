@@ -2,7 +2,7 @@
 
 Sources: a pandas DataFrame, a CSV or parquet file, a built-in data set name (see
 `scaling.datasets`), or a sweep directory `runs/<sweep>/` (summary.parquet plus per-run
-`<run_id>/curve.parquet`, STYLE.md Sec. 2.1). Columns: `params`, `tokens`, `loss`
+`<run_id>/curve.parquet`, scaling.records). Columns: `params`, `tokens`, `loss`
 (nats/token), optional `flops`, `run_id`, `params_nonembedding`.
 
 References:
@@ -102,7 +102,7 @@ def read_curves(sweep_dir: str | Path, *, split: str = "val") -> pd.DataFrame:
     """Per-step curves of a sweep's ok runs: run_id, params, tokens (seen), flops (seen), loss,
     replicate (runs of one configuration, differing only by seed, share it).
 
-    Reads `<sweep_dir>/<run_id>/curve.parquet` (STYLE.md Sec. 2.1) for each ok run of the
+    Reads `<sweep_dir>/<run_id>/curve.parquet` (scaling.records.curve_schema) for each ok run of the
     summary, keeping rows of `split` ("val" or "train").
     """
     summary = _read_sweep_summary(Path(sweep_dir))

@@ -1,6 +1,6 @@
 """The machine a run executes on: device choice, accelerator peak FLOP/s, software versions.
 
-Peaks come from scaling.hardware.GPU_PEAK_FLOPS (vendor datasheets, REFERENCE.md Sec. 6).
+Peaks come from scaling.hardware.GPU_PEAK_FLOPS (NVIDIA datasheets, dense, no sparsity).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ LOSS_CAVEAT = ("losses are in nats/token on each law's own data and tokenizer (s
 @dataclass(frozen=True, kw_only=True)
 class Plan(Document):
     """One law's answer. JSON keys are the field names (`flops` is the budget, `loss` the
-    predicted loss: STYLE.md Sec. 2.3's budget_flops / predicted_loss, spelled as the CLI's JSON)."""
+    predicted loss: the names the CLI's JSON uses)."""
 
     SCHEMA: ClassVar[str] = SCHEMA
 

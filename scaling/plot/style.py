@@ -66,7 +66,7 @@ AXIS_LABELS = {
     "flops": "training compute C (FLOPs)",
     "loss": "loss (nats/token)",
 }
-"""Axis labels with units, keyed by the scaling quantity's name (STYLE.md Sec. 4)."""
+"""Axis labels with units, keyed by the scaling quantity's name (`params`, `tokens`, `flops`, `loss`)."""
 
 
 def law_style(label: str) -> Style:

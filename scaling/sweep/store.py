@@ -1,6 +1,6 @@
 """The run store: `runs/<sweep>/<run_id>/` directories, their locks, and the sweep summary.
 
-Layout (STYLE.md Sec. 1):
+Layout (docs/ARCHITECTURE.md):
     runs/<sweep>/sweep.json        what was asked: the spec, the planned runs, command, git sha, machine
     runs/<sweep>/events.jsonl      append-only log: one line per run start / finish (provenance)
     runs/<sweep>/summary.parquet   one row per run dir, derived from them (never edited by hand)
@@ -30,7 +30,7 @@ from scaling.records import CorruptFile, NewerSchema, read_record_json
 logger = logging.getLogger(__name__)
 
 SUMMARY_SCHEMA_VERSION = 1
-"""Version of summary.parquet's columns (STYLE.md Sec. 2.1); bump on any column change."""
+"""Version of summary.parquet's columns (scaling.records); bump on any column change."""
 
 FINISHED = ("ok", "diverged")
 """Record statuses that end a run for good; "failed" is retried on the next attempt."""
@@ -43,7 +43,7 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "flops": "float64", "flops_method": "string", "budget_flops": "float64", "lr": "float64",
     "batch_tokens": "int64", "status": "string", "loss": "float64", "train_loss": "float64",
 }
-"""summary.parquet columns and pandas dtypes: STYLE.md Sec. 2.1, plus `budget_flops` (the
+"""summary.parquet columns and pandas dtypes: the run record's fields (scaling.records), plus `budget_flops` (the
 IsoFLOP budget a run belongs to, null on N x D grids) and `train_loss` (final training loss)."""
 
 

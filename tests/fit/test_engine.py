@@ -15,7 +15,7 @@ from scaling.laws.registry import get_law
 from scaling.fit.engine import FitWarning, fit_law, make_problem
 
 CHINCHILLA = get_law("chinchilla")
-# STYLE.md Sec. 7's grid: 7 x 7, N 1e6-3e8, D 1e7-1e10.
+# The property tests' grid: 7 x 7, N 1e6-3e8, D 1e7-1e10.
 GRID_PARAMS, GRID_TOKENS = (g.ravel() for g in np.meshgrid(np.geomspace(1e6, 3e8, 7), np.geomspace(1e7, 1e10, 7)))
 
 # Besiroglu et al. 2024 (arXiv:2404.10102), Sec. 3 / Table 1: Approach 3 refit of the 240 runs
@@ -99,7 +99,7 @@ def test_gradient_is_exact(law_name):
 @given(alpha=st.floats(0.2, 0.6), beta=st.floats(0.2, 0.6), E=st.floats(1.0, 3.0))
 def test_chinchilla_recovers_exponents(alpha, beta, E):
     truth = {"E": E, "A": 400.0, "B": 400.0, "alpha": alpha, "beta": beta}
-    assume(reducible_share(truth) > 0.05)  # STYLE.md Sec. 7: each term a visible share of the loss
+    assume(reducible_share(truth) > 0.05)  # identifiable only when each term is a visible share of the loss
     fit = fit_law(CHINCHILLA, synthetic_runs("chinchilla", truth))
     assert fit.converged
     assert fit.coefficients["alpha"] == pytest.approx(alpha, rel=1e-2)

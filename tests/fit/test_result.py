@@ -13,7 +13,7 @@ from scaling.fit.result import READABLE_SCHEMAS, FitResult
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "fitresult_schema1_chinchilla.json"
 """`fit_law("chinchilla", "chinchilla-2022", drop_highest=5, bootstrap=20, seed=0)`, saved with
-schema scaling.FitResult/1. It must keep loading (STYLE.md Sec. 7, "saved results still load")."""
+schema scaling.FitResult/1. It must keep loading (saved results still load, as lmfit tests its saved models)."""
 
 
 def test_saved_schema1_result_still_loads():

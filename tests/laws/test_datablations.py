@@ -6,8 +6,8 @@ Golden numbers come from the huggingface/datablations README, section "Parametri
   - scaling_law(8.67e9, 178e9, 25e9) = 2.2269634075087867
   - optimal_allocation(8.67e9, 178e9, 25e9), a grid search at C = 6 x 8.67e9 x 178e9 = 9.26e21:
     "227B tokens, 9.1 epochs, 6.8B parameters".
-REFERENCE.md's "C = 1e22 with U = 25e9: about 7.0e9 params and 2.37e11 tokens" is not printed in
-the README; it is this law's continuous optimum at 1e22 (7.03e9, 2.372e11), pinned below too.
+"C = 1e22 with U = 25e9: about 7.0e9 params and 2.37e11 tokens" is not printed in that README;
+it is this law's continuous optimum at 1e22 (7.03e9, 2.372e11), pinned below too.
 """
 
 import math
@@ -30,7 +30,7 @@ def test_constants_from_readme():
     assert math.log(COEFFICIENTS["E"]) == pytest.approx(0.6254804, abs=1e-12)
     assert COEFFICIENTS["alpha"] == COEFFICIENTS["beta"] == 0.3526596
     assert (COEFFICIENTS["R_D_star"], COEFFICIENTS["R_N_star"]) == (15.387756, 5.309743)
-    # REFERENCE.md Sec. 5 prints them rounded: A = 520.8, B = 1487.7, E = 1.8691.
+    # Muennighoff et al. 2023 print them rounded: A = 520.8, B = 1487.7, E = 1.8691.
     assert (COEFFICIENTS["A"], COEFFICIENTS["B"], COEFFICIENTS["E"]) == pytest.approx((520.8, 1487.7, 1.8691), abs=0.05)
 
 

@@ -41,7 +41,7 @@ def test_constants():
 
 def test_exponent_a():
     # a = beta / (alpha + beta) (Hoffmann et al. 2022, Eq. 4): 0.4516 for the printed constants
-    # (STYLE.md Sec. 7); Epoch's refit implies a = 0.513 (Besiroglu et al. 2024).
+    # (0.46/0.54 as the paper rounds them); Epoch's refit implies a = 0.513 (Besiroglu et al. 2024).
     assert exponents(PRESETS["chinchilla"].coefficients)[0] == pytest.approx(0.4516, abs=1e-4)
     assert exponents(PRESETS["epoch2024"].coefficients)[0] == pytest.approx(0.513, abs=1e-3)
     n1, _ = PRESETS["chinchilla"].optimal(1e20)
@@ -59,7 +59,7 @@ def test_gopher_budget_40b_vs_32b():
 
 
 def test_closed_form_at_2_21e19():
-    # STYLE.md Sec. 7: N_opt ~ 326M, D_opt ~ 11.3B at C = 2.21e19 from the printed constants
+    # Hoffmann et al. 2022, Eq. 4 closed form: N_opt ~ 326M, D_opt ~ 11.3B at C = 2.21e19 from the printed constants
     # (nanoGPT's grid search finds 316M; the paper's Table 3 row says 400M).
     n, d = PRESETS["chinchilla"].optimal(2.21e19)
     assert n == pytest.approx(326e6, rel=5e-3)
