@@ -16,6 +16,7 @@ from scaling.cli import plot as _plot  # noqa: E402,F401
 from scaling.cli import sweep as _sweep  # noqa: E402,F401
 from scaling.cli import report as _report  # noqa: E402,F401
 from scaling.cli import tune as _tune  # noqa: E402,F401
+from scaling.cli import design as _design  # noqa: E402,F401
 
 
 def main() -> None:

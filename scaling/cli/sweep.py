@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from scaling.cli._app import Format, app, positive_int
+from scaling.cli._app import Format, app, positive_finite, positive_int
 from scaling.cli.progress import ProgressView
 from scaling.cli.render import Output, Table, duration, flops, quantity, show
 from scaling.cli.tracking import TrackerOption, TrackingUri, open_tracker
@@ -44,8 +44,12 @@ def sweep_command(
     tracker: TrackerOption = None,
     tracking_uri: TrackingUri = None,
     format: Annotated[Format, typer.Option("--format", help="Output format of --dry-run and the summary.")] = Format.table,
+    until_width: Annotated[float | None, typer.Option(callback=positive_finite, help="A [design] study: stop when the "
+                                                      "interval at the target is narrower than this, relative "
+                                                      "(overrides [design] until_width).")] = None,
 ) -> None:
-    """Train every run of a sweep spec: finished runs are skipped, interrupted ones resume."""
+    """Train every run of a sweep spec: finished runs are skipped, interrupted ones resume. A spec
+    with a [design] table runs round by round: design, train, refit, until the width or FLOPs."""
     from scaling.sweep.scheduler import dry_run as plan_dry_run
     from scaling.sweep.scheduler import run_sweep
     from scaling.sweep.spec import load_spec
@@ -53,13 +57,23 @@ def sweep_command(
     if address is not None and backend is not Backend.ray:
         raise ValueError("--address needs --backend ray")
     sweep = load_spec(spec)
+    if until_width is not None and sweep.design is None:
+        raise ValueError("--until-width needs a spec with a [design] table")
     if dry_run:
+        if sweep.design is not None:
+            sweep = _next_design_round(sweep, out)
         show(_render_dry_run(plan_dry_run(sweep, out, workers=workers)), format)
         return
     with open_tracker(tracker, tracking_uri, sweep.name) as sink, ProgressView(sweep.name, 0, unit="runs") as view:
-        state = run_sweep(sweep, out, backend=backend.value, workers=workers, address=address, retries=retries,
-                          progress=lambda s: view.update(s.done, _sweep_status(s), total=s.total),
-                          command=_command_line(), on_run_end=sink)
+        def train(round_spec: Any) -> Any:
+            return run_sweep(round_spec, out, backend=backend.value, workers=workers, address=address,
+                             retries=retries, progress=lambda s: view.update(s.done, _sweep_status(s), total=s.total),
+                             command=_command_line(), on_run_end=sink)
+
+        if sweep.design is not None:
+            state = _run_design(sweep, out, until_width, train, format)
+        else:
+            state = train(sweep)
     summary = {"schema": "scaling.SweepResult/1", "sweep_dir": str(out / sweep.name), "ok": state.ok,
                "diverged": state.diverged, "failed": state.failed, "already_done": state.skipped,
                "summary": str(out / sweep.name / "summary.parquet")}
@@ -95,6 +109,42 @@ def runs_command(
     show(Output([Table(headers, rows, align="llrrrrrrrrl")], records=records,
                 footer=[f"{len(table)} runs: " + ", ".join(f"{n} {status}" for status, n in counts.items())],
                 document={"schema": RUNS_SCHEMA, "sweep_dir": str(sweep_dir), "runs": records}), format)
+
+
+def _run_design(sweep: Any, out: Path, until_width: float | None, train: Any, format: Format) -> Any:
+    """The design loop (scaling.design.study.run_study); each round's fit is printed as it ends.
+    Returns the counts over every round this invocation trained."""
+    from scaling.design.study import run_study
+
+    states: list[Any] = []
+
+    def train_round(round_spec: Any) -> None:
+        states.append(train(round_spec))
+
+    def report(record: dict[str, Any]) -> None:
+        achieved = "not identified" if record.get("width") is None else f"{record['width']:.1%}"
+        predicted = "not identified" if record.get("predicted_width") is None else f"{record['predicted_width']:.1%}"
+        typer.echo(f"round {record['round']}: {record['flops']:.3g} FLOPs; interval width at the target: predicted "
+                   f"{predicted}, achieved {achieved}", err=True)
+
+    study = run_study(sweep, out, until_width=until_width, train_round=train_round, on_round=report)
+    typer.echo(f"{sweep.name}: {len(study.rounds)} rounds; stopped: {study.stopped}", err=True)
+    from scaling.sweep.backends import SweepProgress
+
+    return SweepProgress(total=sum(s.total for s in states), ok=sum(s.ok for s in states),
+                         diverged=sum(s.diverged for s in states), failed=sum(s.failed for s in states),
+                         skipped=states[0].skipped if states else 0)
+
+
+def _next_design_round(sweep: Any, out: Path) -> Any:
+    """A designed study's next round as a SweepConfig (what --dry-run lists)."""
+    from scaling.design.study import finished_runs, next_round, planned_flops, round_spec
+
+    runs = finished_runs(out / sweep.name)
+    proposal = next_round(sweep.design, runs, planned_flops(out / sweep.name), shape=sweep.shape)
+    if proposal is None:
+        raise ValueError(f"{sweep.name}: the study's FLOPs are spent; no further round")
+    return round_spec(sweep, proposal, runs)
 
 
 def _int(value: Any) -> str:

@@ -131,6 +131,14 @@ def _optima(flops: Array, params: Array, tokens: Array, loss: Array, labels: Arr
     return optima
 
 
+def allocation(flops: Array, params: Array, tokens: Array, loss: Array, labels: Array,
+               window: int = 2) -> dict[str, float]:
+    """The Approach 2 estimator on arrays (one run per entry, budget `labels`): per-budget
+    optima, then `allocation_from_optima`. The bootstrap and the study designer (scaling.design)
+    re-run exactly this; ValueError (NotIdentifiable) when fewer than 2 budgets are interior."""
+    return allocation_from_optima(_optima(flops, params, tokens, loss, labels, window))
+
+
 def power_law(flops: Array, values: Array) -> tuple[float, float]:
     """(k, a) of values = k C^a by least squares in log space (Hoffmann et al. 2022, Sec. 3.1-3.2)."""
     a, log_k = np.polyfit(np.log(flops), np.log(values), 1)
@@ -245,7 +253,7 @@ class _ResidualResample:
             residuals.append(scale * np.log(loss[member[inside]] / fitted[member[inside]]))
         pooled = np.concatenate(residuals) if residuals else np.empty(0)
         try:
-            centre = allocation_from_optima(_optima(flops, params, tokens, fitted, labels, window))
+            centre = allocation(flops, params, tokens, fitted, labels, window)
         except ValueError:  # the smoothed profiles lose an interior budget: centre on the estimate
             centre = dict(estimate)
         return cls((flops, params, tokens), labels, fitted, pooled, window, dict(estimate), centre)
@@ -256,8 +264,7 @@ class _ResidualResample:
         loss = self.fitted * np.exp(rng.choice(self.residuals, size=self.fitted.size))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RANK_WARNING)  # near-duplicate sizes: polyfit still solves
-            optima = _optima(*self.columns, loss, self.labels, self.window)
-        drawn = allocation_from_optima(optima)
+            drawn = allocation(*self.columns, loss, self.labels, self.window)
         # Each draw's error against the bootstrap world's truth, added to the point estimate:
         # log N_opt = log k + a log C is linear in (log k, a), so the shift holds at every budget
         # and the interval is the estimator's spread around what it reported. (Reflecting the

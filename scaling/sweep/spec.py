@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scaling.config import ModelConfig
+from scaling.design.goal import Goal
 from scaling.flops import FLOPS_METHODS, count_params, flops_per_token, heads_for, suggest_shape
 from scaling.tuning.spec import TuneGrid, parse_tune
 
@@ -193,7 +194,8 @@ class SweepConfig:
 
     name: str
     """Sweep name: the directory under runs/."""
-    grid: IsoFlopGrid | NxDGrid
+    grid: IsoFlopGrid | NxDGrid | None
+    """None only in a designed study: its rounds' grids come from the designer."""
     shape: ShapeRule = field(default_factory=ShapeRule)
     data: str = "stdlib"
     """Data spec passed to TrainConfig (see scaling.data.corpus)."""
@@ -207,8 +209,14 @@ class SweepConfig:
     description: str = ""
     tune: TuneGrid | None = None
     """An LR x batch grid crossed with every planned run (`scaling tune`; scaling.tuning.spec)."""
+    design: Goal | None = None
+    """A designed study ([design]): `scaling sweep` runs it round by round (scaling.design.study)."""
 
     def __post_init__(self) -> None:
+        if self.grid is None and self.design is None:
+            raise ValueError("a sweep spec needs exactly one of [isoflop] or [grid] (or a [design] table)")
+        if self.design is not None and self.tune is not None:
+            raise ValueError("[design] and [tune] do not combine: tune first, then design with the rules found")
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise ValueError(f"sweep name must be a plain directory name, got {self.name!r}")
         if self.flops_method not in FLOPS_METHODS:
@@ -271,6 +279,9 @@ def plan_runs(spec: SweepConfig) -> list[PlannedRun]:
     """Every (shape, tokens, seed) of the grid, duplicates (sizes rounding to one shape) dropped."""
     points: list[tuple[ModelConfig, int, float | None, tuple[int, ...]]] = []
     grid = spec.grid
+    if grid is None:
+        raise ValueError(f"sweep {spec.name} is a designed study: its runs are chosen round by round "
+                         "(scaling sweep runs the rounds; scaling design shows the next one)")
     if isinstance(grid, IsoFlopGrid):
         budgets = [(b, grid.sizes, None) for b in grid.budgets] + list(grid.per_budget)
         for budget, sizes, seeds in budgets:
@@ -322,7 +333,8 @@ def expand(spec: SweepConfig) -> list[TrainConfig]:
 # ---- TOML ----------------------------------------------------------------------------------
 
 _SPEC_KEYS = {"name", "description", "data", "device", "seeds", "flops_method", "shape", "train",
-              "isoflop", "grid", "tune"}
+              "isoflop", "grid", "tune", "design"}
+_DESIGN_KEYS = {f.name for f in fields(Goal)}
 
 
 def parse_spec(doc: dict[str, Any], default_name: str = "") -> SweepConfig:
@@ -330,10 +342,13 @@ def parse_spec(doc: dict[str, Any], default_name: str = "") -> SweepConfig:
     unknown = sorted(set(doc) - _SPEC_KEYS)
     if unknown:
         raise ValueError(f"unknown sweep spec keys: {', '.join(unknown)}")
-    if ("isoflop" in doc) == ("grid" in doc):
-        raise ValueError("a sweep spec needs exactly one of [isoflop] or [grid]")
-    grid: IsoFlopGrid | NxDGrid
-    if "isoflop" in doc:
+    grid: IsoFlopGrid | NxDGrid | None = None
+    if "design" in doc:
+        if "isoflop" in doc or "grid" in doc:
+            raise ValueError("a [design] study chooses its own runs: leave out [isoflop] and [grid]")
+    elif ("isoflop" in doc) == ("grid" in doc):
+        raise ValueError("a sweep spec needs exactly one of [isoflop] or [grid] (or a [design] table)")
+    elif "isoflop" in doc:
         grid = _parse_isoflop(_table(doc["isoflop"], "isoflop", {"budgets", "sizes"}))
     else:
         table = _table(doc["grid"], "grid", {"sizes", "tokens", "tokens_per_param"})
@@ -349,7 +364,26 @@ def parse_spec(doc: dict[str, Any], default_name: str = "") -> SweepConfig:
         train=dict(_table(doc.get("train", {}), "train", None)),
         description=str(doc.get("description", "")),
         tune=parse_tune(doc["tune"]) if "tune" in doc else None,
+        design=_parse_design(doc["design"]) if "design" in doc else None,
     )
+
+
+def _parse_design(value: Any) -> Goal:
+    table = _table(value, "design", _DESIGN_KEYS)
+    for key in ("target", "study_flops"):
+        if key not in table:
+            raise ValueError(f"[design] needs {key}")
+    numbers = {"target", "study_flops", "max_run_flops", "min_run_flops", "until_width", "level", "prior_spread",
+               "round_fraction"}
+    values = {k: (_float(v, f"design.{k}") if k in numbers else v) for k, v in table.items()}
+    if "approach" in values:
+        values["approach"] = str(values["approach"])
+    if "max_rounds" in values:
+        values["max_rounds"] = _int(values["max_rounds"], "design.max_rounds")
+    try:
+        return Goal(**values)
+    except ValueError as exc:
+        raise ValueError(f"[design]: {exc}") from None
 
 
 def _seeds(value: Any, where: str) -> tuple[int, ...]:
@@ -442,3 +476,28 @@ def load_spec(spec: str | Path) -> SweepConfig:
         return parse_spec(doc, default_name=stem)
     except ValueError as exc:
         raise ValueError(f"{spec}: {exc}") from None
+
+
+def spec_toml(spec: SweepConfig, header: str = "") -> str:
+    """`spec` as TOML that `load_spec` reads back to the same runs (IsoFLOP grids of explicit
+    sizes, as the designer writes them), under `header` comment lines."""
+    import tomli_w
+
+    grid = spec.grid
+    if not isinstance(grid, IsoFlopGrid) or grid.budgets or any(s.center_tokens_per_param is not None or s.widths
+                                                                for _, s, _ in grid.per_budget):
+        raise ValueError("only IsoFLOP grids of explicit sizes per budget are written back to TOML")
+    doc: dict[str, Any] = {"name": spec.name, "description": spec.description, "data": spec.data,
+                           "device": spec.device, "seeds": list(spec.seeds), "flops_method": spec.flops_method,
+                           "shape": {k: v for k, v in _plain(spec.shape).items() if v is not None}}
+    if spec.train:
+        doc["train"] = dict(spec.train)
+    doc["isoflop"] = {"budgets": [{"flops": flops, "sizes": [float(round(p)) for p in sizes.params],
+                                   **({"seeds": list(seeds)} if seeds else {})}
+                                  for flops, sizes, seeds in grid.per_budget]}
+    comments = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    return comments + tomli_w.dumps(doc, multiline_strings=False)
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}

@@ -84,7 +84,8 @@ def command_lines(draw: st.DrawFn) -> tuple[list[str], dict[str, str]]:
     value = draw(NUMBERS)
     file = _write(folder, draw(st.sampled_from(FILE_KINDS)), value)
     number = lambda: draw(NUMBERS)  # noqa: E731
-    command = draw(st.sampled_from(["plan", "compare", "laws", "fit", "runs", "sweep", "train", "plot", "backtest"]))
+    command = draw(st.sampled_from(["plan", "compare", "laws", "fit", "runs", "sweep", "train", "plot", "backtest",
+                                    "design"]))
     if command == "plan":
         args = ["plan"] + draw(st.sampled_from([["--flops", number()], ["--params", number()], ["--tokens", number()],
                                                 ["--gpu-hours", number(), "--gpu", "h100"], ["--days", number()]]))
@@ -121,6 +122,13 @@ def command_lines(draw: st.DrawFn) -> tuple[list[str], dict[str, str]]:
                 "--out", draw(st.sampled_from([str(folder / "f.png"), str(folder / "f.txt"), str(folder / "x" / "f.png")]))]
         args += draw(st.sampled_from([[], ["--dpi", number()], ["--range", f"{number()}:{number()}"],
                                       ["--bootstrap", draw(st.sampled_from(["0", "3", "-2"]))]]))
+    elif command == "design":
+        args = ["design", "--target", number(), "--study-flops", number()]
+        args += draw(st.sampled_from([[], ["--runs", file], ["--prior", draw(st.sampled_from([file, "kaplan2020", "nope"]))],
+                                      ["--approach", draw(st.sampled_from(["2", "3", "9"]))], ["--quantity", "loss"],
+                                      ["--max-run-flops", number()], ["--min-run-flops", number()],
+                                      ["--until-width", number()], ["--prior-spread", number()], ["--spec", file],
+                                      ["--format", draw(st.sampled_from(["toml", "json", "csv"]))]]))
     else:
         args = ["backtest", draw(st.sampled_from([file, "chinchilla-2022", "nope"]))]
         args += draw(st.sampled_from([[], ["--points", number()], ["--min-budgets", number()],

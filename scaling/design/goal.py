@@ -1,0 +1,73 @@
+"""What a study is for and what it may spend: the `scaling design` options and a sweep spec's
+[design] table (the loop run by `scaling sweep`). No numerical imports: specs load it cheaply."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+SMALLEST_RUN = 1e9
+"""FLOPs below which a run teaches nothing about scaling (6 x 10k parameters x 17k tokens)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Goal:
+    """What the study is for, and what it may spend."""
+
+    target: float
+    """The budget the answer is wanted at (FLOPs)."""
+    study_flops: float
+    """FLOPs the study may still spend (this proposal's budget)."""
+    approach: str = "2"
+    quantity: str = "params"
+    level: float = 0.9
+    max_run_flops: float | None = None
+    """Largest single run (default: study_flops / 10)."""
+    min_run_flops: float | None = None
+    """Smallest single run (default: max_run_flops / 1000)."""
+    until_width: float | None = None
+    """Relative width to reach (the cheapest design reaching it wins; the loop stops there)."""
+    prior: str = "chinchilla"
+    """A chinchilla-form preset or an Approach 3 fit file: the belief before any run."""
+    prior_spread: float = 3.0
+    """The prior's N_opt at the largest run lies within x/this of the law's with 90% probability."""
+    round_fraction: float = 0.5
+    """The loop spends at most this share of the remaining study FLOPs per round."""
+    max_rounds: int = 6
+
+    def __post_init__(self) -> None:
+        for name in ("target", "study_flops", "max_run_flops", "min_run_flops", "until_width"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if self.approach not in ("2", "3"):
+            raise ValueError(f"approach must be 2 or 3, got {self.approach!r}")
+        if self.quantity not in ("params", "loss"):
+            raise ValueError(f"quantity must be params or loss, got {self.quantity!r}")
+        if self.quantity == "loss" and self.approach == "2":
+            raise ValueError("quantity loss needs approach 3: Approach 2 predicts no loss")
+        if self.smallest_run < SMALLEST_RUN:
+            raise ValueError(f"the smallest run would have {self.smallest_run:.3g} FLOPs, under {SMALLEST_RUN:.0e} "
+                             "(a 10k-parameter model on 17k tokens): raise study_flops, max_run_flops or "
+                             "min_run_flops")
+        if self.smallest_run > self.largest_run:
+            raise ValueError(f"min_run_flops {self.smallest_run:.3g} is above max_run_flops {self.largest_run:.3g}")
+        if not self.prior_spread >= 1:
+            raise ValueError(f"prior_spread must be >= 1, got {self.prior_spread!r}")
+        if not 0 < self.round_fraction <= 1:
+            raise ValueError(f"round_fraction must be in (0, 1], got {self.round_fraction!r}")
+        if not (isinstance(self.max_rounds, int) and self.max_rounds >= 1):
+            raise ValueError(f"max_rounds must be a positive integer, got {self.max_rounds!r}")
+        if not isinstance(self.prior, str) or not self.prior:
+            raise ValueError(f"prior must be a preset name or a fit file, got {self.prior!r}")
+        if not 0 < self.level < 1:
+            raise ValueError(f"level must be in (0, 1), got {self.level}")
+
+    @property
+    def largest_run(self) -> float:
+        return self.max_run_flops or self.study_flops / 10
+
+    @property
+    def smallest_run(self) -> float:
+        return self.min_run_flops or self.largest_run / 1000

@@ -1,0 +1,261 @@
+"""A study designed round by round: design from what is trained, train, refit, redesign.
+
+`design(goal, runs)` is `scaling design`: the belief (the prior, or the Approach 3 fit of the
+runs and its bootstrap draws), the runs already trained as part of the design, and the proposal
+(`scaling.design.designer.propose`). `run_study(spec, out)` is the loop `scaling sweep` runs for
+a spec with a [design] table:
+
+1. read the store: finished runs, FLOPs planned so far, the events of earlier rounds;
+2. a round whose runs did not all finish (the loop was killed) is trained again as it was
+   proposed (finished runs are skipped, interrupted ones resume: the sweep runner's rules);
+3. otherwise the next round is designed with at most `round_fraction` of the FLOPs left, and
+   recorded (event "design_round": the proposal, its predicted width) before it is trained;
+4. after each round the chosen approach is refitted with a bootstrap and the width achieved at
+   the target recorded (event "design_fit"); the loop stops when it is under `until_width`,
+   when no design fits the FLOPs left, or after `max_rounds` rounds.
+
+Everything the loop decides is recomputed from the store, so `kill -9` at any point loses at most
+the run in flight, and the same command resumes.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scaling.design.belief import Belief, from_runs, prior
+from scaling.design.designer import Block, Proposal, propose
+from scaling.design.goal import Goal
+from scaling.design.precision import Points
+
+logger = logging.getLogger(__name__)
+
+BOOTSTRAP = 400
+"""Resamples of the fit that measures the width achieved after each round."""
+WIDTH_LABEL = "(high - low) / estimate of the interval at the target"
+
+
+def design(goal: Goal, runs: pd.DataFrame | None = None, *, seed: int = 0, shape: Any = None) -> Proposal:
+    """The proposal for `goal.study_flops` more FLOPs, given `runs` (every finished run, seeds
+    apart; None or empty: from the prior). With a sweep's `shape` rule (scaling.sweep.spec.ShapeRule)
+    the proposed sizes are the shapes it will train."""
+    from scaling.laws.presets import resolve_law
+    from scaling.runs import average_seeds
+
+    start = prior(resolve_law(goal.prior), reference_flops=goal.largest_run, spread=goal.prior_spread, seed=seed)
+    notes: list[str] = []
+    belief: Belief = start
+    existing = None
+    if runs is not None and len(runs):
+        belief, notes = from_runs(average_seeds(runs), runs, fallback=start, seed=seed)
+        existing = points_of(runs)
+    realise = None
+    if shape is not None:
+        realise = functools.lru_cache(maxsize=None)(lambda p: float(shape.counted(shape.shape_for(p))))
+    return propose(belief, goal, existing, seed=seed, notes=notes, realise=realise)
+
+
+def next_round(goal: Goal, runs: pd.DataFrame | None, spent: float, *, seed: int = 0,
+               shape: Any = None) -> Proposal | None:
+    """The next round of a study that has spent `spent` FLOPs, or None when no design fits what
+    is left. Each round gets `round_fraction` of the FLOPs left (all of it when that share
+    cannot buy a profile at the smallest run)."""
+    left = goal.study_flops - spent
+    share = left * goal.round_fraction
+    budget = share if share >= 5 * goal.smallest_run * 2 else left
+    round_goal = replace(goal, study_flops=budget, max_run_flops=goal.largest_run, min_run_flops=goal.smallest_run)
+    if budget < 5 * goal.smallest_run:
+        return None
+    try:
+        return design(round_goal, runs, seed=seed, shape=shape)
+    except ValueError as exc:  # nothing affordable
+        logger.info("no further round: %s", exc)
+        return None
+
+
+def points_of(runs: pd.DataFrame) -> Points:
+    """Trained configurations as design points: budget (the sweep's label where there is one),
+    params and the number of seeds."""
+    budget = runs["budget_flops"] if "budget_flops" in runs.columns and runs["budget_flops"].notna().all() \
+        else runs["flops"]
+    frame = pd.DataFrame({"flops": budget.to_numpy(float), "params": runs["params"].to_numpy(float)})
+    counted = frame.groupby(["flops", "params"]).size().reset_index(name="seeds")
+    return Points(counted["flops"].to_numpy(float), counted["params"].to_numpy(float),
+                  counted["seeds"].to_numpy(float))
+
+
+def achieved(goal: Goal, runs: pd.DataFrame, *, seed: int = 0) -> dict[str, Any]:
+    """Fit the goal's approach to `runs` with a bootstrap and read the interval at the target:
+    {"estimate", "interval", "width"} (width None when the fit or its bootstrap failed)."""
+    from scaling.fit.approaches import fit_approach
+    from scaling.fit.result import FitWarning
+
+    key = {"2": "approach_2", "3": "approach_3"}[goal.approach]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FitWarning)
+            fit = fit_approach(goal.approach, runs, bootstrap=BOOTSTRAP, level=goal.level, seed=seed)[key]
+    except ValueError as exc:
+        return {"estimate": None, "interval": None, "width": None, "note": str(exc)}
+    params, tokens = fit.optimal(goal.target)
+    estimate = float(np.ravel(params)[0]) if goal.quantity == "params" else \
+        float(np.ravel(fit.predict(params, tokens))[0])
+    if not fit.samples:
+        return {"estimate": estimate, "interval": None, "width": None, "note": fit.uncertainty}
+    low, high = (float(np.ravel(v)[0]) for v in fit.optimal_interval(goal.target)[goal.quantity])
+    width = (high - low) / estimate if math.isfinite(high - low) else None
+    return {"estimate": estimate, "interval": [low, high], "width": width}
+
+
+@dataclass(frozen=True)
+class StudyState:
+    """Where a designed study stands (read from its store)."""
+
+    rounds: list[dict[str, Any]]
+    """Each round: its number, proposal, predicted and achieved widths."""
+    stopped: str
+    """Why the loop stopped."""
+
+
+def run_study(spec: Any, out: Path, *, until_width: float | None = None,
+              train_round: Callable[[Any], Any], seed: int = 0,
+              on_round: Callable[[dict[str, Any]], None] | None = None) -> StudyState:
+    """The loop of the module docstring for a SweepConfig with a [design] table; `train_round`
+    trains one round's SweepConfig (the sweep runner)."""
+    from scaling.sweep import store
+
+    goal: Goal = spec.design
+    if until_width is not None:
+        goal = replace(goal, until_width=until_width)
+    sweep_dir = Path(out) / spec.name
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        events = store.read_events(sweep_dir)
+        rounds = [e for e in events if e.get("event") == "design_round"]
+        fitted = {e["round"]: e for e in events if e.get("event") == "design_fit"}
+        if rounds and rounds[-1]["round"] not in fitted:
+            number, proposal = rounds[-1]["round"], Proposal.from_dict(rounds[-1]["proposal"])
+            logger.info("round %d was interrupted: training it again", number)
+        else:
+            last = fitted[rounds[-1]["round"]] if rounds else None
+            if last is not None and goal.until_width is not None and last.get("width") is not None \
+                    and last["width"] <= goal.until_width:
+                return _state(sweep_dir, f"width {last['width']:.3g} <= {goal.until_width:g} reached")
+            if len(rounds) >= goal.max_rounds:
+                return _state(sweep_dir, f"{goal.max_rounds} rounds done")
+            runs = finished_runs(sweep_dir)
+            proposal = next_round(goal, runs, planned_flops(sweep_dir), seed=seed + len(rounds), shape=spec.shape)
+            if proposal is None:
+                return _state(sweep_dir, "study FLOPs spent: no design fits what is left")
+            number = len(rounds) + 1
+            store.append_event(sweep_dir, "design_round", "", round=number, proposal=proposal.to_dict(),
+                               predicted_width=proposal.predicted_width)
+        train_round(round_spec(spec, proposal, finished_runs(sweep_dir)))
+        result = achieved(goal, finished_runs(sweep_dir), seed=seed)
+        record = {"round": number, "predicted_width": proposal.predicted_width, "flops": proposal.flops, **result}
+        store.append_event(sweep_dir, "design_fit", "", **record)
+        if on_round is not None:
+            on_round(record)
+
+
+def finished_runs(sweep_dir: Path) -> pd.DataFrame | None:
+    """Every ok run of the store (seeds apart), or None before the first finishes."""
+    from scaling.runs import read_runs
+
+    try:
+        return read_runs(sweep_dir)
+    except (ValueError, FileNotFoundError):
+        return None
+
+
+def planned_flops(sweep_dir: Path) -> float:
+    """FLOPs of every run planned so far (finished, failed or to come)."""
+    from scaling.sweep.store import read_sweep_meta
+
+    try:
+        return float(sum(run.get("flops") or 0.0 for run in read_sweep_meta(sweep_dir).get("runs", [])))
+    except FileNotFoundError:
+        return 0.0
+
+
+def round_spec(spec: Any, proposal: Proposal, runs: pd.DataFrame | None) -> Any:
+    """The SweepConfig that trains `proposal`: the spec's data, shape and training settings, an
+    IsoFLOP grid of the proposal's profiles, and for each size the lowest seeds it has not yet
+    been trained with (a size proposed again gets new seeds, never a rerun)."""
+    from scaling.sweep.spec import IsoFlopGrid, Sizes
+
+    used: dict[tuple[float, int, int], set[int]] = {}
+    columns = ["budget_flops", "n_layer", "d_model", "seed"]
+    if runs is not None and len(runs) and set(columns) <= set(runs.columns):
+        for row in runs[columns].dropna().itertuples(index=False):
+            used.setdefault((float(row.budget_flops), int(row.n_layer), int(row.d_model)), set()).add(int(row.seed))
+    entries: dict[tuple[float, tuple[int, ...]], list[float]] = {}
+    for block in proposal.blocks:
+        seen = set()
+        for params in block.params:
+            model = spec.shape.shape_for(params)
+            if (model.n_layer, model.d_model) in seen:
+                continue  # two proposed sizes round to one shape: train it once
+            seen.add((model.n_layer, model.d_model))
+            taken = used.get((block.flops, model.n_layer, model.d_model), set())
+            seeds = tuple(s for s in range(len(taken) + block.seeds) if s not in taken)[:block.seeds]
+            entries.setdefault((block.flops, seeds), []).append(params)
+    grid = IsoFlopGrid(budgets=(), per_budget=tuple((flops, Sizes(params=tuple(sizes)), seeds)
+                                                     for (flops, seeds), sizes in entries.items()))
+    return replace(spec, grid=grid)
+
+
+def load_runs(source: Any) -> pd.DataFrame:
+    """The runs `scaling design --runs` names (a sweep directory, CSV/parquet, a data set), seeds apart."""
+    from scaling.runs import read_runs
+
+    return read_runs(source)
+
+
+def spec_for(spec: str | None, goal: Goal) -> Any:
+    """The sweep spec a proposal is written into: `spec`'s data, shape and training settings, or
+    the defaults (the shape rule's shapes, the stdlib corpus) named "design"."""
+    from scaling.sweep.spec import SweepConfig, load_spec
+
+    if spec is None:
+        return SweepConfig(name="design", grid=None, design=goal, description="runs proposed by scaling design")
+    return replace(load_spec(spec), design=goal, tune=None)
+
+
+def proposal_toml(base: Any, proposal: Proposal, runs: pd.DataFrame | None) -> str:
+    """`proposal` as a sweep spec `scaling sweep` runs as it is, its numbers in a header comment."""
+    from scaling.sweep.spec import spec_toml
+
+    width = "not identified" if proposal.predicted_width is None else f"{proposal.predicted_width:.1%}"
+    header = (f"Proposed by scaling design: N_opt{'' if proposal.quantity == 'params' else ' loss'} at "
+              f"{proposal.target:.3g} FLOPs (Approach {proposal.approach}), {proposal.flops:.3g} FLOPs of runs;\n"
+              f"predicted {proposal.level:.0%} interval width after them {width} ((high - low) / estimate).\n"
+              f"Belief: {proposal.belief.get('source')}.")
+    return spec_toml(round_spec(base, proposal, runs), header)
+
+
+def _state(sweep_dir: Path, stopped: str) -> StudyState:
+    from scaling.sweep import store
+
+    events = store.read_events(sweep_dir)
+    fits = {e["round"]: e for e in events if e.get("event") == "design_fit"}
+    rounds = [{"round": e["round"], "flops": e["proposal"]["flops"], "predicted_width": e.get("predicted_width"),
+               **{k: fits.get(e["round"], {}).get(k) for k in ("estimate", "interval", "width")}}
+              for e in events if e.get("event") == "design_round"]
+    store.append_event(sweep_dir, "design_stop", "", reason=stopped)
+    return StudyState(rounds=rounds, stopped=stopped)
+
+
+def block_rows(blocks: tuple[Block, ...]) -> list[Mapping[str, Any]]:
+    """One row per profile (what `scaling design` prints)."""
+    return [{"budget_flops": b.flops, "sizes": len(b.params), "params_low": min(b.params),
+             "params_high": max(b.params), "seeds": b.seeds, "flops": b.cost} for b in blocks]

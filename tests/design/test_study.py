@@ -1,0 +1,100 @@
+"""The design loop through the real sweep runner with a synthetic trainer: [design] specs, round
+specs and their TOML, stopping on the width goal or the FLOPs, resuming an interrupted round."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from design_world import synthetic_train
+from scaling.design.designer import Block, Proposal
+from scaling.design.study import design, finished_runs, planned_flops, round_spec, run_study
+from scaling.sweep import store
+from scaling.sweep.scheduler import run_sweep
+from scaling.sweep.spec import load_spec, parse_spec, plan_runs, spec_toml
+
+SPEC = """
+name = "designed"
+data = "synthetic:markov:seed=0,vocab=16"
+device = "cpu"
+[train]
+min_steps = 10
+batch_size = 8
+[design]
+target = 1e22
+study_flops = 2e19
+max_run_flops = 1e18
+min_run_flops = 1e16
+round_fraction = 0.5
+max_rounds = 2
+"""
+
+
+def spec(**design):
+    doc = tomllib.loads(SPEC)
+    doc["design"].update(design)
+    return parse_spec(doc)
+
+
+def train(out: Path):
+    return lambda round_spec: run_sweep(round_spec, out, workers=1, train_fn=synthetic_train)
+
+
+def test_design_spec_parses_and_refuses_a_grid_beside_it():
+    assert spec().design.study_flops == 2e19 and spec().grid is None
+    doc = tomllib.loads(SPEC)
+    doc["isoflop"] = {"budgets": [1e8], "sizes": {"d_model": [8]}}
+    with pytest.raises(ValueError, match="leave out"):
+        parse_spec(doc)
+    with pytest.raises(ValueError, match=r"\[design\]: approach"):
+        spec(approach="7")
+    with pytest.raises(ValueError, match="designed study"):
+        plan_runs(spec())
+
+
+def test_round_spec_gives_repeated_sizes_new_seeds_and_writes_toml_that_loads(tmp_path):
+    base = spec()
+    block = Block(flops=1e17, params=(3e6, 1e7, 3e7), seeds=2)
+    proposal = Proposal(target=1e22, approach="2", quantity="params", level=0.9, blocks=(block,), flops=block.cost,
+                        study_flops=1e18, width_now=None, predicted_width=0.5, method="test")
+    first = round_spec(base, proposal, None)
+    run_sweep(first, tmp_path, workers=1, train_fn=synthetic_train)
+    again = round_spec(base, proposal, finished_runs(tmp_path / "designed"))
+    seeds = {s for _, _, seeds in again.grid.per_budget for s in seeds}
+    assert seeds == {2, 3}  # seeds 0 and 1 of these sizes are trained
+    path = tmp_path / "round.toml"
+    path.write_text(spec_toml(again, "a header"))
+    assert [(r.model, r.tokens, r.seed) for r in plan_runs(load_spec(path))] == \
+           [(r.model, r.tokens, r.seed) for r in plan_runs(again)]
+
+
+def test_loop_stops_on_its_width_goal_and_records_each_round(tmp_path):
+    state = run_study(spec(until_width=10.0), tmp_path, train_round=train(tmp_path))
+    assert "reached" in state.stopped and len(state.rounds) == 1
+    events = [e["event"] for e in store.read_events(tmp_path / "designed") if e["event"].startswith("design")]
+    assert events == ["design_round", "design_fit", "design_stop"]
+    assert state.rounds[0]["width"] <= 10.0 and state.rounds[0]["predicted_width"] is not None
+
+
+@pytest.mark.slow
+def test_loop_spends_at_most_the_study_flops(tmp_path):
+    state = run_study(spec(), tmp_path, train_round=train(tmp_path))
+    assert len(state.rounds) == 2 and state.stopped == "2 rounds done"
+    assert planned_flops(tmp_path / "designed") <= 2e19 * 1.05  # shapes round the sizes a little
+
+
+def test_an_interrupted_round_is_trained_again_not_redesigned(tmp_path):
+    sweep_dir = tmp_path / "designed"
+    goal = spec().design
+    proposal = design(replace(goal, study_flops=5e18), None)
+    sweep_dir.mkdir()
+    store.append_event(sweep_dir, "design_round", "", round=1, proposal=proposal.to_dict(),
+                       predicted_width=proposal.predicted_width)  # killed before any run finished
+    state = run_study(spec(max_rounds=1), tmp_path, train_round=train(tmp_path))
+    rounds = [e for e in store.read_events(sweep_dir) if e["event"] == "design_round"]
+    assert len(rounds) == 1 and state.stopped == "1 rounds done"
+    trained = finished_runs(sweep_dir)
+    assert sorted(trained["budget_flops"].unique()) == sorted({b.flops for b in proposal.blocks})
