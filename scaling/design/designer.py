@@ -2,9 +2,8 @@
 
 A candidate design is a set of IsoFLOP profiles (`Block`s): k budgets on a quarter-decade
 lattice below the largest affordable run, spaced 1/4 to 1 decade apart; at each budget m sizes
-centred on the belief's median N_opt there, neighbours a factor g apart; seeds at the budgets
-below the top (cheap, and noisier: seeds buy precision where a run costs little) and at the
-top. Each candidate is added to the runs already trained and scored by the predicted width of
+centred on the belief's median N_opt there, neighbours a factor g apart; seeds growing as the
+budget falls (small runs are cheap and noisier: seeds buy precision where a run costs little). Each candidate is added to the runs already trained and scored by the predicted width of
 the interval at the target (`scaling.design.precision`):
 
 1. every affordable candidate is scored by the delta method (instant);
@@ -44,10 +43,15 @@ LATTICE = 4
 """Budgets per decade of the lattice every design's budgets sit on (rounds share budgets)."""
 SIZES = (5, 7)
 """Sizes per profile."""
-RATIOS = (1.6, 2.2)
-"""Neighbouring sizes' ratio in a profile: spans 6.6x-11x (1.6) and 23x-113x (2.2)."""
-SEEDS_BELOW_TOP = (1, 2, 4)
-SEEDS_AT_TOP = (1, 2)
+RATIOS = (1.6, 2.2, 3.0)
+"""Neighbouring sizes' ratio in a profile: spans 6.6x-11x (1.6), 23x-113x (2.2), 81x-729x (3.0)."""
+MAX_SPAN = 120.0
+"""Largest/smallest size of a profile at most this (7 sizes 3x apart would span 729x)."""
+SEED_EXPONENTS = (0.0, 0.25, 0.5)
+"""Seeds at budget C: (C_top / C)^s rounded, 1 to MAX_SEEDS. Run noise falls with the budget
+(runs/cpu-isoflop: sd ~ C^-0.37) while a seed's cost rises with it, so small budgets buy their
+precision with seeds and the top budget with its low noise."""
+MAX_SEEDS = 8
 TOP_LEVELS = 5
 """Top budgets tried: the largest affordable lattice budget and the 4 below it."""
 SIMULATED = 12
@@ -97,12 +101,14 @@ class Proposal(Document):
     width_now: float | None
     """Predicted relative width from the runs already trained (None: not identified)."""
     predicted_width: float | None
-    """Predicted relative width after the proposed runs (None: not identified)."""
+    """Predicted relative width after the proposed runs and `later` (None: not identified)."""
     method: str
     belief: dict[str, Any] = field(default_factory=dict)
     existing_runs: int = 0
     candidates: int = 0
     notes: tuple[str, ...] = ()
+    later: tuple[Block, ...] = ()
+    """Profiles of the plan left to later rounds of a study (planned again before they run)."""
 
     def runs(self) -> list[dict[str, float]]:
         """One row per proposed configuration: budget_flops, params, tokens, seeds."""
@@ -169,8 +175,11 @@ def candidates(belief: Belief, goal: Goal, realise: Realise | None = None) -> li
         indices = [top + j * step for j in range(k)]
         if indices[-1] >= len(levels):
             continue
-        for m, ratio, below, at_top in itertools.product(SIZES, RATIOS, SEEDS_BELOW_TOP, SEEDS_AT_TOP):
-            blocks = [Block(flops=levels[i], params=profiles[levels[i], m, ratio], seeds=at_top if i == top else below)
+        for m, ratio, exponent in itertools.product(SIZES, RATIOS, SEED_EXPONENTS):
+            if ratio ** (m - 1) > MAX_SPAN:
+                continue
+            blocks = [Block(flops=levels[i], params=profiles[levels[i], m, ratio],
+                            seeds=int(min(MAX_SEEDS, max(1, round((levels[top] / levels[i]) ** exponent)))))
                       for i in indices]
             if all(len(b.params) >= 3 for b in blocks):  # a profile needs 3 distinct sizes
                 designs.append(blocks)

@@ -65,21 +65,32 @@ def design(goal: Goal, runs: pd.DataFrame | None = None, *, seed: int = 0, shape
 
 
 def next_round(goal: Goal, runs: pd.DataFrame | None, spent: float, *, seed: int = 0,
-               shape: Any = None) -> Proposal | None:
+               shape: Any = None, last: bool = False) -> Proposal | None:
     """The next round of a study that has spent `spent` FLOPs, or None when no design fits what
-    is left. Each round gets `round_fraction` of the FLOPs left (all of it when that share
-    cannot buy a profile at the smallest run)."""
+    is left. The designer plans everything left; the round trains the plan's cheapest profiles
+    until they hold `round_fraction` of the FLOPs left (the `last` round: the whole plan), and
+    the rest is planned again once those are fitted: the expensive profiles are placed with what
+    the cheap ones taught."""
     left = goal.study_flops - spent
-    share = left * goal.round_fraction
-    budget = share if share >= 5 * goal.smallest_run * 2 else left
-    round_goal = replace(goal, study_flops=budget, max_run_flops=goal.largest_run, min_run_flops=goal.smallest_run)
-    if budget < 5 * goal.smallest_run:
+    if left < 5 * goal.smallest_run:
         return None
+    plan_goal = replace(goal, study_flops=left, max_run_flops=goal.largest_run, min_run_flops=goal.smallest_run)
     try:
-        return design(round_goal, runs, seed=seed, shape=shape)
+        plan = design(plan_goal, runs, seed=seed, shape=shape)
     except ValueError as exc:  # nothing affordable
         logger.info("no further round: %s", exc)
         return None
+    order = sorted(plan.blocks, key=lambda b: b.flops)
+    now = [order[0]]
+    for block in order[1:]:
+        if not last and sum(b.cost for b in now) >= goal.round_fraction * left:
+            break
+        now.append(block)
+    later = tuple(order[len(now):])
+    note = (f"this round trains {len(now)} of the plan's {len(order)} profiles (the cheapest); the other "
+            f"{len(later)} are planned again after them") if later else "this round trains the whole plan"
+    return replace(plan, blocks=tuple(now), later=later, flops=float(sum(b.cost for b in now)),
+                   notes=(*plan.notes, note))
 
 
 def points_of(runs: pd.DataFrame) -> Points:
@@ -153,7 +164,8 @@ def run_study(spec: Any, out: Path, *, until_width: float | None = None,
             if len(rounds) >= goal.max_rounds:
                 return _state(sweep_dir, f"{goal.max_rounds} rounds done")
             runs = finished_runs(sweep_dir)
-            proposal = next_round(goal, runs, planned_flops(sweep_dir), seed=seed + len(rounds), shape=spec.shape)
+            proposal = next_round(goal, runs, planned_flops(sweep_dir), seed=seed + len(rounds), shape=spec.shape,
+                                  last=len(rounds) + 1 == goal.max_rounds)
             if proposal is None:
                 return _state(sweep_dir, "study FLOPs spent: no design fits what is left")
             number = len(rounds) + 1

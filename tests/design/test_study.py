@@ -24,10 +24,10 @@ device = "cpu"
 min_steps = 10
 batch_size = 8
 [design]
-target = 1e22
-study_flops = 2e19
-max_run_flops = 1e18
-min_run_flops = 1e16
+target = 1e19
+study_flops = 2e16
+max_run_flops = 1e15
+min_run_flops = 1e13
 round_fraction = 0.5
 max_rounds = 2
 """
@@ -44,7 +44,7 @@ def train(out: Path):
 
 
 def test_design_spec_parses_and_refuses_a_grid_beside_it():
-    assert spec().design.study_flops == 2e19 and spec().grid is None
+    assert spec().design.study_flops == 2e16 and spec().grid is None
     doc = tomllib.loads(SPEC)
     doc["isoflop"] = {"budgets": [1e8], "sizes": {"d_model": [8]}}
     with pytest.raises(ValueError, match="leave out"):
@@ -57,9 +57,9 @@ def test_design_spec_parses_and_refuses_a_grid_beside_it():
 
 def test_round_spec_gives_repeated_sizes_new_seeds_and_writes_toml_that_loads(tmp_path):
     base = spec()
-    block = Block(flops=1e17, params=(3e6, 1e7, 3e7), seeds=2)
-    proposal = Proposal(target=1e22, approach="2", quantity="params", level=0.9, blocks=(block,), flops=block.cost,
-                        study_flops=1e18, width_now=None, predicted_width=0.5, method="test")
+    block = Block(flops=1e15, params=(3e6, 1e7, 3e7), seeds=2)
+    proposal = Proposal(target=1e19, approach="2", quantity="params", level=0.9, blocks=(block,), flops=block.cost,
+                        study_flops=1e16, width_now=None, predicted_width=0.5, method="test")
     first = round_spec(base, proposal, None)
     run_sweep(first, tmp_path, workers=1, train_fn=synthetic_train)
     again = round_spec(base, proposal, finished_runs(tmp_path / "designed"))
@@ -83,13 +83,13 @@ def test_loop_stops_on_its_width_goal_and_records_each_round(tmp_path):
 def test_loop_spends_at_most_the_study_flops(tmp_path):
     state = run_study(spec(), tmp_path, train_round=train(tmp_path))
     assert len(state.rounds) == 2 and state.stopped == "2 rounds done"
-    assert planned_flops(tmp_path / "designed") <= 2e19 * 1.05  # shapes round the sizes a little
+    assert planned_flops(tmp_path / "designed") <= 2e16 * 1.05  # shapes round the sizes a little
 
 
 def test_an_interrupted_round_is_trained_again_not_redesigned(tmp_path):
     sweep_dir = tmp_path / "designed"
     goal = spec().design
-    proposal = design(replace(goal, study_flops=5e18), None)
+    proposal = design(replace(goal, study_flops=5e15), None)
     sweep_dir.mkdir()
     store.append_event(sweep_dir, "design_round", "", round=1, proposal=proposal.to_dict(),
                        predicted_width=proposal.predicted_width)  # killed before any run finished
