@@ -10,7 +10,8 @@ import shlex
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +19,10 @@ from scaling.cli._app import Format, app, positive_finite, positive_int
 from scaling.cli.progress import ProgressView
 from scaling.cli.render import Output, Table, duration, flops, quantity, show
 from scaling.cli.tracking import TrackerOption, TrackingUri, open_tracker
+
+if TYPE_CHECKING:
+    from scaling.sweep.backends import SweepProgress
+    from scaling.sweep.spec import SweepConfig
 
 DRY_RUN_SCHEMA = "scaling.SweepDryRun/1"
 RUNS_SCHEMA = "scaling.RunsStatus/1"
@@ -44,12 +49,13 @@ def sweep_command(
     tracker: TrackerOption = None,
     tracking_uri: TrackingUri = None,
     format: Annotated[Format, typer.Option("--format", help="Output format of --dry-run and the summary.")] = Format.table,
-    until_width: Annotated[float | None, typer.Option(callback=positive_finite, help="A [design] study: stop when the "
+    until_width: Annotated[float | None, typer.Option(callback=positive_finite, help="A designed study: stop when the "
                                                       "interval at the target is narrower than this, relative "
-                                                      "(overrides [design] until_width).")] = None,
+                                                      "(overrides the spec's until_width).")] = None,
 ) -> None:
-    """Train every run of a sweep spec: finished runs are skipped, interrupted ones resume. A spec
-    with a [design] table runs round by round: design, train, refit, until the width or FLOPs."""
+    """Train every run of a sweep spec: finished runs are skipped, interrupted ones resume. A
+    designed study (a spec with a design table) runs round by round: design, train, refit, until
+    its width goal or its FLOPs."""
     from scaling.sweep.scheduler import dry_run as plan_dry_run
     from scaling.sweep.scheduler import run_sweep
     from scaling.sweep.spec import load_spec
@@ -58,20 +64,20 @@ def sweep_command(
         raise ValueError("--address needs --backend ray")
     sweep = load_spec(spec)
     if until_width is not None and sweep.design is None:
-        raise ValueError("--until-width needs a spec with a [design] table")
+        raise ValueError("--until-width needs a designed study (a spec with a [design] table)")
     if dry_run:
         if sweep.design is not None:
             sweep = _next_design_round(sweep, out)
         show(_render_dry_run(plan_dry_run(sweep, out, workers=workers)), format)
         return
     with open_tracker(tracker, tracking_uri, sweep.name) as sink, ProgressView(sweep.name, 0, unit="runs") as view:
-        def train(round_spec: Any) -> Any:
+        def train(round_spec: SweepConfig) -> SweepProgress:
             return run_sweep(round_spec, out, backend=backend.value, workers=workers, address=address,
                              retries=retries, progress=lambda s: view.update(s.done, _sweep_status(s), total=s.total),
                              command=_command_line(), on_run_end=sink)
 
         if sweep.design is not None:
-            state = _run_design(sweep, out, until_width, train, format)
+            state = _run_design(sweep, out, until_width, train)
         else:
             state = train(sweep)
     summary = {"schema": "scaling.SweepResult/1", "sweep_dir": str(out / sweep.name), "ok": state.ok,
@@ -111,14 +117,15 @@ def runs_command(
                 document={"schema": RUNS_SCHEMA, "sweep_dir": str(sweep_dir), "runs": records}), format)
 
 
-def _run_design(sweep: Any, out: Path, until_width: float | None, train: Any, format: Format) -> Any:
+def _run_design(sweep: SweepConfig, out: Path, until_width: float | None,
+                train: Callable[[SweepConfig], SweepProgress]) -> SweepProgress:
     """The design loop (scaling.design.study.run_study); each round's fit is printed as it ends.
     Returns the counts over every round this invocation trained."""
     from scaling.design.study import run_study
 
     states: list[Any] = []
 
-    def train_round(round_spec: Any) -> None:
+    def train_round(round_spec: SweepConfig) -> None:
         states.append(train(round_spec))
 
     def report(record: dict[str, Any]) -> None:
@@ -129,14 +136,14 @@ def _run_design(sweep: Any, out: Path, until_width: float | None, train: Any, fo
 
     study = run_study(sweep, out, until_width=until_width, train_round=train_round, on_round=report)
     typer.echo(f"{sweep.name}: {len(study.rounds)} rounds; stopped: {study.stopped}", err=True)
-    from scaling.sweep.backends import SweepProgress
+    from scaling.sweep.backends import SweepProgress as Progress
 
-    return SweepProgress(total=sum(s.total for s in states), ok=sum(s.ok for s in states),
+    return Progress(total=sum(s.total for s in states), ok=sum(s.ok for s in states),
                          diverged=sum(s.diverged for s in states), failed=sum(s.failed for s in states),
                          skipped=states[0].skipped if states else 0)
 
 
-def _next_design_round(sweep: Any, out: Path) -> Any:
+def _next_design_round(sweep: SweepConfig, out: Path) -> SweepConfig:
     """A designed study's next round as a SweepConfig (what --dry-run lists)."""
     from scaling.design.study import finished_runs, next_round, planned_flops, round_spec
 

@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,9 @@ from scaling.design.designer import Block, Proposal, propose
 from scaling.design.goal import Goal
 from scaling.design.precision import Points
 
+if TYPE_CHECKING:
+    from scaling.sweep.spec import ShapeRule, SweepConfig
+
 logger = logging.getLogger(__name__)
 
 BOOTSTRAP = 400
@@ -44,7 +47,8 @@ BOOTSTRAP = 400
 WIDTH_LABEL = "(high - low) / estimate of the interval at the target"
 
 
-def design(goal: Goal, runs: pd.DataFrame | None = None, *, seed: int = 0, shape: Any = None) -> Proposal:
+def design(goal: Goal, runs: pd.DataFrame | None = None, *, seed: int = 0,
+           shape: ShapeRule | None = None) -> Proposal:
     """The proposal for `goal.study_flops` more FLOPs, given `runs` (every finished run, seeds
     apart; None or empty: from the prior). With a sweep's `shape` rule (scaling.sweep.spec.ShapeRule)
     the proposed sizes are the shapes it will train."""
@@ -65,7 +69,7 @@ def design(goal: Goal, runs: pd.DataFrame | None = None, *, seed: int = 0, shape
 
 
 def next_round(goal: Goal, runs: pd.DataFrame | None, spent: float, *, seed: int = 0,
-               shape: Any = None, last: bool = False) -> Proposal | None:
+               shape: ShapeRule | None = None, last: bool = False) -> Proposal | None:
     """The next round of a study that has spent `spent` FLOPs, or None when no design fits what
     is left. The designer plans everything left; the round trains the plan's cheapest profiles
     until they hold `round_fraction` of the FLOPs left (the `last` round: the whole plan), and
@@ -137,14 +141,16 @@ class StudyState:
     """Why the loop stopped."""
 
 
-def run_study(spec: Any, out: Path, *, until_width: float | None = None,
-              train_round: Callable[[Any], Any], seed: int = 0,
+def run_study(spec: SweepConfig, out: Path, *, until_width: float | None = None,
+              train_round: Callable[[SweepConfig], Any], seed: int = 0,
               on_round: Callable[[dict[str, Any]], None] | None = None) -> StudyState:
     """The loop of the module docstring for a SweepConfig with a [design] table; `train_round`
     trains one round's SweepConfig (the sweep runner)."""
     from scaling.sweep import store
 
-    goal: Goal = spec.design
+    if spec.design is None:
+        raise ValueError(f"sweep {spec.name} has no [design] table: run it with scaling sweep")
+    goal = spec.design
     if until_width is not None:
         goal = replace(goal, until_width=until_width)
     sweep_dir = Path(out) / spec.name
@@ -199,7 +205,7 @@ def planned_flops(sweep_dir: Path) -> float:
         return 0.0
 
 
-def round_spec(spec: Any, proposal: Proposal, runs: pd.DataFrame | None) -> Any:
+def round_spec(spec: SweepConfig, proposal: Proposal, runs: pd.DataFrame | None) -> SweepConfig:
     """The SweepConfig that trains `proposal`: the spec's data, shape and training settings, an
     IsoFLOP grid of the proposal's profiles, and for each size the lowest seeds it has not yet
     been trained with (a size proposed again gets new seeds, never a rerun)."""
@@ -233,7 +239,7 @@ def load_runs(source: Any) -> pd.DataFrame:
     return read_runs(source)
 
 
-def spec_for(spec: str | None, goal: Goal) -> Any:
+def spec_for(spec: str | None, goal: Goal) -> SweepConfig:
     """The sweep spec a proposal is written into: `spec`'s data, shape and training settings, or
     the defaults (the shape rule's shapes, the stdlib corpus) named "design"."""
     from scaling.sweep.spec import SweepConfig, load_spec
@@ -243,7 +249,7 @@ def spec_for(spec: str | None, goal: Goal) -> Any:
     return replace(load_spec(spec), design=goal, tune=None)
 
 
-def proposal_toml(base: Any, proposal: Proposal, runs: pd.DataFrame | None) -> str:
+def proposal_toml(base: SweepConfig, proposal: Proposal, runs: pd.DataFrame | None) -> str:
     """`proposal` as a sweep spec `scaling sweep` runs as it is, its numbers in a header comment."""
     from scaling.sweep.spec import spec_toml
 
