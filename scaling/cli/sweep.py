@@ -98,6 +98,7 @@ def runs_command(
     """Status of every run of a sweep: pending, running, killed, ok, diverged, failed."""
     import json
 
+    from scaling.design.study import rounds
     from scaling.sweep.store import status_table
 
     table = status_table(sweep_dir)
@@ -112,9 +113,19 @@ def runs_command(
              r["device"] or "-"] for r in records]
     headers = ["run_id", "status", "budget", "n_layer", "d_model", "params", "tokens", "seed", "loss", "wall_s",
                "device"]
-    show(Output([Table(headers, rows, align="llrrrrrrrrl")], records=records,
+    tables = [Table(headers, rows, align="llrrrrrrrrl")]
+    study = rounds(sweep_dir)
+    if study:  # a designed study: what each round proposed, and the width it predicted and achieved
+        tables.append(Table(["round", "flops", "budgets", "predicted width", "N_opt at target", "interval",
+                             "achieved width"],
+                            [[str(r["round"]), flops(r["flops"]), ", ".join(flops(b) for b in r["budgets"]),
+                              _percent(r["predicted_width"]), quantity(r["estimate"]),
+                              "-" if r["interval"] is None else f"[{quantity(r['interval'][0])}, {quantity(r['interval'][1])}]",
+                              _percent(r["width"])] for r in study], title="Design rounds", align="rrlrrrr"))
+    show(Output(tables, records=records,
                 footer=[f"{len(table)} runs: " + ", ".join(f"{n} {status}" for status, n in counts.items())],
-                document={"schema": RUNS_SCHEMA, "sweep_dir": str(sweep_dir), "runs": records}), format)
+                document={"schema": RUNS_SCHEMA, "sweep_dir": str(sweep_dir), "runs": records,
+                          **({"design_rounds": study} if study else {})}), format)
 
 
 def _run_design(sweep: SweepConfig, out: Path, until_width: float | None,
@@ -145,13 +156,17 @@ def _run_design(sweep: SweepConfig, out: Path, until_width: float | None,
 
 def _next_design_round(sweep: SweepConfig, out: Path) -> SweepConfig:
     """A designed study's next round as a SweepConfig (what --dry-run lists)."""
-    from scaling.design.study import finished_runs, next_round, planned_flops, round_spec
+    from scaling.design.study import upcoming
 
-    runs = finished_runs(out / sweep.name)
-    proposal = next_round(sweep.design, runs, planned_flops(out / sweep.name), shape=sweep.shape)
-    if proposal is None:
-        raise ValueError(f"{sweep.name}: the study's FLOPs are spent; no further round")
-    return round_spec(sweep, proposal, runs)
+    assert sweep.design is not None
+    step = upcoming(sweep, out / sweep.name, sweep.design)
+    if isinstance(step, str):
+        raise ValueError(f"{sweep.name}: no further round ({step})")
+    return step[2]
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
 
 
 def _int(value: Any) -> str:

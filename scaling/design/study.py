@@ -24,7 +24,7 @@ import functools
 import logging
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.design.belief import Belief, from_runs, prior
-from scaling.design.designer import Block, Proposal, propose
+from scaling.design.designer import Proposal, propose
 from scaling.design.goal import Goal
 from scaling.design.precision import Points
 
@@ -156,33 +156,47 @@ def run_study(spec: SweepConfig, out: Path, *, until_width: float | None = None,
     sweep_dir = Path(out) / spec.name
     sweep_dir.mkdir(parents=True, exist_ok=True)
     while True:
-        events = store.read_events(sweep_dir)
-        rounds = [e for e in events if e.get("event") == "design_round"]
-        fitted = {e["round"]: e for e in events if e.get("event") == "design_fit"}
-        if rounds and rounds[-1]["round"] not in fitted:
-            number, proposal = rounds[-1]["round"], Proposal.from_dict(rounds[-1]["proposal"])
-            logger.info("round %d was interrupted: training it again", number)
-        else:
-            last = fitted[rounds[-1]["round"]] if rounds else None
-            if last is not None and goal.until_width is not None and last.get("width") is not None \
-                    and last["width"] <= goal.until_width:
-                return _state(sweep_dir, f"width {last['width']:.3g} <= {goal.until_width:g} reached")
-            if len(rounds) >= goal.max_rounds:
-                return _state(sweep_dir, f"{goal.max_rounds} rounds done")
-            runs = finished_runs(sweep_dir)
-            proposal = next_round(goal, runs, planned_flops(sweep_dir), seed=seed + len(rounds), shape=spec.shape,
-                                  last=len(rounds) + 1 == goal.max_rounds)
-            if proposal is None:
-                return _state(sweep_dir, "study FLOPs spent: no design fits what is left")
-            number = len(rounds) + 1
+        step = upcoming(spec, sweep_dir, goal, seed=seed)
+        if isinstance(step, str):
+            return _state(sweep_dir, step)
+        number, proposal, planned, new = step
+        if new:
             store.append_event(sweep_dir, "design_round", "", round=number, proposal=proposal.to_dict(),
-                               predicted_width=proposal.predicted_width)
-        train_round(round_spec(spec, proposal, finished_runs(sweep_dir)))
+                               predicted_width=proposal.predicted_width, grid=_grid_of(planned))
+        train_round(planned)
         result = achieved(goal, finished_runs(sweep_dir), seed=seed)
         record = {"round": number, "predicted_width": proposal.predicted_width, "flops": proposal.flops, **result}
         store.append_event(sweep_dir, "design_fit", "", **record)
         if on_round is not None:
             on_round(record)
+
+
+def upcoming(spec: SweepConfig, sweep_dir: Path, goal: Goal, *,
+             seed: int = 0) -> tuple[int, Proposal, SweepConfig, bool] | str:
+    """The round to train now: (number, proposal, its SweepConfig, whether it is newly designed),
+    or why the study is over. A round whose fit is not recorded was interrupted: it comes back
+    as first planned (seeds included), never replanned from what finished since."""
+    from scaling.sweep import store
+
+    events = store.read_events(sweep_dir)
+    done = [e for e in events if e.get("event") == "design_round"]
+    fitted = {e["round"]: e for e in events if e.get("event") == "design_fit"}
+    if done and done[-1]["round"] not in fitted:
+        proposal = Proposal.from_dict(done[-1]["proposal"])
+        planned = _grid_spec(spec, done[-1]["grid"]) if "grid" in done[-1] else round_spec(spec, proposal, None)
+        return done[-1]["round"], proposal, planned, False
+    last = fitted[done[-1]["round"]] if done else None
+    if last is not None and goal.until_width is not None and last.get("width") is not None \
+            and last["width"] <= goal.until_width:
+        return f"width {last['width']:.3g} <= {goal.until_width:g} reached"
+    if len(done) >= goal.max_rounds:
+        return f"{goal.max_rounds} rounds done"
+    runs = finished_runs(sweep_dir)
+    proposal = next_round(goal, runs, spent_flops(sweep_dir), seed=seed + len(done), shape=spec.shape,
+                          last=len(done) + 1 == goal.max_rounds)
+    if proposal is None:
+        return "study FLOPs spent: no design fits what is left"
+    return len(done) + 1, proposal, round_spec(spec, proposal, runs), True
 
 
 def finished_runs(sweep_dir: Path) -> pd.DataFrame | None:
@@ -195,14 +209,26 @@ def finished_runs(sweep_dir: Path) -> pd.DataFrame | None:
         return None
 
 
-def planned_flops(sweep_dir: Path) -> float:
-    """FLOPs of every run planned so far (finished, failed or to come)."""
-    from scaling.sweep.store import read_sweep_meta
+def spent_flops(sweep_dir: Path) -> float:
+    """FLOPs a designed study has committed: its rounds' proposals (the last one possibly still
+    training)."""
+    from scaling.sweep import store
 
-    try:
-        return float(sum(run.get("flops") or 0.0 for run in read_sweep_meta(sweep_dir).get("runs", [])))
-    except FileNotFoundError:
-        return 0.0
+    return float(sum(e["proposal"]["flops"] for e in store.read_events(sweep_dir) if e.get("event") == "design_round"))
+
+
+def _grid_of(spec: SweepConfig) -> list[list[Any]]:
+    """A round's IsoFLOP grid as the design_round event records it: [budget, sizes, seeds] rows."""
+    assert spec.grid is not None and hasattr(spec.grid, "per_budget")
+    return [[flops, list(sizes.params), list(seeds or ())] for flops, sizes, seeds in spec.grid.per_budget]
+
+
+def _grid_spec(spec: SweepConfig, grid: list[list[Any]]) -> SweepConfig:
+    from scaling.sweep.spec import IsoFlopGrid, Sizes
+
+    return replace(spec, grid=IsoFlopGrid(budgets=(), per_budget=tuple(
+        (float(flops), Sizes(params=tuple(float(p) for p in sizes)), tuple(int(x) for x in seeds) or None)
+        for flops, sizes, seeds in grid)))
 
 
 def round_spec(spec: SweepConfig, proposal: Proposal, runs: pd.DataFrame | None) -> SweepConfig:
@@ -261,19 +287,22 @@ def proposal_toml(base: SweepConfig, proposal: Proposal, runs: pd.DataFrame | No
     return spec_toml(round_spec(base, proposal, runs), header)
 
 
-def _state(sweep_dir: Path, stopped: str) -> StudyState:
+def rounds(sweep_dir: Path) -> list[dict[str, Any]]:
+    """A designed study's rounds from its events: number, FLOPs, profiles, predicted width and,
+    once fitted, the estimate, interval and width achieved ([] for a plain sweep)."""
     from scaling.sweep import store
 
     events = store.read_events(sweep_dir)
     fits = {e["round"]: e for e in events if e.get("event") == "design_fit"}
-    rounds = [{"round": e["round"], "flops": e["proposal"]["flops"], "predicted_width": e.get("predicted_width"),
-               **{k: fits.get(e["round"], {}).get(k) for k in ("estimate", "interval", "width")}}
-              for e in events if e.get("event") == "design_round"]
+    return [{"round": e["round"], "flops": e["proposal"]["flops"], "profiles": len(e["proposal"]["blocks"]),
+             "budgets": sorted(b["flops"] for b in e["proposal"]["blocks"]),
+             "predicted_width": e.get("predicted_width"),
+             **{k: fits.get(e["round"], {}).get(k) for k in ("estimate", "interval", "width")}}
+            for e in events if e.get("event") == "design_round"]
+
+
+def _state(sweep_dir: Path, stopped: str) -> StudyState:
+    from scaling.sweep import store
+
     store.append_event(sweep_dir, "design_stop", "", reason=stopped)
-    return StudyState(rounds=rounds, stopped=stopped)
-
-
-def block_rows(blocks: tuple[Block, ...]) -> list[Mapping[str, Any]]:
-    """One row per profile (what `scaling design` prints)."""
-    return [{"budget_flops": b.flops, "sizes": len(b.params), "params_low": min(b.params),
-             "params_high": max(b.params), "seeds": b.seeds, "flops": b.cost} for b in blocks]
+    return StudyState(rounds=rounds(sweep_dir), stopped=stopped)

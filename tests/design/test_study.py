@@ -4,14 +4,13 @@ specs and their TOML, stopping on the width goal or the FLOPs, resuming an inter
 from __future__ import annotations
 
 import tomllib
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from design_world import synthetic_train
 from scaling.design.designer import Block, Proposal
-from scaling.design.study import design, finished_runs, planned_flops, round_spec, run_study
+from scaling.design.study import finished_runs, round_spec, run_study, spent_flops
 from scaling.sweep import store
 from scaling.sweep.scheduler import run_sweep
 from scaling.sweep.spec import load_spec, parse_spec, plan_runs, spec_toml
@@ -83,18 +82,29 @@ def test_loop_stops_on_its_width_goal_and_records_each_round(tmp_path):
 def test_loop_spends_at_most_the_study_flops(tmp_path):
     state = run_study(spec(), tmp_path, train_round=train(tmp_path))
     assert len(state.rounds) == 2 and state.stopped == "2 rounds done"
-    assert planned_flops(tmp_path / "designed") <= 2e16 * 1.05  # shapes round the sizes a little
+    assert spent_flops(tmp_path / "designed") <= 2e16
+    planned = sum(r["flops"] for r in store.read_sweep_meta(tmp_path / "designed")["runs"])
+    assert planned <= 2e16 * 1.05  # shapes round the sizes a little
 
 
-def test_an_interrupted_round_is_trained_again_not_redesigned(tmp_path):
+class Killed(Exception):
+    pass
+
+
+def test_an_interrupted_round_is_trained_again_as_planned(tmp_path):
+    """Killed after its runs finished but before its fit: the same command trains the same
+    round (nothing new: its finished runs are not given fresh seeds) and fits it."""
     sweep_dir = tmp_path / "designed"
-    goal = spec().design
-    proposal = design(replace(goal, study_flops=5e15), None)
-    sweep_dir.mkdir()
-    store.append_event(sweep_dir, "design_round", "", round=1, proposal=proposal.to_dict(),
-                       predicted_width=proposal.predicted_width)  # killed before any run finished
+
+    def train_then_die(round_spec):
+        train(tmp_path)(round_spec)
+        raise Killed
+
+    with pytest.raises(Killed):
+        run_study(spec(max_rounds=1), tmp_path, train_round=train_then_die)
+    trained = finished_runs(sweep_dir)
     state = run_study(spec(max_rounds=1), tmp_path, train_round=train(tmp_path))
     rounds = [e for e in store.read_events(sweep_dir) if e["event"] == "design_round"]
-    assert len(rounds) == 1 and state.stopped == "1 rounds done"
-    trained = finished_runs(sweep_dir)
-    assert sorted(trained["budget_flops"].unique()) == sorted({b.flops for b in proposal.blocks})
+    assert len(rounds) == 1 and state.stopped == "1 rounds done" and state.rounds[0]["width"] is not None
+    assert sorted(finished_runs(sweep_dir)["run_id"]) == sorted(trained["run_id"])
+    assert len(store.read_sweep_meta(sweep_dir)["runs"]) == len(trained)
