@@ -5,6 +5,8 @@ run's (params, tokens), with seeded multiplicative noise, so the loop's fits hav
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,7 @@ def synthetic_train(cfg, run_dir):
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", {"run_id": run_dir.name, "config": cfg.to_dict()})
+    time.sleep(float(os.environ.get("DESIGN_WORLD_RUN_S", "0")))  # lets a test kill a sweep mid-round
     counts = count_params(cfg.model)
     rng = np.random.default_rng(int(hashlib.sha256(run_dir.name.encode()).hexdigest()[:8], 16))
     loss = truth_loss(counts.total, cfg.tokens) * float(np.exp(NOISE * rng.standard_normal()))

@@ -108,3 +108,54 @@ def test_an_interrupted_round_is_trained_again_as_planned(tmp_path):
     assert len(rounds) == 1 and state.stopped == "1 rounds done" and state.rounds[0]["width"] is not None
     assert sorted(finished_runs(sweep_dir)["run_id"]) == sorted(trained["run_id"])
     assert len(store.read_sweep_meta(sweep_dir)["runs"]) == len(trained)
+
+
+KILL_SCRIPT = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+import tomllib
+from design_world import synthetic_train
+from scaling.design.study import run_study
+from scaling.sweep.scheduler import run_sweep
+from scaling.sweep.spec import parse_spec
+
+if __name__ == "__main__":
+    doc = tomllib.loads({spec!r})
+    doc["design"]["max_rounds"] = 3
+    out = Path(sys.argv[1])
+    run_study(parse_spec(doc), out, train_round=lambda s: run_sweep(s, out, workers=2, train_fn=synthetic_train))
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_mid_study_then_the_same_command_finishes_it(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "study.py"
+    script.write_text(KILL_SCRIPT.format(tests=str(Path(__file__).parents[1]), spec=SPEC))
+    sweep_dir = tmp_path / "store" / "designed"
+    env = {**os.environ, "DESIGN_WORLD_RUN_S": "0.3"}
+    process = subprocess.Popen([sys.executable, str(script), str(tmp_path / "store")], env=env,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill once round 2 is under way
+        events = store.read_events(sweep_dir) if sweep_dir.exists() else []
+        if sum(e["event"] == "design_round" for e in events) >= 2 and events[-1]["event"] == "finish":
+            break
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    subprocess.run([sys.executable, str(script), str(tmp_path / "store")], env=env, check=True, timeout=300)
+    events = store.read_events(sweep_dir)
+    rounds = [e["round"] for e in events if e["event"] == "design_round"]
+    assert rounds == [1, 2, 3] or rounds == [1, 2]  # round 2 resumed, never designed twice
+    assert [e["round"] for e in events if e["event"] == "design_fit"] == rounds
+    runs = finished_runs(sweep_dir)
+    assert not runs.duplicated(["budget_flops", "d_model", "n_layer", "seed"]).any()
+    planned = {r["run_id"] for r in store.read_sweep_meta(sweep_dir)["runs"]}
+    assert set(runs["run_id"]) == planned  # every planned run finished; none planned twice
