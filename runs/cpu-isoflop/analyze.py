@@ -1,4 +1,5 @@
 """The cpu-isoflop study's numbers, from its run store and fits, through scaling's APIs only.
+Another store as the argument gets the same analysis (runs/cpu-design/reproduce.sh does this).
 
     scaling sweep cpu-isoflop                       # the runs (resumes; skips finished ones)
     scaling fit runs/cpu-isoflop --approach all --bootstrap 1000 --out runs/cpu-isoflop/fits/total.json
