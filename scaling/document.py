@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import types
+from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -23,6 +24,8 @@ class Document(Tabular):
     rich display from `Tabular`, read from the same `to_dict()`."""
 
     SCHEMA: ClassVar[str]
+    OLD_SCHEMAS: ClassVar[tuple[str, ...]] = ()
+    """Earlier versions `from_json` still reads (`from_dict` maps their fields to today's)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: to_plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
@@ -40,12 +43,19 @@ class Document(Tabular):
 
     @classmethod
     def from_json(cls: type[T], text: str) -> T:
-        """Read `to_json` output (ValueError on another schema or unknown fields)."""
+        """Read `to_json` output, today's or an OLD_SCHEMAS version (ValueError on another schema or
+        unknown fields)."""
         data = json.loads(text)
         schema = data.get("schema") if isinstance(data, dict) else None
-        if schema != cls.SCHEMA:
+        if schema != cls.SCHEMA and schema not in cls.OLD_SCHEMAS:
             raise ValueError(f"not a {cls.SCHEMA} document (schema {schema!r})")
         return cls.from_dict({k: v for k, v in data.items() if k != "schema"})
+
+
+def renamed(data: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    """`data` with its keys renamed old -> new, all at once: how `from_dict` reads the body of an
+    earlier schema version whose fields were renamed."""
+    return {names.get(key, key): value for key, value in data.items()}
 
 
 def to_plain(value: Any) -> Any:

@@ -25,6 +25,14 @@ SCHEMA_VERSION = 1
 
 STATUSES = ("ok", "diverged", "failed")
 
+TRACEBACK_CHARS = 4000
+"""A failed record keeps the last this many characters of the traceback."""
+
+MEASURED = ("params", "params_nonembedding", "tokens", "flops", "flops_method", "flops_6nd", "flops_appf", "lr",
+            "batch_size", "batch_tokens", "steps", "warmup_steps", "epochs", "seed", "data", "data_digest", "device",
+            "started_at", "finished_at", "wall_s", "versions")
+"""RunRecord fields every record `train` writes has; only a "failed" record may leave them None."""
+
 CURVE_COLUMNS: dict[str, str] = {
     "run_id": "string",
     "step": "int64",           # optimizer steps done when the row was logged
@@ -67,8 +75,8 @@ def quarantine(path: Path, reason: str) -> Path:
 
 def parse_record_json(path: Path, text: str | bytes) -> dict[str, Any]:
     """A record.json's content as a dict: CorruptFile if it is not a run record, NewerSchema if
-    a newer scaling wrote it. Records without a schema_version (a crashed run's minimal
-    "failed" record) read as the current version."""
+    a newer scaling wrote it. Records without a schema_version (the "failed" record of a crashed
+    run, as earlier versions wrote it) read as the current version."""
     try:
         record = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -102,46 +110,55 @@ def run_id(cfg: TrainConfig) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class RunRecord:
-    """The outcome of one run, as record.json holds it. Losses in nats/token."""
+    """The outcome of one run, as record.json holds it. Losses in nats/token.
+
+    A run that ended ("ok", "diverged", or "failed" inside `train`) has every measurement; the
+    "failed" record of a run whose process raised outside `train` or died (`write_failed_record`)
+    has only its id, config, error and traceback, the rest None.
+    """
 
     run_id: str
     status: str
     """"ok" (finished), "diverged" (non-finite loss; stopped before the optimizer step) or "failed"."""
     loss: float | None
     """Final validation loss when status is "ok" (what fits read); None otherwise, never NaN."""
-    train_loss: float | None
+    train_loss: float | None = None
     """Mean train loss over the last log interval."""
-    val_loss: float | None
+    val_loss: float | None = None
     """Last validation loss measured (also for diverged runs, when one was)."""
-    params: int
-    params_nonembedding: int
-    tokens: int
+    params: int | None = None
+    params_nonembedding: int | None = None
+    tokens: int | None = None
     """Tokens trained on (steps done x batch tokens)."""
-    flops: float
+    flops: float | None = None
     """Training FLOPs of the tokens trained, under `flops_method`."""
-    flops_method: str
-    flops_6nd: float
-    flops_appf: float
-    lr: float
-    batch_size: int
-    batch_tokens: int
-    steps: int
+    flops_method: str | None = None
+    flops_6nd: float | None = None
+    flops_appf: float | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    batch_tokens: int | None = None
+    steps: int | None = None
     """Optimizer steps done."""
-    warmup_steps: int
-    epochs: float
+    warmup_steps: int | None = None
+    epochs: float | None = None
     """Passes over the training split (above 1 means repeated data)."""
-    seed: int
-    data: str
-    data_digest: str
+    seed: int | None = None
+    data: str | None = None
+    data_digest: str | None = None
     """sha256 of the corpus tokens (for stdlib, of the interpreter's source files)."""
-    device: str
-    started_at: str
-    finished_at: str
-    wall_s: float
-    versions: dict[str, str]
+    device: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    wall_s: float | None = None
+    versions: dict[str, str] | None = None
     config: dict[str, Any]
-    """The resolved TrainConfig (`TrainConfig.from_dict` rebuilds it)."""
+    """The resolved TrainConfig (`TrainConfig.from_dict` rebuilds it); {} when the executor had none."""
     error: str | None = None
+    """Why the run failed ("RuntimeError: ..."); None unless status is "failed"."""
+    traceback: str | None = None
+    """The end (TRACEBACK_CHARS characters at most) of the traceback of an exception the sweep
+    executor caught; "" when the run's process died; None in the records `train` writes."""
     schema_version: int = SCHEMA_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
     """Data facts (entropy rate of a synthetic source, corpus sizes)."""
@@ -149,14 +166,20 @@ class RunRecord:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
+        if self.status != "failed":
+            missing = [name for name in MEASURED if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"a {self.status!r} run record needs {', '.join(missing)}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunRecord:
+        """Read `to_dict` output; a record without schema_version (an earlier failed record)
+        reads as the current version, fields it lacks as None."""
         known = {f.name for f in fields(cls)}
-        if d.get("schema_version") != SCHEMA_VERSION:
+        if d.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
             raise ValueError(f"unsupported run record schema {d.get('schema_version')!r}")
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -166,16 +189,15 @@ class RunRecord:
 
 
 def read_record(run_dir: Path) -> RunRecord | None:
-    """The run's record.json as a RunRecord, or None when the run has not finished (or never
-    started). A failed run's record (`write_failed_record`) is not a RunRecord: read it with
-    `read_record_json`."""
+    """The run's record.json as a RunRecord (any status, failed ones too), or None when the run
+    has not ended (or never started)."""
     record = read_record_json(run_dir)
     return None if record is None else RunRecord.from_dict(record)
 
 
 def read_record_json(run_dir: Path) -> dict[str, Any] | None:
-    """The run's record.json as a dict (any status, failed ones too), or None when the run has
-    not ended. The one reader of record.json; `read_record` types it."""
+    """The run's record.json as a dict (any status), or None when the run has not ended. The one
+    reader of record.json; `read_record` types it."""
     path = Path(run_dir) / "record.json"
     try:
         text = path.read_bytes()
@@ -185,10 +207,12 @@ def read_record_json(run_dir: Path) -> dict[str, Any] | None:
 
 
 def write_failed_record(run_dir: Path, run_id: str, config: dict[str, Any], error: str, trace: str = "") -> None:
-    """record.json of a run that raised or whose process died: status "failed", no loss, the
-    error and the end of its traceback. (A run that ends writes its RunRecord through RunSink.)"""
-    write_json(Path(run_dir) / "record.json", {"run_id": run_id, "status": "failed", "loss": None, "error": error,
-                                               "traceback": trace[-4000:], "config": config})
+    """record.json of a run that raised or whose process died: a RunRecord with status "failed",
+    no loss or measurements, the error and the end of its traceback, written as `train` writes
+    its own (RunSink.write_record)."""
+    record = RunRecord(run_id=run_id, status="failed", loss=None, config=config, error=error,
+                       traceback=trace[-TRACEBACK_CHARS:])
+    RunSink(run_dir, run_id).write_record(record)
 
 
 class RunSink:

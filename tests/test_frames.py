@@ -30,7 +30,8 @@ def test_fit_frame_has_a_row_per_coefficient_with_its_interval_and_level():
 def test_plan_report_frame_and_html_state_the_level():
     report = plan_report([FIT, get_preset("chinchilla")], flops=1e21, hardware=Hardware(gpu="h100", gpus=8))
     frame = report.to_frame()
-    assert list(frame["law"]) == [FIT.label, "chinchilla"]
+    assert list(frame["label"]) == [FIT.label, "chinchilla"]
+    assert list(frame["law"]) == ["chinchilla", "chinchilla"]  # the registry key of each form
     fitted, preset = report.plans
     assert fitted.interval_level == 0.95 and preset.interval_level is None
     assert frame.loc[0, ["params_low", "params_high"]].tolist() == list(fitted.params_interval)

@@ -56,3 +56,41 @@ def test_round_trip_through_tagged_json(name):
 def test_another_document_is_refused(cls):
     with pytest.raises(ValueError, match=f"not a {cls.SCHEMA} document|this version reads .*{cls.SCHEMA}"):
         cls.from_json(json.dumps({"schema": "scaling.Other/1"}))
+
+
+SCHEMA1 = {  # written by the release of each /1 schema, where `law` was the label (and Plan's `law_form` the key)
+    "plan_schema1.json": (Plan, lambda: plan(get_preset("kaplan2020"), 1e21)),
+    "planreport_schema1.json": (PlanReport, lambda: plan_report([get_preset("chinchilla"), get_preset("kaplan2020")],
+                                                                flops=1e21, hardware=Hardware(gpu="h100", gpus=8))),
+    "beyondreport_schema1_data_constrained.json": (
+        BeyondReport, lambda: plan_beyond([get_preset("muennighoff2023")], flops=1e22, unique_tokens=1e10)),
+    "beyondreport_schema1_inference.json": (
+        BeyondReport, lambda: plan_beyond([get_preset("chinchilla")], flops=1e22, inference_tokens=2e12)),
+    "beyondreport_schema1_target_loss.json": (
+        BeyondReport, lambda: plan_beyond([get_preset("chinchilla"), get_preset("epoch2024")], loss=1.8)),
+    "beyondreport_schema1_cost.json": (
+        BeyondReport, lambda: plan_beyond([get_preset("chinchilla")], flops=1e22, hardware=Hardware(gpu="h100", gpus=8),
+                                          price_per_gpu_hour=2.5)),
+    "comparison_schema1.json": (Comparison, lambda: compare([get_preset("kaplan2020"), get_preset("chinchilla")],
+                                                            [get_preset("chinchilla")], [1e21])),
+}
+
+
+def _leaves(value, path=""):
+    """(path, leaf) pairs of a JSON value, in order."""
+    if isinstance(value, dict):
+        return [pair for key, v in value.items() for pair in _leaves(v, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [pair for i, v in enumerate(value) for pair in _leaves(v, f"{path}[{i}]")]
+    return [(path, value)]
+
+
+@pytest.mark.parametrize("name", SCHEMA1)
+def test_schema1_documents_still_load_with_law_as_the_registry_key(name):
+    cls, today = SCHEMA1[name]
+    old = _leaves(cls.from_json((FIXTURE.parent / name).read_text()).to_dict())
+    new = _leaves(today().to_dict())
+    assert [path for path, _ in old] == [path for path, _ in new]
+    numbers = [(a, b) for (_, a), (_, b) in zip(old, new) if isinstance(b, float)]
+    assert [a for a, _ in numbers] == pytest.approx([b for _, b in numbers], rel=1e-9)
+    assert [a for _, a in old if not isinstance(a, float)] == [b for _, b in new if not isinstance(b, float)]

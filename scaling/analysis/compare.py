@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from scaling.document import Document
+from scaling.document import Document, from_plain, renamed
 from scaling.flops import check_budget
 from scaling.laws.base import LawEstimate
 from scaling.laws.registry import get_law
@@ -33,7 +33,8 @@ class Allocation:
     """One law's compute-optimal allocation at one budget."""
 
     flops: float
-    law: str
+    label: str
+    """Label of the allocating law estimate: a preset name or a fit's label."""
     params: float
     """In `params_convention`."""
     tokens: float
@@ -49,8 +50,9 @@ class Evaluation:
 
     flops: float
     allocation: str
-    law: str
-    """The loss-predicting law that scores it."""
+    """Label of the allocating law estimate (`Allocation.label`)."""
+    scorer: str
+    """Label of the loss-predicting law estimate that scores it."""
     params: float
     """Model size in the scoring law's convention."""
     tokens: float
@@ -68,7 +70,8 @@ class Evaluation:
 class Comparison(Document):
     """Allocations of several laws at several budgets, each scored under the loss laws."""
 
-    SCHEMA: ClassVar[str] = "scaling.Comparison/1"
+    SCHEMA: ClassVar[str] = "scaling.Comparison/2"
+    OLD_SCHEMAS: ClassVar[tuple[str, ...]] = ("scaling.Comparison/1",)
 
     budgets: tuple[float, ...]
     allocations: tuple[Allocation, ...]
@@ -76,6 +79,15 @@ class Comparison(Document):
     notes: tuple[str, ...]
 
     _frame_rows = "evaluations"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Comparison:
+        """Read `to_dict` output, or a Comparison/1 body (its records called both labels `law`)."""
+        data = dict(data)
+        for key, name in (("allocations", "label"), ("evaluations", "scorer")):
+            if key in data:
+                data[key] = [r if name in r else renamed(r, {"law": name}) for r in data[key]]
+        return from_plain(cls, data)
 
 
 def compare(allocations: Sequence[LawEstimate], laws: Sequence[LawEstimate], budgets: Sequence[float]) -> Comparison:
@@ -93,7 +105,7 @@ def compare(allocations: Sequence[LawEstimate], laws: Sequence[LawEstimate], bud
         for estimate in allocations:
             params, tokens = (float(x) for x in estimate.optimal(budget))
             total = float(convert_params(params, source=estimate.params_convention, target="total"))
-            allocated.append(Allocation(flops=budget, law=estimate.label, params=params, tokens=tokens,
+            allocated.append(Allocation(flops=budget, label=estimate.label, params=params, tokens=tokens,
                                         params_convention=estimate.params_convention, params_total=total))
             for law in scorers:
                 scored.append(_evaluate(estimate, params, law, budget, optimum[law.label]))
@@ -120,7 +132,7 @@ def _evaluate(estimate: LawEstimate, params: float, law: LawEstimate, budget: fl
     N = float(convert_params(params, source=estimate.params_convention, target=law.params_convention))
     D = budget / (6.0 * N)
     loss = float(law.predict(N, D))
-    return Evaluation(flops=budget, allocation=estimate.label, law=law.label, params=N, tokens=D, loss=loss,
+    return Evaluation(flops=budget, allocation=estimate.label, scorer=law.label, params=N, tokens=D, loss=loss,
                       optimum_loss=optimum, excess=loss - optimum, excess_pct=100.0 * (loss - optimum) / optimum)
 
 

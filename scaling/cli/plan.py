@@ -176,21 +176,21 @@ def _render_plan(report: PlanReport) -> Output:
     for p in report.plans:
         shape = p.shape
         row: dict[str, Any] = {
-            "law": p.law, "params": p.params, "params_convention": p.params_convention, "tokens": p.tokens,
+            "label": p.label, "params": p.params, "params_convention": p.params_convention, "tokens": p.tokens,
             "tokens_per_param": p.tokens_per_param, "flops": p.flops, "loss": p.loss,
             "n_layer": shape.n_layer if shape else None, "d_model": shape.d_model if shape else None,
             "n_head": shape.n_head if shape else None, "shape_params": p.shape_params}
         if report.hardware is not None:
             row.update(gpu_hours=p.gpu_hours, days=p.days)
         records.append(row)
-    rows = [[r["law"], si(r["params"]), r["params_convention"], si(r["tokens"]), f"{r['tokens_per_param']:.1f}",
+    rows = [[r["label"], si(r["params"]), r["params_convention"], si(r["tokens"]), f"{r['tokens_per_param']:.1f}",
              render.flops(r["flops"]), render.loss(r["loss"]), f"{r['n_layer']}L d{r['d_model']} {r['n_head']}h"]
             + ([quantity(r["gpu_hours"]), quantity(r["days"])] if report.hardware else []) for r in records]
     headers = ["law", "params", "convention", "tokens", "tokens/param", "flops", "loss", "shape"]
     headers += ["gpu-hours", "days"] if report.hardware else []
-    details = [f"{p.law}: " + ", ".join(f"{k} {si(v)}" for k, v in p.details.items())
+    details = [f"{p.label}: " + ", ".join(f"{k} {si(v)}" for k, v in p.details.items())
                for p in report.plans if p.details]
-    details += [f"{p.law}: {p.interval_level:.0%} bootstrap intervals " + ", ".join(
+    details += [f"{p.label}: {p.interval_level:.0%} bootstrap intervals " + ", ".join(
         f"{name} [{si(span[0])}, {si(span[1])}]" if name != "loss" else f"loss [{span[0]:.3f}, {span[1]:.3f}]"
         for name, span in (("params", p.params_interval), ("tokens", p.tokens_interval), ("loss", p.loss_interval))
         if span is not None) for p in report.plans if p.params_interval is not None]
@@ -198,19 +198,19 @@ def _render_plan(report: PlanReport) -> Output:
 
 
 def _render_compare(result: Comparison, table_by_decade: bool) -> Output:
-    scorers = list(dict.fromkeys(e.law for e in result.evaluations))
-    score = {(e.flops, e.allocation, e.law): e for e in result.evaluations}
+    scorers = list(dict.fromkeys(e.scorer for e in result.evaluations))
+    score = {(e.flops, e.allocation, e.scorer): e for e in result.evaluations}
     if table_by_decade:
-        labels = list(dict.fromkeys(a.law for a in result.allocations))
-        params = {(a.flops, a.law): a.params_total for a in result.allocations}
+        labels = list(dict.fromkeys(a.label for a in result.allocations))
+        params = {(a.flops, a.label): a.params_total for a in result.allocations}
         headers = ["flops"] + [f"{label} N_total (vs {scorers[0]})" for label in labels]
         rows = [[f"{c:.0e}"] + [f"{si(params[c, label])} ({pct(score[c, label, scorers[0]].excess_pct)})"
                                 for label in labels] for c in result.budgets]
     else:
         headers = ["allocation", "params", "convention", "N_total", "tokens/param"]
         headers += [f"loss under {s} (excess)" for s in scorers]
-        rows = [[a.law, si(a.params), a.params_convention, si(a.params_total), f"{a.tokens / a.params:.1f}"]
-                + [f"{render.loss(score[a.flops, a.law, s].loss, 4)} ({pct(score[a.flops, a.law, s].excess_pct)})"
+        rows = [[a.label, si(a.params), a.params_convention, si(a.params_total), f"{a.tokens / a.params:.1f}"]
+                + [f"{render.loss(score[a.flops, a.label, s].loss, 4)} ({pct(score[a.flops, a.label, s].excess_pct)})"
                    for s in scorers]
                 for a in result.allocations]
     return Output([Table(headers, rows)], list(result.notes), [e.__dict__ for e in result.evaluations],

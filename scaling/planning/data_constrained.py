@@ -25,7 +25,8 @@ from scaling.planning.cost import Cost, cost_of
 class DataConstrainedPlan:
     """One law's allocation of `flops` with `unique_tokens` unique tokens, against unlimited data."""
 
-    law: str
+    label: str
+    """Label of the law estimate: a preset name or a fit's label."""
     flops: float
     """Training budget C = 6 N D."""
     unique_tokens: float
@@ -76,7 +77,7 @@ def plan_data_constrained(estimate: LawEstimate, flops: float, unique_tokens: fl
     if not all(math.isfinite(x) for x in (params, tokens, loss, free_params, free_tokens, free_loss)):
         raise ValueError(f"unique_tokens {unique_tokens:g} at {flops:g} FLOPs: {estimate.label}'s plan is not finite")
     return DataConstrainedPlan(
-        law=estimate.label, flops=float(flops), unique_tokens=float(unique_tokens), params=params,
+        label=estimate.label, flops=float(flops), unique_tokens=float(unique_tokens), params=params,
         tokens=tokens, tokens_per_param=tokens / params, epochs=tokens / unique_tokens,
         effective_tokens=scalar(effective_tokens(c, tokens, unique_tokens)),
         effective_params=scalar(effective_params(c, params, min(unique_tokens, tokens))),

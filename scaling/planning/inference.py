@@ -59,7 +59,8 @@ class Allocation:
 class InferencePlan:
     """Compute-optimal against inference-aware allocation for the same loss, under one law."""
 
-    law: str
+    label: str
+    """Label of the law estimate: a preset name or a fit's label."""
     inference_tokens: float
     """T: tokens the model will process in inference over its life."""
     loss: float
@@ -166,7 +167,7 @@ def plan_inference(estimate: LawEstimate, inference_tokens: float, *, flops: flo
                          "is not finite; give a smaller demand or budget")
     extra = _intervals(estimate, law, inference_tokens, flops, loss, level)
     return InferencePlan(
-        law=estimate.label, inference_tokens=float(inference_tokens), loss=target, loss_source=source,
+        label=estimate.label, inference_tokens=float(inference_tokens), loss=target, loss_source=source,
         compute_optimal=star, inference_optimal=best, flops_saved=star.total_flops - best.total_flops,
         flops_saved_pct=100.0 * (star.total_flops - best.total_flops) / star.total_flops,
         params_ratio=best.params / star.params, tokens_ratio=best.tokens / star.tokens,

@@ -17,14 +17,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from scaling.config import ModelConfig
-from scaling.document import Document
+from scaling.document import Document, renamed
 from scaling.flops import MAX_FLOPS, MIN_FLOPS, check_budget, count_params, positive_number, suggest_shape
 from scaling.hardware import Hardware
 from scaling.laws.base import LawEstimate
 from scaling.laws.registry import get_law
 from scaling.laws.presets import convert_params
 
-SCHEMA = "scaling.Plan/1"
+SCHEMA = "scaling.Plan/2"
+PLAN_V1_FIELDS = {"law": "label", "law_form": "law"}
+"""Plan/1 (and PlanReport/1) called the label `law` and the registry key `law_form`."""
 DEFAULT_VOCAB_SIZE = 32000
 """Vocabulary for suggested shapes: Chinchilla's SentencePiece vocabulary (Hoffmann et al. 2022, Sec. 4.1)."""
 DEFAULT_SEQ_LEN = 2048
@@ -39,11 +41,12 @@ class Plan(Document):
     predicted loss: the names the CLI's JSON uses)."""
 
     SCHEMA: ClassVar[str] = SCHEMA
+    OLD_SCHEMAS: ClassVar[tuple[str, ...]] = ("scaling.Plan/1",)
 
-    law: str
+    label: str
     """Label of the law estimate: a preset name or a fit's label."""
-    law_form: str
-    """Registry key of its functional form."""
+    law: str
+    """Registry key of its functional form (scaling.laws.registry.get_law)."""
     params: float
     """Parameters, in `params_convention`."""
     tokens: float
@@ -85,7 +88,8 @@ class Plan(Document):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
-        data = dict(data)
+        """Read `to_dict` output, or a Plan/1 body (no `label`: its fields renamed)."""
+        data = dict(data) if "label" in data else renamed(data, PLAN_V1_FIELDS)
         if data.get("shape") is not None:
             data["shape"] = ModelConfig(**data["shape"])
         for name in ("loss_interval", "params_interval", "tokens_interval"):
@@ -98,7 +102,8 @@ class Plan(Document):
 class PlanReport(Document):
     """Plans from several laws for one request, and the assumptions behind them."""
 
-    SCHEMA: ClassVar[str] = "scaling.PlanReport/1"
+    SCHEMA: ClassVar[str] = "scaling.PlanReport/2"
+    OLD_SCHEMAS: ClassVar[tuple[str, ...]] = ("scaling.PlanReport/1",)
 
     flops: float | None
     """The FLOP budget asked for (None for --params/--tokens requests)."""
@@ -199,7 +204,7 @@ def _build(estimate: LawEstimate, params: float, tokens: float, budget: float, h
     method = "6ND" if math.isclose(6.0 * params * tokens, budget, rel_tol=1e-6) else \
         f"{estimate.law}: {convention.split(':')[0]}, D from the law (6ND = {6.0 * params * tokens / budget:.3g} C)"
     details = estimate.details(budget) if hasattr(estimate, "details") else {}
-    return Plan(law=estimate.label, law_form=estimate.law, params=params, tokens=tokens,
+    return Plan(label=estimate.label, law=estimate.law, params=params, tokens=tokens,
                 tokens_per_param=tokens / params, flops=budget, loss=loss, loss_interval=interval,
                 params_interval=spans.get("params"), tokens_interval=spans.get("tokens"),
                 interval_level=float(estimate.level) if interval is not None or spans else None,  # type: ignore[attr-defined]
@@ -232,7 +237,7 @@ def _invert(function: Callable[[float], float], target: float, name: str) -> flo
 
 def _assumptions(estimates: Sequence[LawEstimate], plans: Sequence[Plan], hardware: Hardware | None,
                  params: float | None, params_convention: str, shape_note: str) -> tuple[str, ...]:
-    notes = [f"{p.law}: params are {p.params_convention}; budget read as {p.budget_convention}"
+    notes = [f"{p.label}: params are {p.params_convention}; budget read as {p.budget_convention}"
              for p in plans if p.params_convention != "total" or p.budget_convention != "C = 6 N D"]
     if len(notes) < len(plans):
         notes.append(("other laws" if notes else "all laws") + ": params are total (embeddings counted); "

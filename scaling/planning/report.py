@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
-from scaling.document import Document, from_plain
+from scaling.document import Document, from_plain, renamed
 from scaling.hardware import Hardware
 from scaling.laws.base import LawEstimate
 from scaling.laws.registry import get_law
@@ -23,7 +23,7 @@ from scaling.planning.data_constrained import DataConstrainedPlan, plan_data_con
 from scaling.planning.inference import InferencePlan, plan_inference
 from scaling.planning.target import TargetPlan, plan_for_loss
 
-SCHEMA = "scaling.BeyondReport/1"
+SCHEMA = "scaling.BeyondReport/2"
 QUESTIONS = ("data-constrained", "inference", "target-loss", "cost")
 
 
@@ -48,6 +48,7 @@ class BeyondReport(Document):
     """Results of one question for several laws, with the request and the assumptions behind them."""
 
     SCHEMA: ClassVar[str] = SCHEMA
+    OLD_SCHEMAS: ClassVar[tuple[str, ...]] = ("scaling.BeyondReport/1",)
 
     question: str
     """One of QUESTIONS."""
@@ -69,13 +70,17 @@ class BeyondReport(Document):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BeyondReport:
-        """Read `to_dict` output; each result is read as its question's plan type."""
+        """Read `to_dict` output; each result is read as its question's plan type. A BeyondReport/1
+        result called its label `law` (a priced plan is read as a Plan/1 body)."""
         data = dict(data)
         if data.get("question") not in QUESTIONS:
             raise ValueError(f"question must be one of {', '.join(QUESTIONS)}, got {data.get('question')!r}")
         result_type = _RESULT_TYPES[data["question"]]
-        results = tuple(result_type.from_dict(r) if hasattr(result_type, "from_dict") else from_plain(result_type, r)
-                        for r in data.pop("results"))
+        if result_type is not PricedPlan:
+            results = tuple(from_plain(result_type, r if "label" in r else renamed(r, {"law": "label"}))
+                            for r in data.pop("results"))
+        else:
+            results = tuple(PricedPlan.from_dict(r) for r in data.pop("results"))
         report: BeyondReport = from_plain(cls, {**data, "results": ()})
         return replace(report, results=results)
 

@@ -32,7 +32,8 @@ from scaling.planning.cost import Cost, cost_of
 class TargetPlan:
     """The least compute reaching `loss` under one law, or why it is unreachable."""
 
-    law: str
+    label: str
+    """Label of the law estimate: a preset name or a fit's label."""
     loss: float
     """Target loss, nats/token on the law's own data."""
     reachable: bool
@@ -112,7 +113,7 @@ def plan_for_loss(estimate: LawEstimate, loss: float, *, unique_tokens: float | 
     law = loss_law(estimate)
     coefficients = dict(estimate.coefficients)
     floor = scalar(loss_floor(law, coefficients, unique_tokens))
-    common: dict[str, Any] = {"law": estimate.label, "loss": float(loss), "floor": floor,
+    common: dict[str, Any] = {"label": estimate.label, "loss": float(loss), "floor": floor,
                               "unique_tokens": unique_tokens, "conventions": conventions(estimate)}
     at_min = scalar(frontier_loss(law, coefficients, np.asarray(MIN_FLOPS), unique_tokens))
     if loss >= at_min:

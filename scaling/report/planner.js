@@ -173,8 +173,8 @@
   const tbody = document.querySelector("#plans tbody");
   const rows = DATA.laws.map((law, index) => {
     const row = tbody.insertRow();
-    row.dataset.law = law.label;
-    const cells = ["law", "params", "convention", "tokens", "tokens-per-param", "loss", "gpu-hours", "days", "dollars"];
+    row.dataset.label = law.label;
+    const cells = ["label", "params", "convention", "tokens", "tokens-per-param", "loss", "gpu-hours", "days", "dollars"];
     for (const name of cells) {
       const cell = row.insertCell();
       cell.className = name;
@@ -182,7 +182,7 @@
     row.cells[0].textContent = law.label;
     row.cells[2].textContent = law.params_convention;
     const box = document.createElement("input");
-    box.type = "checkbox"; box.checked = true; box.id = "pick-" + index; box.dataset.law = law.label;
+    box.type = "checkbox"; box.checked = true; box.id = "pick-" + index; box.dataset.label = law.label;
     const label = document.createElement("label");
     label.htmlFor = box.id; label.textContent = law.label + (law.draws ? " (fit, " + Math.round(100 * law.level) + "% intervals)" : "");
     const item = document.createElement("span");

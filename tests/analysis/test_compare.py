@@ -12,10 +12,10 @@ ALL = list(PRESETS.values())
 
 def test_own_allocation_has_zero_excess():
     result = compare(ALL, ALL, [1e21])
-    scorers = {e.law for e in result.evaluations}
+    scorers = {e.scorer for e in result.evaluations}
     assert scorers == {"chinchilla", "chinchilla-unrounded", "epoch2024", "muennighoff2023"}  # the loss-predicting presets
     for e in result.evaluations:
-        if e.allocation == e.law:
+        if e.allocation == e.scorer:
             assert e.excess == pytest.approx(0.0, abs=1e-12)
         else:
             assert e.excess >= -1e-12  # nothing beats a law's own optimum under that law

@@ -59,7 +59,7 @@ def test_approach_3_json_keys_and_plan_uses_the_fit(runs_csv, tmp_path):
     plan = runner.invoke(app, ["plan", "--flops", "1e21", "--law", str(printed), "--format", "json"])
     assert plan.exit_code == 0, plan.output
     row = json.loads(plan.stdout)["plans"][0]
-    assert row["law"].startswith("fit:chinchilla@")
+    assert row["label"].startswith("fit:chinchilla@") and row["law"] == "chinchilla"
     low, high = row["loss_interval"]
     assert low < row["loss"] < high
     for name in ("params", "tokens"):

@@ -32,9 +32,10 @@ def test_plan_json_shape():
     result = invoke("plan", "--flops", "1e21", "--format", "json")
     data = json.loads(result.output)
     assert data["flops"] == 1e21
-    assert [p["law"] for p in data["plans"]] == list(PRESETS)
+    assert [p["label"] for p in data["plans"]] == list(PRESETS)
+    assert [p["law"] for p in data["plans"]] == [p.law for p in PRESETS.values()]
     for plan in data["plans"]:
-        assert {"law", "params", "tokens", "tokens_per_param", "flops", "loss", "params_convention"} <= set(plan)
+        assert {"label", "law", "params", "tokens", "tokens_per_param", "flops", "loss", "params_convention"} <= set(plan)
         assert plan["flops"] == 1e21
     chinchilla = data["plans"][0]
     assert chinchilla["tokens_per_param"] == pytest.approx(chinchilla["tokens"] / chinchilla["params"])
@@ -51,7 +52,7 @@ def test_plan_params_mode_reports_computed_flops():
 def test_plan_tokens_mode_and_csv():
     result = invoke("plan", "--tokens", "1e12", "--law", "chinchilla", "--law", "kaplan2020", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(result.output)))
-    assert [r["law"] for r in rows] == ["chinchilla", "kaplan2020"]
+    assert [r["label"] for r in rows] == ["chinchilla", "kaplan2020"]
     assert float(rows[0]["tokens"]) == pytest.approx(1e12)
 
 

@@ -209,7 +209,7 @@ def test_plan_beyond_picks_the_question_and_default_laws():
     assert plan_beyond(flops=1e22, unique_tokens=25e9).question == "data-constrained"
     report = plan_beyond(loss=2.0)
     assert report.question == "target-loss"
-    assert [r.law for r in report.results] == ["chinchilla", "chinchilla-unrounded", "epoch2024", "muennighoff2023"]
+    assert [r.label for r in report.results] == ["chinchilla", "chinchilla-unrounded", "epoch2024", "muennighoff2023"]
     priced = plan_beyond(flops=1e21, hardware=Hardware(gpu="h100"), price_per_gpu_hour=2.0)
     assert priced.question == "cost" and len(priced.results) == len(PRESETS)
     for report in (plan_beyond([CHINCHILLA], flops=1e22, inference_tokens=1e12), priced):
@@ -255,7 +255,7 @@ def test_fitted_law_from_json_gives_cost_intervals():
     report = plan_beyond([fit], flops=1e22, inference_tokens=2e12)
     (inference,) = report.results
     assert inference.params_interval[0] < inference.inference_optimal.params < inference.params_interval[1]
-    assert report.to_dict()["results"][0]["law"].startswith("fit:chinchilla@")
+    assert report.to_dict()["results"][0]["label"].startswith("fit:chinchilla@")
 
 
 def test_absurd_inputs_are_rejected_not_planned():
@@ -278,4 +278,4 @@ def test_plan_beyond_passes_shape_options_and_picks_data_constrained_laws():
                          seq_len=128)
     assert {(r.plan.shape.vocab_size, r.plan.shape.seq_len) for r in report.results} == {(256, 128)}
     target = plan_beyond(loss=2.5, unique_tokens=1e9)
-    assert [r.law for r in target.results] == ["muennighoff2023"]
+    assert [r.label for r in target.results] == ["muennighoff2023"]

@@ -72,7 +72,7 @@ def test_report_json_shape_and_round_trip():
     data = json.loads(report.to_json())
     assert data["flops"] == 1e21 and len(data["plans"]) == len(PRESETS)
     for row in data["plans"]:
-        assert {"law", "params", "tokens", "tokens_per_param", "flops", "loss", "params_convention"} <= set(row)
+        assert {"label", "law", "params", "tokens", "tokens_per_param", "flops", "loss", "params_convention"} <= set(row)
         assert row["params_convention"] in ("total", "non-embedding")
         assert row["flops"] == 1e21 and row["gpu_hours"] > 0
     assert [r["loss"] is None for r in data["plans"]] == [not p.predicts_loss for p in ALL]
@@ -93,7 +93,7 @@ def test_report_rejects_ambiguous_requests():
 
 def test_flops_method_says_6nd_only_when_6nd_is_the_budget():
     for p in plan_report(ALL, flops=1e21).plans:
-        assert (p.flops_method == "6ND") == (6 * p.params * p.tokens == pytest.approx(p.flops, rel=1e-6)), p.law
+        assert (p.flops_method == "6ND") == (6 * p.params * p.tokens == pytest.approx(p.flops, rel=1e-6)), p.label
     kaplan = plan(PRESETS["kaplan2020"], 1e21)
     assert kaplan.flops_method != "6ND" and "2 C_min" in kaplan.flops_method
 

@@ -74,10 +74,10 @@ def set_value(driver, element_id: str, value: str, event: str) -> None:
 
 
 def shown_plans(driver) -> dict[str, dict[str, object]]:
-    """{law: {column: (value, low, high) as shown}}; numbers parsed from the cells' text."""
+    """{label: {column: (value, low, high) as shown}}; numbers parsed from the cells' text."""
     rows = driver.execute_script("""
         return Array.from(document.querySelectorAll('#plans tbody tr')).filter(r => !r.hidden).map(r => {
-          const out = {_row: r.dataset.law};
+          const out = {_row: r.dataset.label};
           for (const td of r.cells) {
             const q = (s) => { const e = td.querySelector(s); return e ? e.textContent : null; };
             out[td.className] = [q('.value'), q('.low'), q('.high'), q('.interval')];
@@ -102,7 +102,7 @@ def agrees(shown: float, expected: float) -> bool:
 def planned(*options: str) -> dict[str, dict]:
     result = runner.invoke(app, ["plan", *(a for law in LAWS for a in ("--law", law)), *options, "--format", "json"])
     assert result.exit_code == 0, result.output
-    return {plan["law"]: plan for plan in json.loads(result.output)["plans"]}
+    return {plan["label"]: plan for plan in json.loads(result.output)["plans"]}
 
 
 def check_against_plan(driver, plans: dict[str, dict]) -> None:
@@ -147,7 +147,7 @@ def test_gpu_hours_budget_shows_what_scaling_plan_gives(page):
 
 
 def test_law_picker_hides_and_shows_a_law(page):
-    box = page.find_element("css selector", "#law-picker input[data-law='kaplan2020']")
+    box = page.find_element("css selector", "#law-picker input[data-label='kaplan2020']")
     box.click()
     assert "kaplan2020" not in shown_plans(page)
     box.click()
