@@ -153,8 +153,15 @@ def from_runs(runs: pd.DataFrame, all_runs: pd.DataFrame, *, fallback: Belief, d
                       source="residuals of the Approach 3 fit (no repeated seeds)")
         notes.append(f"no repeated seeds: run noise {noise.sd:.2%} taken from the fit's residuals (an upper bound)")
     table = np.column_stack([np.asarray(fit.samples[name], dtype=float) for name in PARAMS])
-    return Belief(draws=table, noise=noise, source=f"Approach 3 fit of {len(runs)} configurations, "
-                                                   f"{len(table)} bootstrap draws"), notes
+    usable = np.isfinite(table).all(axis=1) & (table > 0).all(axis=1)
+    if usable.sum() < len(table):
+        notes.append(f"{len(table) - usable.sum()} of {len(table)} bootstrap draws of the fit are degenerate "
+                     "(a zero or infinite coefficient) and left out of the belief")
+    if usable.sum() < 8:
+        notes.append("too few usable bootstrap draws; designing from the prior")
+        return _with_noise(fallback, noise), notes
+    return Belief(draws=table[usable], noise=noise, source=f"Approach 3 fit of {len(runs)} configurations, "
+                                                           f"{int(usable.sum())} bootstrap draws"), notes
 
 
 def seed_noise(all_runs: pd.DataFrame) -> Noise | None:

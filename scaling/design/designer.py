@@ -40,7 +40,7 @@ from scaling.design.precision import Points, Precision, fisher_width, simulated_
 from scaling.document import Document
 
 LATTICE = 4
-"""Budgets per decade of the lattice every design's budgets sit on (rounds share budgets)."""
+"""Budgets per decade of the lattice every design's budgets sit on (10^(k/4): rounds share budgets)."""
 SIZES = (5, 7)
 """Sizes per profile."""
 RATIOS = (1.6, 2.2, 3.0)
@@ -61,9 +61,11 @@ TIE = 0.02
 
 
 def lattice(max_run_flops: float, index: int) -> float:
-    """Budget `index` quarter-decades below `max_run_flops`, to 3 significant digits (so the
-    budgets of successive rounds, and of the TOML they are written to, are the same numbers)."""
-    return float(f"{max_run_flops * 10 ** (-index / LATTICE):.3g}")
+    """Budget `index` quarter-decades below the largest quarter-decade point 10^(k/4) at or under
+    `max_run_flops`, to 3 significant digits: every round of every study, and the TOML written for
+    it, uses the same numbers (1e12, 1.78e12, 3.16e12, 5.62e12, ...)."""
+    top = math.floor(math.log10(max_run_flops) * LATTICE + 0.01)  # 3.16e12 is 10^12.5 to 3 digits
+    return float(f"{10 ** ((top - index) / LATTICE):.3g}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,6 +118,10 @@ class Proposal(Document):
                 for b in self.blocks for p in b.params]
 
 
+class NoDesign(ValueError):
+    """No candidate design fits the FLOPs given."""
+
+
 Realise = Callable[[float], float]
 """A target parameter count -> the count of the shape that will be trained (a sweep's shape rule)."""
 
@@ -128,9 +134,15 @@ def propose(belief: Belief, goal: Goal, existing: Points | None = None, *, seed:
     now = _score(belief, existing, goal, seed, simulate=goal.approach == "2")
     designs = [d for d in candidates(belief, goal, realise) if sum(b.cost for b in d) <= goal.study_flops * (1 + 1e-9)]
     if not designs:
-        raise ValueError(f"no design fits the study budget of {goal.study_flops:.3g} FLOPs: the cheapest profile "
-                         f"(5 sizes at {goal.smallest_run:.3g} FLOPs) costs {5 * goal.smallest_run:.3g}; "
-                         "raise --study-flops or lower --min-run-flops")
+        raise NoDesign(f"no design fits the study budget of {goal.study_flops:.3g} FLOPs: the cheapest profile "
+                       f"(5 sizes at {goal.smallest_run:.3g} FLOPs) costs {5 * goal.smallest_run:.3g}; "
+                       "raise --study-flops or lower --min-run-flops")
+    if goal.span_decades:
+        trained = list(existing.flops)
+        designs = [d for d in designs if _span(trained + [b.flops for b in d]) >= goal.span_decades - 1e-9]
+        if not designs:
+            raise NoDesign(f"no design within {goal.study_flops:.3g} FLOPs spans {goal.span_decades:g} decades of "
+                           "budgets: raise the study FLOPs or lower span_decades")
     costs = np.array([sum(b.cost for b in d) for d in designs])
     screen = np.array([fisher_width(belief, existing + _points(d), goal.target, goal.quantity, goal.level).width
                        for d in designs])
@@ -216,6 +228,10 @@ def _points(design: Sequence[Block]) -> Points:
     for block in design:
         out = out + block.points()
     return out
+
+
+def _span(budgets: Sequence[float]) -> float:
+    return math.log10(max(budgets) / min(budgets))
 
 
 def _finite(value: float) -> float | None:

@@ -28,6 +28,9 @@ class Goal:
     """Smallest single run (default: max_run_flops / 1000)."""
     until_width: float | None = None
     """Relative width to reach (the cheapest design reaching it wins; the loop stops there)."""
+    span_decades: float = 0.0
+    """The study's budgets (runs already trained included) must span at least this many decades
+    (a back-test at the largest budget wants room below it)."""
     prior: str = "chinchilla"
     """A chinchilla-form preset or an Approach 3 fit file: the belief before any run."""
     prior_spread: float = 3.0
@@ -53,6 +56,11 @@ class Goal:
                              "min_run_flops")
         if self.smallest_run > self.largest_run:
             raise ValueError(f"min_run_flops {self.smallest_run:.3g} is above max_run_flops {self.largest_run:.3g}")
+        if not (isinstance(self.span_decades, (int, float)) and 0 <= self.span_decades <= 12):
+            raise ValueError(f"span_decades must be between 0 and 12, got {self.span_decades!r}")
+        if self.span_decades > math.log10(self.largest_run / self.smallest_run) + 1e-9:
+            raise ValueError(f"span_decades {self.span_decades:g} is wider than the runs allowed, "
+                             f"{self.smallest_run:.3g} to {self.largest_run:.3g} FLOPs")
         if not self.prior_spread >= 1:
             raise ValueError(f"prior_spread must be >= 1, got {self.prior_spread!r}")
         if not 0 < self.round_fraction <= 1:

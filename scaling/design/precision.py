@@ -115,13 +115,17 @@ def fisher_width(belief: Belief, points: Points, target: float, quantity: str, l
     if points.flops.size < 5:
         return Precision(math.inf, "delta method: fewer configurations than the law's 5 coefficients")
     theta = _theta(belief.draws[::max(1, len(belief.draws) // FISHER_DRAWS)])
-    jac = _jacobian(theta, points.params, points.tokens)  # (S, n, 5) d log L / d theta
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # extreme draws: non-finite, dropped below
+        jac = _jacobian(theta, points.params, points.tokens)  # (S, n, 5) d log L / d theta
     weights = points.seeds / belief.noise.at(points.flops) ** 2  # seeds average: variance sd^2 / seeds
-    info = np.einsum("sni,n,snj->sij", jac, weights, jac)
-    grad = _gradient(theta, target, quantity)  # (S, 5)
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        info = np.einsum("sni,n,snj->sij", jac, weights, jac)
+        grad = _gradient(theta, target, quantity)  # (S, 5)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         var = np.full(len(theta), np.inf)
-        conditioned = np.linalg.cond(info) < 1e12
+        finite = np.isfinite(info).all(axis=(1, 2)) & np.isfinite(grad).all(axis=1)
+        conditioned = finite.copy()
+        conditioned[finite] = np.linalg.cond(info[finite]) < 1e12
         if conditioned.any():
             solved = np.linalg.solve(info[conditioned], grad[conditioned][..., None])[..., 0]
             var[conditioned] = LAD_VARIANCE * np.einsum("si,si->s", grad[conditioned], solved)

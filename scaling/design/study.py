@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.design.belief import Belief, from_runs, prior
-from scaling.design.designer import Proposal, propose
+from scaling.design.designer import NoDesign, Proposal, propose
 from scaling.design.goal import Goal
 from scaling.design.precision import Points
 
@@ -81,7 +81,7 @@ def next_round(goal: Goal, runs: pd.DataFrame | None, spent: float, *, seed: int
     plan_goal = replace(goal, study_flops=left, max_run_flops=goal.largest_run, min_run_flops=goal.smallest_run)
     try:
         plan = design(plan_goal, runs, seed=seed, shape=shape)
-    except ValueError as exc:  # nothing affordable
+    except NoDesign as exc:  # nothing affordable
         logger.info("no further round: %s", exc)
         return None
     order = sorted(plan.blocks, key=lambda b: b.flops)

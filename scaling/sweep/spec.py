@@ -374,7 +374,7 @@ def _parse_design(value: Any) -> Goal:
         if key not in table:
             raise ValueError(f"[design] needs {key}")
     numbers = {"target", "study_flops", "max_run_flops", "min_run_flops", "until_width", "level", "prior_spread",
-               "round_fraction"}
+               "round_fraction", "span_decades"}
     values = {k: (_float(v, f"design.{k}") if k in numbers else v) for k, v in table.items()}
     if "approach" in values:
         values["approach"] = str(values["approach"])

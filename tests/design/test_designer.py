@@ -45,6 +45,7 @@ def test_realised_sizes_are_what_is_scored():
 
 def test_lattice_budgets_are_shared_numbers():
     assert lattice(1e13, 4) == 1e12 and lattice(1e13, 2) == 3.16e12
+    assert lattice(3.16e12, 2) == 1e12 and lattice(3e12, 0) == 1.78e12 and lattice(1e20, 8) == 1e18
 
 
 def test_proposal_json_round_trip():
@@ -63,3 +64,16 @@ def test_proposal_json_round_trip():
 def test_goal_refuses_what_cannot_be_designed(options, message):
     with pytest.raises(ValueError, match=message):
         Goal(**{"target": 1e22, "study_flops": 5e18, **options})
+
+
+def test_a_span_goal_makes_the_study_cover_the_decades_asked():
+    from scaling.design.precision import Points
+
+    existing = Points(np.array([1e17, 1e17, 1e17]), np.array([1e8, 2e8, 4e8]), np.ones(3))
+    goal = Goal(target=1e22, study_flops=5e18, max_run_flops=1e18, min_run_flops=1e15, span_decades=3.0,
+                approach="3")
+    proposal = propose(BELIEF, goal, existing)
+    budgets = [b.flops for b in proposal.blocks] + [1e17]
+    assert np.log10(max(budgets) / min(budgets)) >= 3.0 - 1e-9
+    with pytest.raises(ValueError, match="wider than the runs allowed"):
+        Goal(target=1e22, study_flops=5e18, max_run_flops=1e18, min_run_flops=1e16, span_decades=3.0)
