@@ -70,7 +70,7 @@ def test_a_span_goal_makes_the_study_cover_the_decades_asked():
     from scaling.design.precision import Points
 
     existing = Points(np.array([1e17, 1e17, 1e17]), np.array([1e8, 2e8, 4e8]), np.ones(3))
-    goal = Goal(target=1e22, study_flops=5e18, max_run_flops=1e18, min_run_flops=1e15, span_decades=3.0,
+    goal = Goal(target=1e22, study_flops=2e19, max_run_flops=1e18, min_run_flops=1e15, span_decades=3.0,
                 approach="3")
     proposal = propose(BELIEF, goal, existing)
     budgets = [b.flops for b in proposal.blocks] + [1e17]
