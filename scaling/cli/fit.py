@@ -14,15 +14,12 @@ import typer
 
 from scaling.cli._app import Format, app, finite_range, positive_finite, positive_int
 from scaling.cli.render import Output, quantity, show
+from scaling.fit.names import CHOICES
 
 
 
-class Approach(str, Enum):
-    one = "1"
-    two = "2"
-    three = "3"
-    kaplan = "kaplan"
-    all = "all"
+Approach = Enum("Approach", {name if name.isidentifier() else f"approach_{name}": name for name in CHOICES}, type=str)
+"""`--approach` choices: the registry's names (scaling.fit.names) and "all"."""
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -47,7 +44,7 @@ def fit_command(
     data: Annotated[str, typer.Argument(help="Runs: a .csv/.parquet file, a sweep directory, a built-in "
                                              "data set (chinchilla-2022, porian-2024-rw-tuned, ...), "
                                              "mlflow:EXPERIMENT or wandb:DIR (W&B run folders).")],
-    approach: Annotated[Approach, typer.Option(help="Chinchilla approach 1, 2, 3, Kaplan's forms, or all.")] = Approach.three,
+    approach: Annotated[Approach, typer.Option(help="Chinchilla approach 1, 2, 3, Kaplan's forms, or all.")] = Approach("3"),
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of the runs (0: no intervals).", min=0)] = 0,
     out: Annotated[Path | None, typer.Option(help="Write the FitResult JSON here (for `scaling plan --law`).")] = None,
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
@@ -79,9 +76,9 @@ def fit_command(
         raise ValueError(f"--out {out}: directory {out.parent} does not exist")
     law_only = [name for name, used in (("--fix", bool(fix)), ("--drop-highest", drop_highest > 0),
                                         ("--tie-exponents", tie_exponents), ("--delta", delta != 1e-3)) if used]
-    if law_only and approach in (Approach.one, Approach.two):
+    if law_only and approach in (Approach("1"), Approach("2")):
         raise ValueError(f"{', '.join(law_only)} apply to approaches 3 and kaplan only, not approach {approach.value}")
-    if law_only and approach is Approach.all:
+    if law_only and approach is Approach("all"):
         typer.echo(f"note: {', '.join(law_only)} apply to approaches 3 and kaplan only", err=True)
     law_options: dict[str, Any] = {"delta": delta, "drop_highest": drop_highest, "fix": _floats(_pairs(fix, "--fix"), "--fix"),
                                    "tie": ("alpha", "beta") if tie_exponents else (),

@@ -36,6 +36,7 @@ from scaling.fit.engine import fit_law
 from scaling.fit.envelope import fit_envelope
 from scaling.fit.identify import NotIdentifiable
 from scaling.fit.isoflop import fit_isoflop, interior_optima, isoflop_optima
+from scaling.fit.names import CHOICES
 from scaling.fit.result import FitResult
 from scaling.atomic import write_json
 from scaling.runs import RunsSource, average_seeds, read_curves, read_runs
@@ -140,8 +141,6 @@ APPROACHES: dict[str, Approach] = {
     "kaplan": Approach("kaplan", "Kaplan et al. 2020: L(N, D) and the frontier L(C)",
                        {"kaplan_nd": _parametric("kaplan_nd"), "kaplan_c": _frontier}, True),
 }
-CHOICES = (*APPROACHES, "all")
-"""What `fit_runs` and `scaling fit --approach` accept."""
 _FITS_RUNS_TABLE = ("approach_2", "approach_3", "kaplan_nd")
 """Results whose n_points counts the runs table's configurations (the others count curves or minima)."""
 _LAW_OPTIONS_OF = {"kaplan_c": ()}

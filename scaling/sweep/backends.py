@@ -1,8 +1,8 @@
 """Executors: run a sweep's runs on local worker processes or on a Ray cluster.
 
-One scheduler (`schedule`) drives either backend: it hands runs to free slots, retries failed
-ones, sets aside runs another process holds (their lock) and checks them again, and reports
-progress. Each run executes in `execute_run`, which takes the run's lock in the process that
+The scheduler (`scaling.sweep.scheduler.schedule`) drives either backend through the `Backend`
+protocol: it hands runs to free slots, retries failed ones, sets aside runs another process
+holds (their lock) and checks them again, and reports progress. Each run executes in `execute_run`, which takes the run's lock in the process that
 trains it, so two sweeps on one directory never train one run, and `kill -9` frees the lock.
 
 Local: K worker processes; with GPUs, one GPU each (CUDA_VISIBLE_DEVICES); on CPU one
@@ -22,8 +22,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -200,70 +199,6 @@ def record_crash(task: RunTask, error: str) -> RunOutcome:
             store.append_event(task.sweep_dir, "finish", task.run_id, status="failed", error=error)
     return RunOutcome(task.run_id, "failed", error)
 
-
-def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
-             progress: Callable[[SweepProgress], None] | None = None,
-             on_run_end: Callable[[RunTask, RunOutcome], None] | None = None) -> SweepProgress:
-    """Run every task to an end (finished, or failed `retries` + 1 times); returns the counts.
-    `on_run_end(task, outcome)` is called once per task at its end, finished before included."""
-    tasks = list(tasks)
-    state = SweepProgress(total=len(tasks), flops_total=sum(t.flops for t in tasks))
-    pending, by_id = deque(tasks), {t.run_id: t for t in tasks}
-    in_flight: set[str] = set()
-    elsewhere: dict[str, RunTask] = {}
-    attempts: dict[str, int] = {}
-    last_check = 0.0
-    fault: str | None = None
-    while pending or in_flight or elsewhere:
-        while pending and backend.free_slots() > 0:
-            task = pending.popleft()
-            backend.submit(task)
-            in_flight.add(task.run_id)
-        for outcome in backend.poll(POLL_S):
-            in_flight.discard(outcome.run_id)
-            task = by_id[outcome.run_id]
-            if outcome.store_fault:  # every run would fail alike: finish those running, then stop
-                fault = fault or outcome.error
-                pending.clear()
-                elsewhere.clear()
-            elif outcome.outcome == "locked":
-                elsewhere[task.run_id] = task
-            elif outcome.outcome == "failed" and attempts.get(task.run_id, 0) < retries:
-                attempts[task.run_id] = attempts.get(task.run_id, 0) + 1
-                logger.warning("run %s failed (%s); retry %d of %d", task.run_id, outcome.error,
-                               attempts[task.run_id], retries)
-                pending.append(task)
-            else:
-                setattr(state, outcome.outcome, getattr(state, outcome.outcome) + 1)
-                state.flops_done += task.flops if outcome.outcome != "skipped" else 0.0
-                state.flops_total -= task.flops if outcome.outcome == "skipped" else 0.0
-                if on_run_end is not None:
-                    on_run_end(task, outcome)
-        if elsewhere and time.monotonic() - last_check > 2 * POLL_S:
-            last_check = time.monotonic()
-            _check_elsewhere(elsewhere, pending, state)
-        state.running, state.elsewhere = len(in_flight), len(elsewhere)
-        if progress is not None:
-            progress(state)
-    if fault is not None:
-        raise StoreFault(None, f"{fault} (a read-only or full store?); runs finished are kept, and "
-                               "rerunning the sweep once the store is writable completes it")
-    return state
-
-
-def _check_elsewhere(elsewhere: dict[str, RunTask], pending: deque[RunTask], state: SweepProgress) -> None:
-    """Runs another process held: count them once finished, take them back once released."""
-    for run_id, task in list(elsewhere.items()):
-        if store.is_finished(task.run_dir):
-            del elsewhere[run_id]
-            state.skipped += 1
-            state.flops_total -= task.flops
-        elif not store.is_locked(task.run_dir):
-            del elsewhere[run_id]
-            pending.append(task)
-
-
-# ---- local worker processes ------------------------------------------------------------------
 
 def visible_gpus() -> list[str]:
     """GPU ids this process may use: CUDA_VISIBLE_DEVICES if set, else `nvidia-smi -L`'s list.

@@ -1,7 +1,8 @@
 """A whole sweep: expand a spec into run tasks, run them on a backend, estimate their time.
 
-`run_sweep` writes sweep.json (spec, planned runs, provenance) first, hands the runs to
-`scaling.sweep.backends.schedule` on a local or Ray backend, and derives summary.parquet at the end;
+`run_sweep` writes sweep.json (spec, planned runs, provenance) first, hands the runs to `schedule`
+(the loop that keeps a backend's slots busy, retries failures and counts the outcomes) on a
+local or Ray backend (`scaling.sweep.backends`), and derives summary.parquet at the end;
 `dry_run` lists the runs with FLOPs and an estimated time from measured throughput (this
 store's history or a short probe here).
 """
@@ -11,22 +12,23 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scaling.errors import StoreFault
 from scaling.sweep import store
-
-logger = logging.getLogger(__name__)
 from scaling.sweep.backends import (
+    POLL_S,
     Backend,
     LocalBackend,
     RayBackend,
+    RunOutcome,
     RunTask,
     SweepProgress,
     TrainFn,
-    schedule,
     visible_gpus,
 )
 
@@ -74,6 +76,70 @@ def check_tasks(tasks: list[RunTask], share: int = 1) -> None:
         check_run(task.config, share=share, label=f"run {task.run_id} ({task.params:,} params, "
                                                   f"{task.config.tokens:.3g} tokens)")
 
+
+def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
+             progress: Callable[[SweepProgress], None] | None = None,
+             on_run_end: Callable[[RunTask, RunOutcome], None] | None = None) -> SweepProgress:
+    """Run every task to an end (finished, or failed `retries` + 1 times); returns the counts.
+    `on_run_end(task, outcome)` is called once per task at its end, finished before included."""
+    tasks = list(tasks)
+    state = SweepProgress(total=len(tasks), flops_total=sum(t.flops for t in tasks))
+    pending, by_id = deque(tasks), {t.run_id: t for t in tasks}
+    in_flight: set[str] = set()
+    elsewhere: dict[str, RunTask] = {}
+    attempts: dict[str, int] = {}
+    last_check = 0.0
+    fault: str | None = None
+    while pending or in_flight or elsewhere:
+        while pending and backend.free_slots() > 0:
+            task = pending.popleft()
+            backend.submit(task)
+            in_flight.add(task.run_id)
+        for outcome in backend.poll(POLL_S):
+            in_flight.discard(outcome.run_id)
+            task = by_id[outcome.run_id]
+            if outcome.store_fault:  # every run would fail alike: finish those running, then stop
+                fault = fault or outcome.error
+                pending.clear()
+                elsewhere.clear()
+            elif outcome.outcome == "locked":
+                elsewhere[task.run_id] = task
+            elif outcome.outcome == "failed" and attempts.get(task.run_id, 0) < retries:
+                attempts[task.run_id] = attempts.get(task.run_id, 0) + 1
+                logger.warning("run %s failed (%s); retry %d of %d", task.run_id, outcome.error,
+                               attempts[task.run_id], retries)
+                pending.append(task)
+            else:
+                setattr(state, outcome.outcome, getattr(state, outcome.outcome) + 1)
+                state.flops_done += task.flops if outcome.outcome != "skipped" else 0.0
+                state.flops_total -= task.flops if outcome.outcome == "skipped" else 0.0
+                if on_run_end is not None:
+                    on_run_end(task, outcome)
+        if elsewhere and time.monotonic() - last_check > 2 * POLL_S:
+            last_check = time.monotonic()
+            _check_elsewhere(elsewhere, pending, state)
+        state.running, state.elsewhere = len(in_flight), len(elsewhere)
+        if progress is not None:
+            progress(state)
+    if fault is not None:
+        raise StoreFault(None, f"{fault} (a read-only or full store?); runs finished are kept, and "
+                               "rerunning the sweep once the store is writable completes it")
+    return state
+
+
+def _check_elsewhere(elsewhere: dict[str, RunTask], pending: deque[RunTask], state: SweepProgress) -> None:
+    """Runs another process held: count them once finished, take them back once released."""
+    for run_id, task in list(elsewhere.items()):
+        if store.is_finished(task.run_dir):
+            del elsewhere[run_id]
+            state.skipped += 1
+            state.flops_total -= task.flops
+        elif not store.is_locked(task.run_dir):
+            del elsewhere[run_id]
+            pending.append(task)
+
+
+# ---- local worker processes ------------------------------------------------------------------
 
 def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "local", workers: int | None = None,
               address: str | None = None, retries: int = 1, train_fn: TrainFn | None = None,

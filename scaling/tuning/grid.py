@@ -165,18 +165,12 @@ def tune(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = N
                        flops_convention=spec.flops_method, parametrization=spec.shape.parametrization)
     rules_path = rules_path or sweep_dir / "rules.json"
     rules_path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(rules_path, _json(result.rules.to_json()))
+    write_json(rules_path, result.rules.to_document())
     (sweep_dir / "fits").mkdir(exist_ok=True)
     for label, fit in (("lr", result.lr_fit), ("batch", result.batch_fit)):
         if fit is not None:
-            write_json(sweep_dir / "fits" / f"tune-{label}.json", _json(fit.to_json()))
+            write_json(sweep_dir / "fits" / f"tune-{label}.json", fit.to_document())
     return result, rules_path
-
-
-def _json(text: str) -> Any:
-    import json
-
-    return json.loads(text)
 
 
 def optimum_table(result: TuneResult) -> list[dict[str, float]]:

@@ -69,13 +69,16 @@ class TuneRules:
             raise ValueError(f"flops_convention must be one of {', '.join(FLOPS_CONVENTIONS)}, "
                              f"got {self.flops_convention!r}")
 
+    def to_document(self) -> dict[str, Any]:
+        """The rules file as a dict, schema tag first (what `to_json` writes)."""
+        return {"schema": SCHEMA, "name": self.name, "source": self.source,
+                "flops_convention": self.flops_convention,
+                "lr": _rule_dict(self.lr), "batch_tokens": _rule_dict(self.batch_tokens),
+                "band": self.band, "budgets": list(self.budgets), "parametrization": self.parametrization,
+                "notes": list(self.notes)}
+
     def to_json(self) -> str:
-        doc = {"schema": SCHEMA, "name": self.name, "source": self.source,
-               "flops_convention": self.flops_convention,
-               "lr": _rule_dict(self.lr), "batch_tokens": _rule_dict(self.batch_tokens),
-               "band": self.band, "budgets": list(self.budgets), "parametrization": self.parametrization,
-               "notes": list(self.notes)}
-        return json.dumps(doc, indent=2, allow_nan=False) + "\n"
+        return json.dumps(self.to_document(), indent=2, allow_nan=False) + "\n"
 
     @classmethod
     def from_json(cls, text: str, where: str = "rules") -> TuneRules:

@@ -69,3 +69,10 @@ def test_law_options_of_a_parametric_fit_are_refused_by_approach_2():
 
     with pytest.raises(ValueError, match="drop_highest apply to approaches 3 and kaplan only"):
         fit_approach("2", seeded_runs(0.0), drop_highest=1)
+
+
+def test_the_light_name_list_is_the_registry():
+    from scaling.fit.approaches import APPROACHES
+    from scaling.fit.names import APPROACH_NAMES
+
+    assert tuple(APPROACHES) == APPROACH_NAMES

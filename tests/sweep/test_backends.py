@@ -27,11 +27,10 @@ from scaling.sweep.backends import (
     RunTask,
     execute_run,
     gpu_share,
-    schedule,
     visible_gpus,
 )
 from scaling.sweep.spec import IsoFlopGrid, ShapeRule, Sizes, SweepConfig
-from scaling.sweep.scheduler import run_sweep
+from scaling.sweep.scheduler import run_sweep, schedule
 
 FAKE_STEPS = 5
 

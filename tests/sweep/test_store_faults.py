@@ -17,7 +17,7 @@ from scaling.errors import StoreFault
 from scaling.records import NewerSchema
 from scaling.runs import read_runs
 from scaling.sweep import store
-from scaling.sweep.backends import schedule
+from scaling.sweep.scheduler import schedule
 from scaling.sweep.scheduler import run_sweep, sweep_tasks
 
 
