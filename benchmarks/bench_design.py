@@ -37,6 +37,7 @@ from scaling.design.belief import seed_noise
 from scaling.design.goal import Goal
 from scaling.design.study import achieved, next_round
 from scaling.laws.presets import get_preset
+from scaling.laws.registry import get_law
 from scaling.runs import read_runs
 
 BUDGETS = np.geomspace(1e18, 1e20, 5)
@@ -66,13 +67,7 @@ def truths(count: int, seed: int = 0) -> list[dict[str, float]]:
 
 
 def _n_opt(c: dict[str, float], flops: float) -> float:
-    a = c["beta"] / (c["alpha"] + c["beta"])
-    G = (c["alpha"] * c["A"] / (c["beta"] * c["B"])) ** (1.0 / (c["alpha"] + c["beta"]))
-    return G * (flops / 6.0) ** a
-
-
-def _loss(c: dict[str, float], params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-    return c["E"] + c["A"] / params ** c["alpha"] + c["B"] / tokens ** c["beta"]
+    return float(get_law("chinchilla").optimal(c, np.array([flops]))[0][0])
 
 
 class World:
@@ -84,7 +79,7 @@ class World:
     def train(self, budgets: np.ndarray, params: np.ndarray, seeds: np.ndarray) -> pd.DataFrame:
         tokens = budgets / (6.0 * params)
         sd = self.noise.at(CPU_SMALLEST * budgets / BUDGETS[0])
-        loss = _loss(self.c, params, tokens) * np.exp(sd * self.rng.standard_normal(budgets.size))
+        loss = get_law("chinchilla").predict(self.c, params=params, tokens=tokens) * np.exp(sd * self.rng.standard_normal(budgets.size))
         return pd.DataFrame({"params": params, "tokens": tokens, "flops": budgets, "budget_flops": budgets,
                              "seed": seeds, "loss": loss})
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from scaling.atomic import write_json
 from scaling.flops import count_params
+from scaling.laws.registry import get_law
 
 TRUTH = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
 """Besiroglu et al. 2024's refit of Chinchilla (the `epoch2024` preset): the synthetic world."""
@@ -20,8 +21,7 @@ NOISE = 0.01
 
 
 def truth_loss(params: float, tokens: float) -> float:
-    c = TRUTH
-    return c["E"] + c["A"] / params ** c["alpha"] + c["B"] / tokens ** c["beta"]
+    return float(get_law("chinchilla").predict(TRUTH, params=params, tokens=tokens))
 
 
 def synthetic_train(cfg, run_dir):

@@ -149,10 +149,12 @@ def propose(belief: Belief, goal: Goal, existing: Points | None = None, *, seed:
     method = "delta method over all candidates"
     if goal.approach == "2":
         widths = np.full(len(designs), math.inf)
+        simulated: set[int] = set()
 
         def simulate(indices: np.ndarray) -> None:
             for i in indices:
-                if math.isinf(widths[i]):
+                if i not in simulated:
+                    simulated.add(i)
                     widths[i] = simulated_width(belief, existing + _points(designs[i]), goal.target, goal.level,
                                                 seed=seed).width
 

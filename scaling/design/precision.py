@@ -42,7 +42,6 @@ Bassett 1978): the Huber fit with delta << noise is an LAD fit."""
 MAX_FAILED = 0.1
 """Share of simulated refits that may fail (edge optima, too few budgets) before a design's
 width is counted infinite."""
-QUANTITIES = ("params", "loss")
 FISHER_DRAWS = 64
 """Draws the delta method averages over (an even subset of the belief's): its median is stable
 to a few percent at this many, and the screen scores every candidate design."""
@@ -71,13 +70,6 @@ class Points:
     def __add__(self, other: Points) -> Points:
         return Points(*(np.concatenate([a, b]) for a, b in
                         ((self.flops, other.flops), (self.params, other.params), (self.seeds, other.seeds))))
-
-    def merged(self) -> Points:
-        """Repeated (budget, size) entries as one entry with their seeds summed."""
-        keys, inverse = np.unique(np.column_stack([np.log(self.flops), np.log(self.params)]).round(9),
-                                  axis=0, return_inverse=True)
-        seeds = np.bincount(inverse.ravel(), weights=self.seeds)
-        return Points(np.exp(keys[:, 0]), np.exp(keys[:, 1]), seeds)
 
 
 @dataclass(frozen=True)

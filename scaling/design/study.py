@@ -192,7 +192,7 @@ def upcoming(spec: SweepConfig, sweep_dir: Path, goal: Goal, *,
     if len(done) >= goal.max_rounds:
         return f"{goal.max_rounds} rounds done"
     runs = finished_runs(sweep_dir)
-    proposal = next_round(goal, runs, spent_flops(sweep_dir), seed=seed + len(done), shape=spec.shape,
+    proposal = next_round(goal, runs, _spent(done), seed=seed + len(done), shape=spec.shape,
                           last=len(done) + 1 == goal.max_rounds)
     if proposal is None:
         return "study FLOPs spent: no design fits what is left"
@@ -214,7 +214,11 @@ def spent_flops(sweep_dir: Path) -> float:
     training)."""
     from scaling.sweep import store
 
-    return float(sum(e["proposal"]["flops"] for e in store.read_events(sweep_dir) if e.get("event") == "design_round"))
+    return _spent([e for e in store.read_events(sweep_dir) if e.get("event") == "design_round"])
+
+
+def _spent(rounds: list[dict[str, Any]]) -> float:
+    return float(sum(e["proposal"]["flops"] for e in rounds))
 
 
 def _grid_of(spec: SweepConfig) -> list[list[Any]]:
