@@ -299,7 +299,10 @@ _BLOCK = 32768
 _HEADER = 7
 """W&B's run log (`run-<id>.wandb`) is LevelDB's log format: a 7-byte file header, then 32 KiB
 blocks of chunks, each with a 7-byte header (checksum u32, length u16, type u8: 1 full, 2 first,
-3 middle, 4 last). Each record is a `wandb_internal_pb2.Record` (wandb's own protobuf)."""
+3 middle, 4 last). Each record is a `wandb_internal_pb2.Record` (wandb's own protobuf). Only this
+framing is read by hand: wandb's Python package no longer holds a reader of its run log (the
+reader moved into its Go `wandb-core` binary), and the format is LevelDB's
+documented log format (leveldb doc/log_format.md)."""
 
 
 def _wandb_log(log: Path) -> dict[str, Any]:
