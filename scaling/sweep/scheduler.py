@@ -249,7 +249,7 @@ class _Throughput:
         return self.setup_s + _evaluations(task.config) * per_eval + task.flops / rate
 
 
-def _evaluations(cfg: Any) -> int:
+def _evaluations(cfg: TrainConfig) -> int:
     """Held-out evaluations a run makes (scaling.train evaluates at these steps)."""
     from scaling.hyperparams import count_steps, eval_steps, resolve
 
@@ -365,7 +365,7 @@ def _makespan(seconds: list[float], workers: int) -> float:
     return max(free_at)
 
 
-def dry_run(spec: Any, out: Path = Path("runs"), *, workers: int | None = None, measure: bool = True) -> DryRun:
+def dry_run(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = None, measure: bool = True) -> DryRun:
     """Every run of the sweep with its FLOPs, peak LR and batch (sequences) with where each came
     from (scaling.hyperparams.hyperparameter_sources), current status and estimated wall seconds,
     and the sweep's wall time on `workers` (default: as `run_sweep` picks them). Nothing is written.
