@@ -15,10 +15,11 @@ import json
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from scaling.atomic import write_atomic, write_json
 from scaling.config import OPERATIONAL_FIELDS, TrainConfig
+from scaling.document import Document
 
 SCHEMA_VERSION = 1
 """Version of the curve columns and record keys; bump on any change and keep a reader."""
@@ -109,13 +110,18 @@ def run_id(cfg: TrainConfig) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RunRecord:
+class RunRecord(Document):
     """The outcome of one run, as record.json holds it. Losses in nats/token.
 
     A run that ended ("ok", "diverged", or "failed" inside `train`) has every measurement; the
     "failed" record of a run whose process raised outside `train` or died (`write_failed_record`)
     has only its id, config, error and traceback, the rest None.
+
+    record.json is `to_dict()` (versioned by its `schema_version` key); `to_json()` is the same
+    body under the schema tag, what `scaling train --format json` prints.
     """
+
+    SCHEMA: ClassVar[str] = f"scaling.RunRecord/{SCHEMA_VERSION}"
 
     run_id: str
     status: str

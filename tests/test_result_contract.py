@@ -8,19 +8,41 @@ import pytest
 
 from scaling.analysis.backtest import BacktestPoint, BacktestReport
 from scaling.analysis.compare import Comparison, compare
+from scaling.design.designer import Block, Proposal
 from scaling.fit.result import FitResult
 from scaling.hardware import Hardware
 from scaling.laws.presets import get_preset
 from scaling.planning import BeyondReport, plan_beyond
 from scaling.planning.optimal import Plan, PlanReport, plan, plan_report
+from scaling.records import RunRecord, read_record
+from scaling.sweep.scheduler import DryRun
+from scaling.tuning.rules import DEEPSEEK_RULES, TuneRules
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fitresult_schema1_chinchilla.json"
+CPU_TUNE = Path(__file__).resolve().parents[1] / "runs" / "cpu-tune"
 
 
 def point() -> BacktestPoint:
     return BacktestPoint(approach="2", cutoff_flops=1e19, n_runs_fitted=20, flops=1e20, extrapolation_decades=1.0,
                          observed_params=1e8, observed_loss=3.0, predicted_params=1.1e8, predicted_loss=None,
                          params_error_pct=10.0, loss_error_pct=None, scored=True)
+
+
+def proposal() -> Proposal:
+    return Proposal(target=1e22, approach="3", quantity="params", level=0.95,
+                    blocks=(Block(flops=1e17, params=(1e7, 2.2e7, 4.84e7), seeds=2), Block(flops=3.16e17,
+                                                                                          params=(2e7, 4.4e7), seeds=1)),
+                    flops=1.6e18, study_flops=5e18, width_now=None, predicted_width=0.31,
+                    method="delta method over all candidates", belief={"law": "chinchilla", "draws": 32},
+                    existing_runs=0, candidates=120, notes=("a note",), later=(Block(flops=1e18, params=(1e8,), seeds=1),))
+
+
+def dry_run() -> DryRun:
+    run = {"run_id": "bfd6235ad336", "budget_flops": 1e9, "params": 2072, "tokens": 80438, "flops": 1000005216.0,
+           "seed": 0, "n_layer": 1, "d_model": 8, "lr": 0.0177, "batch_size": 16, "lr_source": "0.05/sqrt(d_model)",
+           "batch_source": "given", "status": "ok", "est_s": 2.7}
+    return DryRun([run, {**run, "run_id": "3f8f6a0eecae", "status": "pending", "est_s": 0.67}], 2, 3.4,
+                  "from this store's finished runs")
 
 
 RESULTS = {
@@ -36,9 +58,17 @@ RESULTS = {
     "BeyondReport:cost": lambda: plan_beyond(flops=1e22, hardware=Hardware(gpu="h100"), price_per_gpu_hour=2.0),
     "BeyondReport:target-loss": lambda: plan_beyond(loss=2.2),
     "BeyondReport:data-constrained": lambda: plan_beyond(flops=1e22, unique_tokens=1e11),
+    "Proposal": proposal,
+    "TuneRules:cpu-tune": lambda: TuneRules.from_json((CPU_TUNE / "rules.json").read_text()),
+    "TuneRules:deepseek": lambda: DEEPSEEK_RULES,
+    "RunRecord:ok": lambda: read_record(sorted(CPU_TUNE.glob("*/record.json"))[0].parent),
+    "RunRecord:failed": lambda: RunRecord(run_id="abc123", status="failed", loss=None, config={"seed": 3},
+                                          error="RuntimeError: boom", traceback=""),
+    "DryRun": dry_run,
 }
 TYPES = {"FitResult": FitResult, "Plan": Plan, "PlanReport": PlanReport, "Comparison": Comparison,
-         "BacktestReport": BacktestReport, "BeyondReport": BeyondReport}
+         "BacktestReport": BacktestReport, "BeyondReport": BeyondReport, "Proposal": Proposal, "TuneRules": TuneRules,
+         "RunRecord": RunRecord, "DryRun": DryRun}
 
 
 @pytest.mark.parametrize("name", RESULTS)
@@ -54,8 +84,15 @@ def test_round_trip_through_tagged_json(name):
 
 @pytest.mark.parametrize("cls", TYPES.values(), ids=TYPES)
 def test_another_document_is_refused(cls):
-    with pytest.raises(ValueError, match=f"not a {cls.SCHEMA} document|this version reads .*{cls.SCHEMA}"):
+    with pytest.raises(ValueError, match=f"not a {cls.SCHEMA} document|this version reads .*{cls.SCHEMA}"
+                                         f"|not a rules file \\(schema must be '{cls.SCHEMA}'\\)"):
         cls.from_json(json.dumps({"schema": "scaling.Other/1"}))
+
+
+def test_a_dry_run_document_keeps_its_key_order_and_counts_the_runs_to_train():
+    document = json.loads(dry_run().to_json())
+    assert list(document) == ["schema", "runs", "to_train", "workers", "wall_s", "basis"]
+    assert document["to_train"] == 1
 
 
 SCHEMA1 = {  # written by the release of each /1 schema, where `law` was the label (and Plan's `law_form` the key)

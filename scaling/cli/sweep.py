@@ -22,9 +22,9 @@ from scaling.cli.tracking import TrackerOption, TrackingUri, open_tracker
 
 if TYPE_CHECKING:
     from scaling.sweep.backends import SweepProgress
+    from scaling.sweep.scheduler import DryRun
     from scaling.sweep.spec import SweepConfig
 
-DRY_RUN_SCHEMA = "scaling.SweepDryRun/1"
 RUNS_SCHEMA = "scaling.RunsStatus/1"
 
 
@@ -180,22 +180,20 @@ def _sweep_status(state: Any) -> str:
             + f" | ETA {duration(eta) if eta is not None else '?'}")
 
 
-def _render_dry_run(estimate: Any) -> Output:
+def _render_dry_run(estimate: DryRun) -> Output:
     rows = estimate.runs
     table = [[r["run_id"], flops(r["budget_flops"]) if r["budget_flops"] else "-", str(r["n_layer"]),
               str(r["d_model"]), quantity(r["params"]), quantity(r["tokens"]), flops(r["flops"]), f"{r['lr']:.3g}",
               str(r["batch_size"]), r["status"], duration(r["est_s"]), f"{r['lr_source']}; {r['batch_source']}"]
              for r in rows]
-    todo = [r for r in rows if r["status"] not in ("ok", "diverged")]
     total = (f"~{duration(estimate.wall_s)} on {estimate.workers} workers" if estimate.wall_s is not None
              else "not measured here")
-    footer = [f"{len(rows)} runs ({len(todo)} to train), {sum(r['flops'] for r in rows):.3g} FLOPs; "
+    footer = [f"{len(rows)} runs ({estimate.to_train} to train), {sum(r['flops'] for r in rows):.3g} FLOPs; "
               f"estimated wall time {total} ({estimate.basis})"]
-    document = {"schema": DRY_RUN_SCHEMA, "runs": rows, "to_train": len(todo), "workers": estimate.workers,
-                "wall_s": estimate.wall_s, "basis": estimate.basis}
     headers = ["run_id", "budget", "L", "d_model", "params", "tokens", "flops", "lr", "batch", "status", "est",
                "lr from; batch from"]
-    return Output([Table(headers, table, align="lrrrrrrrrrrl")], records=rows, footer=footer, document=document)
+    return Output([Table(headers, table, align="lrrrrrrrrrrl")], records=rows, footer=footer,
+                  document=estimate.to_json())
 
 
 def _command_line() -> str:

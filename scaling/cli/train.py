@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,6 +15,7 @@ from scaling.cli.render import Output, Table, duration, flops, loss, quantity, s
 from scaling.cli.tracking import TrackerOption, TrackingUri, open_tracker
 
 if TYPE_CHECKING:
+    from scaling.records import RunRecord
     from scaling.train import Progress
 
 
@@ -88,14 +89,11 @@ def _train_status(p: Progress) -> str:
             f"{quantity(p.tokens_per_s)} tokens/s, ETA {eta}")
 
 
-def _render(record: Any, run_dir: Path) -> Output:
-    document = {"schema": RECORD_SCHEMA, **record.to_dict()}
+def _render(record: RunRecord, run_dir: Path) -> Output:
+    body = record.to_dict()
     row = [record.run_id, record.status, loss(record.loss, 4), quantity(record.params), quantity(record.tokens),
            flops(record.flops), record.flops_method, f"{record.wall_s:.1f}", record.device]
     table = Table(["run_id", "status", "loss", "params", "tokens", "flops", "flops_method", "wall_s", "device"], [row])
-    summary = {k: document[k] for k in ("run_id", "status", "loss", "params", "tokens", "flops", "flops_method",
-                                         "wall_s", "device")}
-    return Output([table], [f"loss in nats/token (held-out); run directory {run_dir}"], [summary], document)
-
-
-RECORD_SCHEMA = "scaling.RunRecord/1"
+    summary = {k: body[k] for k in ("run_id", "status", "loss", "params", "tokens", "flops", "flops_method",
+                                     "wall_s", "device")}
+    return Output([table], [f"loss in nats/token (held-out); run directory {run_dir}"], [summary], record.to_json())

@@ -16,8 +16,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from scaling.document import Document, from_plain, to_plain
 from scaling.errors import StoreFault
 from scaling.sweep import store
 from scaling.sweep.backends import (
@@ -194,15 +195,33 @@ def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "lo
 
 
 @dataclass(frozen=True)
-class DryRun:
+class DryRun(Document):
     """A sweep's runs with FLOPs, status and estimated seconds each, and the whole sweep's
-    estimated wall time on `workers` (None when it could not be measured here)."""
+    estimated wall time on `workers` (None when it could not be measured here): what
+    `scaling sweep --dry-run --format json` prints."""
+
+    SCHEMA: ClassVar[str] = "scaling.SweepDryRun/1"
+    _frame_rows = "runs"
 
     runs: list[dict[str, Any]]
     workers: int
     wall_s: float | None
     basis: str
     """Where the throughput came from: a probe here, or this store's own history."""
+
+    @property
+    def to_train(self) -> int:
+        """Runs a sweep would train: those not finished for good."""
+        return sum(1 for run in self.runs if run["status"] not in store.FINISHED)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"runs": to_plain(self.runs), "to_train": self.to_train, "workers": self.workers,
+                "wall_s": self.wall_s, "basis": self.basis}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DryRun:
+        """Read `to_dict` output; `to_train` is derived from the runs' statuses."""
+        return from_plain(cls, {k: v for k, v in data.items() if k != "to_train"})
 
 
 @dataclass(frozen=True)
@@ -230,7 +249,7 @@ class _Throughput:
         return self.setup_s + _evaluations(task.config) * per_eval + task.flops / rate
 
 
-def _evaluations(cfg: Any) -> int:
+def _evaluations(cfg: TrainConfig) -> int:
     """Held-out evaluations a run makes (scaling.train evaluates at these steps)."""
     from scaling.hyperparams import count_steps, eval_steps, resolve
 
@@ -346,7 +365,7 @@ def _makespan(seconds: list[float], workers: int) -> float:
     return max(free_at)
 
 
-def dry_run(spec: Any, out: Path = Path("runs"), *, workers: int | None = None, measure: bool = True) -> DryRun:
+def dry_run(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = None, measure: bool = True) -> DryRun:
     """Every run of the sweep with its FLOPs, peak LR and batch (sequences) with where each came
     from (scaling.hyperparams.hyperparameter_sources), current status and estimated wall seconds,
     and the sweep's wall time on `workers` (default: as `run_sweep` picks them). Nothing is written.

@@ -24,9 +24,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-SCHEMA = "scaling.TuneRules/1"
+from scaling.document import Document
+
 DEEPSEEK = "deepseek"
 PREFIX = "rules:"
 FLOPS_CONVENTIONS = ("6ND", "kaplan", "chinchilla_appF", "chinchilla_appF_noembed", "deepseek_md")
@@ -50,8 +51,10 @@ class PowerRule:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TuneRules:
+class TuneRules(Document):
     """eta_opt(C) and B_opt(C) (tokens per step), with how C is counted and where they came from."""
+
+    SCHEMA: ClassVar[str] = "scaling.TuneRules/1"
 
     name: str
     source: str
@@ -69,31 +72,30 @@ class TuneRules:
             raise ValueError(f"flops_convention must be one of {', '.join(FLOPS_CONVENTIONS)}, "
                              f"got {self.flops_convention!r}")
 
-    def to_document(self) -> dict[str, Any]:
-        """The rules file as a dict, schema tag first (what `to_json` writes)."""
-        return {"schema": SCHEMA, "name": self.name, "source": self.source,
-                "flops_convention": self.flops_convention,
-                "lr": _rule_dict(self.lr), "batch_tokens": _rule_dict(self.batch_tokens),
-                "band": self.band, "budgets": list(self.budgets), "parametrization": self.parametrization,
-                "notes": list(self.notes)}
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """The rules file: keys sorted and a final newline, as rules files have always been written
+        (`scaling tune` writes exactly this text)."""
+        return json.dumps(self.to_document(), indent=indent, sort_keys=True, allow_nan=False) + "\n"
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_document(), indent=2, allow_nan=False) + "\n"
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TuneRules:
+        """Read `to_dict` output (numbers as floats; optional fields default; other keys ignored)."""
+        return cls(name=str(data["name"]), source=str(data["source"]), flops_convention=data["flops_convention"],
+                   lr=_rule(data["lr"]), batch_tokens=_rule(data["batch_tokens"]), band=data.get("band"),
+                   budgets=tuple(float(b) for b in data.get("budgets", [])),
+                   parametrization=str(data.get("parametrization", "standard")), notes=tuple(data.get("notes", [])))
 
     @classmethod
     def from_json(cls, text: str, where: str = "rules") -> TuneRules:
+        """Read a rules file; ValueError with one line naming `where` (the file) when it is not one."""
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{where}: not JSON: {exc}") from None
-        if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-            raise ValueError(f"{where}: not a rules file (schema must be {SCHEMA!r})")
+        if not isinstance(doc, dict) or doc.get("schema") != cls.SCHEMA:
+            raise ValueError(f"{where}: not a rules file (schema must be {cls.SCHEMA!r})")
         try:
-            return cls(name=str(doc["name"]), source=str(doc["source"]), flops_convention=doc["flops_convention"],
-                       lr=_rule(doc["lr"]), batch_tokens=_rule(doc["batch_tokens"]), band=doc.get("band"),
-                       budgets=tuple(float(b) for b in doc.get("budgets", [])),
-                       parametrization=str(doc.get("parametrization", "standard")),
-                       notes=tuple(doc.get("notes", [])))
+            return cls.from_dict({k: v for k, v in doc.items() if k != "schema"})
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where}: bad rules file: {exc}") from None
 
@@ -134,10 +136,6 @@ def check_rules_spec(spec: str | None) -> None:
     if spec is not None and spec != DEEPSEEK and not (isinstance(spec, str) and spec.startswith(PREFIX)
                                                       and len(spec) > len(PREFIX)):
         raise ValueError(f"rules must be {DEEPSEEK!r} or 'rules:PATH' (a file `scaling tune` wrote), got {spec!r}")
-
-
-def _rule_dict(rule: PowerRule) -> dict[str, Any]:
-    return {"k": rule.k, "p": rule.p, "intervals": rule.intervals}
 
 
 def _rule(doc: Mapping[str, Any]) -> PowerRule:

@@ -103,6 +103,18 @@ def test_rules_file_round_trips_and_rejects_other_json(tmp_path):
         load_rules(f"rules:{tmp_path / 'missing.json'}")
 
 
+def test_a_rules_file_is_its_to_json_text():
+    # the committed cpu-tune rules, written by `scaling tune`: reading and writing them changes no byte
+    text = (Path(__file__).resolve().parents[2] / "runs" / "cpu-tune" / "rules.json").read_text()
+    rules = TuneRules.from_json(text, where="rules.json")
+    assert rules.to_json() == text
+    assert rules.lr.intervals["p"] == [-0.8096899336764518, 0.25543838758317794]
+    with pytest.raises(ValueError, match="^bad.json: not a rules file"):
+        TuneRules.from_json(json.dumps({"schema": "scaling.FitResult/1"}), where="bad.json")
+    with pytest.raises(ValueError, match="^bad.json: bad rules file: 'lr'"):
+        TuneRules.from_json(json.dumps({"schema": "scaling.TuneRules/1", "name": "t", "source": "s",
+                                        "flops_convention": "6ND"}), where="bad.json")
+
 def test_deepseek_preset_is_the_published_law():
     # DeepSeek-AI 2024, Sec. 3.1, Eq. 1 / Fig. 3: eta_opt = 0.3118 C^-0.1250, B_opt = 0.2920 C^0.3271
     assert (DEEPSEEK_RULES.lr.k, DEEPSEEK_RULES.lr.p) == (0.3118, -0.1250)
