@@ -226,12 +226,15 @@ class DryRun(Document):
 
 @dataclass(frozen=True)
 class _Throughput:
-    """Seconds for a run: setup + its evaluations x seconds per evaluation(params) + flops /
-    rate(params), both interpolated in log-log against model size."""
+    """Seconds for a run: setup + its evaluations x seconds per evaluation(params) + its optimizer
+    steps x fixed seconds per step(params) + flops / rate(params), each interpolated in log-log
+    against model size. The fixed per-step cost (dispatch, optimizer, logging) is what makes a
+    tiny model at a small batch slow; it is measured where the probe trains one size at two
+    batches (a tune grid), else 0 and folded into the rate."""
 
     sizes: list[float]
     rates: list[float]
-    """Training FLOP/s (evaluations excluded)."""
+    """Training FLOP/s beyond the fixed per-step cost (evaluations excluded)."""
     eval_s: list[float]
     """Seconds of one held-out evaluation."""
     setup_s: float
@@ -239,14 +242,23 @@ class _Throughput:
     """Extra seconds of a worker's first run (imports, caches), paid once per worker, in parallel."""
     startup_s: float
     """Seconds before the first run starts (worker processes importing torch)."""
+    step_s: list[float] | None = None
+    """Fixed seconds per optimizer step; None where every size was probed at one batch."""
+    probe_runs: int = 0
+    """Short runs the probe trained (0 for a store's history)."""
 
     def seconds(self, task: RunTask) -> float:
         import numpy as np
 
-        size = np.log(task.params)
-        rate = float(np.exp(np.interp(size, np.log(self.sizes), np.log(self.rates))))
-        per_eval = float(np.exp(np.interp(size, np.log(self.sizes), np.log(np.maximum(self.eval_s, 1e-6)))))
-        return self.setup_s + _evaluations(task.config) * per_eval + task.flops / rate
+        from scaling.hyperparams import count_steps, resolve
+
+        size, sizes = np.log(task.params), np.log(self.sizes)
+        rate = float(np.exp(np.interp(size, sizes, np.log(self.rates))))
+        per_eval = float(np.exp(np.interp(size, sizes, np.log(np.maximum(self.eval_s, 1e-6)))))
+        per_step = 0.0 if self.step_s is None else \
+            float(np.exp(np.interp(size, sizes, np.log(np.maximum(self.step_s, 1e-9)))))
+        steps = count_steps(resolve(task.config)) if per_step else 0
+        return self.setup_s + _evaluations(task.config) * per_eval + steps * per_step + task.flops / rate
 
 
 def _evaluations(cfg: TrainConfig) -> int:
@@ -261,16 +273,20 @@ def _probe(tasks: list[RunTask], workers: int, gpus: list[str], threads: int, ma
     largest run on the sweep's own local workers, one of each per worker, as a sweep would.
     Measures the workers' start-up, a worker's first-run cost (the smallest run goes first), a
     run's setup (the largest, not first), one evaluation and the training FLOP rate against
-    size, under the sweep's parallelism. None when the spec's device is not here."""
+    size, under the sweep's parallelism. Where a size is trained at several batches (a tune
+    grid), its copies take its smallest and its largest batch, which splits a step's time into a
+    fixed cost and a cost per token. None when the spec's device is not here."""
     import tempfile
-    from dataclasses import replace
 
-    from scaling.hyperparams import eval_steps, resolve
+    from scaling.hyperparams import count_steps, eval_steps
     from scaling.runtime import resolve_device
 
-    by_size = sorted({t.params: t for t in tasks}.values(), key=lambda t: t.params)
+    by_size: dict[float, list[RunTask]] = {}
+    for task in tasks:
+        by_size.setdefault(task.params, []).append(task)
+    smallest, largest = min(by_size), max(by_size)
     try:
-        resolve_device(by_size[0].config.device if not gpus else "cpu")
+        resolve_device(by_size[smallest][0].config.device if not gpus else "cpu")
     except (ValueError, RuntimeError):
         return None
     quiet = logging.getLogger("scaling")
@@ -279,16 +295,12 @@ def _probe(tasks: list[RunTask], workers: int, gpus: list[str], threads: int, ma
     try:
         with tempfile.TemporaryDirectory(prefix="scaling-probe-") as scratch:
             probes, evaluations = [], {}
-            for kind, task in (("first", by_size[0]), ("next", by_size[-1])):
-                cfg = resolve(replace(task.config, threads=threads))
-                batch_tokens = cfg.batch_size * cfg.model.seq_len  # type: ignore[operator]
-                per_step = task.flops * batch_tokens / max(cfg.tokens, 1)
-                steps = max(3, min(max_steps, round(cfg.tokens / batch_tokens), int(5e11 / max(per_step, 1.0))))
-                short = replace(cfg, tokens=steps * batch_tokens, log_every=None, eval_points=1,
-                                warmup_steps=min(cfg.warmup_steps or 1, max(1, steps // 4)))
-                for w in range(workers):
-                    probes.append(RunTask(f"{kind}-{w}", short, Path(scratch), params=task.params))
-                    evaluations[f"{kind}-{w}"] = len(eval_steps(steps, 1))
+            for kind, size in (("first", smallest), ("next", largest)):
+                shorts = [_short_copy(task, threads, max_steps) for task in _batch_extremes(by_size[size])]
+                for w in range(max(workers, len(shorts))):
+                    short = shorts[w % len(shorts)]
+                    probes.append(RunTask(f"{kind}-{w}", short, Path(scratch), params=size))
+                    evaluations[f"{kind}-{w}"] = len(eval_steps(count_steps(short), 1))
             began = time.time()
             runner = LocalBackend(_train_default, workers, gpus=gpus or None, threads=threads,
                                   preload=("scaling.train", "torch._dynamo"))
@@ -314,18 +326,65 @@ def _probe(tasks: list[RunTask], workers: int, gpus: list[str], threads: int, ma
     nexts = [p.run_id for p in probes if p.run_id.startswith("next")]
     setup_s = max(0.0, sum(execs[r] - loops[r] for r in nexts) / len(nexts))
     first_s = max(0.0, sum(execs[r] - loops[r] - setup_s for r in firsts) / len(firsts))
-    rates: dict[float, list[float]] = {}
+    steps: dict[float, list[tuple[float, float, float]]] = {}
     evals: dict[float, list[float]] = {}
     for probe in probes:
         record = records[probe.run_id]
         train_s = float(record["tokens"]) / speeds[probe.run_id]
-        rates.setdefault(float(probe.params), []).append(float(record["flops"]) / train_s)
+        batch_tokens = probe.config.batch_size * probe.config.model.seq_len  # type: ignore[operator]
+        n_steps = float(record["tokens"]) / batch_tokens
+        steps.setdefault(float(probe.params), []).append(
+            (batch_tokens, train_s / n_steps, float(record["flops"]) / float(record["tokens"])))
         evals.setdefault(float(probe.params), []).append(
             max(0.0, loops[probe.run_id] - train_s) / evaluations[probe.run_id])
-    sizes = sorted(rates)
+    sizes = sorted(steps)
+    fixed, rates = zip(*(_step_cost(steps[s]) for s in sizes))
     startup_s = min(e["time"] for e in starts) - began
-    return _Throughput(sizes, [sum(rates[s]) / len(rates[s]) for s in sizes],
-                       [sum(evals[s]) / len(evals[s]) for s in sizes], setup_s, first_s, startup_s)
+    return _Throughput(sizes, list(rates), [sum(evals[s]) / len(evals[s]) for s in sizes], setup_s, first_s,
+                       startup_s, step_s=list(fixed) if all(f > 0 for f in fixed) else None,
+                       probe_runs=len(probes))
+
+
+def _batch_extremes(tasks: list[RunTask]) -> list[RunTask]:
+    """The run of the smallest and of the largest batch (tokens per step) among one size's runs
+    (one run when they all share a batch)."""
+    from scaling.hyperparams import resolve
+
+    def batch_tokens(task: RunTask) -> int:
+        cfg = resolve(task.config)
+        return cfg.batch_size * cfg.model.seq_len  # type: ignore[operator]
+
+    low, high = min(tasks, key=batch_tokens), max(tasks, key=batch_tokens)
+    return [low] if batch_tokens(low) == batch_tokens(high) else [low, high]
+
+
+def _short_copy(task: RunTask, threads: int, max_steps: int) -> TrainConfig:
+    """`task`'s config cut to at most `max_steps` steps (and about 5e11 FLOPs) with one evaluation."""
+    from dataclasses import replace
+
+    from scaling.hyperparams import resolve
+
+    cfg = resolve(replace(task.config, threads=threads))
+    batch_tokens = cfg.batch_size * cfg.model.seq_len  # type: ignore[operator]
+    per_step = task.flops * batch_tokens / max(cfg.tokens, 1)
+    steps = max(3, min(max_steps, round(cfg.tokens / batch_tokens), int(5e11 / max(per_step, 1.0))))
+    return replace(cfg, tokens=steps * batch_tokens, log_every=None, eval_points=1,
+                   warmup_steps=min(cfg.warmup_steps or 1, max(1, steps // 4)))
+
+
+def _step_cost(points: list[tuple[float, float, float]]) -> tuple[float, float]:
+    """(fixed seconds per step, FLOP/s beyond it) from one size's probes, each (tokens per step,
+    seconds per step, FLOPs per token): a line s = fixed + tokens / token_rate through two or more
+    batches, else fixed = 0. A line with a negative intercept or slope (noise) also falls back."""
+    import numpy as np
+
+    batches, seconds, per_token = (np.array(column, dtype=float) for column in zip(*points))
+    flops_per_token = float(per_token.mean())
+    if len(set(batches.tolist())) >= 2:
+        slope, fixed = np.polyfit(batches, seconds, 1)
+        if slope > 0 and fixed > 0:
+            return float(fixed), flops_per_token / float(slope)
+    return 0.0, float(np.mean(per_token * batches / seconds))
 
 
 def _train_tokens_per_s(run_dir: Path) -> float:
@@ -391,7 +450,7 @@ def dry_run(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None 
         basis = "from this store's finished runs"
         if throughput is None and todo:
             throughput = _probe(todo, count, gpus, threads)
-            basis = f"from a probe here: {2 * count} short runs on {count} workers"
+            basis = f"from a probe here: {throughput.probe_runs if throughput else 0} short runs on {count} workers"
     estimates = [throughput.seconds(t) if throughput else None for t in tasks]
     wall_s = None
     if throughput is not None:
