@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import functools
 import platform
-import subprocess
-from pathlib import Path
 
 import torch
 
 from scaling.hardware import GPU_PEAK_FLOPS
+from scaling.provenance import git_commit
 
 
 def resolve_device(device: str) -> torch.device:
@@ -40,11 +39,6 @@ def versions() -> dict[str, str]:
     import scaling
 
     found = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-             "scaling": scaling.__version__, "cuda": str(torch.version.cuda), "git_sha": "unknown"}
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=5, check=True).stdout.strip()
-        found["git_sha"] = sha
-    except (OSError, subprocess.SubprocessError):
-        pass  # not a git checkout (installed wheel): the version string has to do
+             "scaling": scaling.__version__, "cuda": str(torch.version.cuda),
+             "git_sha": git_commit()[0] or "unknown"}  # "unknown": an installed wheel, its version has to do
     return found

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from scaling.atomic import write_atomic, write_json
+from scaling.provenance import git_commit
 from scaling.records import CorruptFile, NewerSchema, read_record_json
 
 logger = logging.getLogger(__name__)
@@ -274,12 +275,7 @@ def provenance(command: str | None = None) -> dict[str, Any]:
     import platform
     from importlib import metadata
 
-    root = Path(__file__).resolve().parent.parent
-    sha, dirty = None, None
-    if (root / ".git").exists():
-        sha = _git(root, "rev-parse", "HEAD")
-        status = _git(root, "status", "--porcelain", "--untracked-files=no")
-        dirty = bool(status) if status is not None else None
+    sha, dirty = git_commit()
     versions = {}
     for package in ("scaling", "torch", "numpy", "ray"):
         try:
@@ -292,16 +288,6 @@ def provenance(command: str | None = None) -> dict[str, Any]:
                         "cpu_count": os.cpu_count(), "python": platform.python_version(),
                         "gpus": _gpu_names()},
             "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-
-
-def _git(root: Path, *args: str) -> str | None:
-    import subprocess
-
-    try:
-        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def _gpu_names() -> list[str]:

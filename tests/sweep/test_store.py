@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from scaling.atomic import write_json
+from scaling.provenance import CHECKOUT
 from scaling.records import read_record_json
 from scaling.sweep import store
 
@@ -124,7 +125,11 @@ def test_provenance_names_command_code_and_machine():
     info = store.provenance("scaling sweep cpu-smoke")
     assert info["command"] == "scaling sweep cpu-smoke"
     assert info["machine"]["cpu_count"] == os.cpu_count() and info["machine"]["hostname"]
-    assert info["git_sha"] is None or len(info["git_sha"]) == 40
+    if (CHECKOUT / ".git").exists():  # run from this project's checkout: its HEAD, not None
+        head = subprocess.run(["git", "-C", str(CHECKOUT), "rev-parse", "HEAD"], capture_output=True, text=True)
+        assert info["git_sha"] == head.stdout.strip() and info["git_dirty"] in (True, False)
+    else:  # an installed wheel
+        assert info["git_sha"] is None
 
 
 def test_status_table_lists_pending_runs(tmp_path):
