@@ -88,6 +88,10 @@ class SweepProgress:
     flops_total: float = 0.0
     flops_done: float = 0.0
     """FLOPs of runs trained by this process (for the ETA)."""
+    left: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """(optimizer steps, FLOPs) of every run not ended yet (for the ETA)."""
+    trained: list[tuple[float, float, float]] = field(default_factory=list)
+    """(optimizer steps, FLOPs, seconds) of every run this process trained (for the ETA)."""
 
     @property
     def done(self) -> int:
@@ -95,11 +99,39 @@ class SweepProgress:
 
     @property
     def eta_s(self) -> float | None:
-        """Seconds left, from this process's FLOP throughput so far (None before a run ends)."""
+        """Seconds left (None before a run ends): the time elapsed x the cost of the runs left over
+        the cost of those trained. Once ETA_FIT_RUNS have ended, a run's cost is its seconds as
+        fitted to those runs, setup + steps x a + FLOPs x b (non-negative least squares): a tiny
+        model's time is mostly its steps' fixed cost, so FLOPs alone overstate what is left when
+        the later runs are larger (3-4x on a tune grid). Before that, cost = FLOPs."""
         elapsed = time.monotonic() - self.started
         if self.flops_done <= 0:
             return None
+        if len(self.trained) >= ETA_FIT_RUNS and self.left:
+            cost = _run_cost(self.trained)
+            if cost is not None:
+                done = sum(cost(steps, flops) for steps, flops, _ in self.trained)
+                return elapsed * sum(cost(steps, flops) for steps, flops in self.left.values()) / done
         return elapsed * max(self.flops_total - self.flops_done, 0.0) / self.flops_done
+
+
+ETA_FIT_RUNS = 4
+"""Runs trained before the ETA weighs runs by their fitted seconds instead of their FLOPs."""
+
+
+def _run_cost(trained: list[tuple[float, float, float]]) -> Callable[[float, float], float] | None:
+    """seconds(steps, flops) = setup + a steps + b flops fitted to the runs trained (a, b, setup
+    >= 0); None when nothing positive fits."""
+    import numpy as np
+    from scipy.optimize import nnls
+
+    design = np.array([[1.0, steps, flops] for steps, flops, _ in trained])
+    scale = np.maximum(design.max(axis=0), 1e-30)  # columns of order 1: steps and FLOPs differ by 1e9
+    coef, _ = nnls(design / scale, np.array([seconds for *_, seconds in trained]))
+    setup, per_step, per_flop = coef / scale
+    if not (per_step > 0 or per_flop > 0):
+        return None
+    return lambda steps, flops: float(setup + per_step * steps + per_flop * flops)
 
 
 class Backend(Protocol):

@@ -84,7 +84,8 @@ def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
     """Run every task to an end (finished, or failed `retries` + 1 times); returns the counts.
     `on_run_end(task, outcome)` is called once per task at its end, finished before included."""
     tasks = list(tasks)
-    state = SweepProgress(total=len(tasks), flops_total=sum(t.flops for t in tasks))
+    state = SweepProgress(total=len(tasks), flops_total=sum(t.flops for t in tasks),
+                          left={t.run_id: (_steps(t), t.flops) for t in tasks})
     pending, by_id = deque(tasks), {t.run_id: t for t in tasks}
     in_flight: set[str] = set()
     elsewhere: dict[str, RunTask] = {}
@@ -114,6 +115,9 @@ def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
                 setattr(state, outcome.outcome, getattr(state, outcome.outcome) + 1)
                 state.flops_done += task.flops if outcome.outcome != "skipped" else 0.0
                 state.flops_total -= task.flops if outcome.outcome == "skipped" else 0.0
+                steps, flops = state.left.pop(task.run_id, (0.0, task.flops))
+                if outcome.outcome != "skipped" and outcome.wall_s > 0:
+                    state.trained.append((steps, flops, outcome.wall_s))
                 if on_run_end is not None:
                     on_run_end(task, outcome)
         if elsewhere and time.monotonic() - last_check > 2 * POLL_S:
@@ -128,6 +132,16 @@ def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
     return state
 
 
+def _steps(task: RunTask) -> float:
+    """Optimizer steps the run takes (its cost in the progress ETA); 0 for a config that cannot say."""
+    from scaling.hyperparams import count_steps, resolve
+
+    try:
+        return float(count_steps(resolve(task.config)))
+    except (ValueError, TypeError, AttributeError):  # the run itself will report a bad config
+        return 0.0
+
+
 def _check_elsewhere(elsewhere: dict[str, RunTask], pending: deque[RunTask], state: SweepProgress) -> None:
     """Runs another process held: count them once finished, take them back once released."""
     for run_id, task in list(elsewhere.items()):
@@ -135,6 +149,7 @@ def _check_elsewhere(elsewhere: dict[str, RunTask], pending: deque[RunTask], sta
             del elsewhere[run_id]
             state.skipped += 1
             state.flops_total -= task.flops
+            state.left.pop(run_id, None)
         elif not store.is_locked(task.run_dir):
             del elsewhere[run_id]
             pending.append(task)

@@ -100,6 +100,8 @@ def test_schedule_retries_failures_then_records_them(tmp_path):
     tasks = _tasks(tmp_path, seeds=(0, 1, 2))
     state = schedule(tasks, InlineBackend(fake_train), retries=2)
     assert (state.ok, state.diverged, state.failed) == (3, 3, 3)
+    assert state.left == {} and len(state.trained) == 9  # every run's steps, FLOPs and seconds, for the ETA
+    assert all(steps >= 10 and flops > 0 and seconds > 0 for steps, flops, seconds in state.trained)
     starts = Counter(e["run_id"] for e in store.read_events(tmp_path / "fake") if e["event"] == "start")
     for task in tasks:
         expected = 3 if task.config.seed == 1 else 1  # 1 try + 2 retries for the failing seed

@@ -1,12 +1,13 @@
-"""The dry run's time model: a step's fixed cost and its cost per token, split by probing one
-size at two batches, and a run's seconds from them."""
+"""The time models of the dry run and of the progress ETA: a step's fixed cost and its cost per
+token, split by probing one size at two batches; a run's seconds fitted to the runs trained."""
 
+import time
 from pathlib import Path
 
 import pytest
 
 from scaling.config import ModelConfig, TrainConfig
-from scaling.sweep.backends import RunTask
+from scaling.sweep.backends import RunTask, SweepProgress
 from scaling.sweep.scheduler import _batch_extremes, _step_cost, _Throughput
 
 MODEL = ModelConfig(n_layer=1, d_model=16, n_head=1, seq_len=32, vocab_size=256)
@@ -49,3 +50,24 @@ def test_a_small_batch_run_pays_its_steps_fixed_cost():
     assert throughput.seconds(large) == pytest.approx(flop_s + 63 * 2e-3, rel=0.02)
     without = _Throughput(sizes=[4_000.0], rates=[1e9], eval_s=[0.0], setup_s=0.0, first_s=0.0, startup_s=0.0)
     assert without.seconds(small) == pytest.approx(flop_s, abs=1e-4)
+
+
+def test_the_eta_weighs_runs_by_their_fitted_seconds_not_their_flops():
+    # a tune grid: small runs of many steps first, where seconds = 0.5 + 3 ms x steps + FLOPs / 1e10
+    def seconds(steps, flops):
+        return 0.5 + 3e-3 * steps + flops / 1e10
+
+    trained = [(steps, flops, seconds(steps, flops)) for steps, flops in
+               [(1000, 2e9), (250, 2e9), (62, 2e9), (1000, 5e9), (250, 5e9)]]
+    left = {f"r{i}": run for i, run in enumerate([(1000, 3e10), (250, 3e10), (62, 3e10), (1000, 8e10)])}
+    progress = SweepProgress(total=9, flops_total=sum(f for _, f, _ in trained) + sum(f for _, f in left.values()),
+                             flops_done=sum(f for _, f, _ in trained), left=left, trained=trained)
+    elapsed = sum(s for *_, s in trained)  # one worker, no gaps
+    progress.started = time.monotonic() - elapsed
+    truth = sum(seconds(*run) for run in left.values())
+    assert progress.eta_s == pytest.approx(truth, rel=0.01)
+    by_flops = elapsed * (progress.flops_total - progress.flops_done) / progress.flops_done
+    assert by_flops > 2 * truth  # what FLOPs alone said
+    few = SweepProgress(total=9, flops_total=progress.flops_total, flops_done=4e9, left=left, trained=trained[:2])
+    few.started = time.monotonic() - elapsed
+    assert few.eta_s == pytest.approx(elapsed * (few.flops_total - 4e9) / 4e9, rel=0.01)  # FLOPs until 4 runs end
