@@ -33,6 +33,10 @@ def tune_command(
     from scaling.tuning.grid import optimum_table, tune
 
     sweep = load_spec(spec)
+    if figure is not None:  # before the grid trains, not after
+        from scaling.plot.figures import check_figure_path
+
+        check_figure_path(figure, argument="figure")
     with ProgressView(sweep.name, 0, unit="runs") as view:
         result, rules_path = tune(sweep, out, workers=workers, rules_path=rules, band=band, bootstrap=bootstrap,
                                   progress=lambda s: view.update(s.done, _sweep_status(s), total=s.total),

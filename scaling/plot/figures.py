@@ -65,13 +65,20 @@ MAX_PIXELS = 100e6
 """Largest PNG drawn (100 megapixels, 400 MB as RGBA): beyond it the renderer exhausts memory."""
 
 
-def save_figure(figure: Figure, out: str | Path, *, dpi: int = 150) -> Path:
-    """Write `figure` to `out` as PNG, SVG or PDF by extension; returns the path."""
+def check_figure_path(out: str | Path, *, argument: str = "out") -> Path:
+    """`out` as a Path when a figure can be written there (a known extension, an existing folder),
+    else a ValueError naming `argument`: callers that train first check before they start."""
     path = Path(out)
     if path.suffix.lower() not in FORMATS:
-        raise ValueError(f"`out` must end in {', '.join(FORMATS)}, got {str(path)!r}")
+        raise ValueError(f"`{argument}` must end in {', '.join(FORMATS)}, got {str(path)!r}")
     if not path.parent.is_dir():
-        raise ValueError(f"`out`: no such directory {str(path.parent)!r}")
+        raise ValueError(f"`{argument}`: no such directory {str(path.parent)!r}")
+    return path
+
+
+def save_figure(figure: Figure, out: str | Path, *, dpi: int = 150) -> Path:
+    """Write `figure` to `out` as PNG, SVG or PDF by extension; returns the path."""
+    path = check_figure_path(out)
     width, height = figure.get_size_inches()
     if path.suffix.lower() == ".png" and width * height * dpi**2 > MAX_PIXELS:
         largest = int((MAX_PIXELS / (width * height)) ** 0.5)

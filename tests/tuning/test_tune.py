@@ -246,3 +246,17 @@ def test_tune_command_runs_the_grid_writes_rules_and_draws_the_figure(tmp_path, 
     assert result.exit_code == 0, result.output
     assert (tmp_path / "tiny-tune" / "rules.json").exists() and figure.stat().st_size > 0
     assert "eta_opt = " in result.output and f"wrote {tmp_path / 'tiny-tune' / 'rules.json'}" in result.output
+
+
+def test_a_figure_that_cannot_be_written_is_refused_before_the_grid_trains(tmp_path):
+    from typer.testing import CliRunner
+
+    from scaling.cli import app
+
+    (tmp_path / "tiny-tune.toml").write_text(TUNE_SPEC)
+    for figure, says in ((tmp_path / "missing" / "tune.png", "--figure: no such directory"),
+                         (tmp_path / "tune.txt", "--figure must end in .png")):
+        result = CliRunner().invoke(app, ["tune", str(tmp_path / "tiny-tune.toml"), "--out", str(tmp_path),
+                                          "--figure", str(figure)])
+        assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output
+        assert not (tmp_path / "tiny-tune").exists()  # nothing trained
