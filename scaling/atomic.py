@@ -27,6 +27,31 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise StoreFault(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
+def make_dirs(folder: Path) -> None:
+    """Create `folder` and its parents (nothing when it exists); StoreFault naming it when it cannot
+    be created (a read-only or missing mount, no permission, a file in the way)."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from scaling.errors import StoreFault
+
+        raise StoreFault(exc.errno, f"cannot create {folder}: {exc.strerror or exc}") from exc
+
+
+def check_target(out: str | Path, *, argument: str, suffixes: tuple[str, ...] = ()) -> Path:
+    """`out` as a Path when a file can be written there: one of `suffixes` (when given), in an
+    existing folder, not itself a folder. Else a ValueError naming `argument` (the CLI names its
+    option), raised before the work that would produce the file."""
+    path = Path(out)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ValueError(f"`{argument}` must end in {', '.join(suffixes)}, got {str(path)!r}")
+    if path.is_dir():
+        raise ValueError(f"`{argument}`: {str(path)!r} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise ValueError(f"`{argument}`: no such directory {str(path.parent)!r}")
+    return path
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

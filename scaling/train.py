@@ -45,6 +45,7 @@ from typing import Any
 
 import torch
 
+from scaling.atomic import make_dirs
 from scaling.bounds import check_run
 from scaling.config import TrainConfig
 from scaling.data.corpus import BatchSampler, Corpus, eval_windows, load_corpus
@@ -92,7 +93,7 @@ def train(cfg: TrainConfig, run_dir: Path, *, progress: Callable[[Progress], Non
             raise ValueError(f"{run_dir} holds run {previous.run_id}, not {rid}")
         return previous
     check_run(cfg, label=f"run {rid}")  # before any allocation: refuse what cannot fit
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(run_dir)
     sink = RunSink(run_dir, rid)
     _claim(run_dir, rid)
     sink.write_config(cfg)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from scaling.atomic import check_target
 from scaling.cli._app import Format, app, finite_range, positive_finite, positive_int
 from scaling.cli.render import Output, quantity, show
 from scaling.fit.names import CHOICES
@@ -72,8 +73,8 @@ def fit_command(
 
     if not all(math.isfinite(f) and f > 0 for f in flops or []):
         raise ValueError("--flops must be positive finite numbers")
-    if out is not None and not out.parent.is_dir():  # before fitting, which can take minutes
-        raise ValueError(f"--out {out}: directory {out.parent} does not exist")
+    if out is not None:  # before fitting, which can take minutes
+        check_target(out, argument="out")
     law_only = [name for name, used in (("--fix", bool(fix)), ("--drop-highest", drop_highest > 0),
                                         ("--tie-exponents", tie_exponents), ("--delta", delta != 1e-3)) if used]
     if law_only and approach in (Approach("1"), Approach("2")):

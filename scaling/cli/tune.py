@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from scaling.atomic import check_target
 from scaling.cli._app import app, positive_int
 
 
@@ -29,14 +30,14 @@ def tune_command(
     """Tune LR and batch on a small grid at a few budgets; write rules `rules = "rules:FILE"` reads."""
     from scaling.cli.progress import ProgressView
     from scaling.cli.sweep import _command_line, _sweep_status
+    from scaling.plot.figures import FORMATS as FIGURE_FORMATS
     from scaling.sweep.spec import load_spec
     from scaling.tuning.grid import optimum_table, tune
 
     sweep = load_spec(spec)
-    if figure is not None:  # before the grid trains, not after
-        from scaling.plot.figures import check_figure_path
-
-        check_figure_path(figure, argument="figure")
+    for argument, target, suffixes in (("figure", figure, FIGURE_FORMATS), ("rules", rules, ())):
+        if target is not None:  # before the grid trains, not after
+            check_target(target, argument=argument, suffixes=suffixes)
     with ProgressView(sweep.name, 0, unit="runs") as view:
         result, rules_path = tune(sweep, out, workers=workers, rules_path=rules, band=band, bootstrap=bootstrap,
                                   progress=lambda s: view.update(s.done, _sweep_status(s), total=s.total),

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scaling.atomic import check_target
 from scaling.laws.base import LawEstimate
 from scaling.laws.registry import get_law
 from scaling.laws.presets import resolve_law
@@ -65,20 +66,9 @@ MAX_PIXELS = 100e6
 """Largest PNG drawn (100 megapixels, 400 MB as RGBA): beyond it the renderer exhausts memory."""
 
 
-def check_figure_path(out: str | Path, *, argument: str = "out") -> Path:
-    """`out` as a Path when a figure can be written there (a known extension, an existing folder),
-    else a ValueError naming `argument`: callers that train first check before they start."""
-    path = Path(out)
-    if path.suffix.lower() not in FORMATS:
-        raise ValueError(f"`{argument}` must end in {', '.join(FORMATS)}, got {str(path)!r}")
-    if not path.parent.is_dir():
-        raise ValueError(f"`{argument}`: no such directory {str(path.parent)!r}")
-    return path
-
-
 def save_figure(figure: Figure, out: str | Path, *, dpi: int = 150) -> Path:
     """Write `figure` to `out` as PNG, SVG or PDF by extension; returns the path."""
-    path = check_figure_path(out)
+    path = check_target(out, argument="out", suffixes=FORMATS)
     width, height = figure.get_size_inches()
     if path.suffix.lower() == ".png" and width * height * dpi**2 > MAX_PIXELS:
         largest = int((MAX_PIXELS / (width * height)) ** 0.5)

@@ -20,8 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scaling.atomic import check_target, write_atomic
 from scaling.laws.base import LawEstimate
-from scaling.atomic import write_atomic
 from scaling.report.planner import PLANNER_FORMS, plannable, planner_data
 
 if TYPE_CHECKING:
@@ -67,11 +67,7 @@ def report_html(laws: Sequence[LawEstimate], *, runs: RunsSource | None = None, 
 
 def write_report(out: str | Path, laws: Sequence[LawEstimate], **options: Any) -> Path:
     """Write `report_html(laws, **options)` to `out` (.html) atomically; returns the path."""
-    path = Path(out)
-    if path.suffix.lower() not in (".html", ".htm"):
-        raise ValueError(f"--out must end in .html, got {str(path)!r}")
-    if not path.parent.is_dir():
-        raise ValueError(f"--out: no such directory {str(path.parent)!r}")
+    path = check_target(out, argument="out", suffixes=(".html", ".htm"))
     write_atomic(path, report_html(laws, **options).encode())
     return path
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from scaling.atomic import write_atomic, write_json
+from scaling.atomic import make_dirs, write_atomic, write_json
 from scaling.provenance import git_commit
 from scaling.records import CorruptFile, NewerSchema, read_record_json
 
@@ -56,7 +56,7 @@ def run_lock(run_dir: Path) -> Iterator[bool]:
     flock, released by the kernel when the holder exits or is killed.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(run_dir)
     fd = os.open(run_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
@@ -313,7 +313,7 @@ def update_sweep_meta(sweep_dir: Path, *, name: str, spec: Mapping[str, Any], ru
     A sweep-level flock serialises concurrent sweeps' read-modify-write.
     """
     sweep_dir = Path(sweep_dir)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(sweep_dir)
     fd = os.open(sweep_dir / ".sweep.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
