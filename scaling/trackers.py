@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from scaling.atomic import make_dirs
+
 logger = logging.getLogger(__name__)
 
 TRACKERS = ("mlflow", "tensorboard", "wandb")
@@ -49,7 +51,14 @@ def open_tracker(name: str, uri: str | None = None, experiment: str = "scaling")
     makers = {"mlflow": MlflowTracker, "tensorboard": TensorBoardTracker, "wandb": WandbTracker}
     if name not in makers:
         raise ValueError(f"tracker must be one of {', '.join(TRACKERS)}, got {name!r}")
-    return makers[name](_uri(name, uri), experiment)  # type: ignore[no-any-return]
+    where = _uri(name, uri)
+    try:
+        return makers[name](where, experiment)  # type: ignore[no-any-return]
+    except ModuleNotFoundError:  # the extra is not installed: the CLI says which to install
+        raise
+    except Exception as exc:  # the tracker's own client raises its own errors (MLflow, SQLAlchemy, OS) alike
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"`uri` {where!r}: the {name} tracker cannot open it ({first})") from exc
 
 
 def _uri(name: str, uri: str | None) -> str:
@@ -196,6 +205,7 @@ class TensorBoardTracker:
 
     def __init__(self, uri: str, experiment: str) -> None:
         self.root = Path(uri) / experiment
+        make_dirs(self.root)  # an unwritable log dir fails now, before any run trains
 
     def log_run(self, row: Mapping[str, Any], run_dir: Path) -> bool:
         from torch.utils.tensorboard import SummaryWriter
@@ -230,6 +240,7 @@ class WandbTracker:
 
     def __init__(self, uri: str, experiment: str) -> None:
         self.dir, self.project = Path(uri), experiment
+        make_dirs(self.dir)  # an unwritable directory fails now, before any run trains
 
     def log_run(self, row: Mapping[str, Any], run_dir: Path) -> bool:
         import wandb
@@ -237,7 +248,6 @@ class WandbTracker:
         rid = str(row["run_id"])
         if list((self.dir / "wandb").glob(f"*-{rid}")):
             return False
-        self.dir.mkdir(parents=True, exist_ok=True)
         config, curve = run_payload(run_dir)
         run = wandb.init(project=self.project, id=rid, name=rid, dir=str(self.dir), config=config,
                          mode=os.environ.get("WANDB_MODE", "offline"), reinit="create_new",  # type: ignore[arg-type]

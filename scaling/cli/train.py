@@ -67,10 +67,10 @@ def train_command(
                     seed=seed, lr=lr, batch_size=batch_size, schedule=schedule.value, threads=threads, rules=rules,
                     mup_base_width=mup_base_width)
     run_dir = out if out is not None else Path("runs") / "train" / run_id(cfg)
-    with ProgressView(run_id(cfg), cfg.tokens, unit="tokens", enabled=not quiet) as view:
-        record = train_exclusive(cfg, run_dir,
-                                 progress=lambda p: view.update(p.tokens_seen, _train_status(p), total=p.tokens))
-    with open_tracker(tracker, tracking_uri, "train") as log_run:
+    with open_tracker(tracker, tracking_uri, "train") as log_run:  # opened first: a bad URI fails before training
+        with ProgressView(run_id(cfg), cfg.tokens, unit="tokens", enabled=not quiet) as view:
+            record = train_exclusive(cfg, run_dir,
+                                     progress=lambda p: view.update(p.tokens_seen, _train_status(p), total=p.tokens))
         if log_run is not None:
             from scaling.sweep.store import summary_row
 

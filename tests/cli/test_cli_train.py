@@ -69,3 +69,20 @@ def test_a_tiny_run_end_to_end(tmp_path: Path) -> None:
 def test_help_describes_every_option() -> None:
     result = runner.invoke(app, ["train", "--help"])
     assert result.exit_code == 0 and "--tokens" in result.output and "--shape" in result.output
+
+
+@pytest.mark.parametrize("tracker", ["tensorboard", "wandb"])
+def test_a_tracker_that_cannot_open_fails_before_the_run_trains(tmp_path, monkeypatch, tracker):
+    pytest.importorskip({"tensorboard": "tensorboard", "wandb": "wandb"}[tracker])
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("trained before opening the tracker")
+
+    monkeypatch.setattr("scaling.train.train_exclusive", must_not_train)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")  # a file where the tracker's folder would go
+    result = CliRunner().invoke(app, ["train", "--params", "1e4", "--tokens", "2e4", "--out", str(tmp_path / "run"),
+                                     "--tracker", tracker, "--tracking-uri", str(blocked / "logs")])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: --tracking-uri '{blocked / 'logs'}': the {tracker} tracker cannot open it")
+    assert result.output.count("\n") == 1
