@@ -11,7 +11,7 @@ from scaling.analysis.compare import Comparison, compare
 from scaling.design.designer import Block, Proposal
 from scaling.fit.result import FitResult
 from scaling.hardware import Hardware
-from scaling.laws.presets import get_preset
+from scaling.laws.presets import LawListing, get_preset, listing
 from scaling.planning import BeyondReport, plan_beyond
 from scaling.planning.optimal import Plan, PlanReport, plan, plan_report
 from scaling.records import RunRecord, read_record
@@ -71,10 +71,12 @@ RESULTS = {
                                        summary="runs/cpu-smoke/summary.parquet"),
     "RunsStatus:sweep": lambda: runs_status(CPU_TUNE),
     "RunsStatus:design": lambda: runs_status(CPU_DESIGN),
+    "LawListing": listing,
 }
 TYPES = {"FitResult": FitResult, "Plan": Plan, "PlanReport": PlanReport, "Comparison": Comparison,
          "BacktestReport": BacktestReport, "BeyondReport": BeyondReport, "Proposal": Proposal, "TuneRules": TuneRules,
-         "RunRecord": RunRecord, "DryRun": DryRun, "SweepResult": SweepResult, "RunsStatus": RunsStatus}
+         "RunRecord": RunRecord, "DryRun": DryRun, "SweepResult": SweepResult, "RunsStatus": RunsStatus,
+         "LawListing": LawListing}
 
 
 @pytest.mark.parametrize("name", RESULTS)
