@@ -11,15 +11,17 @@ from scaling.analysis.compare import Comparison, compare
 from scaling.design.designer import Block, Proposal
 from scaling.fit.result import FitResult
 from scaling.hardware import Hardware
-from scaling.laws.presets import get_preset
+from scaling.laws.presets import LawListing, get_preset, listing
 from scaling.planning import BeyondReport, plan_beyond
 from scaling.planning.optimal import Plan, PlanReport, plan, plan_report
 from scaling.records import RunRecord, read_record
 from scaling.sweep.scheduler import DryRun
+from scaling.sweep.status import RunsStatus, SweepResult, runs_status
 from scaling.tuning.rules import DEEPSEEK_RULES, TuneRules
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fitresult_schema1_chinchilla.json"
 CPU_TUNE = Path(__file__).resolve().parents[1] / "runs" / "cpu-tune"
+CPU_DESIGN = Path(__file__).resolve().parents[1] / "runs" / "cpu-design"
 
 
 def point() -> BacktestPoint:
@@ -65,10 +67,16 @@ RESULTS = {
     "RunRecord:failed": lambda: RunRecord(run_id="abc123", status="failed", loss=None, config={"seed": 3},
                                           error="RuntimeError: boom", traceback=""),
     "DryRun": dry_run,
+    "SweepResult": lambda: SweepResult(sweep_dir="runs/cpu-smoke", ok=6, diverged=1, failed=1, already_done=0,
+                                       summary="runs/cpu-smoke/summary.parquet"),
+    "RunsStatus:sweep": lambda: runs_status(CPU_TUNE),
+    "RunsStatus:design": lambda: runs_status(CPU_DESIGN),
+    "LawListing": listing,
 }
 TYPES = {"FitResult": FitResult, "Plan": Plan, "PlanReport": PlanReport, "Comparison": Comparison,
          "BacktestReport": BacktestReport, "BeyondReport": BeyondReport, "Proposal": Proposal, "TuneRules": TuneRules,
-         "RunRecord": RunRecord, "DryRun": DryRun}
+         "RunRecord": RunRecord, "DryRun": DryRun, "SweepResult": SweepResult, "RunsStatus": RunsStatus,
+         "LawListing": LawListing}
 
 
 @pytest.mark.parametrize("name", RESULTS)
@@ -93,6 +101,14 @@ def test_a_dry_run_document_keeps_its_key_order_and_counts_the_runs_to_train():
     document = json.loads(dry_run().to_json())
     assert list(document) == ["schema", "runs", "to_train", "workers", "wall_s", "basis"]
     assert document["to_train"] == 1
+
+
+def test_a_runs_status_names_design_rounds_only_for_a_designed_study():
+    plain, designed = json.loads(runs_status(CPU_TUNE).to_json()), json.loads(runs_status(CPU_DESIGN).to_json())
+    assert list(plain) == ["schema", "sweep_dir", "runs"]
+    assert list(designed) == ["schema", "sweep_dir", "runs", "design_rounds"] and designed["design_rounds"]
+    assert list(designed["runs"][0]) == ["run_id", "status", "budget_flops", "n_layer", "d_model", "params",
+                                         "tokens", "seed", "loss", "wall_s", "device"]
 
 
 SCHEMA1 = {  # written by the release of each /1 schema, where `law` was the label (and Plan's `law_form` the key)

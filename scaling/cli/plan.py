@@ -18,12 +18,8 @@ from scaling.cli import render
 from scaling.cli.render import Output, Table, pct, quantity, show, si
 from scaling.hardware import DEFAULT_MFU, GPU_PEAK_FLOPS, Hardware
 from scaling.laws.base import LawEstimate
-from scaling.laws.registry import get_law
-from scaling.laws.presets import PRESETS, resolve_law
+from scaling.laws.presets import PRESETS, listing, resolve_law
 from scaling.planning.optimal import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, PlanReport, plan_report
-
-
-LAWS_SCHEMA = "scaling.Laws/1"
 
 
 class Convention(str, Enum):
@@ -218,14 +214,9 @@ def _render_compare(result: Comparison, table_by_decade: bool) -> Output:
 
 
 def _render_laws() -> Output:
-    rows = [{"name": p.label, "law": p.law, "params_convention": p.params_convention,
-             "budget_convention": p.budget_convention, "predicts_loss": p.predicts_loss, "source": p.source,
-             "dataset": p.dataset, "tokenizer": p.tokenizer, "coefficients": dict(p.coefficients),
-             "reference": get_law(p.law).reference, "notes": list(p.notes)} for p in PRESETS.values()]
-    caveat = ("losses are nats/token on each law's own data set and tokenizer: losses of laws fitted on "
-              "different data or tokenizers are not comparable, only their allocations are")
+    result = listing()
     blocks: list[Table | str] = []
-    for r in rows:
+    for r in result.laws:
         coefficients = " ".join(f"{k}={v:.6g}" for k, v in r["coefficients"].items())
         lines = [f"{r['name']}  (form {r['law']}; params {r['params_convention']}; "
                  f"{'predicts loss' if r['predicts_loss'] else 'allocation only'})",
@@ -234,5 +225,5 @@ def _render_laws() -> Output:
                  f"  coefficients: {coefficients}"] + [f"  note:         {n}" for n in r["notes"]]
         blocks.append("\n".join(lines))
     blocks[-1] += "\n"  # a blank line before the caveat
-    return Output(blocks, [caveat], [{**r, "notes": "; ".join(r["notes"])} for r in rows],
-                  {"schema": LAWS_SCHEMA, "laws": rows, "note": caveat})
+    return Output(blocks, [result.note], [{**r, "notes": "; ".join(r["notes"])} for r in result.laws],
+                  result.to_json())

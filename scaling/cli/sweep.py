@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from scaling.sweep.scheduler import DryRun
     from scaling.sweep.spec import SweepConfig
 
-RUNS_SCHEMA = "scaling.RunsStatus/1"
-
 
 class Backend(str, Enum):
     local = "local"
@@ -59,6 +57,7 @@ def sweep_command(
     from scaling.sweep.scheduler import dry_run as plan_dry_run
     from scaling.sweep.scheduler import run_sweep
     from scaling.sweep.spec import load_spec
+    from scaling.sweep.status import sweep_result
 
     if address is not None and backend is not Backend.ray:
         raise ValueError("--address needs --backend ray")
@@ -80,13 +79,11 @@ def sweep_command(
             state = _run_design(sweep, out, until_width, train)
         else:
             state = train(sweep)
-    summary = {"schema": "scaling.SweepResult/1", "sweep_dir": str(out / sweep.name), "ok": state.ok,
-               "diverged": state.diverged, "failed": state.failed, "already_done": state.skipped,
-               "summary": str(out / sweep.name / "summary.parquet")}
-    show(Output([f"{out / sweep.name}: {state.ok} ok, {state.diverged} diverged, {state.failed} failed, "
-                 f"{state.skipped} already done; summary in {out / sweep.name / 'summary.parquet'}"],
-                records=[summary], document=summary), format)
-    if state.failed:
+    result = sweep_result(out / sweep.name, state)
+    show(Output([f"{result.sweep_dir}: {result.ok} ok, {result.diverged} diverged, {result.failed} failed, "
+                 f"{result.already_done} already done; summary in {result.summary}"],
+                records=[result.to_document()], document=result.to_json()), format)
+    if result.failed:
         raise typer.Exit(1)
 
 
@@ -96,36 +93,30 @@ def runs_command(
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """Status of every run of a sweep: pending, running, killed, ok, diverged, failed."""
-    import json
+    from scaling.sweep.status import runs_status
 
-    from scaling.design.study import rounds
-    from scaling.sweep.store import status_table
-
-    table = status_table(sweep_dir)
-    if table.empty and format is Format.table:
+    status = runs_status(sweep_dir)
+    if not status.runs and format is Format.table:
         typer.echo(f"{sweep_dir}: no runs (no run directories and no sweep.json)")
         return
-    records = json.loads(table.to_json(orient="records"))
-    counts = table["status"].value_counts()
     rows = [[r["run_id"], r["status"], flops(r["budget_flops"]), _int(r["n_layer"]), _int(r["d_model"]),
              quantity(r["params"]), quantity(r["tokens"]), _int(r["seed"]),
              "-" if r["loss"] is None else f"{r['loss']:.4g}", "-" if r["wall_s"] is None else f"{r['wall_s']:.3g}",
-             r["device"] or "-"] for r in records]
+             r["device"] or "-"] for r in status.runs]
     headers = ["run_id", "status", "budget", "n_layer", "d_model", "params", "tokens", "seed", "loss", "wall_s",
                "device"]
     tables = [Table(headers, rows, align="llrrrrrrrrl")]
-    study = rounds(sweep_dir)
-    if study:  # a designed study: what each round proposed, and the width it predicted and achieved
+    if status.design_rounds:  # a designed study: what each round proposed, and the width it predicted and achieved
         tables.append(Table(["round", "flops", "budgets", "predicted width", "N_opt at target", "interval",
                              "achieved width"],
                             [[str(r["round"]), flops(r["flops"]), ", ".join(flops(b) for b in r["budgets"]),
                               _percent(r["predicted_width"]), quantity(r["estimate"]),
                               "-" if r["interval"] is None else f"[{quantity(r['interval'][0])}, {quantity(r['interval'][1])}]",
-                              _percent(r["width"])] for r in study], title="Design rounds", align="rrlrrrr"))
-    show(Output(tables, records=records,
-                footer=[f"{len(table)} runs: " + ", ".join(f"{n} {status}" for status, n in counts.items())],
-                document={"schema": RUNS_SCHEMA, "sweep_dir": str(sweep_dir), "runs": records,
-                          **({"design_rounds": study} if study else {})}), format)
+                              _percent(r["width"])] for r in status.design_rounds], title="Design rounds",
+                            align="rrlrrrr"))
+    show(Output(tables, records=status.runs,
+                footer=[f"{len(status.runs)} runs: " + ", ".join(f"{n} {name}" for name, n in status.counts)],
+                document=status.to_json()), format)
 
 
 def _run_design(sweep: SweepConfig, out: Path, until_width: float | None,

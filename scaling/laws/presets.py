@@ -13,10 +13,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
+from scaling.document import Document
 from scaling.laws import datablations  # noqa: F401  (registers "data_constrained" for muennighoff2023)
 from scaling.laws.base import Array, LawEstimate
 from scaling.laws.registry import get_law
@@ -147,6 +149,34 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown law {name!r}; known: {', '.join(PRESETS)} (or a fit .json file)") from None
+
+
+LOSSES_NOT_COMPARABLE = ("losses are nats/token on each law's own data set and tokenizer: losses of laws fitted on "
+                         "different data or tokenizers are not comparable, only their allocations are")
+"""The caveat every listing of presets carries."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LawListing(Document):
+    """The built-in presets with their form, conventions, provenance and coefficients: what
+    `scaling laws` prints."""
+
+    SCHEMA: ClassVar[str] = "scaling.Laws/1"
+    _frame_rows = "laws"
+
+    laws: list[dict[str, Any]]
+    """One dict per preset: name, law (registry key), params_convention, budget_convention,
+    predicts_loss, source, dataset, tokenizer, coefficients, reference (the form's equation), notes."""
+    note: str = LOSSES_NOT_COMPARABLE
+
+
+def listing() -> LawListing:
+    """Every preset of PRESETS, in order, as a LawListing."""
+    return LawListing(laws=[{"name": p.label, "law": p.law, "params_convention": p.params_convention,
+                             "budget_convention": p.budget_convention, "predicts_loss": p.predicts_loss,
+                             "source": p.source, "dataset": p.dataset, "tokenizer": p.tokenizer,
+                             "coefficients": dict(p.coefficients), "reference": get_law(p.law).reference,
+                             "notes": list(p.notes)} for p in PRESETS.values()])
 
 
 def resolve_law(name_or_path: str) -> LawEstimate:

@@ -1,0 +1,79 @@
+"""What a sweep reports as documents: `SweepResult` (the counts of one `scaling sweep`) and
+`RunsStatus` (every run of a store with its status, what `scaling runs` prints).
+
+References: the result contract in scaling/document.py (STYLE Sec. 2.2).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from scaling.document import Document
+
+if TYPE_CHECKING:
+    from scaling.sweep.backends import SweepProgress
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepResult(Document):
+    """The counts of one sweep invocation: runs trained now (ok, diverged, failed) and runs
+    finished before it started."""
+
+    SCHEMA: ClassVar[str] = "scaling.SweepResult/1"
+
+    sweep_dir: str
+    ok: int
+    diverged: int
+    failed: int
+    """Runs that still failed after their retries (a rerun tries them again)."""
+    already_done: int
+    """Runs finished before this invocation (skipped)."""
+    summary: str
+    """Path of the sweep's summary.parquet."""
+
+
+def sweep_result(sweep_dir: Path, progress: SweepProgress) -> SweepResult:
+    """The document of a finished `run_sweep` (or design loop) whose counts are `progress`."""
+    return SweepResult(sweep_dir=str(sweep_dir), ok=progress.ok, diverged=progress.diverged, failed=progress.failed,
+                       already_done=progress.skipped, summary=str(sweep_dir / "summary.parquet"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunsStatus(Document):
+    """Every planned or started run of a sweep directory with its status, loss and wall time
+    (`store.status_table`'s rows), and a designed study's rounds."""
+
+    SCHEMA: ClassVar[str] = "scaling.RunsStatus/1"
+    _frame_rows = "runs"
+
+    sweep_dir: str
+    runs: list[dict[str, Any]]
+    """One dict per run: run_id, status, budget_flops, n_layer, d_model, params, tokens, seed, loss
+    (nats/token), wall_s, device; None where unknown (a pending run has no loss)."""
+    design_rounds: list[dict[str, Any]] = field(default_factory=list)
+    """A designed study's rounds (`scaling.design.study.rounds`); [] for a plain sweep, and then
+    absent from the document."""
+
+    @property
+    def counts(self) -> list[tuple[str, int]]:
+        """(status, runs) pairs, the most frequent status first (ties in order of appearance)."""
+        return Counter(run["status"] for run in self.runs).most_common()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sweep_dir": self.sweep_dir, "runs": self.runs,
+                **({"design_rounds": self.design_rounds} if self.design_rounds else {})}
+
+
+def runs_status(sweep_dir: Path) -> RunsStatus:
+    """The status of every run under `sweep_dir` (FileNotFoundError when it is no directory)."""
+    from scaling.design.study import rounds
+    from scaling.sweep.store import status_table
+
+    table = status_table(sweep_dir)
+    # through pandas' JSON writer, so NA cells become None and numpy scalars plain numbers
+    runs = json.loads(table.to_json(orient="records"))
+    return RunsStatus(sweep_dir=str(sweep_dir), runs=runs, design_rounds=rounds(sweep_dir))
