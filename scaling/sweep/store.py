@@ -309,7 +309,9 @@ def update_sweep_meta(sweep_dir: Path, *, name: str, spec: Mapping[str, Any], ru
     """Merge this invocation into sweep.json (spec, planned runs, provenance history), atomically.
 
     The latest invocation's command, git sha and machine sit at the top level; earlier ones stay
-    in `history`. Planned runs accumulate, so runs of an edited spec keep their budget labels.
+    in `history`. Runs an earlier invocation planned stay while they have a run directory, so
+    runs of an edited spec keep their budget labels; those never started that this invocation no
+    longer plans drop out (else `scaling runs` would list them as pending forever).
     A sweep-level flock serialises concurrent sweeps' read-modify-write.
     """
     sweep_dir = Path(sweep_dir)
@@ -321,9 +323,11 @@ def update_sweep_meta(sweep_dir: Path, *, name: str, spec: Mapping[str, Any], ru
             meta = read_sweep_meta(sweep_dir)
         except FileNotFoundError:
             meta = {"history": [], "runs": []}
-        known = {run["run_id"] for run in meta["runs"]}
+        planned = {run["run_id"] for run in runs}
+        kept = [run for run in meta["runs"] if run["run_id"] in planned or (sweep_dir / run["run_id"]).exists()]
+        known = {run["run_id"] for run in kept}
         meta.update({"name": name, "spec": dict(spec), **dict(invocation)})
-        meta["runs"] = meta["runs"] + [run for run in runs if run["run_id"] not in known]
+        meta["runs"] = kept + [run for run in runs if run["run_id"] not in known]
         meta["history"] = meta["history"] + [dict(invocation)]
         write_json(sweep_dir / "sweep.json", meta)
         return meta

@@ -119,6 +119,9 @@ def test_sweep_meta_accumulates_runs_and_history(tmp_path):
     assert [r["run_id"] for r in meta["runs"]] == ["x", "y"]
     assert [h["git_sha"] for h in meta["history"]] == ["a", "b"] and meta["git_sha"] == "b"
     assert store.read_sweep_meta(tmp_path)["spec"] == {"v": 2}
+    make_run(tmp_path, "x")  # x ran; y was planned and never started
+    meta = store.update_sweep_meta(tmp_path, name="s", spec={"v": 3}, invocation=first, runs=[{"run_id": "z"}])
+    assert [r["run_id"] for r in meta["runs"]] == ["x", "z"]  # x keeps its plan (budget label); y is no longer planned
 
 
 def test_provenance_names_command_code_and_machine():
