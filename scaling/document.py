@@ -2,7 +2,7 @@
 nests inside other documents) and `to_json` / `from_json` (the body under a versioned schema
 tag, what `--out` writes, `--format json` prints and other commands read).
 
-References: lmfit's versioned `ModelResult.dumps`; scipy's typed result objects (STYLE Sec. 2.2).
+References: lmfit's versioned `ModelResult.dumps`; scipy's typed result objects.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Named training configs as functions (STYLE Sec. 3): smoke tests, the CPU tiny family, a size
+"""Named training configs as functions: smoke tests, the CPU tiny family, a size
 ladder, GPT-2 small.
 
 References: Radford et al. 2019 (GPT-2 small: 12 layers, d_model 768, 12 heads, context 1024;

@@ -1,7 +1,7 @@
 """What a sweep reports as documents: `SweepResult` (the counts of one `scaling sweep`) and
 `RunsStatus` (every run of a store with its status, what `scaling runs` prints).
 
-References: the result contract in scaling/document.py (STYLE Sec. 2.2).
+The result contract they keep is scaling/document.py.
 """
 
 from __future__ import annotations
