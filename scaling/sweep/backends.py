@@ -85,9 +85,6 @@ class SweepProgress:
     elsewhere: int = 0
     """Runs other processes hold."""
     started: float = field(default_factory=time.monotonic)
-    flops_total: float = 0.0
-    flops_done: float = 0.0
-    """FLOPs of runs trained by this process (for the ETA)."""
     left: dict[str, tuple[float, float]] = field(default_factory=dict)
     """(optimizer steps, FLOPs) of every run not ended yet (for the ETA)."""
     trained: list[tuple[float, float, float]] = field(default_factory=list)
@@ -96,6 +93,16 @@ class SweepProgress:
     @property
     def done(self) -> int:
         return self.ok + self.diverged + self.failed + self.skipped
+
+    @property
+    def flops_done(self) -> float:
+        """FLOPs of the runs this process trained."""
+        return sum(flops for _, flops, _ in self.trained)
+
+    @property
+    def flops_total(self) -> float:
+        """FLOPs of the runs this process trained and of those left."""
+        return self.flops_done + sum(flops for _, flops in self.left.values())
 
     @property
     def eta_s(self) -> float | None:

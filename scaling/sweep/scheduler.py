@@ -84,8 +84,7 @@ def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
     """Run every task to an end (finished, or failed `retries` + 1 times); returns the counts.
     `on_run_end(task, outcome)` is called once per task at its end, finished before included."""
     tasks = list(tasks)
-    state = SweepProgress(total=len(tasks), flops_total=sum(t.flops for t in tasks),
-                          left={t.run_id: (_steps(t), t.flops) for t in tasks})
+    state = SweepProgress(total=len(tasks), left={t.run_id: (_steps(t), t.flops) for t in tasks})
     pending, by_id = deque(tasks), {t.run_id: t for t in tasks}
     in_flight: set[str] = set()
     elsewhere: dict[str, RunTask] = {}
@@ -113,10 +112,8 @@ def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
                 pending.append(task)
             else:
                 setattr(state, outcome.outcome, getattr(state, outcome.outcome) + 1)
-                state.flops_done += task.flops if outcome.outcome != "skipped" else 0.0
-                state.flops_total -= task.flops if outcome.outcome == "skipped" else 0.0
                 steps, flops = state.left.pop(task.run_id, (0.0, task.flops))
-                if outcome.outcome != "skipped" and outcome.wall_s > 0:
+                if outcome.outcome != "skipped":
                     state.trained.append((steps, flops, outcome.wall_s))
                 if on_run_end is not None:
                     on_run_end(task, outcome)
@@ -148,7 +145,6 @@ def _check_elsewhere(elsewhere: dict[str, RunTask], pending: deque[RunTask], sta
         if store.is_finished(task.run_dir):
             del elsewhere[run_id]
             state.skipped += 1
-            state.flops_total -= task.flops
             state.left.pop(run_id, None)
         elif not store.is_locked(task.run_dir):
             del elsewhere[run_id]
@@ -265,22 +261,16 @@ class _Throughput:
     def seconds(self, task: RunTask) -> float:
         import numpy as np
 
-        from scaling.hyperparams import count_steps, resolve
+        from scaling.hyperparams import eval_steps
 
         size, sizes = np.log(task.params), np.log(self.sizes)
         rate = float(np.exp(np.interp(size, sizes, np.log(self.rates))))
         per_eval = float(np.exp(np.interp(size, sizes, np.log(np.maximum(self.eval_s, 1e-6)))))
         per_step = 0.0 if self.step_s is None else \
             float(np.exp(np.interp(size, sizes, np.log(np.maximum(self.step_s, 1e-9)))))
-        steps = count_steps(resolve(task.config)) if per_step else 0
-        return self.setup_s + _evaluations(task.config) * per_eval + steps * per_step + task.flops / rate
-
-
-def _evaluations(cfg: TrainConfig) -> int:
-    """Held-out evaluations a run makes (scaling.train evaluates at these steps)."""
-    from scaling.hyperparams import count_steps, eval_steps, resolve
-
-    return len(eval_steps(count_steps(resolve(cfg)), cfg.eval_points))
+        steps = int(_steps(task))
+        evaluations = len(eval_steps(steps, task.config.eval_points))  # scaling.train evaluates at these steps
+        return self.setup_s + evaluations * per_eval + steps * per_step + task.flops / rate
 
 
 def _probe(tasks: list[RunTask], workers: int, gpus: list[str], threads: int, max_steps: int = 20) -> _Throughput | None:
@@ -365,12 +355,12 @@ def _batch_extremes(tasks: list[RunTask]) -> list[RunTask]:
     (one run when they all share a batch)."""
     from scaling.hyperparams import resolve
 
-    def batch_tokens(task: RunTask) -> int:
+    by_batch = {}
+    for task in tasks:
         cfg = resolve(task.config)
-        return cfg.batch_size * cfg.model.seq_len  # type: ignore[operator]
-
-    low, high = min(tasks, key=batch_tokens), max(tasks, key=batch_tokens)
-    return [low] if batch_tokens(low) == batch_tokens(high) else [low, high]
+        by_batch.setdefault(cfg.batch_size * cfg.model.seq_len, task)  # type: ignore[operator]
+    low, high = min(by_batch), max(by_batch)
+    return [by_batch[low]] if low == high else [by_batch[low], by_batch[high]]
 
 
 def _short_copy(task: RunTask, threads: int, max_steps: int) -> TrainConfig:

@@ -148,7 +148,7 @@ def tune(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = N
          ) -> tuple[TuneResult, Path]:
     """Run `spec`'s grid (skipping finished runs), fit the rules, write them (default
     OUT/<name>/rules.json, fits in OUT/<name>/fits/); `scaling tune --figure` draws it (scaling.plot.tuning)."""
-    from scaling.atomic import write_atomic, write_json
+    from scaling.atomic import make_dirs, write_atomic, write_json
     from scaling.sweep.store import read_summary
     from scaling.sweep.scheduler import run_sweep
 
@@ -164,9 +164,9 @@ def tune(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = N
                        bootstrap=spec.tune.bootstrap if bootstrap is None else bootstrap, name=spec.name,
                        flops_convention=spec.flops_method, parametrization=spec.shape.parametrization)
     rules_path = rules_path or sweep_dir / "rules.json"
-    rules_path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(rules_path.parent)
     write_atomic(rules_path, result.rules.to_json().encode())
-    (sweep_dir / "fits").mkdir(exist_ok=True)
+    make_dirs(sweep_dir / "fits")
     for label, fit in (("lr", result.lr_fit), ("batch", result.batch_fit)):
         if fit is not None:
             write_json(sweep_dir / "fits" / f"tune-{label}.json", fit.to_document())

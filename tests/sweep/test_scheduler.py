@@ -60,14 +60,13 @@ def test_the_eta_weighs_runs_by_their_fitted_seconds_not_their_flops():
     trained = [(steps, flops, seconds(steps, flops)) for steps, flops in
                [(1000, 2e9), (250, 2e9), (62, 2e9), (1000, 5e9), (250, 5e9)]]
     left = {f"r{i}": run for i, run in enumerate([(1000, 3e10), (250, 3e10), (62, 3e10), (1000, 8e10)])}
-    progress = SweepProgress(total=9, flops_total=sum(f for _, f, _ in trained) + sum(f for _, f in left.values()),
-                             flops_done=sum(f for _, f, _ in trained), left=left, trained=trained)
+    progress = SweepProgress(total=9, left=left, trained=trained)
     elapsed = sum(s for *_, s in trained)  # one worker, no gaps
     progress.started = time.monotonic() - elapsed
     truth = sum(seconds(*run) for run in left.values())
     assert progress.eta_s == pytest.approx(truth, rel=0.01)
     by_flops = elapsed * (progress.flops_total - progress.flops_done) / progress.flops_done
     assert by_flops > 2 * truth  # what FLOPs alone said
-    few = SweepProgress(total=9, flops_total=progress.flops_total, flops_done=4e9, left=left, trained=trained[:2])
+    few = SweepProgress(total=9, left=left, trained=trained[:2])  # 4e9 FLOPs trained
     few.started = time.monotonic() - elapsed
     assert few.eta_s == pytest.approx(elapsed * (few.flops_total - 4e9) / 4e9, rel=0.01)  # FLOPs until 4 runs end
