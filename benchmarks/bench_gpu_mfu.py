@@ -1,4 +1,4 @@
-"""GPU throughput and MFU of `scaling.train.train` on GPT-2 small (124M parameters).
+"""GPU throughput and MFU of `scaling.training.train.train` on GPT-2 small (124M parameters).
 
 On CUDA: trains presets.gpt2_small (bf16 autocast, torch.compile, fused AdamW: the CUDA
 defaults) for `--steps` steps and prints tokens/s and model FLOPs utilisation against the
@@ -24,10 +24,10 @@ import torch
 
 from scaling.config import ModelConfig
 from scaling.flops import count_params, flops_per_token
-from scaling.train_presets import gpt2_small
+from scaling.training.presets import gpt2_small
 from scaling.records import read_curve
-from scaling.runtime import peak_flops, resolve_device
-from scaling.train import train
+from scaling.training.runtime import peak_flops, resolve_device
+from scaling.training.train import train
 
 
 def main() -> None:

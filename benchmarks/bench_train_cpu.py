@@ -1,4 +1,4 @@
-"""CPU training throughput: the shape rule's heads, and `scaling.train.train` against a plain loop.
+"""CPU training throughput: the shape rule's heads, and `scaling.training.train.train` against a plain loop.
 
 Part "shapes": for about 10k, 100k and 1M parameters (scaling.flops.suggest_shape), tokens/s of
 `train()` with the old rule's heads (head size 8 below d_model 256) and the current rule's
@@ -30,10 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from scaling.config import TrainConfig
-from scaling.data.corpus import load_corpus
+from scaling.training.data.corpus import load_corpus
 from scaling.flops import count_params, suggest_shape
 from scaling.records import read_curve
-from scaling.train import train
+from scaling.training.train import train
 
 STEPS = {1e4: 300, 1e5: 60, 1e6: 20}
 """Steps per measurement by size (a few seconds each on one core)."""

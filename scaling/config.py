@@ -1,7 +1,7 @@
 """Model shapes as frozen, validated dataclasses.
 
 `ModelConfig` is the one description of a GPT-style Transformer's shape. Parameter and FLOP
-counts (`scaling.flops`) and the PyTorch model (`scaling.model`) both read it, so the counted
+counts (`scaling.flops`) and the PyTorch model (`scaling.training.model`) both read it, so the counted
 and the built model cannot drift apart.
 """
 
@@ -36,7 +36,7 @@ class ModelConfig:
     """Share the token embedding with the output (logit) layer."""
     parametrization: str = "standard"
     """"standard" (GPT-2: init N(0, 0.02), one LR) or "mup" (Yang et al. 2022, Tensor Programs V,
-    Table 8: per-layer init and LR multipliers for width; scaling.mup)."""
+    Table 8: per-layer init and LR multipliers for width; scaling.training.mup)."""
     base_width: int = 64
     """muP only: the width at which muP equals the standard parametrization (an LR tuned there
     carries to other widths)."""
@@ -83,18 +83,18 @@ them so a run may be resumed with other settings."""
 class TrainConfig:
     """One training run: shape, token budget, data, optimiser and logging settings.
 
-    Fields left None are filled by documented rules in `scaling.hyperparams.resolve`
+    Fields left None are filled by documented rules in `scaling.training.hyperparams.resolve`
     (learning rate, batch size, warmup, log interval); `compile`/`bf16` None means "on CUDA
     only". `run_id` (scaling.records) hashes the resolved config, seed included.
     """
 
     model: ModelConfig
-    """The shape trained (scaling.model.GPT builds it; scaling.flops counts it)."""
+    """The shape trained (scaling.training.model.GPT builds it; scaling.flops counts it)."""
     tokens: int
     """Token budget D: training stops, and the LR cycle ends, after about this many tokens
     (a whole number of optimizer steps; the record gives the exact count)."""
     data: str = "stdlib"
-    """Data spec (scaling.data.load_corpus): "stdlib", "synthetic:markov:seed=0,vocab=16",
+    """Data spec (scaling.training.data.load_corpus): "stdlib", "synthetic:markov:seed=0,vocab=16",
     a text file or folder, "tokens:PATH:vocab=50257"."""
     seed: int = 0
     """Seeds the initialisation and the data order."""
@@ -103,7 +103,7 @@ class TrainConfig:
     lr: float | None = None
     """Peak learning rate; None = `lr_rule`."""
     lr_rule: str = "width"
-    """"width": 0.05 / sqrt(d_model); "deepseek": 0.3118 C^-0.125 (scaling.hyperparams)."""
+    """"width": 0.05 / sqrt(d_model); "deepseek": 0.3118 C^-0.125 (scaling.training.hyperparams)."""
     lr_scale: float = 1.0
     """Multiplier on the rule's peak LR when `lr` is None (tuned per study, e.g. cpu-isoflop)."""
     rules: str | None = None

@@ -63,7 +63,7 @@ class ParamCount:
 
 
 def count_params(cfg: ModelConfig) -> ParamCount:
-    """Exact parameter count of the nanoGPT-layout model `scaling.model.GPT` builds.
+    """Exact parameter count of the nanoGPT-layout model `scaling.training.model.GPT` builds.
 
     No bias terms; LayerNorm weights only (2 per block plus a final one); learned position
     embeddings; the logit layer shares the token embedding when `tied_embeddings`.

@@ -1,6 +1,6 @@
 """Which code ran: the commit of the checkout this package runs from, and whether it had edits.
 
-Read by the run records (`scaling.runtime.versions`) and by a sweep's sweep.json
+Read by the run records (`scaling.training.runtime.versions`) and by a sweep's sweep.json
 (`scaling.sweep.store.provenance`). Only the package's own checkout counts: an installed wheel, or
 a package sitting inside some other repository (a virtual environment in a project), has none.
 """

@@ -97,10 +97,10 @@ def parse_record_json(path: Path, text: str | bytes) -> dict[str, Any]:
 def run_id(cfg: TrainConfig) -> str:
     """Stable 12-hex-digit id: sha256 of the canonical resolved config (seed included).
 
-    Resolution fills None hyperparameters by the rules in scaling.hyperparams, so a rule change
+    Resolution fills None hyperparameters by the rules in scaling.training.hyperparams, so a rule change
     gives new ids; operational fields (threads, checkpoint intervals) are left out.
     """
-    from scaling.hyperparams import resolve
+    from scaling.training.hyperparams import resolve
 
     d = resolve(cfg).to_dict()
     for name in OPERATIONAL_FIELDS:

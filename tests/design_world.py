@@ -1,4 +1,4 @@
-"""A synthetic trainer for designed studies: follows scaling.train.train's contract (config.json,
+"""A synthetic trainer for designed studies: follows scaling.training.train.train's contract (config.json,
 then record.json last) without torch, and reports the loss a known Chinchilla law gives the
 run's (params, tokens), with seeded multiplicative noise, so the loop's fits have a truth."""
 

@@ -6,12 +6,12 @@ import pytest
 from typer.testing import CliRunner
 
 from sweep_specs import tiny_spec
-from scaling import bounds
-from scaling.bounds import ResourceLimitError, check_run, estimate_memory
+from scaling.training import bounds
+from scaling.training.bounds import ResourceLimitError, check_run, estimate_memory
 from scaling.cli import app
 from scaling.config import ModelConfig, TrainConfig
 from scaling.flops import count_params
-from scaling.hyperparams import resolve
+from scaling.training.hyperparams import resolve
 
 MODEL = ModelConfig(n_layer=2, d_model=32, n_head=4, seq_len=32, vocab_size=64)
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from scaling.config import ModelConfig, TrainConfig
-from scaling.hyperparams import (count_steps, deepseek_batch_tokens, deepseek_lr, eval_steps, lr_at, resolve,
+from scaling.training.hyperparams import (count_steps, deepseek_batch_tokens, deepseek_lr, eval_steps, lr_at, resolve,
                               rule_batch_size)
 
 MODEL = ModelConfig(n_layer=3, d_model=32, n_head=4, seq_len=64)

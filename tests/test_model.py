@@ -11,7 +11,7 @@ import torch
 
 from scaling.config import ModelConfig
 from scaling.flops import count_params
-from scaling.model import GPT, INIT_STD
+from scaling.training.model import GPT, INIT_STD
 
 SHAPES = [
     ModelConfig(n_layer=1, d_model=8, n_head=1, seq_len=16, vocab_size=16),

@@ -1,4 +1,4 @@
-"""muP (scaling.mup, scaling.model): the coordinate check, equality with SP at the base width,
+"""muP (scaling.training.mup, scaling.training.model): the coordinate check, equality with SP at the base width,
 unchanged parameter counts and run ids."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from scaling import mup  # noqa: E402
+from scaling.training import mup  # noqa: E402
 from scaling.config import ModelConfig, TrainConfig  # noqa: E402
 from scaling.flops import count_params  # noqa: E402
-from scaling.model import GPT  # noqa: E402
+from scaling.training.model import GPT  # noqa: E402
 from scaling.records import run_id  # noqa: E402
 
 

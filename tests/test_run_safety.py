@@ -21,7 +21,7 @@ def _rows(*losses, split="val"):
 
 @pytest.mark.needs("torch")
 def test_divergence_above_the_uniform_guess_or_without_progress():
-    from scaling.train import divergence
+    from scaling.training.train import divergence
 
     assert "above ln 128 = 4.8520" in divergence(_rows(4.9, 5.0), 4.88, 128)
     assert "not below the loss at step 10 (3.0000)" in divergence(_rows(3.0, 3.1), 3.2, 128)
@@ -58,7 +58,7 @@ def test_files_are_created_readable_as_the_umask_allows(tmp_path, umask, mode):
 @pytest.mark.needs("torch")
 def test_train_takes_the_run_lock_sweeps_take(tmp_path):
     from scaling.config import ModelConfig, TrainConfig
-    from scaling.train import train_exclusive
+    from scaling.training.train import train_exclusive
 
     cfg = TrainConfig(model=ModelConfig(n_layer=1, d_model=8, n_head=1, seq_len=8, vocab_size=16),
                       tokens=1000, data="synthetic:markov:seed=0,vocab=16", device="cpu")
@@ -85,7 +85,7 @@ def test_runs_on_an_empty_folder_is_one_line(tmp_path):
 @pytest.mark.slow  # trains twice; tests/reliability covers corrupt files through whole sweeps
 def test_truncated_checkpoint_is_moved_aside_and_the_run_trained_from_the_start(tmp_path, caplog):
     from scaling.config import ModelConfig, TrainConfig
-    from scaling.train import train
+    from scaling.training.train import train
 
     cfg = TrainConfig(model=ModelConfig(n_layer=1, d_model=8, n_head=1, seq_len=8, vocab_size=16),
                       tokens=4000, data="synthetic:markov:seed=0,vocab=16", device="cpu", min_steps=10)
@@ -102,7 +102,7 @@ def test_truncated_checkpoint_is_moved_aside_and_the_run_trained_from_the_start(
 @pytest.mark.slow
 def test_truncated_record_is_moved_aside_by_train(tmp_path):
     from scaling.config import ModelConfig, TrainConfig
-    from scaling.train import train
+    from scaling.training.train import train
 
     cfg = TrainConfig(model=ModelConfig(n_layer=1, d_model=8, n_head=1, seq_len=8, vocab_size=16),
                       tokens=4000, data="synthetic:markov:seed=0,vocab=16", device="cpu", min_steps=10)

@@ -13,11 +13,11 @@ import pytest
 pytest.importorskip("torch", reason="needs torch: pip install -e '.[train]'")
 import torch
 
-import scaling.train
+import scaling.training.train
 from scaling.config import ModelConfig, TrainConfig
-from scaling.model import GPT
+from scaling.training.model import GPT
 from scaling.records import RunRecord, read_curve, read_record, run_id
-from scaling.train import train
+from scaling.training.train import train
 
 DATA = "synthetic:markov:seed=0,vocab=16,tokens=65536,chains=64"
 CFG = TrainConfig(model=ModelConfig(n_layer=2, d_model=32, n_head=4, seq_len=32, vocab_size=16),
@@ -79,20 +79,20 @@ def test_killed_run_resumes_to_the_same_curve(tmp_path: Path, monkeypatch: pytes
     reference = train(CFG, tmp_path / "reference")
     interrupted = replace(CFG, checkpoint_every=10)
     assert run_id(interrupted) == reference.run_id  # checkpointing does not change the run
-    lr_at = scaling.train.lr_at
+    lr_at = scaling.training.train.lr_at
 
     def dies_at_33(step: int, cfg: TrainConfig, steps: int) -> float:
         if step == 33:
             raise _Killed("killed")
         return lr_at(step, cfg, steps)
 
-    monkeypatch.setattr(scaling.train, "lr_at", dies_at_33)
+    monkeypatch.setattr(scaling.training.train, "lr_at", dies_at_33)
     with pytest.raises(_Killed):
         train(interrupted, tmp_path / "run")
     failed = read_record(tmp_path / "run")
     assert failed is not None and failed.status == "failed" and "killed" in str(failed.error)
     assert (tmp_path / "run" / "checkpoint.pt").exists()
-    monkeypatch.setattr(scaling.train, "lr_at", lr_at)
+    monkeypatch.setattr(scaling.training.train, "lr_at", lr_at)
     resumed = train(interrupted, tmp_path / "run")
     assert resumed.status == "ok" and resumed.loss == reference.loss
     assert _curve(tmp_path / "run") == _curve(tmp_path / "reference")
@@ -100,7 +100,7 @@ def test_killed_run_resumes_to_the_same_curve(tmp_path: Path, monkeypatch: pytes
 
 def test_finished_run_is_not_trained_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     record = train(CFG, tmp_path / "run")
-    monkeypatch.setattr(scaling.train._Trainer, "run", lambda self: pytest.fail("trained twice"))
+    monkeypatch.setattr(scaling.training.train._Trainer, "run", lambda self: pytest.fail("trained twice"))
     assert train(CFG, tmp_path / "run") == record
     with pytest.raises(ValueError, match="holds"):
         train(replace(CFG, seed=5), tmp_path / "run")

@@ -16,7 +16,7 @@ from scaling.cli.tracking import TrackerOption, TrackingUri, open_tracker
 
 if TYPE_CHECKING:
     from scaling.records import RunRecord
-    from scaling.train import Progress
+    from scaling.training.train import Progress
 
 
 class Device(str, Enum):
@@ -51,7 +51,7 @@ def train_command(
     rules: Annotated[str | None, typer.Option(help="LR and batch from fitted laws: 'rules:FILE' (from scaling "
                                                    "tune) or 'deepseek'.")] = None,
     mup_base_width: Annotated[int | None, typer.Option(help="Train in muP relative to this base width "
-                                                            "(scaling.mup).", callback=positive_int)] = None,
+                                                            "(scaling.training.mup).", callback=positive_int)] = None,
     format: Annotated[Format, typer.Option("--format", help="Output format (json: the run record).")] = Format.table,
     json_output: Annotated[bool, typer.Option("--json", hidden=True, help="Deprecated: --format json.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
@@ -59,9 +59,9 @@ def train_command(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Train one GPT and write its loss curve (parquet) and run record (JSON)."""
-    from scaling.train_presets import from_size
+    from scaling.training.presets import from_size
     from scaling.records import run_id
-    from scaling.train import train_exclusive
+    from scaling.training.train import train_exclusive
 
     cfg = from_size(tokens, params=params, shape=shape, seq_len=seq_len, data=data, device=device.value,
                     seed=seed, lr=lr, batch_size=batch_size, schedule=schedule.value, threads=threads, rules=rules,

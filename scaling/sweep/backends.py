@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TrainFn = Callable[["TrainConfig", Path], Any]
-"""train(cfg, run_dir) -> record; writes run_dir/record.json last (scaling.train.train)."""
+"""train(cfg, run_dir) -> record; writes run_dir/record.json last (scaling.training.train.train)."""
 
 POLL_S = 0.5
 """Seconds between the scheduler's checks of results, dead workers and runs held elsewhere."""

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 def _train_default(config: TrainConfig, run_dir: Path) -> RunRecord:
-    from scaling.train import train  # imported in the worker: the parent never loads torch
+    from scaling.training.train import train  # imported in the worker: the parent never loads torch
 
     return train(config, run_dir)
 
@@ -69,9 +69,9 @@ def sweep_tasks(spec: SweepConfig, sweep_dir: Path) -> tuple[list[RunTask], list
 
 
 def check_tasks(tasks: list[RunTask], share: int = 1) -> None:
-    """Refuse the sweep (scaling.bounds.ResourceLimitError) if any run cannot fit this machine,
+    """Refuse the sweep (scaling.training.bounds.ResourceLimitError) if any run cannot fit this machine,
     `share` runs side by side; the message names the run and its budget."""
-    from scaling.bounds import check_run
+    from scaling.training.bounds import check_run
 
     for task in tasks:
         check_run(task.config, share=share, label=f"run {task.run_id} ({task.params:,} params, "
@@ -131,7 +131,7 @@ def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
 
 def _steps(task: RunTask) -> float:
     """Optimizer steps the run takes (its cost in the progress ETA); 0 for a config that cannot say."""
-    from scaling.hyperparams import count_steps, resolve
+    from scaling.training.hyperparams import count_steps, resolve
 
     try:
         return float(count_steps(resolve(task.config)))
@@ -184,7 +184,7 @@ def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "lo
     if backend == "ray":
         runner = RayBackend(train_fn, address=address, device=spec.device, cpus_per_run=threads)
     elif backend == "local":
-        preload = ("scaling.train", "torch._dynamo") if train_fn is _train_default else ()
+        preload = ("scaling.training.train", "torch._dynamo") if train_fn is _train_default else ()
         runner = LocalBackend(train_fn, count, gpus=gpus or None, threads=threads, preload=preload)
     else:
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
@@ -261,7 +261,7 @@ class _Throughput:
     def seconds(self, task: RunTask) -> float:
         import numpy as np
 
-        from scaling.hyperparams import eval_steps
+        from scaling.training.hyperparams import eval_steps
 
         size, sizes = np.log(task.params), np.log(self.sizes)
         rate = float(np.exp(np.interp(size, sizes, np.log(self.rates))))
@@ -269,7 +269,7 @@ class _Throughput:
         per_step = 0.0 if self.step_s is None else \
             float(np.exp(np.interp(size, sizes, np.log(np.maximum(self.step_s, 1e-9)))))
         steps = int(_steps(task))
-        evaluations = len(eval_steps(steps, task.config.eval_points))  # scaling.train evaluates at these steps
+        evaluations = len(eval_steps(steps, task.config.eval_points))  # scaling.training.train evaluates at these steps
         return self.setup_s + evaluations * per_eval + steps * per_step + task.flops / rate
 
 
@@ -283,8 +283,8 @@ def _probe(tasks: list[RunTask], workers: int, gpus: list[str], threads: int, ma
     fixed cost and a cost per token. None when the spec's device is not here."""
     import tempfile
 
-    from scaling.hyperparams import count_steps, eval_steps
-    from scaling.runtime import resolve_device
+    from scaling.training.hyperparams import count_steps, eval_steps
+    from scaling.training.runtime import resolve_device
 
     by_size: dict[float, list[RunTask]] = {}
     for task in tasks:
@@ -308,7 +308,7 @@ def _probe(tasks: list[RunTask], workers: int, gpus: list[str], threads: int, ma
                     evaluations[f"{kind}-{w}"] = len(eval_steps(count_steps(short), 1))
             began = time.time()
             runner = LocalBackend(_train_default, workers, gpus=gpus or None, threads=threads,
-                                  preload=("scaling.train", "torch._dynamo"))
+                                  preload=("scaling.training.train", "torch._dynamo"))
             try:
                 schedule(probes, runner, retries=0)
             finally:
@@ -353,7 +353,7 @@ def _probe(tasks: list[RunTask], workers: int, gpus: list[str], threads: int, ma
 def _batch_extremes(tasks: list[RunTask]) -> list[RunTask]:
     """The run of the smallest and of the largest batch (tokens per step) among one size's runs
     (one run when they all share a batch)."""
-    from scaling.hyperparams import resolve
+    from scaling.training.hyperparams import resolve
 
     by_batch = {}
     for task in tasks:
@@ -367,7 +367,7 @@ def _short_copy(task: RunTask, threads: int, max_steps: int) -> TrainConfig:
     """`task`'s config cut to at most `max_steps` steps (and about 5e11 FLOPs) with one evaluation."""
     from dataclasses import replace
 
-    from scaling.hyperparams import resolve
+    from scaling.training.hyperparams import resolve
 
     cfg = resolve(replace(task.config, threads=threads))
     batch_tokens = cfg.batch_size * cfg.model.seq_len  # type: ignore[operator]
@@ -431,7 +431,7 @@ def _makespan(seconds: list[float], workers: int) -> float:
 
 def dry_run(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = None, measure: bool = True) -> DryRun:
     """Every run of the sweep with its FLOPs, peak LR and batch (sequences) with where each came
-    from (scaling.hyperparams.hyperparameter_sources), current status and estimated wall seconds,
+    from (scaling.training.hyperparams.hyperparameter_sources), current status and estimated wall seconds,
     and the sweep's wall time on `workers` (default: as `run_sweep` picks them). Nothing is written.
 
     Throughput comes from this store's history (two or more finished runs), else from a probe:
@@ -439,7 +439,7 @@ def dry_run(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None 
     FLOP rate (interpolated in log-log against model size; small models run far below peak);
     the sweep's adds worker start-up and each worker's first-run cost.
     """
-    from scaling.hyperparams import hyperparameter_sources, resolve
+    from scaling.training.hyperparams import hyperparameter_sources, resolve
 
     sweep_dir = Path(out) / spec.name
     tasks, entries = sweep_tasks(spec, sweep_dir)

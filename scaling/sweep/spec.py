@@ -91,7 +91,7 @@ class ShapeRule:
     params_convention: str = "total"
     """Whether sizes and tokens-per-param count embeddings ("total") or not ("non-embedding")."""
     parametrization: str = "standard"
-    """"standard" or "mup" (scaling.mup): every shape of the sweep gets it."""
+    """"standard" or "mup" (scaling.training.mup): every shape of the sweep gets it."""
     base_width: int = 64
     """muP only: the width at which muP equals the standard parametrization."""
 
@@ -198,7 +198,7 @@ class SweepConfig:
     """None only in a designed study: its rounds' grids come from the designer."""
     shape: ShapeRule = field(default_factory=ShapeRule)
     data: str = "stdlib"
-    """Data spec passed to TrainConfig (see scaling.data.corpus)."""
+    """Data spec passed to TrainConfig (see scaling.training.data.corpus)."""
     device: str = "auto"
     seeds: tuple[int, ...] = (0,)
     flops_method: str = "6ND"

@@ -5,7 +5,7 @@ Layout (docs/ARCHITECTURE.md):
     runs/<sweep>/events.jsonl      append-only log: one line per run start / finish (provenance)
     runs/<sweep>/summary.parquet   one row per run dir, derived from them (never edited by hand)
     runs/<sweep>/<run_id>/         config.json, curve.parquet, checkpoint.pt, record.json, lock
-A run is finished when its record.json (written last, atomically, by `scaling.train.train`)
+A run is finished when its record.json (written last, atomically, by `scaling.training.train.train`)
 says "ok" or "diverged"; "failed" runs are retried. Two processes never train one run: the
 trainer holds `fcntl.flock` on `<run_id>/lock`, which the kernel releases when a process dies,
 so `kill -9` never leaves a stale lock.

@@ -144,7 +144,7 @@ def _stub_work(monkeypatch):
     monkeypatch.setattr(scheduler, "_probe", lambda *args, **kwargs: None)  # the dry run's timing probe
     if importlib.util.find_spec("torch") is None:
         return  # without torch, train and sweep stop at "this command needs torch": one line too
-    import scaling.train as train_module
+    import scaling.training.train as train_module
 
     def stub_train(cfg, run_dir, **_):
         raise ValueError("(stub) training reached after validation")

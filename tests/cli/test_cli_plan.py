@@ -164,7 +164,7 @@ def test_missing_optional_dependency_is_one_line(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_torch)
-    for module in [m for m in sys.modules if m == "torch" or m.startswith(("torch.", "scaling.train"))]:
+    for module in [m for m in sys.modules if m == "torch" or m.startswith(("torch.", "scaling.training.train"))]:
         monkeypatch.delitem(sys.modules, module)
     result = CliRunner().invoke(app, ["train", "--params", "1e4", "--tokens", "1e5", "--out", "unused"])
     assert result.exit_code == 2

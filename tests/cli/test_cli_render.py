@@ -85,5 +85,5 @@ def test_progress_on_a_terminal_draws_its_final_state(monkeypatch: pytest.Monkey
 def test_library_warnings_print_once_with_a_prefix(capsys: pytest.CaptureFixture[str]) -> None:
     progress.install()
     for _ in range(8):
-        logging.getLogger("scaling.data").warning("validation split holds %d windows", 79)
+        logging.getLogger("scaling.training.data").warning("validation split holds %d windows", 79)
     assert capsys.readouterr().err.splitlines() == ["warning: validation split holds 79 windows"]

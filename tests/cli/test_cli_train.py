@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("torch", reason="needs torch: pip install -e '.[train]'")
 from typer.testing import CliRunner
 
-import scaling.train
+import scaling.training.train
 from scaling.cli import app
 from scaling.config import TrainConfig
 from scaling.flops import count_params
@@ -29,7 +29,7 @@ def test_options_reach_the_train_config(tmp_path: Path, monkeypatch: pytest.Monk
         seen.update(cfg=cfg, run_dir=run_dir)
         raise ValueError("stop here")
 
-    monkeypatch.setattr(scaling.train, "train", fake_train)
+    monkeypatch.setattr(scaling.training.train, "train", fake_train)
     result = runner.invoke(app, ["train", "--params", "1e5", "--tokens", "2e6", "--out", str(tmp_path),
                                  "--lr", "0.003", "--schedule", "wsd", "--seed", "4"])
     assert result.exit_code == 2 and "error: stop here" in result.output
@@ -78,7 +78,7 @@ def test_a_tracker_that_cannot_open_fails_before_the_run_trains(tmp_path, monkey
     def must_not_train(*args, **kwargs):
         raise AssertionError("trained before opening the tracker")
 
-    monkeypatch.setattr("scaling.train.train_exclusive", must_not_train)
+    monkeypatch.setattr("scaling.training.train.train_exclusive", must_not_train)
     blocked = tmp_path / "a-file"
     blocked.write_text("")  # a file where the tracker's folder would go
     result = CliRunner().invoke(app, ["train", "--params", "1e4", "--tokens", "2e4", "--out", str(tmp_path / "run"),

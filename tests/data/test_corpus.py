@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scaling.data.corpus import BatchSampler, _stdlib_files, eval_windows, load_corpus
-from scaling.data.markov import MarkovSource
+from scaling.training.data.corpus import BatchSampler, _stdlib_files, eval_windows, load_corpus
+from scaling.training.data.markov import MarkovSource
 
 
 def test_markov_cross_entropy_under_true_table_equals_entropy_rate() -> None:

@@ -197,7 +197,7 @@ def _fill_after(writes: int):
 def train_on_a_filling_disk(cfg, run_dir):
     """Train, on a disk that fills after a few files (ENOSPC injected, per worker)."""
     from scaling import atomic, records
-    from scaling.train import train
+    from scaling.training.train import train
 
     if not getattr(records, "_filling", False):
         records._filling = True

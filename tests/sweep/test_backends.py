@@ -1,7 +1,7 @@
 """Executors with an injected fake trainer: scheduling, retries, locks, worker deaths, two
 concurrent sweeps, a SIGKILLed sweep restarted, and the Ray backend on a local cluster.
 
-`fake_train` follows scaling.train.train's contract (config.json, a resumable checkpoint,
+`fake_train` follows scaling.training.train.train's contract (config.json, a resumable checkpoint,
 record.json written last) without torch, so these tests take seconds.
 """
 

@@ -32,7 +32,7 @@ small models measured here run at ~1e9), so the time bound never refuses a feasi
 GPU_FLOPS = 2e15
 """Upper bound on one GPU's dense training FLOP/s (H100/H200 bf16 peak ~ 1e15)."""
 EVAL_TOKENS_PER_PASS = 2**16
-"""scaling.train.EVAL_BATCH_TOKENS (duplicated here so this module needs no torch)."""
+"""scaling.training.train.EVAL_BATCH_TOKENS (duplicated here so this module needs no torch)."""
 
 
 class ResourceLimitError(ValueError):
@@ -111,7 +111,7 @@ def check_run(cfg: TrainConfig, *, share: int = 1, label: str = "run") -> Memory
     """Raise ResourceLimitError unless `cfg`'s FLOPs fit `MAX_RUN_S` at an optimistic FLOP/s and
     its memory fits 1/`share` of this machine's (runs trained side by side)."""
     from scaling.flops import flops_per_token
-    from scaling.hyperparams import resolve
+    from scaling.training.hyperparams import resolve
 
     per_token = flops_per_token(cfg.model, cfg.flops_method)
     rate = _peak_rate(cfg.device)

@@ -10,7 +10,7 @@ Specs (`load_corpus`):
                                     val.bin uses those splits
     "synthetic:markov[:seed=0,vocab=16,tokens=4194304,alpha=0.5]"
                                     a random first-order Markov source whose entropy rate, the
-                                    irreducible loss E, is known exactly (scaling.data.markov)
+                                    irreducible loss E, is known exactly (scaling.training.data.markov)
 Documents are joined with byte 0 (an end-of-document token for byte-level text). Validation
 takes whole documents (chosen by a hash of their names) where there are several, else the
 tail of the stream. Batches are windows of seq_len + 1 tokens from a non-overlapping grid,
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scaling.data.markov import MarkovSource
+from scaling.training.data.markov import MarkovSource
 from scaling.atomic import write_atomic
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Fits can be checked against it: the best any model can do on its tokens is the entropy rate,
 so the irreducible loss E of a fitted law should land there.
-Spec options (scaling.data.corpus): seed (0), vocab (16), tokens (4,194,304), alpha (0.5: the
+Spec options (scaling.training.data.corpus): seed (0), vocab (16), tokens (4,194,304), alpha (0.5: the
 Dirichlet concentration of each transition row; smaller is more predictable), chains (1024:
 independent chains, each a document).
 

@@ -54,7 +54,7 @@ def size_ladder(smallest: float = 1e4, largest: float = 1e9, per_decade: int = 2
 def from_size(tokens: float, *, params: float | None = None, shape: str | None = None, seq_len: int = 256,
               vocab_size: int = 256, mup_base_width: int | None = None, **overrides: object) -> TrainConfig:
     """A TrainConfig for `scaling train`: the shape from a parameter target (via suggest_shape)
-    or from "n_layer,d_model,n_head", muP relative to `mup_base_width` when given (scaling.mup);
+    or from "n_layer,d_model,n_head", muP relative to `mup_base_width` when given (scaling.training.mup);
     the rest from TrainConfig defaults and `overrides`."""
     if (params is None) == (shape is None):
         raise ValueError("give exactly one of params or shape")

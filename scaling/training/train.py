@@ -2,11 +2,11 @@
 
     from scaling.config import ModelConfig, TrainConfig
     from scaling.records import run_id, read_record, RunRecord
-    from scaling.train import train
+    from scaling.training.train import train
 
     record = train(cfg, run_dir, progress=None)   # progress(Progress) after each logged row
 
-- `cfg` is resolved first (scaling.hyperparams.resolve fills lr, batch_size, warmup_steps,
+- `cfg` is resolved first (scaling.training.hyperparams.resolve fills lr, batch_size, warmup_steps,
   micro_batch_size, log_every); `run_id(cfg)` (scaling.records) hashes the resolved config.
 - run_dir/config.json: {"run_id", "schema_version", "config": resolved cfg.to_dict()}. A
   run_dir whose config.json holds another run_id raises ValueError.
@@ -46,15 +46,15 @@ from typing import Any
 import torch
 
 from scaling.atomic import make_dirs
-from scaling.bounds import check_run
+from scaling.training.bounds import check_run
 from scaling.config import TrainConfig
-from scaling.data.corpus import BatchSampler, Corpus, eval_windows, load_corpus
+from scaling.training.data.corpus import BatchSampler, Corpus, eval_windows, load_corpus
 from scaling.flops import count_params, flops_per_token
-from scaling.model import GPT
+from scaling.training.model import GPT
 from scaling.atomic import write_atomic
 from scaling.records import CorruptFile, RunRecord, RunSink, parse_record_json, quarantine, run_id
-from scaling.runtime import peak_flops, resolve_device, versions
-from scaling.hyperparams import count_steps, eval_steps, lr_at, resolve
+from scaling.training.runtime import peak_flops, resolve_device, versions
+from scaling.training.hyperparams import count_steps, eval_steps, lr_at, resolve
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Width multipliers of the standard and maximal-update (muP) parametrizations: pure, no torch.
 
-`scaling.model.GPT` reads every init scale, learning-rate multiplier, attention scale and logit
+`scaling.training.model.GPT` reads every init scale, learning-rate multiplier, attention scale and logit
 multiplier from here, so the one table below is the whole parametrization. Legend: d = d_model,
 d_0 = base_width, m = d / d_0 (width multiplier), d_h = head size.
 

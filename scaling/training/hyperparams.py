@@ -74,7 +74,7 @@ def rule_lr(cfg: TrainConfig) -> float:
     """Peak learning rate by `cfg.lr_rule` ("width": WIDTH_LR_SCALE / sqrt(d_model)), times `cfg.lr_scale`.
 
     Under muP the width rule reads the base width instead of d_model: the per-layer multipliers
-    (scaling.mup) do the width scaling, so the global LR is the one tuned at the base width.
+    (scaling.training.mup) do the width scaling, so the global LR is the one tuned at the base width.
     With `cfg.rules` set, eta_opt(C) of those rules at the run's C (scaling.tuning.rules)."""
     if cfg.rules is not None:
         from scaling.tuning.rules import load_rules

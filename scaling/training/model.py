@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scaling import mup
+from scaling.training import mup
 from scaling.config import ModelConfig
 
 INIT_STD = 0.02
@@ -63,7 +63,7 @@ class GPT(nn.Module):
 
     @staticmethod
     def kind(name: str) -> str:
-        """A parameter's kind for the parametrization (scaling.mup): input, hidden or output."""
+        """A parameter's kind for the parametrization (scaling.training.mup): input, hidden or output."""
         if name.startswith("blocks.") and name.endswith(("qkv.weight", "attn_proj.weight", "fc.weight",
                                                         "mlp_proj.weight")):
             return "hidden"
@@ -73,7 +73,7 @@ class GPT(nn.Module):
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """GPT-2 init: weights and embeddings N(0, 0.02); the two residual projections of each
         block N(0, 0.02 / sqrt(2 n_layer)) so the residual stream's variance does not grow with
-        depth; LayerNorm weights 1; times scaling.mup.init_std_mult (muP: hidden matrices
+        depth; LayerNorm weights 1; times scaling.training.mup.init_std_mult (muP: hidden matrices
         1/sqrt(m); an untied logit layer zero). Drawn in parameter order from `generator`."""
         residual_std = INIT_STD / math.sqrt(2 * self.cfg.n_layer)
         for name, p in self.named_parameters():
@@ -101,7 +101,7 @@ class GPT(nn.Module):
 
     def param_groups(self, weight_decay: float) -> list[dict[str, object]]:
         """AdamW groups: decay matrices and embeddings, not LayerNorm weights (nanoGPT); each
-        group's `lr_mult` (scaling.mup.lr_mult: muP hidden matrices 1/m, else 1) multiplies the
+        group's `lr_mult` (scaling.training.mup.lr_mult: muP hidden matrices 1/m, else 1) multiplies the
         scheduled LR. Standard models keep nanoGPT's two groups."""
         groups: dict[tuple[bool, float], list[nn.Parameter]] = {}
         for name, p in self.named_parameters():
