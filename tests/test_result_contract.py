@@ -145,5 +145,8 @@ def test_schema1_documents_still_load_with_law_as_the_registry_key(name):
     new = _leaves(today().to_dict())
     assert [path for path, _ in old] == [path for path, _ in new]
     numbers = [(a, b) for (_, a), (_, b) in zip(old, new) if isinstance(b, float)]
-    assert [a for a, _ in numbers] == pytest.approx([b for _, b in numbers], rel=1e-9)
+    # A numerical minimum is located only to about sqrt(machine epsilon) of its argument (the objective
+    # is flat there), so an inference-optimal allocation moves by ~1e-7 between numpy/libm builds (seen:
+    # 1.3e-7 at the lowest supported numpy); 1e-6 still catches any change of formula or constant.
+    assert [a for a, _ in numbers] == pytest.approx([b for _, b in numbers], rel=1e-6)
     assert [a for _, a in old if not isinstance(a, float)] == [b for _, b in new if not isinstance(b, float)]
