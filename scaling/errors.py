@@ -5,7 +5,17 @@ MemoryError) exits 1. Library code raises these; only `scaling.cli` decides how 
 
 from __future__ import annotations
 
-__all__ = ["EnvironmentFault", "RunBusy", "StoreFault"]
+__all__ = ["DISTRIBUTION", "EnvironmentFault", "RunBusy", "StoreFault", "install_hint"]
+
+DISTRIBUTION = "scaling-laws"
+"""The name this package installs under (pyproject.toml's `name`): `scaling` on the package index
+is an unrelated project, so the distribution has its own name while the import and the command
+stay `scaling`."""
+
+
+def install_hint(extra: str) -> str:
+    """The command that installs an optional extra, e.g. `pip install 'scaling-laws[train]'`."""
+    return f"pip install '{DISTRIBUTION}[{extra}]'"
 
 
 class EnvironmentFault(Exception):

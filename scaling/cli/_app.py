@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 
 from scaling.cli import progress
 from scaling.cli.render import Format  # noqa: F401  (re-exported: every command's --format)
-from scaling.errors import EnvironmentFault
+from scaling.errors import EnvironmentFault, install_hint
 
 try:  # typer >= 0.28 vendors click as typer._click (and does not install click itself)
     from typer._click import ClickException, echo
@@ -56,11 +56,26 @@ class _OneLineErrors(TyperGroup):
             extra = _EXTRAS.get((exc.name or "").split(".")[0])
             if extra is None:
                 raise
-            _fail(f"this command needs {exc.name}: pip install 'scaling[{extra}]'", EXIT_BAD_INPUT)
+            _fail(f"this command needs {exc.name}: {install_hint(extra)}", EXIT_BAD_INPUT)
         code = result if isinstance(result, int) else 0
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """Each command's first sentence in full (click cuts it to fit one line with '...')."""
+        rows = [(name, command.get_short_help_str(limit=10_000)) for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def examples(*commands: str) -> str:
+    """A command's help epilog: its examples, printed as written (click's \\b keeps the lines)."""
+    assert all(command.startswith("scaling ") for command in commands)
+    return "\b\nExamples:\n" + "\n".join(f"  {command}" for command in commands)
 
 
 _EXTRAS = {"torch": "train", "ray": "ray", "mlflow": "mlflow", "sqlalchemy": "mlflow", "alembic": "mlflow",
@@ -92,6 +107,7 @@ app = typer.Typer(
     cls=_OneLineErrors,
     add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: wraps at any width, prints [mlflow] as written
     help="How big a model to train, on how many tokens, for your compute, and how sure that is.",
 )
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scaling.cli._app import app, positive_int
+from scaling.cli._app import app, examples, positive_int
 from scaling.cli.plan import Fmt, Format
 from scaling.cli.render import Output, Table, flops, show, si
 
@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from scaling.analysis.backtest import BacktestReport
 
 
-@app.command("backtest")
+@app.command("backtest", epilog=examples(
+    "scaling backtest porian-2024-rw-tuned",
+    "scaling backtest runs/cpu-isoflop --approach 2 --approach 3 --points",
+))
 def backtest_command(
     data: Annotated[str, typer.Argument(help="Runs: a built-in data set (e.g. porian-2024-rw-tuned), "
                                              "a .csv/.parquet file or a sweep directory.")],

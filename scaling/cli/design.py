@@ -11,9 +11,19 @@ from typing import Annotated, Any
 
 import typer
 
-from scaling.cli._app import app, positive_finite
+from scaling.cli._app import app, examples, positive_finite
 from scaling.cli.render import Output, Table, flops, quantity, show
 from scaling.cli.render import Format as RenderFormat
+
+
+class DesignApproach(str, Enum):
+    approach_2 = "2"
+    approach_3 = "3"
+
+
+class Quantity(str, Enum):
+    params = "params"
+    loss = "loss"
 
 
 class DesignFormat(str, Enum):
@@ -26,7 +36,10 @@ def _width(value: float | None) -> str:
     return "not identified" if value is None else f"{value:.1%}"
 
 
-@app.command("design")
+@app.command("design", epilog=examples(
+    "scaling design --target 1e23 --study-flops 3e18",
+    "scaling design --target 1e15 --study-flops 3e13 --runs runs/cpu-isoflop",
+))
 def design_command(
     target: Annotated[float, typer.Option(help="The budget (FLOPs) the answer is wanted at, e.g. 1e23.",
                                           callback=positive_finite)],
@@ -37,9 +50,10 @@ def design_command(
                                             "epoch2024, ...) or an Approach 3 fit .json.")] = "chinchilla",
     prior_spread: Annotated[float, typer.Option(help="The prior's N_opt at the largest run is within x/this "
                                                      "(90%).", min=1.0)] = 3.0,
-    approach: Annotated[str, typer.Option(help="The approach whose interval is narrowed: 2 or 3.")] = "2",
-    quantity_: Annotated[str, typer.Option("--quantity", help="params (N_opt) or loss (at the optimum; "
-                                                              "approach 3).")] = "params",
+    approach: Annotated[DesignApproach, typer.Option(help="The approach whose interval is narrowed.")
+                        ] = DesignApproach.approach_2,
+    quantity_: Annotated[Quantity, typer.Option("--quantity", help="params (N_opt) or loss (at the optimum; "
+                                                                   "approach 3).")] = Quantity.params,
     max_run_flops: Annotated[float | None, typer.Option(help="Largest single run (default study-flops / 10).",
                                                         callback=positive_finite)] = None,
     min_run_flops: Annotated[float | None, typer.Option(help="Smallest single run (default max-run-flops / 1000).",
@@ -58,7 +72,7 @@ def design_command(
     from scaling.design.goal import Goal
     from scaling.design.study import design, load_runs, spec_for
 
-    goal = Goal(target=target, study_flops=study_flops, approach=approach, quantity=quantity_, level=level,
+    goal = Goal(target=target, study_flops=study_flops, approach=approach.value, quantity=quantity_.value, level=level,
                 max_run_flops=max_run_flops, min_run_flops=min_run_flops, until_width=until_width, prior=prior,
                 prior_spread=prior_spread)
     trained = load_runs(runs) if runs is not None else None

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from scaling.atomic import check_target
-from scaling.cli._app import Format, app, finite_range, positive_finite, positive_int
+from scaling.cli._app import Format, app, examples, finite_range, positive_finite, positive_int
 from scaling.cli.render import Output, quantity, show
 from scaling.fit.names import CHOICES
 
@@ -40,7 +40,10 @@ def _floats(pairs: dict[str, str], option: str) -> dict[str, float]:
         raise ValueError(f"{option} values must be numbers, got {pairs}") from None
 
 
-@app.command("fit")
+@app.command("fit", epilog=examples(
+    "scaling fit chinchilla-2022 --approach 3 --drop-highest 5 --bootstrap 100",
+    "scaling fit runs/cpu-isoflop --approach all",
+))
 def fit_command(
     data: Annotated[str, typer.Argument(help="Runs: a .csv/.parquet file, a sweep directory, a built-in "
                                              "data set (chinchilla-2022, porian-2024-rw-tuned, ...), "

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from scaling.cli._app import Format, app, nonnegative_finite, positive_finite, positive_int, unit_interval
+from scaling.cli._app import Format, app, examples, nonnegative_finite, positive_finite, positive_int, unit_interval
 from scaling.analysis.compare import Comparison, compare_range
 from scaling.analysis.compare import compare as compare_laws
 from scaling.cli import render
@@ -36,10 +36,8 @@ def _known_laws(names: list[str] | None) -> list[str] | None:
     return names
 
 
-def _known_gpu(gpu: str | None) -> str | None:
-    if gpu is not None and gpu.lower() not in GPU_PEAK_FLOPS:
-        raise typer.BadParameter(f"unknown GPU {gpu!r}; known: {', '.join(GPU_PEAK_FLOPS)}")
-    return gpu.lower() if gpu is not None else None
+GPU = Enum("GPU", {name: name for name in GPU_PEAK_FLOPS}, type=str)  # type: ignore[misc]
+"""The GPUs scaling.hardware knows, as a typed choice (derived from its table, not kept by hand)."""
 
 
 Flops = Annotated[float | None, typer.Option("--flops", help="Training budget C in FLOPs.", callback=positive_finite)]
@@ -48,7 +46,11 @@ Laws = Annotated[list[str] | None, typer.Option("--law", help="Preset name or fi
 Fmt = Annotated[Format, typer.Option("--format", help="Output format.")]
 
 
-@app.command("plan")
+@app.command("plan", epilog=examples(
+    "scaling plan --flops 1e21",
+    "scaling plan --params 7e9 --law epoch2024 --gpu h100 --gpus 64",
+    "scaling plan --loss 2.1 --law epoch2024 --gpu h100 --price-per-gpu-hour 2.5",
+))
 def plan_command(
     flops: Flops = None,
     params: Annotated[float | None, typer.Option(help="Model size N: each law's optimal tokens and FLOPs for it.",
@@ -56,8 +58,7 @@ def plan_command(
     tokens: Annotated[float | None, typer.Option(help="Data size D: each law's optimal params and FLOPs for it.",
                                                  callback=positive_finite)] = None,
     law: Laws = None,
-    gpu: Annotated[str | None, typer.Option(help=f"GPU for wall-clock ({', '.join(GPU_PEAK_FLOPS)}).",
-                                            callback=_known_gpu)] = None,
+    gpu: Annotated[GPU | None, typer.Option(help="GPU for wall-clock time and cost.", case_sensitive=False)] = None,
     gpus: Annotated[int | None, typer.Option(help="GPUs in parallel (default 1).", callback=positive_int)] = None,
     mfu: Annotated[float | None, typer.Option(help=f"Model FLOPs utilisation in (0, 1] (default {DEFAULT_MFU}).",
                                               callback=unit_interval)] = None,
@@ -97,7 +98,10 @@ def plan_command(
     show(_render_plan(report), format)
 
 
-@app.command("compare")
+@app.command("compare", epilog=examples(
+    "scaling compare --flops 5.76e23 --law kaplan2020 --law chinchilla-unrounded",
+    "scaling compare --range 1e19:1e25 --under chinchilla-unrounded",
+))
 def compare_command(
     flops: Flops = None,
     range_: Annotated[str | None, typer.Option("--range", help="Budgets LO:HI in FLOPs, one row per decade.")] = None,
@@ -117,7 +121,7 @@ def compare_command(
     show(_render_compare(result, table_by_decade=range_ is not None), format)
 
 
-@app.command("laws")
+@app.command("laws", epilog=examples("scaling laws", "scaling laws --format json"))
 def laws_command(format: Fmt = Format.table) -> None:
     """List the built-in laws with source, parameter convention, data set and tokenizer."""
     show(_render_laws(), format)
@@ -130,11 +134,12 @@ def _estimates(names: list[str] | None) -> list[LawEstimate]:
     return [resolve_law(name) for name in names] if names else list(PRESETS.values())
 
 
-def _budget(flops: float | None, params: float | None, tokens: float | None, gpu: str | None, gpus: int | None,
+def _budget(flops: float | None, params: float | None, tokens: float | None, choice: GPU | None, gpus: int | None,
             mfu: float | None, gpu_hours: float | None, days: float | None,
             optional: bool = False) -> tuple[Hardware | None, float | None]:
     """Check the options agree; return the hardware (if any) and the FLOP budget (if FLOP-based).
     `optional`: no budget at all is fine too (a --loss target)."""
+    gpu = None if choice is None else choice.value
     given = [f"--{n}" for n, v in (("flops", flops), ("params", params), ("tokens", tokens),
                                    ("gpu-hours", gpu_hours), ("days", days)) if v is not None]
     if len(given) > 1 or (not given and not optional):

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from scaling.cli._app import app, echo, positive_int
+from scaling.cli._app import app, echo, examples, positive_int
 
 
 class Kind(str, Enum):
@@ -36,7 +36,10 @@ def _flops_range(value: str | None) -> tuple[float, float] | None:
     return low, high
 
 
-@app.command("plot")
+@app.command("plot", epilog=examples(
+    "scaling plot isoflop porian-2024-rw-tuned --out isoflop.png",
+    "scaling plot contours chinchilla --out contours.svg",
+))
 def plot_command(
     kind: Annotated[Kind, typer.Argument(help="isoflop, frontier, contours, curves, allocations or residuals.")],
     data: Annotated[str, typer.Argument(help="isoflop, curves: a sweep directory (or runs file / data set); "

@@ -32,12 +32,22 @@ class Format(str, Enum):
 # -- numbers -----------------------------------------------------------------------------------
 
 
-def si(value: float) -> str:
-    """1.82B, 91.4B, 3.05M, 4.26K: three significant figures with a K/M/B/T suffix."""
-    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g}{suffix}"
-    return f"{value:.3g}"
+SUFFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
+"""K/M/B/T: from 1,000 on; past 999T a count prints in exponent form, as FLOPs do."""
+
+
+def si(value: float, digits: int = 3) -> str:
+    """1.82B, 91.4B, 3.05M, 4.26K: `digits` significant figures with a K/M/B/T suffix.
+
+    The value is rounded before its suffix is chosen, so 999,600 prints as 1M (not 1e+03K),
+    999.7 as 1K, and 2.23e15 as 2.23e+15 (not 2.23e+03T)."""
+    rounded = float(f"{value:.{digits}g}")
+    if abs(rounded) >= 1e3 * SUFFIXES[0][0]:
+        return f"{value:.{digits}g}"
+    for scale, suffix in SUFFIXES:
+        if abs(rounded) >= scale:
+            return f"{rounded / scale:.{digits}g}{suffix}"
+    return f"{value:.{digits}g}"
 
 
 def quantity(value: Any) -> str:
@@ -47,9 +57,7 @@ def quantity(value: Any) -> str:
         return "-"
     if isinstance(value, str):
         return value
-    if abs(value) >= 1e15:
-        return f"{value:.3g}"
-    if abs(value) >= 1e3:
+    if abs(float(f"{value:.4g}")) >= 1e3:  # 999.96 rounds to 1,000: a K value
         return si(value)
     return f"{value:.4g}"
 
@@ -73,11 +81,13 @@ def duration(seconds: float | None) -> str:
     """42s, 3m05s, 2h10m; n/a for None."""
     if seconds is None:
         return "n/a"
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f}m{seconds % 60:02.0f}s"
-    return f"{seconds // 3600:.0f}h{seconds % 3600 // 60:02.0f}m"
+    whole = round(seconds)  # rounded first: 59.6 s is 1m00s, not 60s; 3599.7 s is 1h00m, not 59m60s
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 # -- tables and documents ----------------------------------------------------------------------

@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from scaling.cli._app import app, echo, positive_int
+from scaling.cli._app import app, echo, examples, positive_int
 from scaling.cli.plot import _flops_range
 
 
-@app.command("report")
+@app.command("report", epilog=examples("scaling report --runs porian-2024-rw-tuned --out report.html"))
 def report_command(
     out: Annotated[Path, typer.Option(help="Output file, .html.")],
     law: Annotated[list[str] | None, typer.Option("--law", help="Preset name or fit .json (repeatable; "

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from scaling.cli._app import Format, app, positive_finite, positive_int
+from scaling.cli._app import Format, app, examples, positive_finite, positive_int
 from scaling.cli.progress import ProgressView
 from scaling.cli.render import Output, Table, duration, flops, quantity, show
 from scaling.cli.tracking import TrackerOption, TrackingUri, open_tracker
+from scaling.sweep.spec import bundled_specs
 
 if TYPE_CHECKING:
     from scaling.sweep.backends import SweepProgress
@@ -31,10 +32,13 @@ class Backend(str, Enum):
     ray = "ray"
 
 
-@app.command("sweep")
+@app.command("sweep", epilog=examples(
+    "scaling sweep cpu-smoke --dry-run",
+    "scaling sweep cpu-smoke --out scratch-runs",
+))
 def sweep_command(
-    spec: Annotated[str, typer.Argument(help="Sweep spec: a TOML file, or a bundled name (cpu-smoke, "
-                                             "cpu-isoflop, gpu-small, gpu-1b).")],
+    spec: Annotated[str, typer.Argument(help="Sweep spec: a TOML file, or a bundled name "
+                                             f"({', '.join(bundled_specs())}).")],
     backend: Annotated[Backend, typer.Option(help="local: worker processes here; ray: Ray tasks.")] = Backend.local,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (--backend ray); default: "
                                                      "start a local Ray.")] = None,
@@ -87,7 +91,7 @@ def sweep_command(
         raise typer.Exit(1)
 
 
-@app.command("runs")
+@app.command("runs", epilog=examples("scaling runs runs/cpu-isoflop"))
 def runs_command(
     sweep_dir: Annotated[Path, typer.Argument(help="A sweep directory, e.g. runs/cpu-smoke.")],
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from scaling.errors import install_hint
+
 
 class TrackerName(str, Enum):
     mlflow = "mlflow"
@@ -20,7 +22,7 @@ class TrackerName(str, Enum):
 
 TrackerOption = Annotated[TrackerName | None, typer.Option(
     help="Also log each run (config, curve, final record) to MLflow, TensorBoard or W&B (offline) "
-         "when it ends; pip install 'scaling[mlflow]' (or tensorboard, wandb).")]
+         f"when it ends; {install_hint('mlflow')} (or tensorboard, wandb).")]
 TrackingUri = Annotated[str | None, typer.Option(
     help="Where the tracker writes: an MLflow tracking URI (default sqlite:///mlflow.db), a TensorBoard "
          "log dir (default tb), a W&B directory (default .).")]

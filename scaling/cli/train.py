@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scaling.cli._app import Format, app, positive_finite, positive_int
+from scaling.cli._app import Format, app, examples, positive_finite, positive_int
 from scaling.cli import progress
 from scaling.cli.progress import ProgressView
 from scaling.cli.render import Output, Table, duration, flops, loss, quantity, show
@@ -30,7 +30,10 @@ class Schedule(str, Enum):
     wsd = "wsd"
 
 
-@app.command("train")
+@app.command("train", epilog=examples(
+    "scaling train --params 1e5 --tokens 2e6",
+    "scaling train --shape 3,32,4 --tokens 1e6 --data synthetic:markov:seed=0,vocab=16",
+))
 def train_command(
     tokens: Annotated[float, typer.Option(help="Token budget D (the LR cycle ends there).", callback=positive_finite)],
     params: Annotated[float | None, typer.Option(help="Target total parameters N; the shape rule picks the model.",

@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 
 from scaling.atomic import check_target
-from scaling.cli._app import app, positive_int
+from scaling.cli._app import app, examples, positive_int
 
 
-@app.command("tune")
+@app.command("tune", epilog=examples("scaling tune cpu-tune --out scratch-runs --figure tune.png"))
 def tune_command(
     spec: Annotated[str, typer.Argument(help="Tune spec: a sweep spec (TOML or bundled name, e.g. cpu-tune) "
                                              "with a [tune] LR x batch grid.")],

@@ -142,9 +142,11 @@
     if (mantissa.includes(".")) mantissa = mantissa.replace(/0+$/, "").replace(/\.$/, "");
     return exponent === undefined ? mantissa : mantissa + "e" + exponent;
   }
-  function si(x) {  // scaling.cli.plan._si: 1.82B, 91.4B, 3.05M
+  function si(x) {  // scaling.cli.render.si: 1.82B, 91.4B, 3.05M; rounded before the suffix is chosen
+    const rounded = Number(x.toPrecision(3));
+    if (!Number.isFinite(x) || Math.abs(rounded) >= 1e15) return sig(x, 3);
     for (const [scale, suffix] of [[1e12, "T"], [1e9, "B"], [1e6, "M"], [1e3, "K"]]) {
-      if (Math.abs(x) >= scale) return sig(x / scale, 3) + suffix;
+      if (Math.abs(rounded) >= scale) return sig(rounded / scale, 3) + suffix;
     }
     return sig(x, 3);
   }

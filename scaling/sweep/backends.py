@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from scaling.errors import StoreFault
+from scaling.errors import StoreFault, install_hint
 from scaling.records import CorruptFile, NewerSchema, quarantine, read_curve, read_record_json, write_failed_record
 from scaling.sweep import store
 
@@ -416,7 +416,7 @@ class RayBackend:
         try:
             import ray
         except ImportError as exc:
-            raise ValueError("the Ray backend needs ray: pip install 'scaling[ray]'") from exc
+            raise ValueError(f"the Ray backend needs ray: {install_hint('ray')}") from exc
         self._ray, self._owns = ray, not ray.is_initialized()
         if self._owns:
             ray.init(address=address, include_dashboard=False, log_to_driver=False)

@@ -168,4 +168,4 @@ def test_missing_optional_dependency_is_one_line(monkeypatch):
         monkeypatch.delitem(sys.modules, module)
     result = CliRunner().invoke(app, ["train", "--params", "1e4", "--tokens", "1e5", "--out", "unused"])
     assert result.exit_code == 2
-    assert result.output.strip() == "error: this command needs torch: pip install 'scaling[train]'"
+    assert result.output.strip() == "error: this command needs torch: pip install 'scaling-laws[train]'"

@@ -52,7 +52,39 @@ def test_gpu_hours_print_the_same_in_every_table() -> None:
 def test_quantity_format() -> None:
     assert [render.quantity(v) for v in (None, 0.7788, 2.773, 4259, 46080, 1.82e9, 6.07e21)] == \
         ["-", "0.7788", "2.773", "4.26K", "46.1K", "1.82B", "6.07e+21"]
-    assert render.duration(59.6) == "60s" and render.duration(185) == "3m05s" and render.duration(7800) == "2h10m"
+    assert render.duration(185) == "3m05s" and render.duration(7800) == "2h10m"
+
+
+# Values at and just under each suffix boundary: the value is rounded to the digits shown before
+# its suffix is chosen, so nothing prints as 1e+03K, 1e+03B or 2.23e+03T. The right-hand side is
+# what a reader expects from the value rounded to three (quantity: four below 1,000) figures.
+@pytest.mark.parametrize("value, si, quantity", [
+    (999.4, "999", "999.4"),
+    (999.6, "1K", "999.6"),
+    (999.96, "1K", "1K"),
+    (1_000, "1K", "1K"),
+    (999_400, "999K", "999K"),
+    (999_600, "1M", "1M"),
+    (999_999, "1M", "1M"),
+    (999.6e6, "1B", "1B"),
+    (999.6e9, "1T", "1T"),
+    (999.4e12, "999T", "999T"),
+    (999.6e12, "1e+15", "1e+15"),
+    (2.23e15, "2.23e+15", "2.23e+15"),
+    (-999_600, "-1M", "-1M"),
+    (4_259, "4.26K", "4.26K"),
+])
+def test_numbers_at_a_suffix_boundary(value: float, si: str, quantity: str) -> None:
+    assert render.si(value) == si
+    assert render.quantity(value) == quantity
+
+
+@pytest.mark.parametrize("seconds, text", [
+    (0.4, "0s"), (59.4, "59s"), (59.6, "1m00s"), (185, "3m05s"), (3599.4, "59m59s"), (3599.6, "1h00m"),
+    (7_170, "2h00m"), (7_800, "2h10m"),
+])
+def test_durations_at_a_unit_boundary(seconds: float, text: str) -> None:
+    assert render.duration(seconds) == text
 
 
 def test_tables_use_rich_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
