@@ -70,6 +70,12 @@ class ModelConfig:
         return d
 
 
+MAX_SEED = 2**32 - 1
+"""Largest seed: the range numpy's legacy seeding and every RNG seeded from a run's seed accept."""
+MAX_EVAL_POINTS = 1000
+"""Most evaluations a run may ask for: each one reads `eval_tokens` held-out tokens, and the
+evaluation steps are listed up front."""
+
 PARAMETRIZATIONS = ("standard", "mup")
 DEVICES = ("auto", "cpu", "cuda")
 SCHEDULES = ("cosine", "wsd")
@@ -158,8 +164,13 @@ class TrainConfig:
             _check_int(name, getattr(self, name), optional=False)
         for name in ("batch_size", "micro_batch_size", "warmup_steps", "log_every", "checkpoint_every", "threads"):
             _check_int(name, getattr(self, name), optional=True, minimum=0 if name == "warmup_steps" else 1)
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")
+        if self.eval_points > MAX_EVAL_POINTS:
+            raise ValueError(f"eval_points must be at most {MAX_EVAL_POINTS}, got {self.eval_points!r}")
+        for name in ("compile", "bf16"):
+            if getattr(self, name) not in (None, True, False):  # "no" is a string, and truthy
+                raise ValueError(f"{name} must be true, false or None, got {getattr(self, name)!r}")
         _check_choice("device", self.device, DEVICES)
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("lr_rule", self.lr_rule, LR_RULES)

@@ -195,8 +195,12 @@ def heads_for(d_model: int) -> int:
     closest (in log) to HEAD_SIZE, fewer heads on a tie. d_model 16 -> 1 head, 72 -> 1, 96 -> 2
     (of 48), 160 -> 2 (of 80), any multiple of 64 -> d_model / 64 (GPT-2/3's heads of 64)."""
     positive_number("d_model", d_model)
-    divisors = [h for h in range(1, d_model + 1) if d_model % h == 0]
-    return min(divisors, key=lambda h: (round(abs(math.log(d_model / (h * HEAD_SIZE))), 12), h))
+    # Search head sizes, not head counts: one head (size d_model) misses HEAD_SIZE by at most
+    # log(d_model / HEAD_SIZE), and a head size above HEAD_SIZE**2 misses by more than a head size
+    # of 1 does, so no head size past HEAD_SIZE**2 can win: at most 4096 candidates, any width.
+    sizes = [g for g in range(1, min(d_model, HEAD_SIZE * HEAD_SIZE) + 1) if d_model % g == 0]
+    heads = [d_model // g for g in sizes] + [1]
+    return min(heads, key=lambda h: (round(abs(math.log(d_model / (h * HEAD_SIZE))), 12), h))
 
 
 def _width_step(d_model: int) -> int:

@@ -1,6 +1,7 @@
 """Parameter and FLOP accounting (scaling.flops) against published counts."""
 
 import math
+import time
 
 import pytest
 
@@ -84,6 +85,18 @@ def test_suggest_shape_follows_aspect_ratio_at_scale():
 def test_heads_of_about_64(d_model, heads):
     # tiny widths get one wide head (fast on CPU); multiples of 64 keep GPT-2/3's heads of 64
     assert heads_for(d_model) == heads
+
+
+def test_heads_search_every_divisor_and_stay_instant_at_any_width():
+    # the rule's definition, by brute force over all divisors, against the bounded search
+    def every_divisor(d_model):
+        divisors = [h for h in range(1, d_model + 1) if d_model % h == 0]
+        return min(divisors, key=lambda h: (round(abs(math.log(d_model / (h * 64))), 12), h))
+
+    assert all(heads_for(d) == every_divisor(d) for d in range(1, 6000))
+    start = time.perf_counter()
+    assert heads_for(2**61) == 2**55 and heads_for(2**61 - 1) == 2**61 - 1  # a Mersenne prime: one-wide heads
+    assert time.perf_counter() - start < 0.5
 
 
 def test_shape_rule_heads_leave_counts_and_large_shapes_alone():

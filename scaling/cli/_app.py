@@ -87,7 +87,7 @@ FLAGS = {"price_per_gpu_hour": "--price-per-gpu-hour", "hardware": "--gpu", "par
          "tokens": "--tokens", "unique_tokens": "--unique-tokens", "inference_tokens": "--inference-tokens",
          "loss": "--loss", "flops": "--flops", "flops_range": "--range", "columns": "--column",
          "drop_invalid": "--drop-invalid", "out": "--out", "figure": "--figure",
-         "rules": "--rules", "uri": "--tracking-uri"}
+         "rules": "--rules", "uri": "--tracking-uri", "bootstrap": "--bootstrap"}
 """Library argument -> the option that sets it. Library errors name arguments in backticks
 (`flops`); the CLI says which option to change."""
 

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.fit.engine import fit_law
+from scaling.fit.resampling import check_resamples
 from scaling.fit.envelope import fit_envelope
 from scaling.fit.identify import NotIdentifiable
 from scaling.fit.isoflop import fit_isoflop, interior_optima, isoflop_optima
@@ -195,6 +196,7 @@ def fit_runs(source: RunsSource | Prepared, approach: str = "3", *, columns: Map
     the parametric fits; `params_column` chooses the parameter convention for every approach."""
     if approach not in CHOICES:
         raise ValueError(f"approach must be one of {', '.join(CHOICES)}, got {approach!r}")
+    check_resamples(bootstrap, level)  # before reading the runs: a refusal costs nothing
     prepared = prepare(source, columns=columns, drop_invalid=drop_invalid,
                        params_column=law_options.pop("params_column", "params"))
     wanted = tuple(APPROACHES) if approach == "all" else (approach,)

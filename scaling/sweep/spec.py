@@ -22,9 +22,9 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scaling.config import ModelConfig
+from scaling.config import MAX_SEED, ModelConfig
 from scaling.design.goal import Goal
-from scaling.flops import FLOPS_METHODS, count_params, flops_per_token, heads_for, suggest_shape
+from scaling.flops import MAX_FLOPS, FLOPS_METHODS, count_params, flops_per_token, heads_for, suggest_shape
 from scaling.tuning.spec import TuneGrid, parse_tune
 
 if TYPE_CHECKING:
@@ -34,6 +34,16 @@ logger = logging.getLogger(__name__)
 
 # Keys of [train] that the spec sets elsewhere (grid, top level) and so may not override.
 _RESERVED_TRAIN_KEYS = ("model", "tokens", "seed", "data", "device", "flops_method")
+
+MAX_RANGE_COUNT = 1000
+"""Most values one {min, max, count} range (or a centred size range) may hold: a study has tens of
+sizes or budgets; a larger count is a typo, refused before the values are built."""
+MAX_RUNS = 100_000
+"""Most runs one spec may plan (budgets x sizes x seeds x tune points), checked before planning."""
+MAX_SPEC_PARAMS = 1e15
+"""Largest model size a spec may ask for, parameters: a thousand times today's largest dense models."""
+MAX_WIDTH = 2**20
+"""Largest d_model a spec may list (GPT-3 175B: 12,288; Brown et al. 2020, Table 2.1)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,12 +68,16 @@ class Sizes:
         if given != 1:
             raise ValueError("sizes: give exactly one of a list, {min, max, count}, {d_model = [...]} "
                              "or {center_tokens_per_param, span, count}")
-        if any(not (p > 0 and math.isfinite(p)) for p in self.params):
-            raise ValueError(f"sizes must be positive and finite, got {list(self.params)}")
-        if any(w < 1 for w in self.widths):
-            raise ValueError(f"sizes.d_model must be positive integers, got {list(self.widths)}")
-        if not self.span >= 1 or self.count < 1:
-            raise ValueError(f"sizes.span must be >= 1 and count >= 1, got {self.span}, {self.count}")
+        if any(not (0 < p <= MAX_SPEC_PARAMS) for p in self.params):
+            raise ValueError(f"sizes must be positive parameter counts up to {MAX_SPEC_PARAMS:g}, got {list(self.params)}")
+        if any(not 1 <= w <= MAX_WIDTH for w in self.widths):
+            raise ValueError(f"sizes.d_model must be integers from 1 to {MAX_WIDTH}, got {list(self.widths)}")
+        if self.center_tokens_per_param is not None and not 0 < self.center_tokens_per_param < math.inf:
+            raise ValueError(f"sizes.center_tokens_per_param must be a positive finite ratio, "
+                             f"got {self.center_tokens_per_param!r}")
+        if not 1 <= self.span < math.inf or not 1 <= self.count <= MAX_RANGE_COUNT:
+            raise ValueError(f"sizes.span must be >= 1 and finite and sizes.count from 1 to {MAX_RANGE_COUNT}, "
+                             f"got {self.span}, {self.count}")
 
     def targets(self, budget_flops: float | None) -> tuple[float, ...]:
         """Target parameter counts at one budget (widths are handled by the shape rule)."""
@@ -72,7 +86,15 @@ class Sizes:
         if budget_flops is None:
             raise ValueError("sizes.center_tokens_per_param needs an IsoFLOP budget")
         center = math.sqrt(budget_flops / (6.0 * self.center_tokens_per_param))  # C = 6 N (r N)
-        return log_range(center / math.sqrt(self.span), center * math.sqrt(self.span), self.count)
+        targets = log_range(center / math.sqrt(self.span), center * math.sqrt(self.span), self.count)
+        if max(targets) > MAX_SPEC_PARAMS:
+            raise ValueError(f"sizes.center_tokens_per_param {self.center_tokens_per_param:g} at {budget_flops:g} "
+                             f"FLOPs asks for {max(targets):.3g} parameters, above {MAX_SPEC_PARAMS:g}")
+        return targets
+
+    def count_at(self) -> int:
+        """How many sizes `targets` gives at any one budget."""
+        return len(self.widths) or len(self.params) or self.count
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,12 +147,24 @@ class ShapeRule:
             return replace(suggest_shape(target_params, vocab_size=self.vocab_size, seq_len=self.seq_len,
                                          tied_embeddings=self.tied_embeddings,
                                          params_convention=self.params_convention), **self._parametrization())
-        # the count grows with width: walk head-size multiples to the first overshoot
+        # The count grows with width: bisect the head-size multiples k * step for the first that
+        # reaches the target (O(log) counts, so a huge target costs no more than a small one).
         step = self.head_dim if self.head_dim is not None else 8
-        candidates = [self.model(step)]
-        while self.counted(candidates[-1]) < target_params:
-            candidates.append(self.model(candidates[-1].d_model + step))
-        return min(candidates[-2:], key=lambda c: abs(math.log(self.counted(c) / target_params)))
+        low, high = 1, 1
+        while self._count_at(high * step) < target_params:
+            low, high = high, 2 * high
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if self._count_at(middle * step) < target_params else (low, middle)
+        widths = [low * step, high * step]  # a tie keeps the smaller, as a walk from below would
+        width = min(widths, key=lambda w: abs(math.log(self._count_at(w) / target_params)))
+        return self.model(width)
+
+    def _count_at(self, width: int) -> int:
+        """The count (in params_convention) at this width; the heads do not change it."""
+        assert self.n_layer is not None
+        return self.counted(ModelConfig(n_layer=self.n_layer, d_model=width, n_head=1, seq_len=self.seq_len,
+                                        vocab_size=self.vocab_size, tied_embeddings=self.tied_embeddings))
 
     def shapes(self, sizes: Sizes, budget_flops: float | None) -> list[ModelConfig]:
         if sizes.widths:
@@ -153,8 +187,8 @@ class IsoFlopGrid:
 
     def __post_init__(self) -> None:
         all_budgets = list(self.budgets) + [b for b, _, _ in self.per_budget]
-        if not all_budgets or any(not (b > 0 and math.isfinite(b)) for b in all_budgets):
-            raise ValueError(f"isoflop.budgets must be positive, finite FLOPs, got {all_budgets}")
+        if not all_budgets or any(not (0 < b <= MAX_FLOPS) for b in all_budgets):
+            raise ValueError(f"isoflop.budgets must be positive FLOPs up to {MAX_FLOPS:g}, got {all_budgets}")
         if self.budgets and self.sizes is None:
             raise ValueError("isoflop: give sizes for the budgets (or sizes inside each budget)")
 
@@ -223,6 +257,8 @@ class SweepConfig:
             raise ValueError(f"flops_method must be one of {', '.join(FLOPS_METHODS)}, got {self.flops_method!r}")
         if not self.seeds:
             raise ValueError("seeds must list at least one seed")
+        if any(not 0 <= s <= MAX_SEED for s in self.seeds):
+            raise ValueError(f"seeds must be integers from 0 to {MAX_SEED}, got {list(self.seeds)}")
         reserved = sorted(set(self.train) & set(_RESERVED_TRAIN_KEYS))
         tuned = sorted(set(self.train) & {"lr", "batch_size"}) if self.tune is not None else []
         if tuned:
@@ -267,8 +303,9 @@ def _int(value: Any, where: str) -> int:
 
 def log_range(low: float, high: float, count: int) -> tuple[float, ...]:
     """`count` values log-spaced from `low` to `high` inclusive."""
-    if not (0 < low <= high and math.isfinite(high)) or count < 1:
-        raise ValueError(f"a log range needs 0 < min <= max and count >= 1, got {low}, {high}, {count}")
+    if not (0 < low <= high and math.isfinite(high)) or not 1 <= count <= MAX_RANGE_COUNT:
+        raise ValueError(f"a log range needs 0 < min <= max and count from 1 to {MAX_RANGE_COUNT}, "
+                         f"got {low}, {high}, {count}")
     if count == 1:
         return (math.sqrt(low * high),)
     step = math.log(high / low) / (count - 1)
@@ -282,6 +319,7 @@ def plan_runs(spec: SweepConfig) -> list[PlannedRun]:
     if grid is None:
         raise ValueError(f"sweep {spec.name} is a designed study: its runs are chosen round by round "
                          "(scaling sweep runs the rounds; scaling design shows the next one)")
+    _check_run_count(spec)
     if isinstance(grid, IsoFlopGrid):
         budgets = [(b, grid.sizes, None) for b in grid.budgets] + list(grid.per_budget)
         for budget, sizes, seeds in budgets:
@@ -295,21 +333,41 @@ def plan_runs(spec: SweepConfig) -> list[PlannedRun]:
             counted = spec.shape.counted(model)
             tokens_list = grid.tokens or tuple(r * counted for r in grid.tokens_per_param)
             points.extend((model, round(t), None, spec.seeds) for t in tokens_list)
-    runs, seen = [], set()
+    runs: list[PlannedRun] = []
+    seen: set[tuple[ModelConfig, int, int]] = set()
+    tune_points = spec.tune.points() if spec.tune is not None else [{}]
     for model, tokens, budget, seeds in points:
         if tokens < 1:
-            raise ValueError(f"budget {budget:g} FLOPs is too small for a {count_params(model).total}-parameter model")
-        key = (model, tokens)
-        if key in seen:
-            logger.warning("sweep %s: duplicate run (d_model=%d, tokens=%d) dropped; sizes round to one shape",
-                           spec.name, model.d_model, tokens)
-            continue
-        seen.add(key)
-        grid = spec.tune.points() if spec.tune is not None else [{}]
+            where = (f"budget {budget:g} FLOPs is" if budget is not None
+                     else "grid.tokens / grid.tokens_per_param are")
+            raise ValueError(f"{where} too small for a {count_params(model).total}-parameter model "
+                             "(less than one token)")
+        fresh = [s for s in seeds if (model, tokens, s) not in seen]
+        if len(fresh) < len(seeds):
+            logger.warning("sweep %s: duplicate run (d_model=%d, tokens=%d, seeds %s) dropped: planned twice "
+                           "(sizes that round to one shape, or one budget listed twice with the same seeds)",
+                           spec.name, model.d_model, tokens, sorted(set(seeds) - set(fresh)))
+        seen.update((model, tokens, s) for s in fresh)
         runs.extend(PlannedRun(model=model, tokens=tokens, seed=s, budget_flops=budget,
                                overrides=tuple(sorted(point.items())))
-                    for point in grid for s in seeds)
+                    for point in tune_points for s in fresh)
     return runs
+
+
+def _check_run_count(spec: SweepConfig) -> None:
+    """ValueError before any shape is built when the grid plans more than MAX_RUNS runs."""
+    grid = spec.grid
+    tune_points = spec.tune.count() if spec.tune is not None else 1
+    if isinstance(grid, IsoFlopGrid):
+        per_seed = [(grid.sizes.count_at() if grid.sizes is not None else 0, len(spec.seeds))] * len(grid.budgets)
+        per_seed += [(sizes.count_at(), len(seeds or spec.seeds)) for _, sizes, seeds in grid.per_budget]
+        total = sum(n * s for n, s in per_seed) * tune_points
+    else:
+        assert grid is not None
+        total = grid.sizes.count_at() * len(grid.tokens or grid.tokens_per_param) * len(spec.seeds) * tune_points
+    if total > MAX_RUNS:
+        raise ValueError(f"the spec plans {total:,} runs (budgets x sizes x seeds x tune points), "
+                         f"more than the {MAX_RUNS:,} a sweep may hold")
 
 
 def train_config(spec: SweepConfig, run: PlannedRun) -> TrainConfig:

@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from scaling.fit.resampling import MAX_RESAMPLES
+
 DEFAULT_BAND = 0.0025
 """DeepSeek-AI 2024, Sec. 3.1, Fig. 3: runs within 0.25% of the minimum generalization error."""
 
@@ -42,8 +44,12 @@ class TuneGrid:
             raise ValueError(f"tune.warmup_steps must list non-negative integers, got {list(self.warmup_steps)}")
         if not (math.isfinite(self.band) and 0 <= self.band < 1):
             raise ValueError(f"tune.band must be a fraction in [0, 1), got {self.band!r}")
-        if not isinstance(self.bootstrap, int) or self.bootstrap < 0 or self.bootstrap == 1:
-            raise ValueError(f"tune.bootstrap must be 0 or at least 2 resamples, got {self.bootstrap!r}")
+        if not isinstance(self.bootstrap, int) or not (self.bootstrap == 0 or 2 <= self.bootstrap <= MAX_RESAMPLES):
+            raise ValueError(f"tune.bootstrap must be 0 or 2 to {MAX_RESAMPLES:,} resamples, got {self.bootstrap!r}")
+
+    def count(self) -> int:
+        """How many points `points` gives."""
+        return len(self.lr) * len(self.batch_size) * max(1, len(self.warmup_steps))
 
     def points(self) -> list[dict[str, Any]]:
         """TrainConfig overrides, one per grid point (lr x batch_size x warmup_steps)."""

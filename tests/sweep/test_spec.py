@@ -108,6 +108,29 @@ def test_sizes_rounding_to_one_shape_are_dropped_once(caplog):
     assert "duplicate run" in caplog.text
 
 
+def test_one_budget_in_two_tables_keeps_every_seed(caplog):
+    # Same FLOPs and sizes, different seeds: every (shape, tokens, seed) is a run of its own.
+    doc = {"name": "seeds", "shape": {"n_layer": 2, "seq_len": 32},
+           "isoflop": {"budgets": [{"flops": 1e10, "sizes": {"d_model": [8, 16, 32]}, "seeds": [0]},
+                                   {"flops": 1e10, "sizes": {"d_model": [8, 16, 32]}, "seeds": [1, 2]}]}}
+    runs = plan_runs(parse_spec(doc))
+    assert sorted((r.model.d_model, r.seed) for r in runs) == [(w, s) for w in (8, 16, 32) for s in (0, 1, 2)]
+    assert "duplicate run" not in caplog.text
+    doc["isoflop"]["budgets"][1]["seeds"] = [0, 1]  # seed 0 now planned twice: dropped once, said why
+    runs = plan_runs(parse_spec(doc))
+    assert sorted((r.model.d_model, r.seed) for r in runs) == [(w, s) for w in (8, 16, 32) for s in (0, 1)]
+    assert "seeds [0]" in caplog.text and "listed twice" in caplog.text
+
+
+def test_fixed_depth_shape_of_a_huge_size_is_found_at_once():
+    # the width search bisects: a size far past any trainable one costs a few dozen counts
+    rule = ShapeRule(n_layer=2)
+    target = 1e15
+    width = rule.shape_for(target).d_model
+    assert rule.counted(rule.model(width - 8)) < target <= rule.counted(rule.model(width + 8))
+    assert abs(math.log(rule.counted(rule.model(width)) / target)) < 1e-6
+
+
 def test_per_budget_sizes():
     doc = {"name": "pb", "shape": {"n_layer": 2, "seq_len": 32},
            "isoflop": {"budgets": [{"flops": 1e10, "sizes": {"d_model": [8, 16]}},
@@ -147,11 +170,29 @@ def test_per_budget_seeds_override_the_spec_seeds():
     ({"isoflop": {"budgets": [1e10], "sizes": {"min": "a", "max": 1e5, "count": 3}}}, "isoflop.sizes.min must be a number"),
     ({"isoflop": {"budgets": [{"flops": "x", "sizes": [1e4]}]}}, "isoflop.budgets.flops must be a number"),
     ({"isoflop": {"budgets": [1e10], "sizes": {"center_tokens_per_param": 20, "count": 2.5}}}, "count must be an integer"),
+    ({"isoflop": {"budgets": [1e10], "sizes": {"min": 1e4, "max": 1e5, "count": 1_000_000_000}}},
+     "count from 1 to 1000"),
+    ({"isoflop": {"budgets": [1e10], "sizes": {"center_tokens_per_param": 20, "count": 10**9}}},
+     "sizes.count from 1 to 1000"),
+    ({"isoflop": {"budgets": [1e10], "sizes": {"center_tokens_per_param": 0}}}, "center_tokens_per_param must be"),
+    ({"isoflop": {"budgets": [1e10], "sizes": {"center_tokens_per_param": -20}}}, "center_tokens_per_param must be"),
+    ({"isoflop": {"budgets": [1e41], "sizes": [1e4]}}, "up to 1e\\+40"),
+    ({"isoflop": {"budgets": [1e10], "sizes": [1e30]}}, "parameter counts up to 1e\\+15"),
+    ({"isoflop": {"budgets": [1e10], "sizes": {"d_model": [2**40]}}}, "sizes.d_model must be integers from 1"),
+    ({"isoflop": {"budgets": {"min": 1e10, "max": 1e12, "count": 1000}, "sizes": {"min": 1e4, "max": 1e6,
+                                                                                  "count": 1000}}},
+     "plans 2,000,000 runs"),
+    ({"seeds": [2**63]}, "seeds must be integers from 0 to 4294967295"),
+    ({"seeds": [-1]}, "seeds must be integers from 0"),
+    ({"isoflop": None, "grid": {"sizes": [1e4], "tokens_per_param": [1e-9]}}, "less than one token"),
+    ({"train": {"eval_points": 10**9}}, "eval_points must be at most 1000"),
+    ({"train": {"compile": "no"}}, "compile must be true, false or None, got 'no'"),
 ])
 def test_bad_specs_raise_value_error(change, message):
     doc = {**tomllib.loads(ISOFLOP), **change}
+    doc = {k: v for k, v in doc.items() if v is not None}
     with pytest.raises(ValueError, match=message):
-        plan_runs(parse_spec(doc))
+        expand(parse_spec(doc))
 
 
 def test_widths_need_fixed_depth():
