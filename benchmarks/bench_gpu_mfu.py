@@ -25,7 +25,7 @@ import torch
 from scaling.config import ModelConfig
 from scaling.flops import count_params, flops_per_token
 from scaling.training.presets import gpt2_small
-from scaling.records import read_curve
+from scaling.rundir.curve import read_curve
 from scaling.training.runtime import peak_flops, resolve_device
 from scaling.training.train import train
 

@@ -32,7 +32,7 @@ from torch import nn
 from scaling.config import TrainConfig
 from scaling.training.data.corpus import load_corpus
 from scaling.flops import count_params, suggest_shape
-from scaling.records import read_curve
+from scaling.rundir.curve import read_curve
 from scaling.training.train import train
 
 STEPS = {1e4: 300, 1e5: 60, 1e6: 20}

@@ -91,7 +91,7 @@ class TrainConfig:
 
     Fields left None are filled by documented rules in `scaling.training.hyperparams.resolve`
     (learning rate, batch size, warmup, log interval); `compile`/`bf16` None means "on CUDA
-    only". `run_id` (scaling.records) hashes the resolved config, seed included.
+    only". `run_id` (scaling.training.hyperparams) hashes the resolved config, seed included.
     """
 
     model: ModelConfig

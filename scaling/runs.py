@@ -2,7 +2,7 @@
 
 Sources: a pandas DataFrame, a CSV or parquet file, a built-in data set name (see
 `scaling.datasets`), or a sweep directory `runs/<sweep>/` (summary.parquet plus per-run
-`<run_id>/curve.parquet`, scaling.records). Columns: `params`, `tokens`, `loss`
+`<run_id>/curve.parquet`, scaling.rundir). Columns: `params`, `tokens`, `loss`
 (nats/token), optional `flops`, `run_id`, `params_nonembedding`.
 
 References:
@@ -20,13 +20,17 @@ import numpy as np
 import pandas as pd
 
 from scaling.datasets import DATASETS, load_dataset
+from scaling.rundir.curve import curve_path, read_curve
+from scaling.rundir.files import run_dirs
+from scaling.rundir.summary import read_summary, summary_path
 
 logger = logging.getLogger(__name__)
 
 RunsSource = Union[pd.DataFrame, str, Path]
 REQUIRED = ("params", "tokens", "loss")
 OPTIONAL_NUMERIC = ("flops", "params_nonembedding")
-CURVE_COLUMNS = ("run_id", "step", "tokens_seen", "flops_seen", "split", "loss")
+FIT_CURVE_COLUMNS = ("run_id", "step", "tokens_seen", "flops_seen", "split", "loss")
+"""The curve.parquet columns (scaling.rundir.curve.CURVE_COLUMNS) a fit reads."""
 REPLICATE_COLUMNS = ("sweep", "n_layer", "d_model", "n_head", "seq_len", "vocab_size", "params", "tokens", "lr",
                      "batch_tokens")
 """Summary columns that make a run's configuration: runs equal in all of them are seeds of one."""
@@ -102,19 +106,17 @@ def read_curves(sweep_dir: str | Path, *, split: str = "val") -> pd.DataFrame:
     """Per-step curves of a sweep's ok runs: run_id, params, tokens (seen), flops (seen), loss,
     replicate (runs of one configuration, differing only by seed, share it).
 
-    Reads `<sweep_dir>/<run_id>/curve.parquet` (scaling.records.curve_schema) for each ok run of the
+    Reads each ok run's curve (scaling.rundir.curve; the CURVE_COLUMNS a fit needs) of the
     summary, keeping rows of `split` ("val" or "train").
     """
     summary = _read_sweep_summary(Path(sweep_dir))
     parts = []
     for row, replicate in zip(summary.itertuples(), replicate_labels(summary)):
-        path = Path(sweep_dir) / str(row.run_id) / "curve.parquet"
-        if not path.is_file():
-            raise ValueError(f"run {row.run_id} has status ok but no {path}")
-        curve = pd.read_parquet(path)
-        missing = [c for c in CURVE_COLUMNS if c not in curve.columns]
-        if missing:
-            raise ValueError(f"{path} lacks columns {', '.join(missing)}")
+        run_dir = Path(sweep_dir) / str(row.run_id)
+        try:
+            curve = read_curve(run_dir, columns=FIT_CURVE_COLUMNS).to_pandas()
+        except FileNotFoundError:
+            raise ValueError(f"run {row.run_id} has status ok but no {curve_path(run_dir)}") from None
         curve = curve[curve["split"] == split]
         parts.append(pd.DataFrame({
             "run_id": str(row.run_id), "params": float(row.params),
@@ -173,9 +175,7 @@ def _load(source: RunsSource) -> pd.DataFrame:
 
 
 def _read_sweep_summary(sweep_dir: Path) -> pd.DataFrame:
-    from scaling.sweep.store import read_summary, run_dirs
-
-    if not (sweep_dir / "summary.parquet").is_file() and not run_dirs(sweep_dir):
+    if not summary_path(sweep_dir).is_file() and not run_dirs(sweep_dir):
         raise ValueError(f"{sweep_dir} is not a sweep directory: no summary.parquet and no run directories")
     summary = read_summary(sweep_dir)  # from the run records: never stale
     if "status" in summary.columns:

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from scaling.atomic import make_dirs
+from scaling.rundir.curve import read_curve
+from scaling.rundir.record import read_config_json
 
 logger = logging.getLogger(__name__)
 
@@ -87,15 +89,17 @@ def read_tracker(source: str, uri: str | None = None) -> Any:
 def run_payload(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(flattened config, curve rows) of a run directory; no curve when the run left none."""
     run_dir = Path(run_dir)
-    config: dict[str, Any] = {}
-    path = run_dir / "config.json"
-    if path.exists():
-        config = _flatten(json.loads(path.read_text()).get("config", {}))
-    curve: list[dict[str, Any]] = []
-    if (run_dir / "curve.parquet").exists():
-        import pyarrow.parquet as pq
-
-        curve = pq.read_table(run_dir / "curve.parquet").to_pylist()
+    try:
+        claimed = read_config_json(run_dir) or {}
+    except ValueError as exc:  # CorruptFile: named, and the run is logged without its config
+        logger.warning("%s", exc)
+        claimed = {}
+    config = claimed.get("config")
+    config = _flatten(config) if isinstance(config, Mapping) else {}
+    try:
+        curve = read_curve(run_dir, columns=("step", "split", "loss", *CURVE_METRICS)).to_pylist()
+    except FileNotFoundError:
+        curve = []
     return config, curve
 
 

@@ -13,7 +13,7 @@ SIZES = np.geomspace(1e7, 1e9, 7)
 
 
 def write_sweep(root: Path, name: str = "synthetic") -> Path:
-    """`root/name/` with summary.parquet and <run_id>/curve.parquet (the columns scaling.records writes)."""
+    """`root/name/` with summary.parquet and <run_id>/curve.parquet (the columns scaling.rundir.curve lists that a fit reads)."""
     law = get_preset("epoch2024")
     sweep = root / name
     rows = []

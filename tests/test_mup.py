@@ -11,7 +11,7 @@ from scaling.training import mup  # noqa: E402
 from scaling.config import ModelConfig, TrainConfig  # noqa: E402
 from scaling.flops import count_params  # noqa: E402
 from scaling.training.model import GPT  # noqa: E402
-from scaling.records import run_id  # noqa: E402
+from scaling.training.hyperparams import run_id  # noqa: E402
 
 
 def shape(width: int, parametrization: str, **kw: object) -> ModelConfig:

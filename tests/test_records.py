@@ -8,9 +8,9 @@ import json
 import pytest
 
 from scaling.atomic import write_json
-from scaling.records import (MEASURED, SCHEMA_VERSION, TRACEBACK_CHARS, RunRecord, read_record, read_record_json,
-                             write_failed_record)
-from scaling.sweep import store
+from scaling.rundir.curve import SCHEMA_VERSION
+from scaling.rundir.record import MEASURED, RunRecord, TRACEBACK_CHARS, read_record, read_record_json, write_failed_record
+from scaling.rundir.summary import summary_row
 
 CONFIG = {"seed": 3, "flops_method": "6ND", "model": {"n_layer": 2, "d_model": 16, "n_head": 2, "seq_len": 32,
                                                        "vocab_size": 256}}
@@ -29,7 +29,7 @@ def test_failed_record_is_a_typed_run_record(tmp_path):
     assert {k: raw[k] for k in ("run_id", "status", "loss", "error", "config")} == {
         "run_id": "abc123", "status": "failed", "loss": None, "error": "RuntimeError: boom", "config": CONFIG}
     assert raw["schema_version"] == SCHEMA_VERSION and RunRecord.from_dict(json.loads(json.dumps(raw))) == record
-    row = store.summary_row(tmp_path, "demo")
+    row = summary_row(tmp_path, "demo")
     assert row["status"] == "failed" and row["loss"] is None and row["seed"] == 3 and row["n_layer"] == 2
 
 

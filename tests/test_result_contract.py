@@ -14,7 +14,7 @@ from scaling.hardware import Hardware
 from scaling.laws.presets import LawListing, get_preset, listing
 from scaling.planning import BeyondReport, plan_beyond
 from scaling.planning.optimal import Plan, PlanReport, plan, plan_report
-from scaling.records import RunRecord, read_record
+from scaling.rundir.record import RunRecord, read_record
 from scaling.sweep.scheduler import DryRun
 from scaling.sweep.status import RunsStatus, SweepResult, runs_status
 from scaling.tuning.rules import DEEPSEEK_RULES, TuneRules

@@ -9,7 +9,7 @@ import stat
 import pytest
 from typer.testing import CliRunner
 
-from scaling.sweep import store
+from scaling.rundir.lock import run_lock
 from scaling.cli import app
 from scaling.errors import RunBusy
 from scaling.atomic import write_atomic
@@ -63,7 +63,7 @@ def test_train_takes_the_run_lock_sweeps_take(tmp_path):
     cfg = TrainConfig(model=ModelConfig(n_layer=1, d_model=8, n_head=1, seq_len=8, vocab_size=16),
                       tokens=1000, data="synthetic:markov:seed=0,vocab=16", device="cpu")
     run_dir = tmp_path / "run"
-    with store.run_lock(run_dir) as taken:  # as a sweep worker (or another `scaling train`) holds it
+    with run_lock(run_dir) as taken:  # as a sweep worker (or another `scaling train`) holds it
         assert taken
         with pytest.raises(RunBusy, match=f"{run_dir} is being trained by .* {os.getpid()}"):
             train_exclusive(cfg, run_dir)

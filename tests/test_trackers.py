@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sweep_specs import tiny_spec
-from scaling.sweep import store
+from scaling.rundir.files import run_dirs
+from scaling.rundir.summary import summary_row
 from scaling.runs import read_runs
 
 pytest.importorskip("torch")
@@ -72,14 +73,14 @@ def test_mlflow_holds_config_curve_and_record_once(logged: tuple[Path, str]) -> 
     sweep_dir, uri = logged
     client = MlflowClient(tracking_uri=uri)
     (run,) = client.search_runs([client.get_experiment_by_name("tiny").experiment_id],
-                                "tags.`scaling.run_id` = '" + store.run_dirs(sweep_dir)[0].name + "'")
-    record = json.loads((store.run_dirs(sweep_dir)[0] / "record.json").read_text())
+                                "tags.`scaling.run_id` = '" + run_dirs(sweep_dir)[0].name + "'")
+    record = json.loads((run_dirs(sweep_dir)[0] / "record.json").read_text())
     assert run.data.params["model.d_model"] == str(record["config"]["model"]["d_model"])
     assert run.data.metrics["loss"] == pytest.approx(record["loss"]) and run.data.tags["status"] == "ok"
     history = client.get_metric_history(run.info.run_id, "curve/val_loss")
     assert len(history) >= 2 and history[-1].value == pytest.approx(record["loss"])
     tracker = open_tracker("mlflow", uri, "tiny")  # a rerun of the sweep logs nothing twice
-    assert not tracker.log_run(store.summary_row(store.run_dirs(sweep_dir)[0], "tiny"), store.run_dirs(sweep_dir)[0])
+    assert not tracker.log_run(summary_row(run_dirs(sweep_dir)[0], "tiny"), run_dirs(sweep_dir)[0])
 
 
 def test_tensorboard_event_files_hold_each_run(logged: tuple[Path, str], tmp_path: Path) -> None:
@@ -90,8 +91,8 @@ def test_tensorboard_event_files_hold_each_run(logged: tuple[Path, str], tmp_pat
 
     sweep_dir, _ = logged
     tracker = open_tracker("tensorboard", str(tmp_path), "tiny")
-    run_dir = store.run_dirs(sweep_dir)[0]
-    assert tracker.log_run(store.summary_row(run_dir, "tiny"), run_dir)
+    run_dir = run_dirs(sweep_dir)[0]
+    assert tracker.log_run(summary_row(run_dir, "tiny"), run_dir)
     events = EventAccumulator(str(tmp_path / "tiny" / run_dir.name))
     events.Reload()
     record = json.loads((run_dir / "record.json").read_text())
@@ -108,12 +109,12 @@ def test_wandb_offline_run_folders_read_back(logged: tuple[Path, str], tmp_path:
     monkeypatch.setenv("WANDB_MODE", "offline")
     sweep_dir, _ = logged
     tracker = open_tracker("wandb", str(tmp_path), "tiny")
-    run_dirs = store.run_dirs(sweep_dir)[:2]
-    for run_dir in run_dirs:
-        assert tracker.log_run(store.summary_row(run_dir, "tiny"), run_dir)
-    assert not tracker.log_run(store.summary_row(run_dirs[0], "tiny"), run_dirs[0])
+    logged_dirs = run_dirs(sweep_dir)[:2]
+    for run_dir in logged_dirs:
+        assert tracker.log_run(summary_row(run_dir, "tiny"), run_dir)
+    assert not tracker.log_run(summary_row(logged_dirs[0], "tiny"), logged_dirs[0])
     from_wandb = read_runs(read_tracker(f"wandb:{tmp_path}"))
     from_store = read_runs(sweep_dir)
-    expected = from_store[from_store["run_id"].isin([d.name for d in run_dirs])]
+    expected = from_store[from_store["run_id"].isin([d.name for d in logged_dirs])]
     columns = [c for c in COLUMNS if c != "budget_flops"]  # summary_row without the plan has none
     pd.testing.assert_frame_equal(_table(from_wandb, columns), _table(expected, columns), check_dtype=False)

@@ -16,7 +16,9 @@ import torch
 import scaling.training.train
 from scaling.config import ModelConfig, TrainConfig
 from scaling.training.model import GPT
-from scaling.records import RunRecord, read_curve, read_record, run_id
+from scaling.rundir.curve import read_curve
+from scaling.rundir.record import RunRecord, read_record
+from scaling.training.hyperparams import run_id
 from scaling.training.train import train
 
 DATA = "synthetic:markov:seed=0,vocab=16,tokens=65536,chains=64"

@@ -97,19 +97,20 @@ def runs_command(
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """Status of every run of a sweep: pending, running, killed, ok, diverged, failed."""
+    from scaling.rundir.summary import STATUS_COLUMNS, SUMMARY_COLUMNS
     from scaling.sweep.status import runs_status
 
     status = runs_status(sweep_dir)
     if not status.runs and format is Format.table:
         typer.echo(f"{sweep_dir}: no runs (no run directories and no sweep.json)")
         return
-    rows = [[r["run_id"], r["status"], flops(r["budget_flops"]), _int(r["n_layer"]), _int(r["d_model"]),
-             quantity(r["params"]), quantity(r["tokens"]), _int(r["seed"]),
-             "-" if r["loss"] is None else f"{r['loss']:.4g}", "-" if r["wall_s"] is None else f"{r['wall_s']:.3g}",
-             r["device"] or "-"] for r in status.runs]
-    headers = ["run_id", "status", "budget", "n_layer", "d_model", "params", "tokens", "seed", "loss", "wall_s",
-               "device"]
-    tables = [Table(headers, rows, align="llrrrrrrrrl")]
+    cells = {"budget_flops": flops, "n_layer": _int, "d_model": _int, "params": quantity, "tokens": quantity,
+             "seed": _int, "loss": lambda v: "-" if v is None else f"{v:.4g}",
+             "wall_s": lambda v: "-" if v is None else f"{v:.3g}", "device": lambda v: v or "-"}
+    rows = [[cells.get(c, str)(r[c]) for c in STATUS_COLUMNS] for r in status.runs]
+    headers = [{"budget_flops": "budget"}.get(c, c) for c in STATUS_COLUMNS]
+    align = "".join("l" if SUMMARY_COLUMNS[c] == "string" else "r" for c in STATUS_COLUMNS)
+    tables = [Table(headers, rows, align=align)]
     if status.design_rounds:  # a designed study: what each round proposed, and the width it predicted and achieved
         tables.append(Table(["round", "flops", "budgets", "predicted width", "N_opt at target", "interval",
                              "achieved width"],

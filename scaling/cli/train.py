@@ -15,7 +15,7 @@ from scaling.cli.render import Output, Table, duration, flops, loss, quantity, s
 from scaling.cli.tracking import TrackerOption, TrackingUri, open_tracker
 
 if TYPE_CHECKING:
-    from scaling.records import RunRecord
+    from scaling.rundir.record import RunRecord
     from scaling.training.train import Progress
 
 
@@ -63,7 +63,7 @@ def train_command(
 ) -> None:
     """Train one GPT and write its loss curve (parquet) and run record (JSON)."""
     from scaling.training.presets import from_size
-    from scaling.records import run_id
+    from scaling.training.hyperparams import run_id
     from scaling.training.train import train_exclusive
 
     cfg = from_size(tokens, params=params, shape=shape, seq_len=seq_len, data=data, device=device.value,
@@ -75,7 +75,7 @@ def train_command(
             record = train_exclusive(cfg, run_dir,
                                      progress=lambda p: view.update(p.tokens_seen, _train_status(p), total=p.tokens))
         if log_run is not None:
-            from scaling.sweep.store import summary_row
+            from scaling.rundir.summary import summary_row
 
             log_run(summary_row(run_dir, "train"), run_dir)
     show(_render(record, run_dir), Format.json if json_output else format)

@@ -36,6 +36,7 @@ from scaling.design.belief import Belief, from_runs, prior
 from scaling.design.designer import NoDesign, Proposal, propose
 from scaling.design.goal import Goal
 from scaling.design.precision import Points
+from scaling.rundir.events import append_event, read_events
 
 if TYPE_CHECKING:
     from scaling.sweep.spec import ShapeRule, SweepConfig
@@ -146,8 +147,6 @@ def run_study(spec: SweepConfig, out: Path, *, until_width: float | None = None,
               on_round: Callable[[dict[str, Any]], None] | None = None) -> StudyState:
     """The loop of the module docstring for a SweepConfig with a [design] table; `train_round`
     trains one round's SweepConfig (the sweep runner)."""
-    from scaling.sweep import store
-
     if spec.design is None:
         raise ValueError(f"sweep {spec.name} has no [design] table: run it with scaling sweep")
     goal = spec.design
@@ -161,12 +160,12 @@ def run_study(spec: SweepConfig, out: Path, *, until_width: float | None = None,
             return _state(sweep_dir, step)
         number, proposal, planned, new = step
         if new:
-            store.append_event(sweep_dir, "design_round", "", round=number, proposal=proposal.to_dict(),
+            append_event(sweep_dir, "design_round", "", round=number, proposal=proposal.to_dict(),
                                predicted_width=proposal.predicted_width, grid=_grid_of(planned))
         train_round(planned)
         result = achieved(goal, finished_runs(sweep_dir), seed=seed)
         record = {"round": number, "predicted_width": proposal.predicted_width, "flops": proposal.flops, **result}
-        store.append_event(sweep_dir, "design_fit", "", **record)
+        append_event(sweep_dir, "design_fit", "", **record)
         if on_round is not None:
             on_round(record)
 
@@ -176,9 +175,7 @@ def upcoming(spec: SweepConfig, sweep_dir: Path, goal: Goal, *,
     """The round to train now: (number, proposal, its SweepConfig, whether it is newly designed),
     or why the study is over. A round whose fit is not recorded was interrupted: it comes back
     as first planned (seeds included), never replanned from what finished since."""
-    from scaling.sweep import store
-
-    events = store.read_events(sweep_dir)
+    events = read_events(sweep_dir)
     done = [e for e in events if e.get("event") == "design_round"]
     fitted = {e["round"]: e for e in events if e.get("event") == "design_fit"}
     if done and done[-1]["round"] not in fitted:
@@ -212,9 +209,7 @@ def finished_runs(sweep_dir: Path) -> pd.DataFrame | None:
 def spent_flops(sweep_dir: Path) -> float:
     """FLOPs a designed study has committed: its rounds' proposals (the last one possibly still
     training)."""
-    from scaling.sweep import store
-
-    return _spent([e for e in store.read_events(sweep_dir) if e.get("event") == "design_round"])
+    return _spent([e for e in read_events(sweep_dir) if e.get("event") == "design_round"])
 
 
 def _spent(rounds: list[dict[str, Any]]) -> float:
@@ -294,9 +289,7 @@ def proposal_toml(base: SweepConfig, proposal: Proposal, runs: pd.DataFrame | No
 def rounds(sweep_dir: Path) -> list[dict[str, Any]]:
     """A designed study's rounds from its events: number, FLOPs, profiles, predicted width and,
     once fitted, the estimate, interval and width achieved ([] for a plain sweep)."""
-    from scaling.sweep import store
-
-    events = store.read_events(sweep_dir)
+    events = read_events(sweep_dir)
     fits = {e["round"]: e for e in events if e.get("event") == "design_fit"}
     return [{"round": e["round"], "flops": e["proposal"]["flops"], "profiles": len(e["proposal"]["blocks"]),
              "budgets": sorted(b["flops"] for b in e["proposal"]["blocks"]),
@@ -306,7 +299,5 @@ def rounds(sweep_dir: Path) -> list[dict[str, Any]]:
 
 
 def _state(sweep_dir: Path, stopped: str) -> StudyState:
-    from scaling.sweep import store
-
-    store.append_event(sweep_dir, "design_stop", "", reason=stopped)
+    append_event(sweep_dir, "design_stop", "", reason=stopped)
     return StudyState(rounds=rounds(sweep_dir), stopped=stopped)

@@ -2,8 +2,9 @@
 
 The scheduler (`scaling.sweep.scheduler.schedule`) drives either backend through the `Backend`
 protocol: it hands runs to free slots, retries failed ones, sets aside runs another process
-holds (their lock) and checks them again, and reports progress. Each run executes in `execute_run`, which takes the run's lock in the process that
-trains it, so two sweeps on one directory never train one run, and `kill -9` frees the lock.
+holds (their lock) and checks them again, and reports progress. Each run executes in `execute_run`,
+which follows the run protocol (`scaling.rundir.protocol.attempt`: the run's lock taken in the
+process that trains it, so two sweeps on one directory never train one run, and `kill -9` frees it).
 
 Local: K worker processes; with GPUs, one GPU each (CUDA_VISIBLE_DEVICES); on CPU one
 single-threaded worker per core (measured here: two 1-thread workers give 1.2-1.8x
@@ -21,15 +22,13 @@ import shutil
 import subprocess
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from scaling.errors import StoreFault, install_hint
-from scaling.records import CorruptFile, NewerSchema, quarantine, read_curve, read_record_json, write_failed_record
-from scaling.sweep import store
+from scaling.errors import install_hint
+from scaling.rundir import protocol
 
 if TYPE_CHECKING:
     from scaling.config import TrainConfig
@@ -159,83 +158,21 @@ def execute_run(task: RunTask, train_fn: TrainFn, threads: int | None = None) ->
 
 
 def _execute_run(task: RunTask, train_fn: TrainFn, threads: int | None) -> RunOutcome:
-    with store.run_lock(task.run_dir) as acquired:
-        if not acquired:
-            return RunOutcome(task.run_id, "locked")
-        # A writer killed between its temporary file and the rename leaves the temporary behind
-        # (the real file is intact); under the run's lock no one else is writing here.
-        for stale in task.run_dir.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
-        try:
-            record = _readable_record(task.run_dir)  # a corrupt one is named, kept aside, retrained
-        except NewerSchema as exc:  # written by a newer scaling: neither finished nor ours to redo
-            return RunOutcome(task.run_id, "failed", str(exc))
-        if record is not None and record.get("status") in store.FINISHED:
-            if _curve_intact(task.run_dir):
-                return RunOutcome(task.run_id, "skipped")
-            record = None
-        if record is not None:  # a failed attempt: retrying, so its record no longer holds
-            (task.run_dir / "record.json").unlink()
-        if threads is not None and "torch" in sys.modules:
-            sys.modules["torch"].set_num_threads(threads)
-        resume = (task.run_dir / "checkpoint.pt").exists()
-        store.append_event(task.sweep_dir, "start", task.run_id, resume=resume)
-        start = time.monotonic()
-        error = None
-        try:
-            train_fn(task.config, task.run_dir)
-            record = read_record_json(task.run_dir)
-            status = record.get("status", "failed") if record else "failed"
-            error = (record or {}).get("error") or (None if record else "train returned without a record")
-        except Exception as exc:  # any run failure is data (recorded, retried); the sweep goes on
-            if isinstance(exc, StoreFault):  # not the run's fault: nothing recorded, resumed later
-                raise
-            status, error = "failed", f"{type(exc).__name__}: {exc}"
-            logger.warning("run %s failed: %s", task.run_id, error)
-            if not (task.run_dir / "record.json").exists():  # train() records its own failures
-                _write_failed_record(task, error, traceback.format_exc())
-        wall_s = time.monotonic() - start
-        store.append_event(task.sweep_dir, "finish", task.run_id, status=status, wall_s=wall_s)
-        return RunOutcome(task.run_id, status, error, wall_s)
+    if threads is not None and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    done = protocol.attempt(task.run_dir, task.sweep_dir, task.run_id, _config(task),
+                            lambda: train_fn(task.config, task.run_dir))
+    return RunOutcome(task.run_id, done.outcome, done.error, done.wall_s)
 
 
-def _readable_record(run_dir: Path) -> dict[str, Any] | None:
-    """The run's record; a corrupt one is moved aside (and None returned). Call under the lock."""
-    try:
-        return read_record_json(run_dir)
-    except CorruptFile as exc:
-        quarantine(run_dir / "record.json", str(exc))
-        return None
-
-
-def _curve_intact(run_dir: Path) -> bool:
-    """Whether a finished run's curve.parquet reads (or was never written); a corrupt one is
-    moved aside with the run's record, so the run is trained again."""
-    if not (run_dir / "curve.parquet").exists():
-        return True
-    try:
-        read_curve(run_dir)
-    except CorruptFile as exc:
-        quarantine(run_dir / "curve.parquet", str(exc))
-        quarantine(run_dir / "record.json", "its curve.parquet was corrupt")
-        return False
-    except ValueError:  # another curve schema: the file reads, it is not corrupt
-        pass
-    return True
-
-
-def _write_failed_record(task: RunTask, error: str, trace: str = "") -> None:
+def _config(task: RunTask) -> dict[str, Any]:
     # A test's stand-in task may carry no TrainConfig.
-    config = task.config.to_dict() if hasattr(task.config, "to_dict") else {}
-    write_failed_record(task.run_dir, task.run_id, config, error, trace)
+    return task.config.to_dict() if hasattr(task.config, "to_dict") else {}
 
 
 def record_crash(task: RunTask, error: str) -> RunOutcome:
     """Record a run whose process died (killed, out of memory) as failed, if nobody holds it now."""
-    with store.run_lock(task.run_dir) as acquired:
-        if acquired and _readable_record(task.run_dir) is None:
-            _write_failed_record(task, error)
-            store.append_event(task.sweep_dir, "finish", task.run_id, status="failed", error=error)
+    protocol.record_crash(task.run_dir, task.sweep_dir, task.run_id, _config(task), error)
     return RunOutcome(task.run_id, "failed", error)
 
 

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from scaling.document import Document, from_plain, to_plain
 from scaling.errors import StoreFault
-from scaling.sweep import store
+from scaling.rundir.events import read_events
+from scaling.rundir.curve import read_curve
+from scaling.rundir.lock import is_locked
+from scaling.rundir.meta import update_sweep_meta
+from scaling.rundir.protocol import run_status
+from scaling.rundir.record import FINISHED, is_finished, read_record_lenient
+from scaling.rundir.summary import summary_row, write_summary
+from scaling.sweep.store import provenance
 from scaling.sweep.backends import (
     POLL_S,
     Backend,
@@ -35,7 +42,7 @@ from scaling.sweep.backends import (
 
 if TYPE_CHECKING:
     from scaling.config import TrainConfig
-    from scaling.records import RunRecord
+    from scaling.rundir.record import RunRecord
     from scaling.sweep.spec import SweepConfig
 
 logger = logging.getLogger(__name__)
@@ -49,7 +56,7 @@ def _train_default(config: TrainConfig, run_dir: Path) -> RunRecord:
 def sweep_tasks(spec: SweepConfig, sweep_dir: Path) -> tuple[list[RunTask], list[dict[str, Any]]]:
     """The sweep's RunTasks and their sweep.json entries (run_id, budget, shape, counts)."""
     from scaling.flops import count_params, flops_per_token
-    from scaling.records import run_id
+    from scaling.training.hyperparams import run_id
     from scaling.sweep.spec import plan_runs, train_config
 
     tasks, entries, seen = [], [], set()
@@ -142,11 +149,11 @@ def _steps(task: RunTask) -> float:
 def _check_elsewhere(elsewhere: dict[str, RunTask], pending: deque[RunTask], state: SweepProgress) -> None:
     """Runs another process held: count them once finished, take them back once released."""
     for run_id, task in list(elsewhere.items()):
-        if store.is_finished(task.run_dir):
+        if is_finished(task.run_dir):
             del elsewhere[run_id]
             state.skipped += 1
             state.left.pop(run_id, None)
-        elif not store.is_locked(task.run_dir):
+        elif not is_locked(task.run_dir):
             del elsewhere[run_id]
             pending.append(task)
 
@@ -172,9 +179,9 @@ def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "lo
     count = workers or (len(gpus) if gpus else (os.cpu_count() or 1))
     check_tasks(tasks, share=1 if gpus or backend == "ray" else min(count, len(tasks)))
     for task in tasks:  # a record from a newer scaling (NewerSchema) refuses the sweep here
-        store.read_record_lenient(task.run_dir)
-    invocation = {**store.provenance(command), "backend": backend}
-    store.update_sweep_meta(sweep_dir, name=spec.name, spec=asdict(spec), runs=entries, invocation=invocation)
+        read_record_lenient(task.run_dir)
+    invocation = {**provenance(command), "backend": backend}
+    update_sweep_meta(sweep_dir, name=spec.name, spec=asdict(spec), runs=entries, invocation=invocation)
     train_fn = train_fn or _train_default
     if spec.device == "cuda" and backend == "local" and not gpus:
         raise ValueError(f"sweep {spec.name} asks for device cuda but no GPU is visible")
@@ -192,7 +199,7 @@ def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "lo
 
     def ended(task: RunTask, outcome: Any) -> None:
         if on_run_end is not None:
-            on_run_end(store.summary_row(task.run_dir, spec.name, planned.get(task.run_id)), task.run_dir)
+            on_run_end(summary_row(task.run_dir, spec.name, planned.get(task.run_id)), task.run_dir)
 
     try:
         return schedule(tasks, runner, retries=retries, progress=progress,
@@ -200,7 +207,7 @@ def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "lo
     finally:
         runner.close()
         try:
-            store.write_summary(sweep_dir)
+            write_summary(sweep_dir)
         except OSError as exc:  # readers summarise the run records anyway: nothing is lost
             logger.info("summary of %s not written: %s", sweep_dir, exc)
 
@@ -223,7 +230,7 @@ class DryRun(Document):
     @property
     def to_train(self) -> int:
         """Runs a sweep would train: those not finished for good."""
-        return sum(1 for run in self.runs if run["status"] not in store.FINISHED)
+        return sum(1 for run in self.runs if run["status"] not in FINISHED)
 
     def to_dict(self) -> dict[str, Any]:
         return {"runs": to_plain(self.runs), "to_train": self.to_train, "workers": self.workers,
@@ -313,8 +320,8 @@ def _probe(tasks: list[RunTask], workers: int, gpus: list[str], threads: int, ma
                 schedule(probes, runner, retries=0)
             finally:
                 runner.close()
-            events = store.read_events(Path(scratch))
-            records = {t.run_id: store.read_record_lenient(t.run_dir) or {} for t in probes}
+            events = read_events(Path(scratch))
+            records = {t.run_id: read_record_lenient(t.run_dir) or {} for t in probes}
             if any(r.get("status") != "ok" for r in records.values()):
                 logger.warning("the dry run's probe failed (%s); no time estimate",
                                next(r.get("error") for r in records.values() if r.get("status") != "ok"))
@@ -396,9 +403,7 @@ def _train_tokens_per_s(run_dir: Path) -> float:
     """Median training throughput over a run's logged intervals (evaluations excluded)."""
     import statistics
 
-    import pyarrow.parquet as pq
-
-    curve = pq.read_table(run_dir / "curve.parquet", columns=["split", "tokens_per_s"]).to_pylist()
+    curve = read_curve(run_dir, columns=("split", "tokens_per_s")).to_pylist()
     return statistics.median(row["tokens_per_s"] for row in curve if row["split"] == "train" and row["tokens_per_s"])
 
 
@@ -406,7 +411,7 @@ def _history(tasks: list[RunTask]) -> _Throughput | None:
     """Throughput from this store's finished runs (their whole execution, setup included, as the
     sweep's events recorded it); None with fewer than two."""
     seconds: dict[str, float] = {}
-    for event in store.read_events(tasks[0].sweep_dir) if tasks else []:
+    for event in read_events(tasks[0].sweep_dir) if tasks else []:
         if event.get("event") == "finish" and event.get("status") == "ok" and event.get("wall_s"):
             seconds[event["run_id"]] = float(event["wall_s"])
     points: dict[float, list[float]] = {}
@@ -447,8 +452,8 @@ def dry_run(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None 
     gpus = visible_gpus() if spec.device in ("auto", "cuda") else []
     count = workers or (len(gpus) if gpus else (os.cpu_count() or 1))
     threads = max(1, (os.cpu_count() or 1) // count) if gpus else 1
-    statuses = [store.run_status(t.run_dir) if t.run_dir.exists() else "pending" for t in tasks]
-    todo = [t for t, status in zip(tasks, statuses) if status not in store.FINISHED]
+    statuses = [run_status(t.run_dir) if t.run_dir.exists() else "pending" for t in tasks]
+    todo = [t for t, status in zip(tasks, statuses) if status not in FINISHED]
     throughput, basis = None, "not measured"
     if measure and tasks:
         throughput = _history(tasks)
@@ -459,7 +464,7 @@ def dry_run(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None 
     estimates = [throughput.seconds(t) if throughput else None for t in tasks]
     wall_s = None
     if throughput is not None:
-        pending = [e for e, status in zip(estimates, statuses) if status not in store.FINISHED]
+        pending = [e for e, status in zip(estimates, statuses) if status not in FINISHED]
         wall_s = (throughput.startup_s + throughput.first_s + _makespan(pending, count)  # type: ignore[arg-type]
                   if pending else 0.0)
     runs = []

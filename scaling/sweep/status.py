@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from scaling.document import Document
+from scaling.rundir.summary import summary_path
 
 if TYPE_CHECKING:
     from scaling.sweep.backends import SweepProgress
@@ -39,13 +40,13 @@ class SweepResult(Document):
 def sweep_result(sweep_dir: Path, progress: SweepProgress) -> SweepResult:
     """The document of a finished `run_sweep` (or design loop) whose counts are `progress`."""
     return SweepResult(sweep_dir=str(sweep_dir), ok=progress.ok, diverged=progress.diverged, failed=progress.failed,
-                       already_done=progress.skipped, summary=str(sweep_dir / "summary.parquet"))
+                       already_done=progress.skipped, summary=str(summary_path(sweep_dir)))
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunsStatus(Document):
     """Every planned or started run of a sweep directory with its status, loss and wall time
-    (`store.status_table`'s rows), and a designed study's rounds."""
+    (`scaling.rundir.summary.status_table`'s rows), and a designed study's rounds."""
 
     SCHEMA: ClassVar[str] = "scaling.RunsStatus/1"
     _frame_rows = "runs"
@@ -71,7 +72,7 @@ class RunsStatus(Document):
 def runs_status(sweep_dir: Path) -> RunsStatus:
     """The status of every run under `sweep_dir` (FileNotFoundError when it is no directory)."""
     from scaling.design.study import rounds
-    from scaling.sweep.store import status_table
+    from scaling.rundir.summary import status_table
 
     table = status_table(sweep_dir)
     # through pandas' JSON writer, so NA cells become None and numpy scalars plain numbers

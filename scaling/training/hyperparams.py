@@ -14,11 +14,13 @@ References:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 from dataclasses import replace
 
-from scaling.config import TrainConfig
+from scaling.config import OPERATIONAL_FIELDS, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +190,19 @@ def lr_at(step: int, cfg: TrainConfig, steps: int) -> float:
         return peak
     progress = (step + 1 - decay_start) / max(1, steps - decay_start)
     return peak + (floor - peak) * min(1.0, progress)
+
+
+def run_id(cfg: TrainConfig) -> str:
+    """Stable 12-hex-digit id: sha256 of the canonical resolved config (seed included).
+
+    Resolution (`resolve`) fills None hyperparameters by the rules above, so a rule change gives
+    new ids; operational fields (threads, checkpoint intervals) are left out.
+    """
+    d = resolve(cfg).to_dict()
+    for name in OPERATIONAL_FIELDS:
+        d.pop(name)
+    canonical = json.dumps(d, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 def eval_steps(steps: int, points: int) -> list[int]:

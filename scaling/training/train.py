@@ -1,17 +1,18 @@
 """One training run: `train(cfg, run_dir) -> RunRecord`. The contract sweeps build on:
 
     from scaling.config import ModelConfig, TrainConfig
-    from scaling.records import run_id, read_record, RunRecord
+    from scaling.rundir.record import read_record, RunRecord
+    from scaling.training.hyperparams import run_id
     from scaling.training.train import train
 
     record = train(cfg, run_dir, progress=None)   # progress(Progress) after each logged row
 
 - `cfg` is resolved first (scaling.training.hyperparams.resolve fills lr, batch_size, warmup_steps,
-  micro_batch_size, log_every); `run_id(cfg)` (scaling.records) hashes the resolved config.
+  micro_batch_size, log_every); `run_id(cfg)` (scaling.training.hyperparams) hashes the resolved config.
 - run_dir/config.json: {"run_id", "schema_version", "config": resolved cfg.to_dict()}. A
   run_dir whose config.json holds another run_id raises ValueError.
 - run_dir/curve.parquet: rewritten atomically at each checkpoint and at the end
-  (schema: scaling.records.CURVE_COLUMNS).
+  (schema: scaling.rundir.curve.CURVE_COLUMNS).
 - run_dir/checkpoint.pt: written atomically every `checkpoint_every` steps (or every
   `checkpoint_every_s` seconds), at log boundaries; a later call resumes from it, and on CPU
   the resumed run's curve and final loss equal an uninterrupted run's bit for bit (same
@@ -21,6 +22,7 @@
   then re-raised). Calling train() again on an "ok" or "diverged" run returns its record
   without training; a "failed" run is retried from its checkpoint.
 - `read_record(run_dir)` returns the RunRecord or None (not finished).
+The run directory's files, lock and protocol (claim, final record, quarantine) are scaling.rundir's.
 
 Loop: AdamW (fused on CUDA), linear warmup then cosine to min_lr_ratio at the last step (or
 WSD), global-norm clipping, bf16 autocast and torch.compile on CUDA only by default, float32
@@ -33,7 +35,6 @@ torchtitan `train_step` (stop on a non-finite loss before stepping); nanoGPT `tr
 from __future__ import annotations
 
 import io
-import json
 import logging
 import math
 import time
@@ -45,16 +46,18 @@ from typing import Any
 
 import torch
 
-from scaling.atomic import make_dirs
 from scaling.training.bounds import check_run
 from scaling.config import TrainConfig
 from scaling.training.data.corpus import BatchSampler, Corpus, eval_windows, load_corpus
 from scaling.flops import count_params, flops_per_token
 from scaling.training.model import GPT
 from scaling.atomic import write_atomic
-from scaling.records import CorruptFile, RunRecord, RunSink, parse_record_json, quarantine, run_id
+from scaling.rundir.files import CorruptFile, open_read, quarantine
+from scaling.rundir.lock import lock_holder, run_lock
+from scaling.rundir.protocol import checkpoint_path, final_record, open_run
+from scaling.rundir.record import RunRecord, RunSink
 from scaling.training.runtime import peak_flops, resolve_device, versions
-from scaling.training.hyperparams import count_steps, eval_steps, lr_at, resolve
+from scaling.training.hyperparams import count_steps, eval_steps, lr_at, resolve, run_id
 
 log = logging.getLogger(__name__)
 
@@ -87,17 +90,13 @@ def train(cfg: TrainConfig, run_dir: Path, *, progress: Callable[[Progress], Non
     run_dir = Path(run_dir)
     cfg = resolve(cfg)
     rid = run_id(cfg)
-    previous = _final_record(run_dir)
+    previous = final_record(run_dir)
     if previous is not None:
         if previous.run_id != rid:
             raise ValueError(f"{run_dir} holds run {previous.run_id}, not {rid}")
         return previous
     check_run(cfg, label=f"run {rid}")  # before any allocation: refuse what cannot fit
-    make_dirs(run_dir)
-    sink = RunSink(run_dir, rid)
-    _claim(run_dir, rid)
-    sink.write_config(cfg)
-    (run_dir / "record.json").unlink(missing_ok=True)  # a failed attempt is retried
+    sink = open_run(run_dir, rid, cfg)  # a failed attempt's record is dropped: it is retried
     trainer = _Trainer(cfg, sink, progress)
     try:
         return trainer.run()
@@ -108,49 +107,17 @@ def train(cfg: TrainConfig, run_dir: Path, *, progress: Callable[[Progress], Non
 
 def train_exclusive(cfg: TrainConfig, run_dir: Path, *,
                     progress: Callable[[Progress], None] | None = None) -> RunRecord:
-    """`train` holding the run directory's lock, the one sweep workers take (scaling.sweep.store), so
+    """`train` holding the run directory's lock, the one sweep workers take (scaling.rundir.lock), so
     two processes never train one run; RunBusy when another process holds it."""
     from scaling.errors import RunBusy
-    from scaling.sweep.store import run_lock
 
     run_dir = Path(run_dir)
     check_run(resolve(cfg), label=f"run {run_id(cfg)}")  # refuse before creating the directory
     with run_lock(run_dir) as taken:
         if not taken:
-            holder = (run_dir / "lock").read_text().strip() or "another process"
+            holder = lock_holder(run_dir) or "another process"
             raise RunBusy(f"{run_dir} is being trained by {holder} (host pid); wait for it, or use another --out")
         return train(cfg, run_dir, progress=progress)
-
-
-def _final_record(run_dir: Path) -> RunRecord | None:
-    """The run's record when it is final ("ok" or "diverged"); a failed attempt's record (ours,
-    or the minimal one a sweep executor writes for a crashed process) is not."""
-    path = run_dir / "record.json"
-    try:
-        text = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    try:
-        record = parse_record_json(path, text)
-    except CorruptFile as exc:  # moved aside: the run is trained again
-        quarantine(path, str(exc))
-        return None
-    if record["status"] not in ("ok", "diverged"):
-        return None
-    return RunRecord.from_dict(record)
-
-
-def _claim(run_dir: Path, rid: str) -> None:
-    path = run_dir / "config.json"
-    if not path.exists():
-        return
-    try:
-        claimed = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        quarantine(path, f"not valid JSON: {exc}")  # rewritten below from the run's config
-        return
-    if not isinstance(claimed, dict) or claimed.get("run_id") != rid:
-        raise ValueError(f"{run_dir} holds another run's config.json; use a fresh directory")
 
 
 def divergence(rows: list[dict[str, Any]], final_loss: float | None, vocab_size: int) -> str | None:
@@ -225,11 +192,14 @@ class _Trainer:
         self._resume()
 
     def _resume(self) -> None:
-        path = self.sink.run_dir / "checkpoint.pt"
-        if not path.exists():
+        path = checkpoint_path(self.sink.run_dir)
+        try:
+            stream = open_read(path)  # a link is refused (LinkRefused), never loaded
+        except FileNotFoundError:
             return
         try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
+            with stream:
+                state = torch.load(stream, map_location=self.device, weights_only=True)
             if not isinstance(state, dict) or not {"run_id", "step", "model", "optimizer"} <= set(state):
                 raise ValueError("not a training checkpoint")
         except Exception as exc:  # truncated or corrupt (zip, pickle, EOF errors): start over
@@ -256,7 +226,7 @@ class _Trainer:
                  "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
         buffer = io.BytesIO()
         torch.save(state, buffer)
-        write_atomic(self.sink.run_dir / "checkpoint.pt", buffer.getvalue())
+        write_atomic(checkpoint_path(self.sink.run_dir), buffer.getvalue())
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> RunRecord:
@@ -311,7 +281,7 @@ class _Trainer:
         record = self.record(status, error=reason)
         self.sink.flush()
         self.sink.write_record(record)
-        (self.sink.run_dir / "checkpoint.pt").unlink(missing_ok=True)
+        checkpoint_path(self.sink.run_dir).unlink(missing_ok=True)
         return record
 
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:

@@ -149,7 +149,7 @@ def tune(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = N
     """Run `spec`'s grid (skipping finished runs), fit the rules, write them (default
     OUT/<name>/rules.json, fits in OUT/<name>/fits/); `scaling tune --figure` draws it (scaling.plot.tuning)."""
     from scaling.atomic import make_dirs, write_atomic, write_json
-    from scaling.sweep.store import read_summary
+    from scaling.rundir.summary import read_summary, summary_path
     from scaling.sweep.scheduler import run_sweep
 
     if spec.tune is None:
@@ -158,7 +158,7 @@ def tune(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = N
     if state.failed:
         log.warning("tune %s: %d runs failed; fitting the others", spec.name, state.failed)
     sweep_dir = Path(out) / spec.name
-    runs = read_summary(sweep_dir / "summary.parquet")
+    runs = read_summary(summary_path(sweep_dir))
     runs = runs[runs["status"] == "ok"]
     result = fit_rules(runs, band=spec.tune.band if band is None else band,
                        bootstrap=spec.tune.bootstrap if bootstrap is None else bootstrap, name=spec.name,

@@ -17,7 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sweep_specs import tiny_spec
-from scaling.sweep import store
+from scaling.rundir.events import read_events
+from scaling.rundir.meta import update_sweep_meta
 from scaling.cli import app
 
 TINY = tiny_spec()
@@ -46,7 +47,7 @@ def test_smoke_sweep_killed_restarted_summarised_and_fitted(tmp_path):
     assert second.returncode == 0, err
     assert "8/8 runs" in err
 
-    events = store.read_events(sweep_dir)
+    events = read_events(sweep_dir)
     finishes = Counter(e["run_id"] for e in events if e["event"] == "finish")
     assert len(finishes) == 8 and set(finishes.values()) == {1}  # every run finished exactly once
     for run_id, record in done_before.items():  # finished runs were not retrained
@@ -90,7 +91,7 @@ def test_dry_run_lists_every_run_with_flops_and_estimate(tmp_path):
 
 
 def test_runs_prints_the_status_table(tmp_path):
-    store.update_sweep_meta(tmp_path, name="s", spec={}, invocation={},
+    update_sweep_meta(tmp_path, name="s", spec={}, invocation={},
                             runs=[{"run_id": "abc", "budget_flops": 1e9, "params": 10, "tokens": 5}])
     result = CliRunner().invoke(app, ["runs", str(tmp_path)])
     assert result.exit_code == 0, result.output

@@ -15,7 +15,8 @@ import scaling.training.train
 from scaling.cli import app
 from scaling.config import TrainConfig
 from scaling.flops import count_params
-from scaling.records import read_curve, read_record
+from scaling.rundir.curve import read_curve
+from scaling.rundir.record import read_record
 
 runner = CliRunner()
 TINY = ["--shape", "2,32,4", "--seq-len", "32", "--tokens", "7680", "--batch-size", "8", "--device", "cpu",

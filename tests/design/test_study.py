@@ -11,7 +11,8 @@ import pytest
 from design_world import synthetic_train
 from scaling.design.designer import Block, Proposal
 from scaling.design.study import finished_runs, round_spec, run_study, spent_flops
-from scaling.sweep import store
+from scaling.rundir.events import read_events
+from scaling.rundir.meta import read_sweep_meta
 from scaling.sweep.scheduler import run_sweep
 from scaling.sweep.spec import load_spec, parse_spec, plan_runs, spec_toml
 
@@ -73,7 +74,7 @@ def test_round_spec_gives_repeated_sizes_new_seeds_and_writes_toml_that_loads(tm
 def test_loop_stops_on_its_width_goal_and_records_each_round(tmp_path):
     state = run_study(spec(until_width=10.0), tmp_path, train_round=train(tmp_path))
     assert "reached" in state.stopped and len(state.rounds) == 1
-    events = [e["event"] for e in store.read_events(tmp_path / "designed") if e["event"].startswith("design")]
+    events = [e["event"] for e in read_events(tmp_path / "designed") if e["event"].startswith("design")]
     assert events == ["design_round", "design_fit", "design_stop"]
     assert state.rounds[0]["width"] <= 10.0 and state.rounds[0]["predicted_width"] is not None
 
@@ -83,7 +84,7 @@ def test_loop_spends_at_most_the_study_flops(tmp_path):
     state = run_study(spec(), tmp_path, train_round=train(tmp_path))
     assert len(state.rounds) == 2 and state.stopped == "2 rounds done"
     assert spent_flops(tmp_path / "designed") <= 2e16
-    planned = sum(r["flops"] for r in store.read_sweep_meta(tmp_path / "designed")["runs"])
+    planned = sum(r["flops"] for r in read_sweep_meta(tmp_path / "designed")["runs"])
     assert planned <= 2e16 * 1.05  # shapes round the sizes a little
 
 
@@ -104,10 +105,10 @@ def test_an_interrupted_round_is_trained_again_as_planned(tmp_path):
         run_study(spec(max_rounds=1), tmp_path, train_round=train_then_die)
     trained = finished_runs(sweep_dir)
     state = run_study(spec(max_rounds=1), tmp_path, train_round=train(tmp_path))
-    rounds = [e for e in store.read_events(sweep_dir) if e["event"] == "design_round"]
+    rounds = [e for e in read_events(sweep_dir) if e["event"] == "design_round"]
     assert len(rounds) == 1 and state.stopped == "1 rounds done" and state.rounds[0]["width"] is not None
     assert sorted(finished_runs(sweep_dir)["run_id"]) == sorted(trained["run_id"])
-    assert len(store.read_sweep_meta(sweep_dir)["runs"]) == len(trained)
+    assert len(read_sweep_meta(sweep_dir)["runs"]) == len(trained)
 
 
 KILL_SCRIPT = """
@@ -144,18 +145,18 @@ def test_kill_9_mid_study_then_the_same_command_finishes_it(tmp_path):
                                start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # kill once round 2 is under way
-        events = store.read_events(sweep_dir) if sweep_dir.exists() else []
+        events = read_events(sweep_dir) if sweep_dir.exists() else []
         if sum(e["event"] == "design_round" for e in events) >= 2 and events[-1]["event"] == "finish":
             break
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     subprocess.run([sys.executable, str(script), str(tmp_path / "store")], env=env, check=True, timeout=300)
-    events = store.read_events(sweep_dir)
+    events = read_events(sweep_dir)
     rounds = [e["round"] for e in events if e["event"] == "design_round"]
     assert rounds == [1, 2, 3] or rounds == [1, 2]  # round 2 resumed, never designed twice
     assert [e["round"] for e in events if e["event"] == "design_fit"] == rounds
     runs = finished_runs(sweep_dir)
     assert not runs.duplicated(["budget_flops", "d_model", "n_layer", "seed"]).any()
-    planned = {r["run_id"] for r in store.read_sweep_meta(sweep_dir)["runs"]}
+    planned = {r["run_id"] for r in read_sweep_meta(sweep_dir)["runs"]}
     assert set(runs["run_id"]) == planned  # every planned run finished; none planned twice

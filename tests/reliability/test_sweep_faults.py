@@ -24,8 +24,9 @@ import pandas as pd
 import pytest
 
 from sweep_specs import tiny_spec
-from scaling.records import read_record_json
-from scaling.sweep import store
+from scaling.rundir.record import read_record_json
+from scaling.rundir.events import read_events
+from scaling.rundir.files import run_dirs
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs("torch")]
 
@@ -54,7 +55,7 @@ def kill_group(process: subprocess.Popen[str]) -> None:
 def results(sweep_dir: Path) -> dict[str, tuple[float, list[float]]]:
     """Each finished run's final loss and its whole curve."""
     out = {}
-    for run_dir in store.run_dirs(sweep_dir):
+    for run_dir in run_dirs(sweep_dir):
         record = read_record_json(run_dir)
         if record and record["status"] == "ok":
             curve = pd.read_parquet(run_dir / "curve.parquet")
@@ -112,7 +113,7 @@ def test_concurrent_sweeps_train_each_run_once(spec, reference, tmp_path):
     for process in (first, second):
         _, stderr = process.communicate(timeout=600)
         assert process.returncode == 0, stderr
-    starts = Counter(e["run_id"] for e in store.read_events(tmp_path / "tiny") if e["event"] == "start")
+    starts = Counter(e["run_id"] for e in read_events(tmp_path / "tiny") if e["event"] == "start")
     assert len(starts) == RUNS and set(starts.values()) == {1}
     assert_complete(tmp_path / "tiny", reference, {})
 
@@ -196,11 +197,11 @@ def _fill_after(writes: int):
 
 def train_on_a_filling_disk(cfg, run_dir):
     """Train, on a disk that fills after a few files (ENOSPC injected, per worker)."""
-    from scaling import atomic, records
+    from scaling import atomic
     from scaling.training.train import train
 
-    if not getattr(records, "_filling", False):
-        records._filling = True
+    if not getattr(atomic, "_filling", False):
+        atomic._filling = True
         _fill_after(int(os.environ.get("FILL_AFTER_WRITES", "6")))
     return train(cfg, run_dir)
 

@@ -19,8 +19,11 @@ from pathlib import Path
 import pytest
 
 from scaling.atomic import write_json
-from scaling.records import read_record_json
-from scaling.sweep import store
+from scaling.rundir.record import read_record_json
+from scaling.rundir.events import read_events
+from scaling.rundir.lock import is_locked, run_lock
+from scaling.rundir.meta import read_sweep_meta
+from scaling.rundir.summary import read_summary
 from scaling.atomic import write_atomic
 from scaling.sweep.backends import (
     LocalBackend,
@@ -102,7 +105,7 @@ def test_schedule_retries_failures_then_records_them(tmp_path):
     assert (state.ok, state.diverged, state.failed) == (3, 3, 3)
     assert state.left == {} and len(state.trained) == 9  # every run's steps, FLOPs and seconds, for the ETA
     assert all(steps >= 10 and flops > 0 and seconds > 0 for steps, flops, seconds in state.trained)
-    starts = Counter(e["run_id"] for e in store.read_events(tmp_path / "fake") if e["event"] == "start")
+    starts = Counter(e["run_id"] for e in read_events(tmp_path / "fake") if e["event"] == "start")
     for task in tasks:
         expected = 3 if task.config.seed == 1 else 1  # 1 try + 2 retries for the failing seed
         assert starts[task.run_id] == expected
@@ -122,7 +125,7 @@ def test_finished_runs_are_skipped_and_failed_ones_retried_next_time(tmp_path):
 def test_a_run_held_elsewhere_is_waited_for(tmp_path):
     tasks = _tasks(tmp_path, seeds=(0,))
     held = tasks[0]
-    with store.run_lock(held.run_dir) as acquired:
+    with run_lock(held.run_dir) as acquired:
         assert acquired
         backend = InlineBackend(fake_train)
         backend_poll = backend.poll
@@ -136,16 +139,16 @@ def test_a_run_held_elsewhere_is_waited_for(tmp_path):
         backend.poll = poll_then_finish
         state = schedule(tasks, backend)
     assert (state.ok, state.skipped) == (2, 1)
-    assert not any(e["run_id"] == held.run_id for e in store.read_events(tmp_path / "fake"))
+    assert not any(e["run_id"] == held.run_id for e in read_events(tmp_path / "fake"))
 
 
 def test_local_workers_train_every_run_once_and_survive_a_dead_worker(tmp_path):
     spec = tiny_spec(seeds=(0, 3))
     state = run_sweep(spec, tmp_path, workers=2, retries=1, train_fn=fake_train)
     assert (state.ok, state.failed) == (3, 3)
-    events = store.read_events(tmp_path / "fake")
+    events = read_events(tmp_path / "fake")
     assert Counter(e["event"] for e in events)["start"] == 3 + 3 * 2  # seed 3 tried twice
-    summary = store.read_summary(tmp_path / "fake")
+    summary = read_summary(tmp_path / "fake")
     assert len(summary) == 6
     dead = summary[summary["seed"] == 3]
     assert set(dead["status"]) == {"failed"} and dead["loss"].isna().all()
@@ -211,11 +214,11 @@ def test_two_concurrent_sweeps_never_train_one_run_twice(tmp_path):
     sweeps = [_start_sweep(tmp_path, 1, widths, 0.03) for _ in range(2)]
     outputs = [p.communicate(timeout=120) for p in sweeps]
     assert all(p.returncode == 0 for p in sweeps), outputs
-    events = store.read_events(tmp_path / "fake")
+    events = read_events(tmp_path / "fake")
     starts = Counter(e["run_id"] for e in events if e["event"] == "start")
     assert len(starts) == len(widths) and set(starts.values()) == {1}
     assert len({e["pid"] for e in events}) == 2, "both sweeps should have trained some runs"
-    summary = store.read_summary(tmp_path / "fake")
+    summary = read_summary(tmp_path / "fake")
     assert (summary["status"] == "ok").all() and len(summary) == len(widths)
 
 
@@ -225,7 +228,7 @@ def test_sigkill_mid_sweep_then_restart_loses_and_repeats_nothing(tmp_path):
     first = _start_sweep(tmp_path, 2, widths, 0.1)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # kill once some runs finished and another is mid-way
-        events = store.read_events(sweep_dir)
+        events = read_events(sweep_dir)
         finished = {e["run_id"] for e in events if e["event"] == "finish"}
         started = {e["run_id"] for e in events if e["event"] == "start"}
         if finished and any(_checkpoint_step(sweep_dir / rid) in (1, 2) for rid in started - finished):
@@ -233,18 +236,18 @@ def test_sigkill_mid_sweep_then_restart_loses_and_repeats_nothing(tmp_path):
         time.sleep(0.02)
     os.kill(first.pid, signal.SIGKILL)
     first.communicate(timeout=30)  # returns once the workers, holding its pipes, died too
-    events = store.read_events(sweep_dir)
+    events = read_events(sweep_dir)
     finished = {e["run_id"] for e in events if e["event"] == "finish"}
     interrupted = {e["run_id"] for e in events if e["event"] == "start"} - finished
     checkpointed = {rid for rid in interrupted if _checkpoint_step(sweep_dir / rid) is not None}
     assert finished and checkpointed
     records_before = {rid: (sweep_dir / rid / "record.json").read_bytes() for rid in finished}
     time.sleep(0.5)  # the workers die with their parent (PR_SET_PDEATHSIG) and free their locks
-    assert not any(store.is_locked(sweep_dir / rid) for rid in interrupted)
+    assert not any(is_locked(sweep_dir / rid) for rid in interrupted)
     second = _start_sweep(tmp_path, 2, widths, 0.01)
     out, err = second.communicate(timeout=120)
     assert second.returncode == 0, err
-    events = store.read_events(sweep_dir)
+    events = read_events(sweep_dir)
     finishes = Counter(e["run_id"] for e in events if e["event"] == "finish")
     assert len(finishes) == len(widths) and set(finishes.values()) == {1}
     for rid, before in records_before.items():  # finished runs were not retrained
@@ -279,7 +282,7 @@ def test_ray_backend_on_a_local_cluster(tmp_path, local_ray):
     assert (state.ok, state.diverged) == (3, 3)
     state = run_sweep(spec, tmp_path, backend="ray", train_fn=fake_train)
     assert state.skipped == 6
-    meta = store.read_sweep_meta(tmp_path / "fake")
+    meta = read_sweep_meta(tmp_path / "fake")
     assert [h["backend"] for h in meta["history"]] == ["ray", "ray"]
     assert local_ray.is_initialized()  # the backend leaves a cluster it did not start running
 

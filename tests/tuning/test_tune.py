@@ -14,9 +14,8 @@ import pytest
 from scaling.atomic import write_json
 from scaling.config import ModelConfig, TrainConfig
 from scaling.flops import training_flops
-from scaling.records import run_id
+from scaling.training.hyperparams import deepseek_budget, hyperparameter_sources, resolve, run_id
 from scaling.fit.result import FitWarning
-from scaling.training.hyperparams import deepseek_budget, hyperparameter_sources, resolve
 from scaling.sweep.spec import parse_spec, plan_runs
 from scaling.sweep.scheduler import dry_run
 from scaling.tuning.grid import fit_rules, tune

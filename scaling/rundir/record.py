@@ -1,30 +1,34 @@
-"""Run records: the curve parquet schema, the run record JSON, `run_id`, atomic writes.
+"""record.json and config.json: a run's outcome and its resolved config.
 
-A run directory holds `config.json` (the resolved TrainConfig), `curve.parquet` (one row per
-logged step or evaluation), `checkpoint.pt` while training, and `record.json`, written last:
-a record with status "ok" means the run finished. Every file is written to a temporary name,
-fsynced and renamed into place, so a killed process never leaves a half-written file.
+record.json is written last (atomically): a record with status "ok" or "diverged" means the run
+finished; "failed" runs are retried. One corruption policy for every reader: a record that is not
+JSON or not a run record raises CorruptFile naming it; `read_record_lenient` reads it as status
+"corrupt" (what `scaling runs` shows), and only the run's lock holder moves it aside
+(`files.quarantine`) and retrains.
 
-References: llm.c file headers (a schema version); docs/ARCHITECTURE.md (where each file is written).
+References: minGPT's config.json; llm.c file headers (a schema version).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
+import logging
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
 from scaling.atomic import write_atomic, write_json
-from scaling.config import OPERATIONAL_FIELDS, TrainConfig
+from scaling.config import TrainConfig
 from scaling.document import Document
+from scaling.rundir.curve import SCHEMA_VERSION, curve_bytes, curve_path, read_curve
+from scaling.rundir.files import CONFIG, RECORD, CorruptFile, read_bytes
 
-SCHEMA_VERSION = 1
-"""Version of the curve columns and record keys; bump on any change and keep a reader."""
+logger = logging.getLogger(__name__)
 
 STATUSES = ("ok", "diverged", "failed")
+
+FINISHED = ("ok", "diverged")
+"""Record statuses that end a run for good; "failed" is retried on the next attempt."""
 
 TRACEBACK_CHARS = 4000
 """A failed record keeps the last this many characters of the traceback."""
@@ -34,44 +38,9 @@ MEASURED = ("params", "params_nonembedding", "tokens", "flops", "flops_method", 
             "started_at", "finished_at", "wall_s", "versions")
 """RunRecord fields every record `train` writes has; only a "failed" record may leave them None."""
 
-CURVE_COLUMNS: dict[str, str] = {
-    "run_id": "string",
-    "step": "int64",           # optimizer steps done when the row was logged
-    "tokens_seen": "int64",
-    "flops_seen": "float64",   # under the run's flops_method
-    "flops_seen_6nd": "float64",
-    "flops_seen_appf": "float64",  # exact count, Hoffmann et al. 2022 App. F (embeddings counted)
-    "split": "string",         # "train" (mean over the log interval) or "val"
-    "loss": "float64",         # nats/token, always finite
-    "lr": "float64",
-    "grad_norm": "float64",    # before clipping; null for val rows
-    "tokens_per_s": "float64",  # over the log interval; null for val rows
-    "mfu": "float64",          # model FLOPs utilisation (App. F count / peak); null off GPU
-    "wall_s": "float64",       # training wall time so far, resumed time included
-}
-"""The curve.parquet schema (column -> arrow type), in file order."""
-
-
-class CorruptFile(ValueError):
-    """A run file that cannot be read (truncated, not JSON/parquet/a checkpoint); names it."""
-
 
 class NewerSchema(ValueError):
     """A record written by a newer scaling (a higher schema_version): refused, never taken as finished."""
-
-
-def quarantine(path: Path, reason: str) -> Path:
-    """Move a corrupt run file aside (kept for inspection as `<name>.corrupt-<UTC time>`) and
-    log where; the run is then retrained as if the file had never been written."""
-    import logging
-    import time
-
-    path = Path(path)
-    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}")
-    os.replace(path, target)
-    logging.getLogger(__name__).warning("%s is corrupt (%s); moved to %s and the run will be retrained",
-                                        path, reason, target.name)
-    return target
 
 
 def parse_record_json(path: Path, text: str | bytes) -> dict[str, Any]:
@@ -92,21 +61,6 @@ def parse_record_json(path: Path, text: str | bytes) -> dict[str, Any]:
         raise NewerSchema(f"{path}: run record schema_version {version}; this scaling reads up to "
                           f"{SCHEMA_VERSION}: upgrade scaling to use this store")
     return record
-
-
-def run_id(cfg: TrainConfig) -> str:
-    """Stable 12-hex-digit id: sha256 of the canonical resolved config (seed included).
-
-    Resolution fills None hyperparameters by the rules in scaling.training.hyperparams, so a rule change
-    gives new ids; operational fields (threads, checkpoint intervals) are left out.
-    """
-    from scaling.training.hyperparams import resolve
-
-    d = resolve(cfg).to_dict()
-    for name in OPERATIONAL_FIELDS:
-        d.pop(name)
-    canonical = json.dumps(d, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,6 +148,21 @@ class RunRecord(Document):
         return TrainConfig.from_dict(self.config)
 
 
+def record_path(run_dir: Path) -> Path:
+    return Path(run_dir) / RECORD
+
+
+def read_record_json(run_dir: Path) -> dict[str, Any] | None:
+    """The run's record.json as a dict (any status), or None when the run has not ended.
+    CorruptFile when it is not a run record, NewerSchema when a newer scaling wrote it."""
+    path = record_path(run_dir)
+    try:
+        text = read_bytes(path)
+    except FileNotFoundError:
+        return None
+    return parse_record_json(path, text)
+
+
 def read_record(run_dir: Path) -> RunRecord | None:
     """The run's record.json as a RunRecord (any status, failed ones too), or None when the run
     has not ended (or never started)."""
@@ -201,24 +170,59 @@ def read_record(run_dir: Path) -> RunRecord | None:
     return None if record is None else RunRecord.from_dict(record)
 
 
-def read_record_json(run_dir: Path) -> dict[str, Any] | None:
-    """The run's record.json as a dict (any status), or None when the run has not ended. The one
-    reader of record.json; `read_record` types it."""
-    path = Path(run_dir) / "record.json"
+def read_record_lenient(run_dir: Path) -> dict[str, Any] | None:
+    """read_record_json, with a corrupt record read as {"status": "corrupt"} (readers report it;
+    only a sweep, under the run's lock, moves it aside and retrains)."""
     try:
-        text = path.read_bytes()
+        return read_record_json(run_dir)
+    except CorruptFile as exc:
+        logger.warning("%s", exc)
+        return {"status": "corrupt", "error": str(exc)}
+
+
+def is_finished(run_dir: Path) -> bool:
+    record = read_record_lenient(run_dir)
+    return record is not None and record.get("status") in FINISHED
+
+
+def remove_record(run_dir: Path) -> None:
+    """Delete a run's record (a failed attempt being retried no longer holds)."""
+    record_path(run_dir).unlink(missing_ok=True)
+
+
+def config_path(run_dir: Path) -> Path:
+    return Path(run_dir) / CONFIG
+
+
+def read_config_json(run_dir: Path) -> dict[str, Any] | None:
+    """The run's config.json ({"run_id", "schema_version", "config"}), or None when it has none;
+    CorruptFile when it is not a JSON object."""
+    path = config_path(run_dir)
+    try:
+        text = read_bytes(path)
     except FileNotFoundError:
         return None
-    return parse_record_json(path, text)
+    try:
+        claimed = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptFile(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(claimed, dict):
+        raise CorruptFile(f"{path}: not a run's config (a JSON {type(claimed).__name__})")
+    return claimed
 
 
-def write_failed_record(run_dir: Path, run_id: str, config: dict[str, Any], error: str, trace: str = "") -> None:
-    """record.json of a run that raised or whose process died: a RunRecord with status "failed",
-    no loss or measurements, the error and the end of its traceback, written as `train` writes
-    its own (RunSink.write_record)."""
-    record = RunRecord(run_id=run_id, status="failed", loss=None, config=config, error=error,
-                       traceback=trace[-TRACEBACK_CHARS:])
-    RunSink(run_dir, run_id).write_record(record)
+def run_config(run_dir: Path) -> dict[str, Any]:
+    """The run's TrainConfig as a dict, from its record or else its config.json; {} when neither
+    holds one (an unreadable file is named in a warning, as `read_record_lenient` does)."""
+    record = read_record_lenient(run_dir) or {}
+    config = record.get("config")
+    if config is None:
+        try:
+            config = (read_config_json(run_dir) or {}).get("config", {})
+        except CorruptFile as exc:
+            logger.warning("%s", exc)
+            config = {}
+    return dict(config)
 
 
 class RunSink:
@@ -232,7 +236,7 @@ class RunSink:
 
     @property
     def curve_path(self) -> Path:
-        return self.run_dir / "curve.parquet"
+        return curve_path(self.run_dir)
 
     def append(self, **row: Any) -> None:
         """Add one curve row (missing columns are null)."""
@@ -240,49 +244,27 @@ class RunSink:
 
     def load(self, up_to_step: int) -> None:
         """Keep the rows already on disk up to `up_to_step` (the checkpoint a resume starts from)."""
-        if self.curve_path.exists():
+        try:
             table = read_curve(self.run_dir)
-            self.rows = [r for r in table.to_pylist() if r["step"] <= up_to_step]
+        except FileNotFoundError:
+            return
+        self.rows = [r for r in table.to_pylist() if r["step"] <= up_to_step]
 
     def flush(self) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pylist(self.rows, schema=curve_schema())
-        buffer = pa.BufferOutputStream()
-        pq.write_table(table, buffer)
-        write_atomic(self.curve_path, buffer.getvalue().to_pybytes())
+        write_atomic(self.curve_path, curve_bytes(self.rows))
 
     def write_config(self, cfg: TrainConfig) -> None:
-        write_json(self.run_dir / "config.json", {"run_id": self.run_id, "schema_version": SCHEMA_VERSION,
-                                                  "config": cfg.to_dict()})
+        write_json(config_path(self.run_dir), {"run_id": self.run_id, "schema_version": SCHEMA_VERSION,
+                                               "config": cfg.to_dict()})
 
     def write_record(self, record: RunRecord) -> None:
-        write_json(self.run_dir / "record.json", record.to_dict())
+        write_json(record_path(self.run_dir), record.to_dict())
 
 
-def curve_schema() -> Any:
-    """The pyarrow schema of curve.parquet, with the schema version in its metadata."""
-    import pyarrow as pa
-
-    return pa.schema([(name, pa.type_for_alias(kind)) for name, kind in CURVE_COLUMNS.items()],
-                     metadata={"scaling.schema_version": str(SCHEMA_VERSION)})
-
-
-def read_curve(run_dir: Path) -> Any:
-    """A run's curve as a pyarrow Table, checked against the schema (ValueError if it differs)."""
-    import pyarrow.parquet as pq
-
-    path = Path(run_dir) / "curve.parquet"
-    try:
-        table = pq.read_table(path)
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError) as exc:  # pyarrow: ArrowInvalid (a ValueError) or an IOError
-        if isinstance(exc, PermissionError):
-            raise
-        raise CorruptFile(f"{path}: not a readable parquet file ({exc})") from None
-    expected = curve_schema()
-    if table.schema.remove_metadata() != expected.remove_metadata():
-        raise ValueError(f"{run_dir}/curve.parquet does not match curve schema v{SCHEMA_VERSION}")
-    return table
+def write_failed_record(run_dir: Path, run_id: str, config: dict[str, Any], error: str, trace: str = "") -> None:
+    """record.json of a run that raised or whose process died: a RunRecord with status "failed",
+    no loss or measurements, the error and the end of its traceback, written as `train` writes
+    its own (RunSink.write_record)."""
+    record = RunRecord(run_id=run_id, status="failed", loss=None, config=config, error=error,
+                       traceback=trace[-TRACEBACK_CHARS:])
+    RunSink(run_dir, run_id).write_record(record)
