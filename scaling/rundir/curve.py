@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from scaling.rundir.files import CURVE, CorruptFile, read_bytes
+from scaling.rundir.files import CURVE, CorruptFile, read_bytes, run_path
 
 SCHEMA_VERSION = 1
 """Version of the curve columns and record keys; bump on any change and keep a reader."""
@@ -52,7 +52,7 @@ def curve_bytes(rows: list[dict[str, Any]]) -> bytes:
 
 
 def curve_path(run_dir: Path) -> Path:
-    return Path(run_dir) / CURVE
+    return run_path(run_dir, CURVE)
 
 
 def read_curve(run_dir: Path, columns: tuple[str, ...] | None = None) -> Any:

@@ -6,8 +6,9 @@
     runs/<sweep>/<run_id>/         config.json, curve.parquet, checkpoint.pt, record.json, lock
 
 A store is shared (committed to git, which keeps symlinks), so nothing in it is opened through a
-symbolic link: files are opened with O_NOFOLLOW and folders are refused when they are links
-(`LinkRefused`, one line naming the path). The store's own writes go through `write_atomic`
+symbolic link: files are opened with O_NOFOLLOW and run directories are refused when they are
+links (`LinkRefused`, one line naming the path). The sweep directory itself is the one a user
+names (`--out`, a path on the command line) and may be a link the user made. The store's own writes go through `write_atomic`
 (a temporary file renamed into place: a rename replaces a link, it never writes through one).
 """
 
@@ -64,11 +65,15 @@ def make_run_dir(run_dir: Path) -> Path:
     return Path(run_dir)
 
 
+def run_path(run_dir: Path, name: str) -> Path:
+    """The path of file `name` in a run directory; LinkRefused when the run directory is a link."""
+    return check_folder(run_dir) / name
+
+
 def open_file(path: Path, flags: int, mode: int = 0o644) -> int:
     """os.open with O_NOFOLLOW (and O_CLOEXEC): a link at `path` raises LinkRefused, never opens
-    its target. The folder holding it must not be a link either."""
+    its target. (The folders above are checked where they are named: `run_path`.)"""
     path = Path(path)
-    check_folder(path.parent)
     try:
         return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     except OSError as exc:
@@ -102,9 +107,17 @@ def clear_stale_temps(run_dir: Path) -> None:
 
 
 def run_dirs(sweep_dir: Path) -> list[Path]:
-    """Run directories under a sweep directory (those holding a config.json or a record)."""
-    return sorted(p for p in Path(sweep_dir).iterdir()
-                  if p.is_dir() and ((p / CONFIG).exists() or (p / RECORD).exists()))
+    """Run directories under a sweep directory (those holding a config.json or a record); a link
+    to a directory is named in a warning and left out (its files are never read)."""
+    found = []
+    for path in sorted(Path(sweep_dir).iterdir()):
+        if path.is_symlink():
+            if path.is_dir():
+                logger.warning("%s is a symbolic link; a run store never reads a run through a link: left out", path)
+            continue
+        if path.is_dir() and ((path / CONFIG).exists() or (path / RECORD).exists()):
+            found.append(path)
+    return found
 
 
 def open_read(path: Path) -> BinaryIO:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from scaling.errors import StoreFault
-from scaling.rundir.files import LOCK, SWEEP_LOCK, LinkRefused, make_run_dir, open_file
+from scaling.rundir.files import LOCK, SWEEP_LOCK, LinkRefused, make_run_dir, open_file, run_path
 
 
 @contextlib.contextmanager
@@ -30,7 +30,7 @@ def run_lock(run_dir: Path) -> Iterator[bool]:
     written (a full disk, a read-only store); LinkRefused when it, or the run directory, is a link.
     """
     run_dir = make_run_dir(run_dir)
-    path = run_dir / LOCK
+    path = run_path(run_dir, LOCK)
     fd = _open_lock(path)
     try:
         try:
@@ -79,7 +79,7 @@ def _open_lock(path: Path) -> int:
 def is_locked(run_dir: Path) -> bool:
     """Whether some process holds the run's lock now (it is being trained)."""
     try:
-        fd = open_file(Path(run_dir) / LOCK, os.O_RDONLY)
+        fd = open_file(run_path(run_dir, LOCK), os.O_RDONLY)
     except (FileNotFoundError, LinkRefused):  # a planted link is no one's lock
         return False
     try:
@@ -94,7 +94,7 @@ def is_locked(run_dir: Path) -> bool:
 def lock_holder(run_dir: Path) -> str:
     """"<host> <pid>" of the process that last took the run's lock ("" when unknown)."""
     try:
-        fd = open_file(Path(run_dir) / LOCK, os.O_RDONLY)
+        fd = open_file(run_path(run_dir, LOCK), os.O_RDONLY)
     except OSError:
         return ""
     with os.fdopen(fd, "rb") as f:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from scaling.errors import StoreFault
 from scaling.rundir.curve import curve_path, read_curve
 from scaling.rundir.events import append_event
-from scaling.rundir.files import CHECKPOINT, CorruptFile, clear_stale_temps, make_run_dir, quarantine
+from scaling.rundir.files import CHECKPOINT, CorruptFile, clear_stale_temps, make_run_dir, quarantine, run_path
 from scaling.rundir.lock import is_locked, run_lock
 from scaling.rundir.record import (
     FINISHED,
@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 
 def checkpoint_path(run_dir: Path) -> Path:
-    return Path(run_dir) / CHECKPOINT
+    return run_path(run_dir, CHECKPOINT)
 
 
 def final_record(run_dir: Path) -> RunRecord | None:

@@ -21,7 +21,7 @@ from scaling.atomic import write_atomic, write_json
 from scaling.config import TrainConfig
 from scaling.document import Document
 from scaling.rundir.curve import SCHEMA_VERSION, curve_bytes, curve_path, read_curve
-from scaling.rundir.files import CONFIG, RECORD, CorruptFile, read_bytes
+from scaling.rundir.files import CONFIG, RECORD, CorruptFile, read_bytes, run_path
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class RunRecord(Document):
 
 
 def record_path(run_dir: Path) -> Path:
-    return Path(run_dir) / RECORD
+    return run_path(run_dir, RECORD)
 
 
 def read_record_json(run_dir: Path) -> dict[str, Any] | None:
@@ -191,7 +191,7 @@ def remove_record(run_dir: Path) -> None:
 
 
 def config_path(run_dir: Path) -> Path:
-    return Path(run_dir) / CONFIG
+    return run_path(run_dir, CONFIG)
 
 
 def read_config_json(run_dir: Path) -> dict[str, Any] | None:
