@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from scaling.provenance import __version__
 
 _EXPORTS = {
     "fit_law": "scaling.fit.engine",
@@ -18,7 +18,7 @@ _EXPORTS = {
     "plan": "scaling.planning.optimal",
     "Plan": "scaling.planning.optimal",
     "get_preset": "scaling.laws.presets",
-    "resolve_law": "scaling.laws.presets",
+    "resolve_law": "scaling.fit.result",
     "ModelConfig": "scaling.config",
     "TrainConfig": "scaling.config",
     "count_params": "scaling.flops",

@@ -80,6 +80,10 @@ PARAMETRIZATIONS = ("standard", "mup")
 DEVICES = ("auto", "cpu", "cuda")
 SCHEDULES = ("cosine", "wsd")
 LR_RULES = ("width", "deepseek")
+RULES_DEEPSEEK = "deepseek"
+"""TrainConfig.rules naming the built-in DeepSeek rules (scaling.training.rules.DEEPSEEK_RULES)."""
+RULES_PREFIX = "rules:"
+"""TrainConfig.rules = "rules:PATH" names a rules file (scaling.training.rules, read when resolved)."""
 OPERATIONAL_FIELDS = ("threads", "checkpoint_every", "checkpoint_every_s")
 """TrainConfig fields that change how a run executes but not what it computes; `run_id` ignores
 them so a run may be resumed with other settings."""
@@ -114,7 +118,7 @@ class TrainConfig:
     """Multiplier on the rule's peak LR when `lr` is None (tuned per study, e.g. cpu-isoflop)."""
     rules: str | None = None
     """Hyperparameter rules replacing `lr_rule` and the default batch rule: "deepseek" (the
-    built-in preset) or "rules:PATH" (a file `scaling tune` wrote; scaling.tuning.rules)."""
+    built-in preset) or "rules:PATH" (a file `scaling tune` wrote; scaling.training.rules)."""
     batch_size: int | None = None
     """Sequences per optimizer step; None = DeepSeek's B_opt(C), shrunk to give `min_steps`."""
     min_steps: int = 1000
@@ -174,9 +178,7 @@ class TrainConfig:
         _check_choice("device", self.device, DEVICES)
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("lr_rule", self.lr_rule, LR_RULES)
-        from scaling.tuning.rules import check_rules_spec
-
-        check_rules_spec(self.rules)
+        _check_rules_spec(self.rules)
         if not (isinstance(self.lr_scale, (int, float)) and math.isfinite(self.lr_scale) and self.lr_scale > 0):
             raise ValueError(f"lr_scale must be a positive finite number, got {self.lr_scale!r}")
         _check_choice("flops_method", self.flops_method, FLOPS_METHODS)
@@ -228,6 +230,14 @@ def _check_int(name: str, value: Any, *, optional: bool, minimum: int = 1) -> No
         return
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}{' or None' if optional else ''}, got {value!r}")
+
+
+def _check_rules_spec(spec: str | None) -> None:
+    """ValueError unless `spec` is None, "deepseek" or "rules:PATH" (the file is read later)."""
+    if spec is not None and spec != RULES_DEEPSEEK and not (
+            isinstance(spec, str) and spec.startswith(RULES_PREFIX) and len(spec) > len(RULES_PREFIX)):
+        raise ValueError(f"rules must be {RULES_DEEPSEEK!r} or 'rules:PATH' (a file `scaling tune` wrote), "
+                         f"got {spec!r}")
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

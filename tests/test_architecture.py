@@ -1,4 +1,5 @@
-"""The package's import graph has no cycles, counting imports inside functions.
+"""The package's import graph has no cycles and points only down its layers, counting imports
+inside functions.
 
 Every `import` / `from ... import` statement in scaling/ counts, wherever it sits (module level,
 inside a function), except under `if TYPE_CHECKING:` (never executed). `from scaling.a import b`
@@ -32,11 +33,12 @@ def _type_checking_lines(tree: ast.AST) -> set[int]:
     return lines
 
 
-def imports_of(name: str) -> set[str]:
-    path = MODULES[name]
+def imports_of(name: str, path: Path | None = None) -> set[str]:
+    """The package modules that module `name` imports (its source read from `path` when given)."""
+    path = path or MODULES[name]
     tree = ast.parse(path.read_text())
     skip = _type_checking_lines(tree)
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    package = name if MODULES.get(name, path).name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(tree):
         if getattr(node, "lineno", None) in skip:
@@ -86,3 +88,56 @@ def test_no_import_cycles():
 def test_the_checker_sees_imports_inside_functions():
     # scaling.cli imports its command modules; each imports the library inside its command body.
     assert "scaling.fit.approaches" in imports_of("scaling.cli.fit")
+
+
+# The package's layers, bottom to top. A module may import modules of its own layer or of a layer
+# below it, never one above (counting imports inside functions). docs/ARCHITECTURE.md states the
+# same order. `scaling` is the package's __init__ (its public re-exports) and `__main__`.
+LAYERS: list[tuple[str, ...]] = [
+    ("errors", "frames", "provenance"),
+    ("document", "atomic"),
+    ("config",),
+    ("flops", "hardware", "datasets"),
+    ("rundir",),
+    ("runs",),
+    ("laws",),
+    ("fit",),
+    ("planning", "analysis"),
+    ("training",),
+    ("sweep",),
+    ("tuning", "design"),
+    ("plot", "trackers"),
+    ("report",),
+    ("cli",),
+    ("scaling", "__main__"),
+]
+LAYER_OF = {room: level for level, rooms in enumerate(LAYERS) for room in rooms}
+
+
+def room(module: str) -> str:
+    """The layer entry a module belongs to: `scaling.fit.engine` -> "fit", `scaling` -> "scaling"."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(importer, imported) pairs where the imported module sits in a higher layer."""
+    return sorted((source, target) for source, targets in graph.items() for target in targets
+                  if LAYER_OF[room(target)] > LAYER_OF[room(source)])
+
+
+def test_every_module_has_a_layer():
+    assert sorted({room(name) for name in MODULES} - set(LAYER_OF)) == []
+
+
+def test_no_package_imports_a_package_above_it():
+    assert upward_imports({name: imports_of(name) for name in MODULES}) == []
+
+
+def test_a_planted_upward_import_fails(tmp_path):
+    # config sits below training: an import of training from inside a config function is caught.
+    source = "def check():\n    from scaling.training.hyperparams import resolve\n    return resolve\n"
+    planted = tmp_path / "config.py"
+    planted.write_text(source)
+    graph = {"scaling.config": imports_of("scaling.config", planted)}
+    assert upward_imports(graph) == [("scaling.config", "scaling.training.hyperparams")]

@@ -10,7 +10,8 @@ from scaling.analysis.backtest import backtest
 from scaling.analysis.compare import compare
 from scaling.frames import flatten
 from scaling.hardware import Hardware
-from scaling.laws.presets import get_preset, resolve_law
+from scaling.laws.presets import get_preset
+from scaling.fit.result import resolve_law
 from scaling.planning.optimal import Plan, plan_report
 from scaling.planning import plan_beyond
 

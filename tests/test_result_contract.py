@@ -17,7 +17,7 @@ from scaling.planning.optimal import Plan, PlanReport, plan, plan_report
 from scaling.rundir.record import RunRecord, read_record
 from scaling.sweep.scheduler import DryRun
 from scaling.sweep.status import RunsStatus, SweepResult, runs_status
-from scaling.tuning.rules import DEEPSEEK_RULES, TuneRules
+from scaling.training.rules import DEEPSEEK_RULES, TuneRules
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fitresult_schema1_chinchilla.json"
 CPU_TUNE = Path(__file__).resolve().parents[1] / "runs" / "cpu-tune"

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from scaling.cli._app import app
 
+# Each study type's sweep-spec table registers when its module is imported (scaling.sweep.tables):
+# every command reads specs with [tune] and [design].
+from scaling.design import goal as _design_table  # noqa: E402,F401
+from scaling.tuning import spec as _tune_table  # noqa: E402,F401
+
 # Importing a command module registers its commands on `app` (one line per module).
 from scaling.cli import plan as _plan  # noqa: E402,F401
 from scaling.cli import fit as _fit  # noqa: E402,F401

@@ -114,7 +114,7 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from scaling import __version__
+        from scaling.provenance import __version__
 
         echo(f"scaling {__version__}")
         raise typer.Exit()

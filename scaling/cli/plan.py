@@ -18,7 +18,8 @@ from scaling.cli import render
 from scaling.cli.render import Output, Table, pct, quantity, show, si
 from scaling.hardware import DEFAULT_MFU, GPU_PEAK_FLOPS, Hardware
 from scaling.laws.base import LawEstimate
-from scaling.laws.presets import PRESETS, listing, resolve_law
+from scaling.laws.presets import PRESETS, listing
+from scaling.fit.result import resolve_law
 from scaling.planning.optimal import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, PlanReport, plan_report
 
 

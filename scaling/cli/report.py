@@ -23,7 +23,8 @@ def report_command(
     title: Annotated[str, typer.Option(help="Page title.")] = "Scaling report",
 ) -> None:
     """One self-contained HTML page: figures, fit tables and a planner that runs in the browser."""
-    from scaling.laws.presets import PRESETS, resolve_law
+    from scaling.laws.presets import PRESETS
+    from scaling.fit.result import resolve_law
     from scaling.report import write_report
     from scaling.report.page import FLOPS_RANGE
 

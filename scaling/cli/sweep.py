@@ -20,6 +20,7 @@ from scaling.cli.progress import ProgressView
 from scaling.cli.render import Output, Table, duration, flops, quantity, show
 from scaling.cli.tracking import TrackerOption, TrackingUri, open_tracker
 from scaling.sweep.spec import bundled_specs
+from scaling.design.goal import Goal
 
 if TYPE_CHECKING:
     from scaling.sweep.backends import SweepProgress
@@ -66,10 +67,10 @@ def sweep_command(
     if address is not None and backend is not Backend.ray:
         raise ValueError("--address needs --backend ray")
     sweep = load_spec(spec)
-    if until_width is not None and sweep.design is None:
+    if until_width is not None and sweep.tables.get("design") is None:
         raise ValueError("--until-width needs a designed study (a spec with a [design] table)")
     if dry_run:
-        if sweep.design is not None:
+        if sweep.tables.get("design") is not None:
             sweep = _next_design_round(sweep, out)
         show(_render_dry_run(plan_dry_run(sweep, out, workers=workers)), format)
         return
@@ -79,7 +80,7 @@ def sweep_command(
                              retries=retries, progress=lambda s: view.update(s.done, _sweep_status(s), total=s.total),
                              command=_command_line(), on_run_end=sink)
 
-        if sweep.design is not None:
+        if sweep.tables.get("design") is not None:
             state = _run_design(sweep, out, until_width, train)
         else:
             state = train(sweep)
@@ -154,8 +155,9 @@ def _next_design_round(sweep: SweepConfig, out: Path) -> SweepConfig:
     """A designed study's next round as a SweepConfig (what --dry-run lists)."""
     from scaling.design.study import upcoming
 
-    assert sweep.design is not None
-    step = upcoming(sweep, out / sweep.name, sweep.design)
+    goal = sweep.tables.get("design")
+    assert isinstance(goal, Goal)
+    step = upcoming(sweep, out / sweep.name, goal)
     if isinstance(step, str):
         raise ValueError(f"{sweep.name}: no further round ({step})")
     return step[2]

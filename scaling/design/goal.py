@@ -1,10 +1,17 @@
 """What a study is for and what it may spend: the `scaling design` options and a sweep spec's
-[design] table (the loop run by `scaling sweep`). No numerical imports: specs load it cheaply."""
+[design] table (the loop run by `scaling sweep`), registered with the sweep spec's plug-in
+tables. No numerical imports: specs load it cheaply."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from scaling.sweep import tables
+
+if TYPE_CHECKING:
+    from scaling.sweep.spec import SweepConfig
 
 
 SMALLEST_RUN = 1e9
@@ -38,6 +45,21 @@ class Goal:
     round_fraction: float = 0.5
     """The loop spends at most this share of the remaining study FLOPs per round."""
     max_rounds: int = 6
+    chooses_runs: ClassVar[bool] = True
+    """A [design] study chooses its runs round by round (scaling.sweep.tables.SpecTable)."""
+
+    def points(self) -> list[dict[str, Any]]:
+        """No overrides: the designer chooses whole runs, not their hyperparameters."""
+        return [{}]
+
+    def count(self) -> int:
+        return 1
+
+    def check(self, name: str, spec: SweepConfig) -> None:
+        """A designed study combines with no other plug-in table."""
+        others = sorted(set(spec.tables) - {name})
+        if others:
+            raise ValueError(f"[{name}] and [{others[0]}] do not combine: tune first, then design with the rules found")
 
     def __post_init__(self) -> None:
         for name in ("target", "study_flops", "max_run_flops", "min_run_flops", "until_width"):
@@ -79,3 +101,27 @@ class Goal:
     @property
     def smallest_run(self) -> float:
         return self.min_run_flops or self.largest_run / 1000
+
+
+_NUMBERS = {"target", "study_flops", "max_run_flops", "min_run_flops", "until_width", "level", "prior_spread",
+            "round_fraction", "span_decades"}
+
+
+def parse_design(value: Any) -> Goal:
+    """A Goal from a sweep spec's parsed [design] table."""
+    table = tables.table(value, "design", {f.name for f in fields(Goal)})
+    for key in ("target", "study_flops"):
+        if key not in table:
+            raise ValueError(f"[design] needs {key}")
+    values = {k: (tables.number(v, f"design.{k}") if k in _NUMBERS else v) for k, v in table.items()}
+    if "approach" in values:
+        values["approach"] = str(values["approach"])
+    if "max_rounds" in values:
+        values["max_rounds"] = tables.integer(values["max_rounds"], "design.max_rounds")
+    try:
+        return Goal(**values)
+    except ValueError as exc:
+        raise ValueError(f"[design]: {exc}") from None
+
+
+tables.register("design", parse_design)

@@ -37,6 +37,7 @@ from scaling.design.designer import NoDesign, Proposal, propose
 from scaling.design.goal import Goal
 from scaling.design.precision import Points
 from scaling.rundir.events import append_event, read_events
+from scaling.sweep.status import design_rounds
 
 if TYPE_CHECKING:
     from scaling.sweep.spec import ShapeRule, SweepConfig
@@ -53,7 +54,7 @@ def design(goal: Goal, runs: pd.DataFrame | None = None, *, seed: int = 0,
     """The proposal for `goal.study_flops` more FLOPs, given `runs` (every finished run, seeds
     apart; None or empty: from the prior). With a sweep's `shape` rule (scaling.sweep.spec.ShapeRule)
     the proposed sizes are the shapes it will train."""
-    from scaling.laws.presets import resolve_law
+    from scaling.fit.result import resolve_law
     from scaling.runs import average_seeds
 
     start = prior(resolve_law(goal.prior), reference_flops=goal.largest_run, spread=goal.prior_spread, seed=seed)
@@ -147,9 +148,9 @@ def run_study(spec: SweepConfig, out: Path, *, until_width: float | None = None,
               on_round: Callable[[dict[str, Any]], None] | None = None) -> StudyState:
     """The loop of the module docstring for a SweepConfig with a [design] table; `train_round`
     trains one round's SweepConfig (the sweep runner)."""
-    if spec.design is None:
+    goal = spec.tables.get("design")
+    if not isinstance(goal, Goal):
         raise ValueError(f"sweep {spec.name} has no [design] table: run it with scaling sweep")
-    goal = spec.design
     if until_width is not None:
         goal = replace(goal, until_width=until_width)
     sweep_dir = Path(out) / spec.name
@@ -270,8 +271,8 @@ def spec_for(spec: str | None, goal: Goal) -> SweepConfig:
     from scaling.sweep.spec import SweepConfig, load_spec
 
     if spec is None:
-        return SweepConfig(name="design", grid=None, design=goal, description="runs proposed by scaling design")
-    return replace(load_spec(spec), design=goal, tune=None)
+        return SweepConfig(name="design", grid=None, tables={"design": goal}, description="runs proposed by scaling design")
+    return replace(load_spec(spec), tables={"design": goal})
 
 
 def proposal_toml(base: SweepConfig, proposal: Proposal, runs: pd.DataFrame | None) -> str:
@@ -286,18 +287,6 @@ def proposal_toml(base: SweepConfig, proposal: Proposal, runs: pd.DataFrame | No
     return spec_toml(round_spec(base, proposal, runs), header)
 
 
-def rounds(sweep_dir: Path) -> list[dict[str, Any]]:
-    """A designed study's rounds from its events: number, FLOPs, profiles, predicted width and,
-    once fitted, the estimate, interval and width achieved ([] for a plain sweep)."""
-    events = read_events(sweep_dir)
-    fits = {e["round"]: e for e in events if e.get("event") == "design_fit"}
-    return [{"round": e["round"], "flops": e["proposal"]["flops"], "profiles": len(e["proposal"]["blocks"]),
-             "budgets": sorted(b["flops"] for b in e["proposal"]["blocks"]),
-             "predicted_width": e.get("predicted_width"),
-             **{k: fits.get(e["round"], {}).get(k) for k in ("estimate", "interval", "width")}}
-            for e in events if e.get("event") == "design_round"]
-
-
 def _state(sweep_dir: Path, stopped: str) -> StudyState:
     append_event(sweep_dir, "design_stop", "", reason=stopped)
-    return StudyState(rounds=rounds(sweep_dir), stopped=stopped)
+    return StudyState(rounds=design_rounds(sweep_dir), stopped=stopped)

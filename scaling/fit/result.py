@@ -23,7 +23,8 @@ import numpy.typing as npt
 
 from scaling.document import Document
 from scaling.fit.fitfile import READABLE_SCHEMAS, SCHEMA
-from scaling.laws.base import Array
+from scaling.laws.base import Array, LawEstimate
+from scaling.laws.presets import get_preset
 from scaling.laws.registry import get_law
 
 _EXPONENT_BUDGETS = np.array([1e20, 1e22])  # any two budgets: the allocations are power laws
@@ -242,3 +243,11 @@ def _predict(law_name: str, coefficients: Mapping[str, Any], params: npt.ArrayLi
     N = np.asarray(params, dtype=float)
     D = np.asarray(tokens, dtype=float)
     return get_law(law_name).predict(coefficients, params=N, tokens=D, flops=6.0 * N * D)
+
+
+def resolve_law(name_or_path: str) -> LawEstimate:
+    """A published preset by name, or a fitted law from a `scaling fit` JSON file (a path ending in
+    .json): FitResult implements LawEstimate, so a fit plugs in wherever a preset does."""
+    if name_or_path.endswith(".json"):
+        return FitResult.read(Path(name_or_path))
+    return get_preset(name_or_path)

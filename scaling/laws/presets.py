@@ -1,4 +1,4 @@
-"""Published laws as named presets (`Preset`, a `LawEstimate`), and `resolve_law` for the CLI.
+"""Published laws as named presets (`Preset`, a `LawEstimate`).
 
 A preset is a registered functional form plus the coefficients a paper published, with where
 they came from, which parameter count they use, the data and tokenizer their losses were
@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -177,21 +176,6 @@ def listing() -> LawListing:
                              "source": p.source, "dataset": p.dataset, "tokenizer": p.tokenizer,
                              "coefficients": dict(p.coefficients), "reference": get_law(p.law).reference,
                              "notes": list(p.notes)} for p in PRESETS.values()])
-
-
-def resolve_law(name_or_path: str) -> LawEstimate:
-    """A preset by name, or a fitted law from a `scaling fit` JSON file (a path ending in .json)."""
-    if name_or_path.endswith(".json"):
-        return _load_fit_file(Path(name_or_path))
-    return get_preset(name_or_path)
-
-
-def _load_fit_file(path: Path) -> LawEstimate:
-    # FitResult implements LawEstimate, so a fit plugs in wherever a preset does. Imported
-    # lazily: planning must not pay for scipy at startup.
-    from scaling.fit.result import FitResult
-
-    return FitResult.read(path)
 
 
 def convert_params(params: npt.ArrayLike, *, source: str, target: str) -> Array:

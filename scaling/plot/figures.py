@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from scaling.atomic import check_target
 from scaling.laws.base import LawEstimate
 from scaling.laws.registry import get_law
-from scaling.laws.presets import resolve_law
+from scaling.fit.result import resolve_law
 from scaling.plot.laws import DEFAULT_COMPARISON, plot_allocations, plot_contours, plot_frontier, plot_penalty
 from scaling.plot.runs import plot_curves, plot_isoflop, plot_residuals
 

@@ -470,8 +470,10 @@ def dry_run(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None 
     runs = []
     for task, entry, status, est in zip(tasks, entries, statuses, estimates):
         resolved, sources = resolve(task.config), hyperparameter_sources(task.config)
-        if spec.tune is not None:  # the grid sets lr and batch_size of every run
-            sources = {"lr": "tune grid", "batch": "tune grid"}
+        for name, plugin in spec.tables.items():  # a table's grid sets what its points set
+            gridded = set().union(*plugin.points())
+            sources = {"lr": f"{name} grid" if "lr" in gridded else sources["lr"],
+                       "batch": f"{name} grid" if "batch_size" in gridded else sources["batch"]}
         runs.append({**entry, "lr": resolved.lr, "batch_size": resolved.batch_size, "lr_source": sources["lr"],
                      "batch_source": sources["batch"], "status": status, "est_s": est})
     return DryRun(runs, count, wall_s, basis)

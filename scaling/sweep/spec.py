@@ -23,9 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scaling.config import MAX_SEED, ModelConfig
-from scaling.design.goal import Goal
 from scaling.flops import MAX_FLOPS, FLOPS_METHODS, count_params, flops_per_token, heads_for, suggest_shape
-from scaling.tuning.spec import TuneGrid, parse_tune
+from scaling.sweep import tables
+from scaling.sweep.tables import SpecTable
+from scaling.sweep.tables import integer as _int
+from scaling.sweep.tables import number as _float
+from scaling.sweep.tables import table as _table
 
 if TYPE_CHECKING:
     from scaling.config import TrainConfig
@@ -219,7 +222,7 @@ class PlannedRun:
     seed: int
     budget_flops: float | None = None
     overrides: tuple[tuple[str, Any], ...] = ()
-    """TrainConfig fields of a [tune] grid point (lr, batch_size, warmup_steps)."""
+    """TrainConfig fields of a plug-in table's grid point ([tune]: lr, batch_size, warmup_steps)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,16 +244,16 @@ class SweepConfig:
     train: dict[str, Any] = field(default_factory=dict)
     """Training defaults: TrainConfig fields (schedule, lr, batch_tokens, ...)."""
     description: str = ""
-    tune: TuneGrid | None = None
-    """An LR x batch grid crossed with every planned run (`scaling tune`; scaling.tuning.spec)."""
-    design: Goal | None = None
-    """A designed study ([design]): `scaling sweep` runs it round by round (scaling.design.study)."""
+    tables: dict[str, SpecTable] = field(default_factory=dict)
+    """Plug-in tables by name (scaling.sweep.tables): [tune], an LR x batch grid crossed with every
+    planned run (scaling.tuning.spec); [design], a study `scaling sweep` runs round by round
+    (scaling.design.goal)."""
 
     def __post_init__(self) -> None:
-        if self.grid is None and self.design is None:
+        if self.grid is None and not any(t.chooses_runs for t in self.tables.values()):
             raise ValueError("a sweep spec needs exactly one of [isoflop] or [grid] (or a [design] table)")
-        if self.design is not None and self.tune is not None:
-            raise ValueError("[design] and [tune] do not combine: tune first, then design with the rules found")
+        for name, plugin in self.tables.items():
+            plugin.check(name, self)
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise ValueError(f"sweep name must be a plain directory name, got {self.name!r}")
         if self.flops_method not in FLOPS_METHODS:
@@ -260,9 +263,6 @@ class SweepConfig:
         if any(not 0 <= s <= MAX_SEED for s in self.seeds):
             raise ValueError(f"seeds must be integers from 0 to {MAX_SEED}, got {list(self.seeds)}")
         reserved = sorted(set(self.train) & set(_RESERVED_TRAIN_KEYS))
-        tuned = sorted(set(self.train) & {"lr", "batch_size"}) if self.tune is not None else []
-        if tuned:
-            raise ValueError(f"[train] may not set {', '.join(tuned)} when [tune] grids them")
         if reserved:
             raise ValueError(f"[train] may not set {', '.join(reserved)}: the spec sets them at top level or in the grid")
 
@@ -287,18 +287,6 @@ def _check_scalar_types(obj: Any, where: str) -> None:
                                                              "str": "a string", "bool": "true/false"}[n]
                                  for n in names)
             raise ValueError(f"{where}.{item.name} must be {wanted}, got {value!r}")
-
-
-def _float(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{where} must be a number, got {value!r}")
-    return float(value)
-
-
-def _int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{where} must be an integer, got {value!r}")
-    return value
 
 
 def log_range(low: float, high: float, count: int) -> tuple[float, ...]:
@@ -335,7 +323,7 @@ def plan_runs(spec: SweepConfig) -> list[PlannedRun]:
             points.extend((model, round(t), None, spec.seeds) for t in tokens_list)
     runs: list[PlannedRun] = []
     seen: set[tuple[ModelConfig, int, int]] = set()
-    tune_points = spec.tune.points() if spec.tune is not None else [{}]
+    tune_points = table_points(spec)
     for model, tokens, budget, seeds in points:
         if tokens < 1:
             where = (f"budget {budget:g} FLOPs is" if budget is not None
@@ -354,10 +342,19 @@ def plan_runs(spec: SweepConfig) -> list[PlannedRun]:
     return runs
 
 
+def table_points(spec: SweepConfig) -> list[dict[str, Any]]:
+    """TrainConfig overrides crossed with every planned run: the product of the plug-in tables'
+    points ([{}] when no table grids anything)."""
+    points: list[dict[str, Any]] = [{}]
+    for plugin in spec.tables.values():
+        points = [{**point, **extra} for point in points for extra in plugin.points()]
+    return points
+
+
 def _check_run_count(spec: SweepConfig) -> None:
     """ValueError before any shape is built when the grid plans more than MAX_RUNS runs."""
     grid = spec.grid
-    tune_points = spec.tune.count() if spec.tune is not None else 1
+    tune_points = math.prod(plugin.count() for plugin in spec.tables.values())
     if isinstance(grid, IsoFlopGrid):
         per_seed = [(grid.sizes.count_at() if grid.sizes is not None else 0, len(spec.seeds))] * len(grid.budgets)
         per_seed += [(sizes.count_at(), len(seeds or spec.seeds)) for _, sizes, seeds in grid.per_budget]
@@ -391,19 +388,21 @@ def expand(spec: SweepConfig) -> list[TrainConfig]:
 # ---- TOML ----------------------------------------------------------------------------------
 
 _SPEC_KEYS = {"name", "description", "data", "device", "seeds", "flops_method", "shape", "train",
-              "isoflop", "grid", "tune", "design"}
-_DESIGN_KEYS = {f.name for f in fields(Goal)}
+              "isoflop", "grid"}
 
 
 def parse_spec(doc: dict[str, Any], default_name: str = "") -> SweepConfig:
     """A SweepConfig from a parsed TOML document (see scaling/sweep/specs/*.toml for examples)."""
-    unknown = sorted(set(doc) - _SPEC_KEYS)
+    unknown = sorted(set(doc) - _SPEC_KEYS - set(tables.registered()))
     if unknown:
-        raise ValueError(f"unknown sweep spec keys: {', '.join(unknown)}")
+        raise ValueError(f"unknown sweep spec keys: {', '.join(unknown)} "
+                         f"(plug-in tables known: {', '.join(tables.registered()) or 'none'})")
+    plugins = {name: tables.parse_table(name, doc[name]) for name in tables.registered() if name in doc}
     grid: IsoFlopGrid | NxDGrid | None = None
-    if "design" in doc:
+    choosers = [name for name, plugin in plugins.items() if plugin.chooses_runs]
+    if choosers:
         if "isoflop" in doc or "grid" in doc:
-            raise ValueError("a [design] study chooses its own runs: leave out [isoflop] and [grid]")
+            raise ValueError(f"a [{choosers[0]}] study chooses its own runs: leave out [isoflop] and [grid]")
     elif ("isoflop" in doc) == ("grid" in doc):
         raise ValueError("a sweep spec needs exactly one of [isoflop] or [grid] (or a [design] table)")
     elif "isoflop" in doc:
@@ -421,41 +420,14 @@ def parse_spec(doc: dict[str, Any], default_name: str = "") -> SweepConfig:
         seeds=_seeds(doc.get("seeds", [0]), "seeds"), flops_method=str(doc.get("flops_method", "6ND")),
         train=dict(_table(doc.get("train", {}), "train", None)),
         description=str(doc.get("description", "")),
-        tune=parse_tune(doc["tune"]) if "tune" in doc else None,
-        design=_parse_design(doc["design"]) if "design" in doc else None,
+        tables=plugins,
     )
-
-
-def _parse_design(value: Any) -> Goal:
-    table = _table(value, "design", _DESIGN_KEYS)
-    for key in ("target", "study_flops"):
-        if key not in table:
-            raise ValueError(f"[design] needs {key}")
-    numbers = {"target", "study_flops", "max_run_flops", "min_run_flops", "until_width", "level", "prior_spread",
-               "round_fraction", "span_decades"}
-    values = {k: (_float(v, f"design.{k}") if k in numbers else v) for k, v in table.items()}
-    if "approach" in values:
-        values["approach"] = str(values["approach"])
-    if "max_rounds" in values:
-        values["max_rounds"] = _int(values["max_rounds"], "design.max_rounds")
-    try:
-        return Goal(**values)
-    except ValueError as exc:
-        raise ValueError(f"[design]: {exc}") from None
 
 
 def _seeds(value: Any, where: str) -> tuple[int, ...]:
     if not isinstance(value, list) or not value or not all(isinstance(s, int) for s in value):
         raise ValueError(f"{where} must be a non-empty list of integers, got {value!r}")
     return tuple(value)
-
-
-def _table(value: Any, where: str, keys: set[str] | None) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValueError(f"[{where}] must be a table, got {value!r}")
-    if keys is not None and set(value) - keys:
-        raise ValueError(f"unknown keys in [{where}]: {', '.join(sorted(set(value) - keys))}")
-    return value
 
 
 def _numbers(value: Any, where: str) -> tuple[float, ...]:

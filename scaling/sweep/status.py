@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from scaling.document import Document
-from scaling.rundir.summary import summary_path
+from scaling.rundir.events import read_events
+from scaling.rundir.summary import status_table, summary_path
 
 if TYPE_CHECKING:
     from scaling.sweep.backends import SweepProgress
@@ -56,7 +57,7 @@ class RunsStatus(Document):
     """One dict per run: run_id, status, budget_flops, n_layer, d_model, params, tokens, seed, loss
     (nats/token), wall_s, device; None where unknown (a pending run has no loss)."""
     design_rounds: list[dict[str, Any]] = field(default_factory=list)
-    """A designed study's rounds (`scaling.design.study.rounds`); [] for a plain sweep, and then
+    """A designed study's rounds (`design_rounds`); [] for a plain sweep, and then
     absent from the document."""
 
     @property
@@ -71,10 +72,20 @@ class RunsStatus(Document):
 
 def runs_status(sweep_dir: Path) -> RunsStatus:
     """The status of every run under `sweep_dir` (FileNotFoundError when it is no directory)."""
-    from scaling.design.study import rounds
-    from scaling.rundir.summary import status_table
-
     table = status_table(sweep_dir)
     # through pandas' JSON writer, so NA cells become None and numpy scalars plain numbers
     runs = json.loads(table.to_json(orient="records"))
-    return RunsStatus(sweep_dir=str(sweep_dir), runs=runs, design_rounds=rounds(sweep_dir))
+    return RunsStatus(sweep_dir=str(sweep_dir), runs=runs, design_rounds=design_rounds(sweep_dir))
+
+
+def design_rounds(sweep_dir: Path) -> list[dict[str, Any]]:
+    """A designed study's rounds from the sweep's events (scaling.design.study logs them): number,
+    FLOPs, profiles, predicted width and, once fitted, the estimate, interval and width achieved
+    ([] for a plain sweep)."""
+    events = read_events(sweep_dir)
+    fits = {e["round"]: e for e in events if e.get("event") == "design_fit"}
+    return [{"round": e["round"], "flops": e["proposal"]["flops"], "profiles": len(e["proposal"]["blocks"]),
+             "budgets": sorted(b["flops"] for b in e["proposal"]["blocks"]),
+             "predicted_width": e.get("predicted_width"),
+             **{k: fits.get(e["round"], {}).get(k) for k in ("estimate", "interval", "width")}}
+            for e in events if e.get("event") == "design_round"]

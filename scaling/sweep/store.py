@@ -11,22 +11,15 @@ import socket
 import time
 from typing import Any
 
-from scaling.provenance import git_commit
+from scaling.provenance import git_commit, versions
 
 
 def provenance(command: str | None = None) -> dict[str, Any]:
     """Who ran what where: command line, code version (git sha, dirty flag), machine."""
     import platform
-    from importlib import metadata
 
     sha, dirty = git_commit()
-    versions = {}
-    for package in ("scaling", "torch", "numpy", "ray"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return {"command": command, "git_sha": sha, "git_dirty": dirty, "versions": versions,
+    return {"command": command, "git_sha": sha, "git_dirty": dirty, "versions": versions(),
             "machine": {"hostname": socket.gethostname(), "platform": platform.platform(),
                         "processor": platform.processor() or platform.machine(),
                         "cpu_count": os.cpu_count(), "python": platform.python_version(),

@@ -21,6 +21,8 @@ import math
 from dataclasses import replace
 
 from scaling.config import OPERATIONAL_FIELDS, TrainConfig
+from scaling.flops import count_params, training_flops
+from scaling.training.rules import DEEPSEEK_RULES, load_rules
 
 log = logging.getLogger(__name__)
 
@@ -49,26 +51,20 @@ def deepseek_budget(cfg: TrainConfig) -> float:
 
 def deepseek_lr(flops: float) -> float:
     """Peak LR, DeepSeek-AI 2024, Sec. 3.1, Fig. 3: eta_opt = 0.3118 C^-0.1250 (the built-in
-    preset, scaling.tuning.rules.DEEPSEEK_RULES)."""
-    from scaling.tuning.rules import DEEPSEEK_RULES
-
+    preset, scaling.training.rules.DEEPSEEK_RULES)."""
     return DEEPSEEK_RULES.lr(flops)
 
 
 def deepseek_batch_tokens(flops: float) -> float:
     """Tokens per step, DeepSeek-AI 2024, Sec. 3.1, Fig. 3: B_opt = 0.2920 C^0.3271 (the
-    built-in preset, scaling.tuning.rules.DEEPSEEK_RULES)."""
-    from scaling.tuning.rules import DEEPSEEK_RULES
-
+    built-in preset, scaling.training.rules.DEEPSEEK_RULES)."""
     return DEEPSEEK_RULES.batch_tokens(flops)
 
 
 def rules_budget(cfg: TrainConfig, convention: str) -> float:
-    """The run's compute C as a rules file counts it (scaling.tuning.rules.FLOPS_CONVENTIONS)."""
+    """The run's compute C as a rules file counts it (scaling.training.rules.FLOPS_CONVENTIONS)."""
     if convention == "deepseek_md":
         return deepseek_budget(cfg)
-    from scaling.flops import training_flops
-
     return training_flops(cfg.model, cfg.tokens, convention)
 
 
@@ -77,62 +73,60 @@ def rule_lr(cfg: TrainConfig) -> float:
 
     Under muP the width rule reads the base width instead of d_model: the per-layer multipliers
     (scaling.training.mup) do the width scaling, so the global LR is the one tuned at the base width.
-    With `cfg.rules` set, eta_opt(C) of those rules at the run's C (scaling.tuning.rules)."""
-    if cfg.rules is not None:
-        from scaling.tuning.rules import load_rules
+    With `cfg.rules` set, eta_opt(C) of those rules at the run's C (scaling.training.rules)."""
+    return cfg.lr_scale * _peak_lr_rule(cfg)[1]
 
+
+def _peak_lr_rule(cfg: TrainConfig) -> tuple[str, float]:
+    """The one choice of the peak-LR rule: (the rule in words, its LR before `lr_scale`)."""
+    if cfg.rules is not None:
         rules = load_rules(cfg.rules)
-        return cfg.lr_scale * rules.lr(rules_budget(cfg, rules.flops_convention))
+        return f"{cfg.rules} eta_opt(C)", rules.lr(rules_budget(cfg, rules.flops_convention))
     if cfg.lr_rule == "deepseek":
-        return cfg.lr_scale * deepseek_lr(deepseek_budget(cfg))
-    width = cfg.model.base_width if cfg.model.parametrization == "mup" else cfg.model.d_model
-    return cfg.lr_scale * WIDTH_LR_SCALE / math.sqrt(width)
+        return "deepseek eta_opt(C)", deepseek_lr(deepseek_budget(cfg))
+    width = "base_width" if cfg.model.parametrization == "mup" else "d_model"
+    return f"{WIDTH_LR_SCALE:g}/sqrt({width})", WIDTH_LR_SCALE / math.sqrt(getattr(cfg.model, width))
 
 
 def rule_batch_size(cfg: TrainConfig) -> int:
     """Sequences per step: DeepSeek's B_opt(C) (or `cfg.rules`' B_opt(C)) in whole sequences,
     shrunk (never below 1) until the run has at least `cfg.min_steps` optimizer steps."""
+    batch_size, floored = _batch_rule(cfg)
+    if floored and cfg.tokens // (cfg.min_steps * cfg.model.seq_len) < 1:
+        log.warning("%d tokens allow fewer than %d steps even at one sequence per step", cfg.tokens, cfg.min_steps)
+    return batch_size
+
+
+def _batch_rule(cfg: TrainConfig) -> tuple[int, bool]:
+    """(sequences per step by the batch rule, whether the min_steps floor shrank it)."""
     seq_len = cfg.model.seq_len
     batch_size = max(1, round(rule_batch_tokens(cfg) / seq_len))
     floor_batch = cfg.tokens // (cfg.min_steps * seq_len)  # largest batch that keeps min_steps
     if batch_size > floor_batch:
-        if floor_batch < 1:
-            log.warning("%d tokens allow fewer than %d steps even at one sequence per step",
-                        cfg.tokens, cfg.min_steps)
-        batch_size = max(1, floor_batch)
-    return batch_size
+        return max(1, floor_batch), True
+    return batch_size, False
 
 
 def rule_batch_tokens(cfg: TrainConfig) -> float:
     """B_opt(C) in tokens before rounding and the step floor: `cfg.rules`' law, else DeepSeek's."""
     if cfg.rules is not None:
-        from scaling.tuning.rules import load_rules
-
         rules = load_rules(cfg.rules)
         return rules.batch_tokens(rules_budget(cfg, rules.flops_convention))
     return deepseek_batch_tokens(deepseek_budget(cfg))
 
 
 def hyperparameter_sources(cfg: TrainConfig) -> dict[str, str]:
-    """Where an unresolved config's peak LR and batch come from, in words (for dry runs)."""
+    """Where an unresolved config's peak LR and batch come from, in words (for dry runs): the
+    words the rules themselves give (_peak_lr_rule, _batch_rule)."""
     scale = f" x {cfg.lr_scale:g}" if cfg.lr_scale != 1.0 else ""
-    if cfg.lr is not None:
-        lr = "given"
-    elif cfg.rules is not None:
-        lr = f"{cfg.rules} eta_opt(C){scale}"
-    elif cfg.lr_rule == "deepseek":
-        lr = f"deepseek eta_opt(C){scale}"
-    else:
-        width = "base_width" if cfg.model.parametrization == "mup" else "d_model"
-        lr = f"{WIDTH_LR_SCALE:g}/sqrt({width}){scale}"
+    lr = "given" if cfg.lr is not None else _peak_lr_rule(cfg)[0] + scale
     if cfg.model.parametrization == "mup":
         lr += ", muP per-layer"
     if cfg.batch_size is not None:
         batch = "given"
     else:
         batch = f"{cfg.rules or 'deepseek'} B_opt(C)"
-        floor = cfg.tokens // (cfg.min_steps * cfg.model.seq_len)
-        if round(rule_batch_tokens(cfg) / cfg.model.seq_len) > max(1, floor):
+        if _batch_rule(cfg)[1]:
             batch += f", floored to {cfg.min_steps} steps"
     return {"lr": lr, "batch": batch}
 
@@ -146,8 +140,6 @@ def count_steps(cfg: TrainConfig) -> int:
 def rule_warmup_steps(cfg: TrainConfig) -> int:
     """Warmup of about N tokens (Porian et al. 2024: Kaplan's long warmup hurts small models),
     at least one step and at most a quarter of the run."""
-    from scaling.flops import count_params
-
     assert cfg.batch_size is not None
     batch_tokens = cfg.batch_size * cfg.model.seq_len
     warmup = math.ceil(count_params(cfg.model).total / batch_tokens)

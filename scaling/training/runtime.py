@@ -6,12 +6,11 @@ Peaks come from scaling.hardware.GPU_PEAK_FLOPS (NVIDIA datasheets, dense, no sp
 from __future__ import annotations
 
 import functools
-import platform
 
 import torch
 
 from scaling.hardware import GPU_PEAK_FLOPS
-from scaling.provenance import git_commit
+from scaling import provenance
 
 
 def resolve_device(device: str) -> torch.device:
@@ -33,12 +32,7 @@ def peak_flops(device: torch.device) -> float | None:
 
 @functools.cache
 def versions() -> dict[str, str]:
-    """Versions that can change a run's numbers: python, torch, numpy, scaling, git commit."""
-    import numpy as np
-
-    import scaling
-
-    found = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-             "scaling": scaling.__version__, "cuda": str(torch.version.cuda),
-             "git_sha": git_commit()[0] or "unknown"}  # "unknown": an installed wheel, its version has to do
-    return found
+    """Versions that can change a run's numbers (scaling.provenance.versions), the CUDA torch was
+    built with, and the git commit."""
+    return {**provenance.versions(), "cuda": str(torch.version.cuda),
+            "git_sha": provenance.git_commit()[0] or "unknown"}  # "unknown": an installed wheel, its version has to do

@@ -6,7 +6,7 @@ a few sizes per IsoFLOP budget) is crossed with the grid, the sweep runner train
 run store (finished runs are skipped), and the runs within `band` of each budget's best loss
 (DeepSeek-AI 2024's near-optimal band) give the points both laws are fitted to, through the
 project's one engine (`fit_law` with the `hyperparameter_power` form, scaling.laws.lr_batch)
-with bootstrap intervals. The result is written as a rules file (scaling.tuning.rules) that
+with bootstrap intervals. The result is written as a rules file (scaling.training.rules) that
 sweep specs and `scaling train` read with `rules = "rules:PATH"`.
 
 Legend: C = a run's training FLOPs (the spec's flops_method), eta = peak LR, B = batch tokens.
@@ -30,7 +30,8 @@ import pandas as pd
 from scaling.fit.identify import NotIdentifiable
 from scaling.fit.result import FitWarning
 from scaling.tuning.optimum import near_optimal
-from scaling.tuning.rules import PowerRule, TuneRules
+from scaling.tuning.spec import TuneGrid
+from scaling.training.rules import PowerRule, TuneRules
 
 if TYPE_CHECKING:
     from scaling.fit.result import FitResult
@@ -152,7 +153,8 @@ def tune(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = N
     from scaling.rundir.summary import read_summary, summary_path
     from scaling.sweep.scheduler import run_sweep
 
-    if spec.tune is None:
+    grid = spec.tables.get("tune")
+    if not isinstance(grid, TuneGrid):
         raise ValueError(f"sweep {spec.name} has no [tune] table: `scaling tune` needs an LR x batch grid")
     state = run_sweep(spec, out, workers=workers, progress=progress, command=command, train_fn=train_fn)
     if state.failed:
@@ -160,8 +162,8 @@ def tune(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = N
     sweep_dir = Path(out) / spec.name
     runs = read_summary(summary_path(sweep_dir))
     runs = runs[runs["status"] == "ok"]
-    result = fit_rules(runs, band=spec.tune.band if band is None else band,
-                       bootstrap=spec.tune.bootstrap if bootstrap is None else bootstrap, name=spec.name,
+    result = fit_rules(runs, band=grid.band if band is None else band,
+                       bootstrap=grid.bootstrap if bootstrap is None else bootstrap, name=spec.name,
                        flops_convention=spec.flops_method, parametrization=spec.shape.parametrization)
     rules_path = rules_path or sweep_dir / "rules.json"
     make_dirs(rules_path.parent)

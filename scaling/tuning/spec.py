@@ -17,7 +17,12 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from scaling.sweep import tables
+
+if TYPE_CHECKING:
+    from scaling.sweep.spec import SweepConfig
 
 from scaling.fit.resampling import MAX_RESAMPLES
 
@@ -34,6 +39,8 @@ class TuneGrid:
     warmup_steps: tuple[int, ...] = ()
     band: float = DEFAULT_BAND
     bootstrap: int = 200
+    chooses_runs: ClassVar[bool] = False
+    """A [tune] grid multiplies the runs the spec plans (scaling.sweep.tables.SpecTable)."""
 
     def __post_init__(self) -> None:
         if not self.lr or any(not (math.isfinite(v) and v > 0) for v in self.lr):
@@ -57,6 +64,12 @@ class TuneGrid:
         return [{"lr": lr, "batch_size": b, **({} if w is None else {"warmup_steps": w})}
                 for lr, b, w in itertools.product(self.lr, self.batch_size, warmups)]
 
+    def check(self, name: str, spec: SweepConfig) -> None:
+        """[train] may not set what the grid sets."""
+        tuned = sorted(set(spec.train) & {"lr", "batch_size"})
+        if tuned:
+            raise ValueError(f"[train] may not set {', '.join(tuned)} when [{name}] grids them")
+
 
 def parse_tune(table: Any) -> TuneGrid:
     """A TuneGrid from a parsed [tune] table."""
@@ -77,3 +90,6 @@ def parse_tune(table: Any) -> TuneGrid:
         raise ValueError("tune.lr and tune.band must be numbers") from None
     return TuneGrid(lr=lrs, batch_size=tuple(table["batch_size"]), warmup_steps=tuple(table.get("warmup_steps", [])),
                     band=band, bootstrap=table.get("bootstrap", 200))
+
+
+tables.register("tune", parse_tune)

@@ -44,7 +44,7 @@ def train(out: Path):
 
 
 def test_design_spec_parses_and_refuses_a_grid_beside_it():
-    assert spec().design.study_flops == 2e16 and spec().grid is None
+    assert spec().tables["design"].study_flops == 2e16 and spec().grid is None
     doc = tomllib.loads(SPEC)
     doc["isoflop"] = {"budgets": [1e8], "sizes": {"d_model": [8]}}
     with pytest.raises(ValueError, match="leave out"):

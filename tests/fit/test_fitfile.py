@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scaling.fit.fitfile import FitFileError
-from scaling.laws.presets import resolve_law
+from scaling.fit.result import resolve_law
 from scaling.fit.result import FitResult
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "fitresult_schema1_chinchilla.json"

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scaling.laws.chinchilla import exponents
-from scaling.laws.presets import PRESETS, convert_params, get_preset, resolve_law
+from scaling.laws.presets import PRESETS, convert_params, get_preset
+from scaling.fit.result import resolve_law
 
 EXPECTED_NAMES = ["chinchilla", "chinchilla-unrounded", "epoch2024", "chinchilla-approach1",
                   "chinchilla-approach2", "kaplan2020", "tokens-per-param-20", "muennighoff2023"]

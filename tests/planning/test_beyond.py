@@ -244,7 +244,7 @@ def test_fitted_law_from_json_gives_cost_intervals():
     # A committed FitResult (fitting engine's fixture: Chinchilla fit with 20 bootstrap draws).
     from pathlib import Path
 
-    from scaling.laws.presets import resolve_law
+    from scaling.fit.result import resolve_law
 
     fit = resolve_law(str(Path(__file__).parents[1] / "fixtures" / "fitresult_schema1_chinchilla.json"))
     hardware = Hardware(gpu="h100", gpus=256)

@@ -162,7 +162,7 @@ def test_page_loads_nothing_from_outside(page):
 
 
 def _fit_label() -> str:
-    from scaling.laws.presets import resolve_law
+    from scaling.fit.result import resolve_law
 
     return resolve_law(FIT).label
 

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from scaling.cli import app
 from scaling.hardware import DEFAULT_MFU, GPU_PEAK_FLOPS
 from scaling.laws.kaplan import PF_DAY
-from scaling.laws.presets import get_preset, resolve_law
+from scaling.laws.presets import get_preset
+from scaling.fit.result import resolve_law
 from scaling.report import report_html
 from scaling.report.planner import planner_data
 

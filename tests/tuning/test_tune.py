@@ -20,7 +20,7 @@ from scaling.sweep.spec import parse_spec, plan_runs
 from scaling.sweep.scheduler import dry_run
 from scaling.tuning.grid import fit_rules, tune
 from scaling.tuning.optimum import near_optimal, profile_optimum
-from scaling.tuning.rules import DEEPSEEK_RULES, PowerRule, TuneRules, load_rules
+from scaling.training.rules import DEEPSEEK_RULES, PowerRule, TuneRules, load_rules
 
 TRUE_LR = (0.5, -0.1)
 TRUE_BATCH = (2.0, 0.3)

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from scaling.config import RULES_DEEPSEEK as DEEPSEEK
+from scaling.config import RULES_PREFIX as PREFIX
 from scaling.document import Document
 
-DEEPSEEK = "deepseek"
-PREFIX = "rules:"
 FLOPS_CONVENTIONS = ("6ND", "kaplan", "chinchilla_appF", "chinchilla_appF_noembed", "deepseek_md")
 """scaling.flops.FLOPS_METHODS plus DeepSeek's C = M D (M = 72 L d^2 + 12 L d s, non-embedding)."""
 
@@ -129,13 +129,6 @@ def _cached(path: str, mtime: int) -> TuneRules:
     if (path, mtime) not in _CACHE:
         _CACHE[(path, mtime)] = TuneRules.from_json(Path(path).read_text(), where=path)
     return _CACHE[(path, mtime)]
-
-
-def check_rules_spec(spec: str | None) -> None:
-    """ValueError unless `spec` is None, "deepseek" or "rules:PATH" (the file is read later)."""
-    if spec is not None and spec != DEEPSEEK and not (isinstance(spec, str) and spec.startswith(PREFIX)
-                                                      and len(spec) > len(PREFIX)):
-        raise ValueError(f"rules must be {DEEPSEEK!r} or 'rules:PATH' (a file `scaling tune` wrote), got {spec!r}")
 
 
 def _rule(doc: Mapping[str, Any]) -> PowerRule:
