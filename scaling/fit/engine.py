@@ -36,7 +36,7 @@ from scaling.fit._blas import single_threaded_blas
 from scaling.fit.identify import check_parametric
 from scaling.laws.base import Array, Law
 from scaling.laws.registry import get_law
-from scaling.fit.objective import HOFFMANN_DELTA, ChinchillaLseModel, LawModel, huber, make_model
+from scaling.fit.objective import HOFFMANN_DELTA, ChinchillaLseModel, KaplanJointModel, LawModel, huber, make_model
 from scaling.fit.result import FitResult, FitWarning
 from scaling.runs import RunsSource, read_runs
 
@@ -196,7 +196,7 @@ def screen_starts(problem: Problem, model: LawModel, *, grid: bool = True,
     if screened is not problem:
         problem, model = screened, screened.model
     candidates = [start_grid(problem)] if grid else []
-    if isinstance(model, ChinchillaLseModel):
+    if isinstance(model, (ChinchillaLseModel, KaplanJointModel)):  # variable projection
         alphas, betas = (a.ravel() for a in np.meshgrid(exponents, exponents))
         profiled = np.concatenate([model.profile_starts(problem.log_loss, alphas[block], betas[block])
                                    for block in _blocks(alphas.size, problem.log_loss.size)])

@@ -155,8 +155,51 @@ class ChinchillaLseModel(LawModel):
         return np.column_stack([np.log(scales), alphas, betas])
 
 
+class KaplanJointModel(LawModel):
+    """Kaplan et al. 2020, Eq. 1.5 through its `predict`, plus variable-projection starts.
+
+    With the exponents fixed, L^(1/alpha_D) = N_c^p N^-p + D_c D^-1 (p = alpha_N / alpha_D) is
+    linear in (N_c^p, D_c): each exponent pair has a best pair of scales in one 2x2 solve, as
+    Chinchilla's form has (E, A, B). Grid starts alone can all sit where one term vanishes.
+    """
+
+    def __init__(self, law: Law, inputs: Mapping[str, Array]):
+        super().__init__(law, inputs)
+        self.log_params = np.log(self.inputs["params"])
+        self.log_tokens = np.log(self.inputs["tokens"])
+
+    def profile_starts(self, log_loss: Array, alphas_N: Array, alphas_D: Array) -> Array:
+        """Theta rows (G, 4) = (log N_c, log D_c, alpha_N, alpha_D), best linear scales per pair.
+
+        Weighted least squares on y = L^(1/alpha_D) with weights 1/y^2 (relative error in y is
+        the log residual over alpha_D, to first order)."""
+        p = alphas_N / alphas_D
+        with np.errstate(all="ignore"):
+            target = np.exp(log_loss[None, :] / alphas_D[:, None])  # (G, n)
+            weight = target**-2.0
+            x_params = np.exp(-p[:, None] * self.log_params)
+            x_tokens = np.exp(-self.log_tokens)[None, :]
+            g11 = (weight * x_params**2).sum(axis=1)
+            g12 = (weight * x_params * x_tokens).sum(axis=1)
+            g22 = (weight * x_tokens**2).sum(axis=1)
+            r1 = (weight * x_params * target).sum(axis=1)
+            r2 = (weight * x_tokens * target).sum(axis=1)
+            det = g11 * g22 - g12**2
+            u = (g22 * r1 - g12 * r2) / det
+            d_c = (g11 * r2 - g12 * r1) / det
+            # A non-positive scale: that term is not needed; start it negligible, not at -inf.
+            floor_u = 1e-6 * target.min(axis=1) * np.exp(p * self.log_params.max())
+            floor_d = 1e-6 * target.min(axis=1) * np.exp(self.log_tokens.max())
+            u = np.where(np.isfinite(u) & (u > floor_u), u, floor_u)
+            d_c = np.where(np.isfinite(d_c) & (d_c > floor_d), d_c, floor_d)
+            return np.column_stack([np.log(u) / p, np.log(d_c), alphas_N, alphas_D])
+
+
 def make_model(law: Law, inputs: Mapping[str, Array]) -> LawModel:
-    """The model the engine optimises for `law`: the LSE form for Chinchilla, else generic."""
+    """The model the engine optimises for `law`: the LSE form for Chinchilla, the projected
+    starts for Kaplan's joint form, else generic."""
     if law.name == "chinchilla":
         return ChinchillaLseModel(law, inputs)
+    if law.name == "kaplan_nd":
+        return KaplanJointModel(law, inputs)
     return LawModel(law, inputs)
