@@ -12,7 +12,9 @@ References:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import operator
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Union
 
@@ -37,7 +39,7 @@ REPLICATE_COLUMNS = ("sweep", "n_layer", "d_model", "n_head", "seq_len", "vocab_
 
 
 def read_runs(source: RunsSource, *, columns: Mapping[str, str] | None = None,
-              drop_invalid: bool = False) -> pd.DataFrame:
+              drop_invalid: bool = False, where: Sequence[str] = ()) -> pd.DataFrame:
     """A validated runs table with at least `params`, `tokens`, `flops`, `loss` (floats > 0).
 
     Parameters
@@ -48,6 +50,9 @@ def read_runs(source: RunsSource, *, columns: Mapping[str, str] | None = None,
         Runs-table name -> source column, e.g. {"params": "Model Size"}.
     drop_invalid
         Drop rows with NaN, missing or non-positive values (logged) instead of raising.
+    where
+        Row filters kept when all hold, each `COLUMN OP VALUE` with OP one of == != <= >= < >
+        (`=` reads as ==), e.g. "dataset==RefinedWeb", "params>=1e7" (see `select_rows`).
 
     Raises
     ------
@@ -62,7 +67,47 @@ def read_runs(source: RunsSource, *, columns: Mapping[str, str] | None = None,
             raise ValueError(f"`columns` maps from {', '.join(map(repr, missing))}, not in the data; "
                              f"columns are {', '.join(map(str, frame.columns))}")
         frame = frame.rename(columns={src: dst for dst, src in columns.items()})
+    if where:
+        frame = select_rows(frame, where)
     return validate_runs(frame, drop_invalid=drop_invalid)
+
+
+_OPERATORS = {"==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge,
+              "<": operator.lt, ">": operator.gt, "=": operator.eq}
+
+
+def parse_condition(text: str) -> tuple[str, str, str]:
+    """(column, operator, value) of one `--where` condition (ValueError naming it when malformed)."""
+    match = re.fullmatch(r"\s*([^=!<>]+?)\s*(==|!=|<=|>=|<|>|=)\s*(.+?)\s*", text)
+    if not match:
+        raise ValueError(f"--where takes COLUMN OP VALUE (OP one of == != < <= > >=), got {text!r}")
+    column, op, value = match.groups()
+    return column, op, value.strip('"').strip("'")
+
+
+def select_rows(frame: pd.DataFrame, where: Sequence[str]) -> pd.DataFrame:
+    """Rows of `frame` meeting every condition (`parse_condition`). A value compares as a number
+    when the column is numeric, else as text. ValueError naming the column when it is absent or
+    when no row is left."""
+    keep = pd.Series(True, index=frame.index)
+    for text in where:
+        column, op, value = parse_condition(text)
+        if column not in frame.columns:
+            raise ValueError(f"--where {text!r}: no column {column!r}; columns are {', '.join(map(str, frame.columns))}")
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values):
+            try:
+                target: object = float(value)
+            except ValueError:
+                raise ValueError(f"--where {text!r}: column {column!r} is numeric, {value!r} is not a number") from None
+        else:
+            if op not in ("==", "=", "!="):
+                raise ValueError(f"--where {text!r}: column {column!r} holds text; compare it with == or !=")
+            values, target = values.astype(str), value
+        keep &= _OPERATORS[op](values, target).fillna(False).astype(bool)
+    if not keep.any():
+        raise ValueError(f"--where {' and '.join(where)}: no row matches")
+    return frame[keep]
 
 
 def validate_runs(frame: pd.DataFrame, *, drop_invalid: bool = False) -> pd.DataFrame:

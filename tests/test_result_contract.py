@@ -150,3 +150,18 @@ def test_schema1_documents_still_load_with_law_as_the_registry_key(name):
     # 1.3e-7 at the lowest supported numpy); 1e-6 still catches any change of formula or constant.
     assert [a for a, _ in numbers] == pytest.approx([b for _, b in numbers], rel=1e-6)
     assert [a for _, a in old if not isinstance(a, float)] == [b for _, b in new if not isinstance(b, float)]
+
+
+@pytest.mark.parametrize("name", ["fitresult_schema1_chinchilla.json", "fitresult_schema2_approach2.json"])
+def test_older_fit_documents_load_with_the_fields_added_since_at_their_meaning_then(name):
+    text = (FIXTURE.parent / name).read_text()
+    written = json.loads(text)
+    fit = FitResult.from_json(text)
+    # Every field the old document had reads back unchanged; the fields added since take the
+    # values that describe how those versions fitted (C = 6 N D, no filters, nothing checked).
+    again = json.loads(fit.to_json())
+    assert again["schema"] == FitResult.SCHEMA != written["schema"]
+    assert {k: v for k, v in again.items() if k in written and k != "schema"} == \
+        {k: v for k, v in written.items() if k != "schema"}
+    assert (fit.flops_convention, fit.columns, fit.where, fit.data_range, fit.residuals) == ("6ND", {}, [], {}, None)
+    assert fit.optimal([1e21])[0][0] > 0

@@ -106,3 +106,17 @@ def test_average_seeds_gives_one_row_per_configuration():
     assert averaged["loss"].tolist() == pytest.approx([3.1, 2.9]) and averaged["n_seeds"].tolist() == [2, 1]
     unseeded = runs.drop(columns="seed")  # published tables: every row is its own run
     assert average_seeds(unseeded) is unseeded
+
+
+def test_where_keeps_rows_meeting_every_condition_and_names_what_is_wrong():
+    from scaling.runs import select_rows
+
+    frame = pd.DataFrame({"dataset": ["rw", "rw", "owt2"], "params": [1e6, 1e8, 1e8]})
+    assert select_rows(frame, ["dataset==rw", "params>=1e7"]).index.tolist() == [1]
+    assert select_rows(frame, ["dataset!=rw"]).index.tolist() == [2]
+    assert select_rows(frame, ["params < 1e7"]).index.tolist() == [0]  # spaces allowed, numbers compared as numbers
+    for where, message in ((["dataset>rw"], "holds text"), (["params==big"], "not a number"),
+                           (["size==1"], "no column 'size'"), (["params"], "COLUMN OP VALUE"),
+                           (["params>1e9"], "no row matches")):
+        with pytest.raises(ValueError, match=message):
+            select_rows(frame, where)

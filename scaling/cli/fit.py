@@ -5,9 +5,9 @@ scipy and pandas are imported inside the command, so `scaling plan` does not pay
 
 from __future__ import annotations
 
-import math
 from enum import Enum
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -53,6 +53,8 @@ def fit_command(
     out: Annotated[Path | None, typer.Option(help="Write the FitResult JSON here (for `scaling plan --law`).")] = None,
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     column: Annotated[list[str] | None, typer.Option(help='Map a column: params="Model Size" (repeatable).')] = None,
+    where: Annotated[list[str] | None, typer.Option(help='Keep rows where COLUMN OP VALUE holds, e.g. '
+                                                     'dataset==rw or "params>=1e7" (repeatable: all must hold).')] = None,
     drop_invalid: Annotated[bool, typer.Option(help="Drop rows with missing, NaN or non-positive values.")] = False,
     drop_highest: Annotated[int, typer.Option(help="Drop the n highest-loss runs (Besiroglu et al. 2024: 5).",
                                               min=0)] = 0,
@@ -66,51 +68,41 @@ def fit_command(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     jobs: Annotated[int | None, typer.Option(help="Worker processes (default: every core).",
                                              callback=positive_int)] = None,
-    flops: Annotated[list[float] | None, typer.Option(help="Budgets at which to report the optimum "
-                                                           "(repeatable; default 1e21, 1e24).")] = None,
+    flops: Annotated[list[float] | None, typer.Option(help="Budgets at which to report the optimum (repeatable; "
+                                                           "default: the largest run's FLOPs and 100x it).")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="mlflow:EXPERIMENT: the MLflow tracking URI "
                                                           "(default $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")] = None,
 ) -> None:
     """Fit scaling laws to runs, with bootstrap intervals; --out writes a fit for `scaling plan --law`."""
-    from scaling.fit.approaches import fit_runs, summary, write_results
+    from scaling.fit.approaches import write_results
+    from scaling.fit.request import FitRequest, fit_request
 
-    if not all(math.isfinite(f) and f > 0 for f in flops or []):
-        raise ValueError("--flops must be positive finite numbers")
     if out is not None:  # before fitting, which can take minutes
         check_target(out, argument="out")
-    law_only = [name for name, used in (("--fix", bool(fix)), ("--drop-highest", drop_highest > 0),
-                                        ("--tie-exponents", tie_exponents), ("--delta", delta != 1e-3)) if used]
-    if law_only and approach in (Approach("1"), Approach("2")):
-        raise ValueError(f"{', '.join(law_only)} apply to approaches 3 and kaplan only, not approach {approach.value}")
-    if law_only and approach is Approach("all"):
-        typer.echo(f"note: {', '.join(law_only)} apply to approaches 3 and kaplan only", err=True)
-    law_options: dict[str, Any] = {"delta": delta, "drop_highest": drop_highest, "fix": _floats(_pairs(fix, "--fix"), "--fix"),
-                                   "tie": ("alpha", "beta") if tie_exponents else (),
-                                   "params_column": "params_nonembedding" if nonembedding else "params"}
-    runs: Any = data
-    if data.startswith(("mlflow:", "wandb:")):
-        from scaling.trackers import read_tracker
-
-        runs = read_tracker(data, tracking_uri)
-    results, skipped = fit_runs(runs, approach.value, columns=_pairs(column, "--column"), drop_invalid=drop_invalid,
-                                bootstrap=bootstrap, level=level, seed=seed, n_jobs=jobs, **law_options)
-    report = summary(results, flops or [1e21, 1e24])
+    request = FitRequest(
+        source=data, approach=approach.value, columns=_pairs(column, "--column"), where=tuple(where or ()),
+        drop_invalid=drop_invalid, params_column="params_nonembedding" if nonembedding else "params",
+        bootstrap=bootstrap, level=level, seed=seed, n_jobs=jobs, flops=tuple(flops or ()), tracking_uri=tracking_uri,
+        options={"fix": _floats(_pairs(fix, "--fix"), "--fix"), "drop_highest": drop_highest,
+                 "tie": ("alpha", "beta") if tie_exponents else (), "delta": delta})
+    report = fit_request(request)
     if out is not None:
-        for path in write_results(results, out):
+        for path in write_results(report.results, out):
             typer.echo(f"wrote {path}", err=True)
-    if format is not Format.table:
-        for note in skipped:  # the table lists them; JSON and CSV keep their shape, so they go to stderr
-            typer.echo(f"note: skipped {note}", err=True)
+    if format is not Format.table:  # the table lists them; JSON and CSV keep their shape, so they go to stderr
+        for note in [f"skipped {n}" for n in report.skipped] + report.notes:
+            typer.echo(f"note: {note}", err=True)
     # JSON: the FitResult document `--out` writes and `scaling plan --law` reads (several: by key).
-    documents = {key: result.to_document() for key, result in results.items()}
-    show(render_fits(report, skipped, documents), format)
+    show(render_fits(report.summary, report.skipped, report.documents(), report.notes), format)
 
 
-def render_fits(report: dict[str, Any], skipped: list[str], documents: dict[str, Any]) -> Output:
+def render_fits(report: dict[str, Any], skipped: list[str], documents: dict[str, Any],
+                notes: Sequence[str] = ()) -> Output:
     """`summary` output as text blocks (one per approach), long-form csv records (one row per
     coefficient or optimum) and its JSON (one FitResult document, or all under their keys)."""
     blocks: list[Any] = [_render_one(key, fit) for key, fit in report.items()]
     blocks += [f"skipped approach {note}" for note in skipped]
+    blocks += [f"note: {note}" for note in notes]
     document = next(iter(documents.values())) if len(documents) == 1 else documents
     return Output(blocks, records=[row for key, fit in report.items() for row in _records(key, fit)],
                   document=document)
@@ -138,15 +130,20 @@ def _render_one(key: str, fit: dict[str, Any]) -> str:
     level = f"{100 * fit['level']:g}%"
     averaged = fit["options"].get("seeds_averaged")
     points = f"{fit['n_points']} configurations ({averaged}, seeds averaged)" if averaged else f"{fit['n_points']} runs"
-    head = (f"{key} ({fit['law']}): {points}, converged {fit['converged']}, "
+    convention = ", params non-embedding" if fit.get("params_convention") == "non-embedding" else ""
+    head = (f"{key} ({fit['law']}): {points}{convention}, converged {fit['converged']}, "
             f"uncertainty {fit['uncertainty']}")
     lines = [head, f"  {'':<10} {'estimate':>12}   {level + ' interval':<28}"]
     names = list(fit["coefficients"]) + [n for n in fit["derived"] if n not in fit["coefficients"]]
     for name in names:
+        if name in _AT_ONE_FLOP.get(fit["law"], ()):
+            continue
         value = fit["coefficients"].get(name, fit.get(name))
         interval = fit["intervals"].get(name)
         span = f"[{_num(interval[0])}, {_num(interval[1])}]" if interval else "-"
         lines.append(f"  {name:<10} {_num(value):>12}   {span:<28}")
+    if "a" in fit["derived"] and "b" in fit["derived"]:
+        lines.append(f"  {'a + b':<10} {_num(fit['a'] + fit['b']):>12}")
     if fit.get("objective") is not None:
         lines.append(f"  objective {fit['objective']:.6g} (summed Huber, delta {fit['options'].get('delta')})")
     for reason in fit.get("not_identifiable", []):
@@ -166,6 +163,11 @@ def _render_one(key: str, fit: dict[str, Any]) -> str:
                 parts.append(f"{name} {cell(row[name])}" + (f" [{cell(interval[0])}, {cell(interval[1])}]" if interval else ""))
         lines.append("  " + "  ".join(parts))
     return "\n".join(line.rstrip() for line in lines)
+
+
+_AT_ONE_FLOP = {"power_allocation": ("k", "k_tokens")}
+"""Intercepts that are N_opt, D_opt at C = 1 FLOP: left out of the table (the budgets' rows
+carry them where they mean something); JSON and CSV keep them."""
 
 
 def _num(value: float) -> str:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,8 @@ from scaling.fit.envelope import fit_envelope
 from scaling.fit.identify import NotIdentifiable
 from scaling.fit.isoflop import fit_isoflop, interior_optima, isoflop_optima
 from scaling.fit.names import CHOICES
-from scaling.fit.result import FitResult
+from scaling.fit.result import FitResult, interval_rows
+from scaling.laws.registry import get_law
 from scaling.atomic import write_json
 from scaling.runs import RunsSource, average_seeds, read_curves, read_runs
 
@@ -61,6 +62,15 @@ class Prepared:
     curves: pd.DataFrame | None
     """Per-step training curves (run_id, params, tokens, flops, loss, replicate), or None."""
     params_convention: str = "total"
+    columns: dict[str, str] = field(default_factory=dict)
+    """Runs-table name -> source column the runs were read with."""
+    where: tuple[str, ...] = ()
+    """Row filters the runs were read with."""
+
+    def data_range(self) -> dict[str, list[float]]:
+        """[min, max] of params, tokens, flops and loss over the runs table."""
+        return {name: [float(self.runs[name].min()), float(self.runs[name].max())]
+                for name in ("params", "tokens", "flops", "loss")}
 
     def subset(self, run_ids: Sequence[str]) -> Prepared:
         """The same preparation restricted to the runs `run_ids` (a back-test's fitted runs)."""
@@ -75,17 +85,18 @@ class Prepared:
 
 
 def prepare(source: RunsSource | Prepared, *, columns: Mapping[str, str] | None = None,
-            drop_invalid: bool = False, params_column: str = "params") -> Prepared:
-    """Read `source` once for every approach (see the module docstring for what is decided)."""
+            drop_invalid: bool = False, params_column: str = "params", where: Sequence[str] = ()) -> Prepared:
+    """Read `source` once for every approach (see the module docstring for what is decided);
+    `columns` and `where` as `scaling.runs.read_runs` takes them, recorded in every fit."""
     if isinstance(source, Prepared):
         return source
     if params_column not in CONVENTIONS:
         raise ValueError(f"params_column must be 'params' or 'params_nonembedding', got {params_column!r}")
-    runs, curves = _read(source, columns, drop_invalid)
+    runs, curves = _read(source, columns, drop_invalid, tuple(where))
     if params_column == "params_nonembedding":
         runs, curves = _non_embedding(runs, curves)
     return Prepared(runs=average_seeds(runs), all_runs=runs, curves=curves,
-                    params_convention=CONVENTIONS[params_column])
+                    params_convention=CONVENTIONS[params_column], columns=dict(columns or {}), where=tuple(where))
 
 
 @dataclass(frozen=True)
@@ -179,7 +190,8 @@ def fit_approach(name: str, source: RunsSource | Prepared, *, bootstrap: int = 0
             continue
         extra = {"seeds_averaged": f"{len(prepared.all_runs)} runs"} if averaged and key in _FITS_RUNS_TABLE else {}
         results[key] = replace(result, approach=name, params_convention=prepared.params_convention,
-                               options={**result.options, **extra})
+                               options={**result.options, **extra}, data_range=prepared.data_range(),
+                               columns=prepared.columns, where=list(prepared.where))
     if not results:
         raise ValueError(f"approach {name} could not be fitted: {'; '.join(notes)}")
     if skipped is not None:
@@ -188,8 +200,8 @@ def fit_approach(name: str, source: RunsSource | Prepared, *, bootstrap: int = 0
 
 
 def fit_runs(source: RunsSource | Prepared, approach: str = "3", *, columns: Mapping[str, str] | None = None,
-             drop_invalid: bool = False, bootstrap: int = 0, level: float = 0.95, seed: int = 0,
-             n_jobs: int | None = None, **law_options: Any) -> tuple[dict[str, FitResult], list[str]]:
+             drop_invalid: bool = False, where: Sequence[str] = (), bootstrap: int = 0, level: float = 0.95,
+             seed: int = 0, n_jobs: int | None = None, **law_options: Any) -> tuple[dict[str, FitResult], list[str]]:
     """Fit `source` by `approach` (a registry name or "all"); returns {key: FitResult} and notes
     on what was skipped ("1: ...", "kaplan_c: ..."). Keys: "approach_1", "approach_2",
     "approach_3", "kaplan_nd", "kaplan_c". `law_options` (delta, tie, fix, drop_highest) go to
@@ -197,7 +209,7 @@ def fit_runs(source: RunsSource | Prepared, approach: str = "3", *, columns: Map
     if approach not in CHOICES:
         raise ValueError(f"approach must be one of {', '.join(CHOICES)}, got {approach!r}")
     check_resamples(bootstrap, level)  # before reading the runs: a refusal costs nothing
-    prepared = prepare(source, columns=columns, drop_invalid=drop_invalid,
+    prepared = prepare(source, columns=columns, drop_invalid=drop_invalid, where=where,
                        params_column=law_options.pop("params_column", "params"))
     wanted = tuple(APPROACHES) if approach == "all" else (approach,)
     boot = {"bootstrap": bootstrap, "level": level, "seed": seed, "n_jobs": n_jobs}
@@ -235,13 +247,16 @@ def _non_embedding(runs: pd.DataFrame, curves: pd.DataFrame | None) -> tuple[pd.
     return runs, curves
 
 
-def _read(source: RunsSource, columns: Mapping[str, str] | None,
-          drop_invalid: bool) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def _read(source: RunsSource, columns: Mapping[str, str] | None, drop_invalid: bool,
+          where: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Final runs table and, where the source has them, per-step curves."""
     if isinstance(source, (str, Path)) and Path(source).is_dir():
-        runs = read_runs(source, columns=columns, drop_invalid=drop_invalid)
-        return runs, read_curves(source, split=CURVE_SPLIT)
-    table = read_runs(source, columns=columns, drop_invalid=drop_invalid)
+        runs = read_runs(source, columns=columns, drop_invalid=drop_invalid, where=where)
+        curves = read_curves(source, split=CURVE_SPLIT)
+        if where:  # the curves of the runs kept
+            curves = curves[curves["run_id"].astype(str).isin(set(runs["run_id"].astype(str)))].reset_index(drop=True)
+        return runs, curves
+    table = read_runs(source, columns=columns, drop_invalid=drop_invalid, where=where)
     if "run_id" in table.columns and table["run_id"].duplicated().any():
         # Several rows per run: curves. Each run's final row is its entry in the runs table.
         final = table.sort_values("tokens").groupby("run_id", sort=False).tail(1)
@@ -278,7 +293,7 @@ def at_budgets(result: FitResult, budgets: Sequence[float]) -> list[dict[str, An
     try:
         params, tokens = result.optimal(list(budgets))
     except TypeError:
-        return rows
+        return _frontier_rows(result, budgets)
     intervals = result.optimal_interval(list(budgets)) if result.samples else {}
     for i, budget in enumerate(budgets):
         row: dict[str, Any] = {"flops": float(budget), "params": float(params[i]), "tokens": float(tokens[i])}
@@ -288,3 +303,17 @@ def at_budgets(result: FitResult, budgets: Sequence[float]) -> list[dict[str, An
             row[f"{name}_interval"] = [float(low[i]), float(high[i])]
         rows.append(row)
     return rows
+
+
+def _frontier_rows(result: FitResult, budgets: Sequence[float]) -> list[dict[str, Any]]:
+    """Loss at each budget, with its interval, for a law of C alone (Kaplan's frontier L(C),
+    Kaplan et al. 2020, Eq. 1.3); [] for a law that neither allocates nor reads C alone."""
+    law = get_law(result.law)
+    if tuple(law.inputs) != ("flops",) or not law.predicts_loss:
+        return []
+    flops = np.asarray(budgets, dtype=float)
+    loss = law.predict(result.coefficients, flops=flops)
+    interval = interval_rows(law.predict(result.draws(), flops=flops), result.level) if result.samples else None
+    return [{"flops": float(c), "loss": float(loss[i]),
+             **({"loss_interval": [float(interval[0][i]), float(interval[1][i])]} if interval else {})}
+            for i, c in enumerate(flops)]

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "scaling.FitResult/2"
+SCHEMA = "scaling.FitResult/3"
 """FitResult's JSON schema tag; bump the number on any change to the fields, and keep a reader for old ones."""
-READABLE_SCHEMAS = ("scaling.FitResult/1", SCHEMA)
-"""Schemas `FitResult.from_json` reads (/1 lacks `not_identifiable`, read as [])."""
+READABLE_SCHEMAS = ("scaling.FitResult/1", "scaling.FitResult/2", SCHEMA)
+"""Schemas `FitResult.from_json` reads (/1 lacks `not_identifiable`, read as []; /1 and /2 lack
+`data_range`, `columns`, `where`, `flops_convention`, `flops_ratio`, `diagnostics` and
+`residuals`, read as empty, "6ND" and None: their fits took C = 6 N D)."""
 
 __all__ = ["FitFileError", "parse_fit_document", "read_fit_text"]
 
@@ -71,6 +73,15 @@ FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "optima": (lambda v: isinstance(v, list) and all(isinstance(o, dict) for o in v), "a list of objects"),
     "options": (lambda v: isinstance(v, dict), "an object"),
     "not_identifiable": (_strings, "a list of strings"),
+    "data_range": (lambda v: isinstance(v, dict) and all(isinstance(i, list) and len(i) == 2 and all(map(_number, i))
+                                                         for i in v.values()), "an object {name: [low, high]}"),
+    "columns": (lambda v: isinstance(v, dict) and all(isinstance(c, str) for c in v.values()),
+                "an object {name: column}"),
+    "where": (_strings, "a list of strings"),
+    "flops_convention": (lambda v: v in ("6ND", "column"), "'6ND' or 'column'"),
+    "flops_ratio": (_numbers_by_name, "an object {name: number}"),
+    "diagnostics": (lambda v: isinstance(v, dict), "an object"),
+    "residuals": (_optional(lambda v: isinstance(v, dict)), "an object or null"),
 }
 
 

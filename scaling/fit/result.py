@@ -81,6 +81,23 @@ class FitResult(Document):
     """Why the data cannot determine the coefficients ([] when it can; see scaling.fit.identify)."""
     options: dict[str, Any] = field(default_factory=dict)
     """Everything needed to refit: delta, tie, fix, dropped runs, starts."""
+    data_range: dict[str, list[float]] = field(default_factory=dict)
+    """[min, max] of params, tokens, flops and loss over the runs fitted (how far a plan extrapolates)."""
+    columns: dict[str, str] = field(default_factory=dict)
+    """Runs-table name -> source column the runs were read with (`--column`)."""
+    where: list[str] = field(default_factory=list)
+    """Row filters the runs were read with (`--where`)."""
+    flops_convention: str = "6ND"
+    """What C means in this fit's allocation: "6ND" (C = 6 N D from each run's params and tokens)
+    or "column" (the runs' own flops column, D_opt read from their tokens)."""
+    flops_ratio: dict[str, float] = field(default_factory=dict)
+    """min, median, max of the runs' flops column over 6 N D ({} when not checked)."""
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    """Bootstrap diagnostics (degenerate resamples, draws at a bound) and the misspecification
+    check of the residuals; {} when none were computed."""
+    residuals: dict[str, Any] | None = None
+    """Residual model for prediction intervals of a new run (log-loss residual scale, per-budget
+    block resamples); None for fits that do not predict loss."""
 
     @classmethod
     def build(cls, *, coefficients: Mapping[str, float], samples: Mapping[str, Array] | Array | None = None,
@@ -137,7 +154,7 @@ class FitResult(Document):
                          level: float | None = None) -> tuple[Array, Array]:
         """Percentile interval of the predicted loss over the bootstrap draws."""
         values = _predict(self.law, self.draws(), params, tokens)
-        return _interval_rows(values, level or self.level)
+        return interval_rows(values, level or self.level)
 
     def optimal_interval(self, flops: npt.ArrayLike, level: float | None = None) -> dict[str, tuple[Array, Array]]:
         """Percentile intervals of N_opt(C), D_opt(C) and, if the law predicts one, the loss there."""
@@ -145,13 +162,13 @@ class FitResult(Document):
         draws = self.draws()
         with np.errstate(divide="ignore", over="ignore"):  # extreme draws overflow: handled below
             params, tokens = get_law(self.law).optimal(draws, np.atleast_1d(np.asarray(flops, dtype=float)))
-        out = {"params": _interval_rows(params, level), "tokens": _interval_rows(tokens, level)}
+        out = {"params": interval_rows(params, level), "tokens": interval_rows(tokens, level)}
         if self.predicts_loss:
             # A draw whose optimum overflowed (N or D of 0 or inf, e.g. an exponent near 0) has
             # an unbounded loss there: kept as +inf so the interval says so, never dropped.
             valid = np.isfinite(params) & np.isfinite(tokens) & (params > 0) & (tokens > 0)
             safe = _predict(self.law, draws, np.where(valid, params, 1.0), np.where(valid, tokens, 1.0))
-            out["loss"] = _interval_rows(np.where(valid, safe, np.inf), level)
+            out["loss"] = interval_rows(np.where(valid, safe, np.inf), level)
         return out
 
     # JSON -----------------------------------------------------------------------------------
@@ -181,7 +198,7 @@ class FitResult(Document):
         from scaling.fit.fitfile import parse_fit_document
 
         data = parse_fit_document(text, source)
-        data.pop("schema")
+        data.pop("schema")  # older schemas lack fields added since: their defaults (fitfile.READABLE_SCHEMAS)
         return cls.from_dict(data, source)
 
     @classmethod
@@ -230,7 +247,8 @@ def percentile_interval(values: npt.ArrayLike, level: float) -> list[float]:
     return [float(low), float(high)]
 
 
-def _interval_rows(values: Array, level: float) -> tuple[Array, Array]:
+def interval_rows(values: Array, level: float) -> tuple[Array, Array]:
+    """Percentile interval over axis 0 of draws (K, ...), +inf draws kept as unbounded."""
     # numpy interpolates inf - inf to nan, so +inf (an unbounded draw) is held at the largest
     # float while the percentiles are taken and restored afterwards.
     big = np.finfo(float).max

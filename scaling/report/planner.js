@@ -91,7 +91,7 @@
   };
 
   // Percentile of `values` as numpy's nanpercentile (linear method): NaN dropped, +inf held at
-  // the largest double while interpolating and restored (scaling.fit.result._interval_rows).
+  // the largest double while interpolating and restored (scaling.fit.result.interval_rows).
   function percentile(values, q) {
     const big = Number.MAX_VALUE;
     const v = values.filter((x) => !Number.isNaN(x)).map((x) => (x === Infinity ? big : x)).sort((a, b) => a - b);

@@ -31,13 +31,14 @@ def test_options_reach_the_library(monkeypatch):
         seen.update(source=source, approach=approach, **kwargs)
         return {}, []
 
-    monkeypatch.setattr("scaling.fit.approaches.fit_runs", fake_fit_runs)
+    monkeypatch.setattr("scaling.fit.request.fit_runs", fake_fit_runs)
     result = runner.invoke(app, ["fit", "data.csv", "--approach", "3", "--bootstrap", "50", "--column",
-                                 'params="Model Size"', "--drop-invalid", "--drop-highest", "5", "--tie-exponents",
+                                 'params="Model Size"', "--where", "dataset==rw", "--drop-invalid", "--drop-highest", "5", "--tie-exponents",
                                  "--fix", "E=1.69", "--jobs", "2", "--level", "0.9"])
     assert result.exit_code == 0, result.output
     assert seen["source"] == "data.csv" and seen["approach"] == "3"
     assert seen["columns"] == {"params": "Model Size"} and seen["drop_invalid"] is True
+    assert seen["where"] == ("dataset==rw",)
     assert seen["bootstrap"] == 50 and seen["n_jobs"] == 2 and seen["level"] == 0.9
     assert seen["drop_highest"] == 5 and seen["tie"] == ("alpha", "beta") and seen["fix"] == {"E": 1.69}
 
@@ -52,7 +53,7 @@ def test_approach_3_json_keys_and_plan_uses_the_fit(runs_csv, tmp_path):
     for key in ("a", "b", "objective", "converged", "intervals", "samples"):
         assert key in data
     assert data["converged"] is True and data["a"] == pytest.approx(0.513, abs=0.05)
-    assert data["schema"] == "scaling.FitResult/2" and data["approach"] == "3"
+    assert data["schema"] == "scaling.FitResult/3" and data["approach"] == "3"
     assert json.loads(out.read_text()) == data  # what --format json prints is what --out writes
     printed = tmp_path / "printed.json"
     printed.write_text(result.stdout)
@@ -110,14 +111,46 @@ def test_out_in_a_missing_directory_fails_before_fitting(monkeypatch):
     def must_not_fit(*args, **kwargs):
         raise AssertionError("fitted before checking --out")
 
-    monkeypatch.setattr("scaling.fit.approaches.fit_runs", must_not_fit)
+    monkeypatch.setattr("scaling.fit.request.fit_runs", must_not_fit)
     result = runner.invoke(app, ["fit", "chinchilla-2022", "--out", "/nonexistent/dir/x.json"])
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: --out") and result.output.count("\n") == 1
 
 
 def test_law_options_with_all_are_accepted_with_a_note(monkeypatch):
-    monkeypatch.setattr("scaling.fit.approaches.fit_runs", lambda *a, **k: ({}, []))
+    monkeypatch.setattr("scaling.fit.request.fit_runs", lambda *a, **k: ({}, []))
     result = runner.invoke(app, ["fit", "data.csv", "--approach", "all", "--fix", "E=1.69"])
     assert result.exit_code == 0, result.output
     assert "apply to approaches 3 and kaplan only" in result.output
+
+
+def test_budgets_follow_the_data_and_far_ones_are_called_extrapolations():
+    # porian-2024-rw-tuned: the largest run is 2.56e19 FLOPs (Porian et al. 2024's top budget).
+    result = runner.invoke(app, ["fit", "porian-2024-rw-tuned", "--approach", "2"])
+    assert result.exit_code == 0, result.output
+    assert "C 2.5e+19:" in result.stdout and "C 2.5e+21:" in result.stdout and "C 1e+24" not in result.stdout
+    assert "extrapolation" not in result.stdout  # 2 decades past the data is the stated limit, not past it
+    asked = runner.invoke(app, ["fit", "porian-2024-rw-tuned", "--approach", "2", "--flops", "1e24"])
+    assert "C 1e+24 is 4.6 decades past the largest run fitted (2.56e+19 FLOPs): an extrapolation" in asked.stdout
+    assert "a + b" in asked.stdout and "\n  k " not in asked.stdout  # N_opt at C = 1 FLOP is no number to print
+
+
+def test_where_filters_rows_and_the_fit_remembers_it():
+    result = runner.invoke(app, ["fit", "porian-2024", "--where", "dataset==rw", "--where", "hparams==tuned",
+                                 "--where", "loss_kind=val", "--approach", "2", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    same = json.loads(runner.invoke(app, ["fit", "porian-2024-rw-tuned", "--approach", "2", "--format", "json"]).stdout)
+    assert data["where"] == ["dataset==rw", "hparams==tuned", "loss_kind=val"] and same["where"] == []
+    assert data["n_points"] == same["n_points"] and data["a"] == same["a"]  # the built-in subset is that filter
+    bad = runner.invoke(app, ["fit", "porian-2024", "--where", "datset==rw"])
+    assert bad.exit_code == 2 and "no column 'datset'" in bad.output and bad.output.count("\n") == 1
+
+
+def test_kaplan_frontier_reports_its_loss_at_the_budgets():
+    result = runner.invoke(app, ["fit", "porian-2024-rw-tuned", "--approach", "kaplan", "--flops", "1e19",
+                                 "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split(",") for line in result.stdout.splitlines() if line.startswith("kaplan_c,")]
+    loss = [row for row in rows if row[6:8] == ["loss", "1e+19"]]
+    assert len(loss) == 1 and 3.19 < float(loss[0][8]) < 3.30  # between the best runs at 1.28e19 and 6.4e18

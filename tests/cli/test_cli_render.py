@@ -30,7 +30,7 @@ def test_every_result_command_takes_the_three_formats(command: str) -> None:
     (["plan", "--flops", "1e21", "--unique-tokens", "1e10"], "scaling.BeyondReport/2"),
     (["compare", "--flops", "1e21"], "scaling.Comparison/2"),
     (["laws"], "scaling.Laws/1"),
-    (["fit", "chinchilla-2022", "--approach", "3", "--drop-highest", "5", "--jobs", "1"], "scaling.FitResult/2"),
+    (["fit", "chinchilla-2022", "--approach", "3", "--drop-highest", "5", "--jobs", "1"], "scaling.FitResult/3"),
 ])
 def test_json_carries_its_schema_and_csv_parses(args: list[str], schema: str) -> None:
     document = json.loads(runner.invoke(app, [*args, "--format", "json"]).stdout)
