@@ -79,10 +79,15 @@ def fit_command(
 
     if out is not None:  # before fitting, which can take minutes
         check_target(out, argument="out")
+    source: Any = data
+    if data.startswith(("mlflow:", "wandb:")):
+        from scaling.trackers import read_tracker  # optional clients, loaded only when asked
+
+        source = read_tracker(data, tracking_uri)
     request = FitRequest(
-        source=data, approach=approach.value, columns=_pairs(column, "--column"), where=tuple(where or ()),
+        source=source, approach=approach.value, columns=_pairs(column, "--column"), where=tuple(where or ()),
         drop_invalid=drop_invalid, params_column="params_nonembedding" if nonembedding else "params",
-        bootstrap=bootstrap, level=level, seed=seed, n_jobs=jobs, flops=tuple(flops or ()), tracking_uri=tracking_uri,
+        bootstrap=bootstrap, level=level, seed=seed, n_jobs=jobs, flops=tuple(flops or ()),
         options={"fix": _floats(_pairs(fix, "--fix"), "--fix"), "drop_highest": drop_highest,
                  "tie": ("alpha", "beta") if tie_exponents else (), "delta": delta})
     report = fit_request(request)

@@ -45,7 +45,8 @@ class FitRequest:
     """Everything `scaling fit` was asked (see `fit_request`)."""
 
     source: Any
-    """Runs: a path, a built-in data set name, a DataFrame, or mlflow:EXPERIMENT / wandb:DIR."""
+    """Runs: a path, a built-in data set name or a DataFrame (trackers' runs are read above this
+    layer, by `scaling.trackers.read_tracker`)."""
     approach: str = "3"
     columns: Mapping[str, str] = field(default_factory=dict)
     where: Sequence[str] = ()
@@ -58,8 +59,7 @@ class FitRequest:
     flops: Sequence[float] = ()
     """Budgets to report the optimum at; () follows the data (`default_budgets`)."""
     options: Mapping[str, Any] = field(default_factory=dict)
-    """Approach options by name (`OPTIONS`): only those set away from their default."""
-    tracking_uri: str | None = None
+    """Approach options by name (`OPTIONS`); those at their default are not passed on."""
 
     def __post_init__(self) -> None:
         if not all(math.isfinite(f) and f > 0 for f in self.flops):
@@ -103,10 +103,6 @@ def applicable_options(approach: str, options: Mapping[str, Any]) -> tuple[dict[
 def fit_request(request: FitRequest) -> FitReport:
     """Read the runs, fit them by the approach(es) asked, and report the optima at the budgets."""
     source = request.source
-    if isinstance(source, str) and source.startswith(("mlflow:", "wandb:")):
-        from scaling.trackers import read_tracker  # optional clients, loaded only when asked
-
-        source = read_tracker(source, request.tracking_uri)
     options, notes = applicable_options(request.approach, request.options)
     results, skipped = fit_runs(source, request.approach, columns=dict(request.columns), where=tuple(request.where),
                                 drop_invalid=request.drop_invalid, bootstrap=request.bootstrap, level=request.level,
