@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from scaling.errors import StoreFault
+
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file in the same folder, fsync, rename.
@@ -20,8 +22,6 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         _write_atomic(path, data)
     except OSError as exc:
-        from scaling.errors import StoreFault
-
         if isinstance(exc, StoreFault):
             raise
         raise StoreFault(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
@@ -33,8 +33,6 @@ def make_dirs(folder: Path) -> None:
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        from scaling.errors import StoreFault
-
         raise StoreFault(exc.errno, f"cannot create {folder}: {exc.strerror or exc}") from exc
 
 

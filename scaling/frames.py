@@ -31,6 +31,7 @@ class Tabular:
 
     def to_frame(self) -> pd.DataFrame:
         """The result as a DataFrame, one row per item (law, plan, coefficient, back-test point...)."""
+        # lazy: pandas loads only when a table is built
         import pandas as pd
 
         return pd.DataFrame([flatten(row) for row in self._rows()])

@@ -140,6 +140,7 @@ class MlflowTracker:
     """One MLflow run per training run, in `experiment`, named by its run_id."""
 
     def __init__(self, uri: str, experiment: str) -> None:
+        # lazy: the tracker's client loads only when it is used
         from mlflow.tracking import MlflowClient
 
         self.client = MlflowClient(tracking_uri=uri)
@@ -147,6 +148,7 @@ class MlflowTracker:
         self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
 
     def log_run(self, row: Mapping[str, Any], run_dir: Path) -> bool:
+        # lazy: the tracker's client loads only when it is used
         from mlflow.entities import Metric, Param
 
         rid = str(row["run_id"])
@@ -173,6 +175,7 @@ class MlflowTracker:
 def read_mlflow(experiment: str, uri: str | None = None) -> Any:
     """Runs of an MLflow experiment as a DataFrame: one row per run, a column per metric (its
     latest value) and per param (numbers parsed), `run_id` from the run's tag or name."""
+    # lazy: pandas loads only when a table is built
     import pandas as pd
     from mlflow.tracking import MlflowClient
 
@@ -212,6 +215,7 @@ class TensorBoardTracker:
         make_dirs(self.root)  # an unwritable log dir fails now, before any run trains
 
     def log_run(self, row: Mapping[str, Any], run_dir: Path) -> bool:
+        # lazy: the tracker's client loads only when it logs
         from torch.utils.tensorboard import SummaryWriter
 
         target = self.root / str(row["run_id"])
@@ -247,6 +251,7 @@ class WandbTracker:
         make_dirs(self.dir)  # an unwritable directory fails now, before any run trains
 
     def log_run(self, row: Mapping[str, Any], run_dir: Path) -> bool:
+        # lazy: the tracker's client loads only when it is used
         import wandb
 
         rid = str(row["run_id"])
@@ -273,6 +278,7 @@ def read_wandb(path: str | Path) -> Any:
     summary key (each metric's last value). `path` is a `wandb/` directory, its parent, or one
     run folder; a folder's `files/wandb-summary.json` and `files/config.yaml` are read where W&B
     wrote them, else its `run-<id>.wandb` log (what an offline run holds)."""
+    # lazy: pandas loads only when a table is built
     import pandas as pd
 
     path = Path(path)
@@ -297,6 +303,7 @@ def read_wandb(path: str | Path) -> Any:
 
 
 def _wandb_files(folder: Path) -> dict[str, Any]:
+    # lazy: the tracker's client loads only when it is used
     import yaml
 
     row: dict[str, Any] = {}
@@ -322,6 +329,7 @@ documented log format (leveldb doc/log_format.md)."""
 def _wandb_log(log: Path) -> dict[str, Any]:
     import struct
 
+    # lazy: the tracker's client loads only when it is used
     from wandb.proto import wandb_internal_pb2
 
     raw, position, parts = log.read_bytes(), _HEADER, []

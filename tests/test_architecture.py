@@ -9,6 +9,7 @@ own modules.
 """
 
 import ast
+import sys
 from pathlib import Path
 
 import scaling
@@ -141,3 +142,42 @@ def test_a_planted_upward_import_fails(tmp_path):
     planted.write_text(source)
     graph = {"scaling.config": imports_of("scaling.config", planted)}
     assert upward_imports(graph) == [("scaling.config", "scaling.training.hyperparams")]
+
+
+def _unexplained_function_imports(name: str, source: str) -> list[str]:
+    """`name:line` of each import of a non-stdlib module inside a function with no comment on its
+    line, in its block of consecutive imports, or on the line above that block."""
+    lines = source.splitlines()
+    found = []
+    for function in ast.walk(ast.parse(source)):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(function):
+            if not isinstance(node, ast.Import | ast.ImportFrom) or getattr(node, "level", 0):
+                continue
+            module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+            if (module or "").split(".")[0] in sys.stdlib_module_names:
+                continue
+            first = last = node.lineno - 1
+            while first > 0 and lines[first - 1].lstrip().startswith(("from ", "import ")):
+                first -= 1
+            while last + 1 < len(lines) and lines[last + 1].lstrip().startswith(("from ", "import ")):
+                last += 1
+            block = lines[first:last + 1] + ([lines[first - 1]] if first > 0 else [])
+            if not any("#" in line for line in block):
+                found.append(f"{name}:{node.lineno}")
+    return found
+
+
+def test_imports_inside_functions_say_why():
+    # A function-level import is kept only for start-up speed (torch, matplotlib, ray, pyarrow,
+    # scipy, the trackers, or a CLI command's library) and says so in a comment; the rest sit at
+    # the top of their module.
+    unexplained = [hit for name, path in sorted(MODULES.items())
+                   for hit in _unexplained_function_imports(name, path.read_text())]
+    assert unexplained == []
+
+
+def test_an_unexplained_function_import_is_caught():
+    source = "def f():\n    import numpy\n    return numpy\n\n\ndef g():\n    # lazy: start-up speed\n    import torch\n"
+    assert _unexplained_function_imports("m", source) == ["m:2"]

@@ -31,6 +31,8 @@ import pandas as pd
 
 from scaling.document import Document
 from scaling.runs import RunsSource
+from scaling.fit.approaches import fit_approach, fit_frontier, prepare
+from scaling.fit.isoflop import budget_labels, budget_optimum
 
 logger = logging.getLogger(__name__)
 
@@ -113,16 +115,12 @@ def backtest(runs: pd.DataFrame | RunsSource, *, approaches: Sequence[str] = APP
     drop_highest
         Approach 3 drops this many highest-loss runs of each fitted subset (Besiroglu et al. 2024: 5).
     """
-    from scaling.fit.isoflop import budget_labels
-
     bad = [a for a in approaches if a not in APPROACHES]
     if bad or not approaches:
         raise ValueError(f"approach must be one of {', '.join(APPROACHES)} (approach 1 needs training curves); "
                          f"got {', '.join(bad) or 'none'}")
     if min_budgets < 2:
         raise ValueError(f"min_budgets must be at least 2, got {min_budgets}")
-    from scaling.fit.approaches import prepare
-
     frame = prepare(runs).runs
     labels = budget_labels(frame)
     budgets = [_budget_truth(frame[labels == label]) for label in np.unique(labels)]
@@ -165,8 +163,6 @@ def summarise(points: Sequence[BacktestPoint]) -> list[dict[str, Any]]:
 
 def _budget_truth(runs: pd.DataFrame) -> dict[str, Any] | None:
     """The budget's optimum and best loss; `runs` are already one row per configuration."""
-    from scaling.fit.isoflop import budget_optimum
-
     params = runs["params"].to_numpy(float)
     if np.unique(params).size < 3:
         return None
@@ -178,8 +174,6 @@ def _budget_truth(runs: pd.DataFrame) -> dict[str, Any] | None:
 def _refit(approach: str, runs: pd.DataFrame, drop_highest: int) -> tuple[Any, Any, str]:
     """The approach's allocation fit to `runs` (through the approach registry), the fit that
     predicts its loss, and their warnings; (None, None, reason) when it cannot fit."""
-    from scaling.fit.approaches import fit_approach, fit_frontier
-
     # Record rather than print warnings: each refit's warnings belong to its points' `note`.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -114,6 +114,7 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
+        # lazy: start-up speed (each command loads only its own library)
         from scaling.provenance import __version__
 
         echo(f"scaling {__version__}")

@@ -35,6 +35,7 @@ def backtest_command(
     format: Fmt = Format.table,
 ) -> None:
     """How well laws fitted on small budgets predicted the larger ones: errors in N_opt and best loss."""
+    # lazy: start-up speed (each command loads only its own library)
     from scaling.analysis.backtest import APPROACHES, backtest
 
     report = backtest(data, approaches=approach or APPROACHES, min_budgets=min_budgets, drop_highest=drop_highest)

@@ -69,6 +69,7 @@ def design_command(
 ) -> None:
     """Propose the runs (budgets, sizes, seeds) that narrow the interval at --target the most for
     --study-flops, given the runs already trained; print the predicted width before and after."""
+    # lazy: start-up speed (each command loads only its own library)
     from scaling.design.goal import Goal
     from scaling.design.study import design, load_runs, spec_for
 
@@ -79,6 +80,7 @@ def design_command(
     base = spec_for(spec, goal)
     proposal = design(goal, trained, seed=seed, shape=base.shape if spec is not None else None)
     if format is DesignFormat.toml:
+        # lazy: start-up speed (each command loads only its own library)
         from scaling.design.study import proposal_toml
 
         typer.echo(proposal_toml(base, proposal, trained), nl=False)

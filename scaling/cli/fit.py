@@ -74,6 +74,7 @@ def fit_command(
                                                           "(default $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")] = None,
 ) -> None:
     """Fit scaling laws to runs, with bootstrap intervals; --out writes a fit for `scaling plan --law`."""
+    # lazy: start-up speed (each command loads only its own library)
     from scaling.fit.approaches import write_results
     from scaling.fit.request import FitRequest, fit_request
 

@@ -82,6 +82,7 @@ def plan_command(
 ) -> None:
     """Compute-optimal params, tokens and loss for a budget, from every published law built in."""
     if any(v is not None for v in (unique_tokens, inference_tokens, loss, price_per_gpu_hour)):
+        # lazy: start-up speed (each command loads only its own library)
         from scaling.cli._beyond import render_beyond
         from scaling.planning import plan_beyond
 

@@ -58,6 +58,7 @@ def plot_command(
     dpi: Annotated[int, typer.Option(help="Resolution of PNG output.", callback=positive_int)] = 150,
 ) -> None:
     """Draw a figure (Chinchilla paper style) and write it to --out; nothing is shown."""
+    # lazy: start-up speed (each command loads only its own library)
     from scaling.plot.figures import draw_figure, save_figure
 
     try:

@@ -86,6 +86,7 @@ class ProgressView:
     def __enter__(self) -> ProgressView:
         global _live
         if self.enabled and self.terminal:
+            # lazy: rich loads only on a terminal
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -172,6 +172,7 @@ def _terminal() -> bool:
 
 
 def _rich(output: Output) -> None:
+    # lazy: rich loads only on a terminal
     from rich import box
     from rich.console import Console
     from rich.table import Table as RichTable

@@ -23,6 +23,7 @@ def report_command(
     title: Annotated[str, typer.Option(help="Page title.")] = "Scaling report",
 ) -> None:
     """One self-contained HTML page: figures, fit tables and a planner that runs in the browser."""
+    # lazy: start-up speed (each command loads only its own library)
     from scaling.laws.presets import PRESETS
     from scaling.fit.result import resolve_law
     from scaling.report import write_report

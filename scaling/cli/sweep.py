@@ -59,6 +59,7 @@ def sweep_command(
     """Train every run of a sweep spec: finished runs are skipped, interrupted ones resume. A
     designed study (a spec with a design table) runs round by round: design, train, refit, until
     its width goal or its FLOPs."""
+    # lazy: start-up speed (each command loads only its own library)
     from scaling.sweep.scheduler import dry_run as plan_dry_run
     from scaling.sweep.scheduler import run_sweep
     from scaling.sweep.spec import load_spec
@@ -98,6 +99,7 @@ def runs_command(
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """Status of every run of a sweep: pending, running, killed, ok, diverged, failed."""
+    # lazy: start-up speed (each command loads only its own library)
     from scaling.rundir.summary import STATUS_COLUMNS, SUMMARY_COLUMNS
     from scaling.sweep.status import runs_status
 
@@ -129,6 +131,7 @@ def _run_design(sweep: SweepConfig, out: Path, until_width: float | None,
                 train: Callable[[SweepConfig], SweepProgress]) -> SweepProgress:
     """The design loop (scaling.design.study.run_study); each round's fit is printed as it ends.
     Returns the counts over every round this invocation trained."""
+    # lazy: start-up speed (each command loads only its own library)
     from scaling.design.study import run_study
 
     states: list[Any] = []
@@ -144,6 +147,7 @@ def _run_design(sweep: SweepConfig, out: Path, until_width: float | None,
 
     study = run_study(sweep, out, until_width=until_width, train_round=train_round, on_round=report)
     typer.echo(f"{sweep.name}: {len(study.rounds)} rounds; stopped: {study.stopped}", err=True)
+    # lazy: start-up speed (each command loads only its own library)
     from scaling.sweep.backends import SweepProgress as Progress
 
     return Progress(total=sum(s.total for s in states), ok=sum(s.ok for s in states),
@@ -153,6 +157,7 @@ def _run_design(sweep: SweepConfig, out: Path, until_width: float | None,
 
 def _next_design_round(sweep: SweepConfig, out: Path) -> SweepConfig:
     """A designed study's next round as a SweepConfig (what --dry-run lists)."""
+    # lazy: start-up speed (each command loads only its own library)
     from scaling.design.study import upcoming
 
     goal = sweep.tables.get("design")

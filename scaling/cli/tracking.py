@@ -34,6 +34,7 @@ def open_tracker(name: TrackerName | None, uri: str | None,
     if name is None:
         yield None
         return
+    # lazy: start-up speed (each command loads only its own library)
     from scaling.trackers import open_tracker as open_client
 
     tracker = open_client(name.value, uri, experiment)

@@ -62,6 +62,7 @@ def train_command(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Train one GPT and write its loss curve (parquet) and run record (JSON)."""
+    # lazy: start-up speed (each command loads only its own library)
     from scaling.training.presets import from_size
     from scaling.training.hyperparams import run_id
     from scaling.training.train import train_exclusive
@@ -75,6 +76,7 @@ def train_command(
             record = train_exclusive(cfg, run_dir,
                                      progress=lambda p: view.update(p.tokens_seen, _train_status(p), total=p.tokens))
         if log_run is not None:
+            # lazy: start-up speed (each command loads only its own library)
             from scaling.rundir.summary import summary_row
 
             log_run(summary_row(run_dir, "train"), run_dir)

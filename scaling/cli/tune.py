@@ -28,6 +28,7 @@ def tune_command(
                                                   min=0)] = None,
 ) -> None:
     """Tune LR and batch on a small grid at a few budgets; write rules `rules = "rules:FILE"` reads."""
+    # lazy: start-up speed (each command loads only its own library)
     from scaling.cli.progress import ProgressView
     from scaling.cli.sweep import _command_line, _sweep_status
     from scaling.plot.figures import FORMATS as FIGURE_FORMATS

@@ -35,6 +35,10 @@ import pandas as pd
 
 from scaling.laws.base import Array, LawEstimate
 from scaling.laws.registry import get_law
+from scaling.fit.engine import fit_law
+from scaling.fit.isoflop import budget_labels
+from scaling.fit.result import FitWarning
+from scaling.runs import replicate_labels
 
 logger = logging.getLogger(__name__)
 
@@ -130,9 +134,6 @@ def from_runs(runs: pd.DataFrame, all_runs: pd.DataFrame, *, fallback: Belief, d
     """The posterior after `runs` (seeds averaged; `all_runs` keeps them apart for the noise):
     the Approach 3 fit's bootstrap draws, or `fallback` (the prior) where that fit fails or is
     not identifiable from these runs. Returns the belief and notes on what was decided."""
-    from scaling.fit.engine import fit_law
-    from scaling.fit.result import FitWarning
-
     notes: list[str] = []
     noise = seed_noise(all_runs)
     try:
@@ -168,9 +169,6 @@ def seed_noise(all_runs: pd.DataFrame) -> Noise | None:
     """Run noise from repeated seeds: the pooled standard deviation of log loss between seeds of
     one configuration, per budget, then log sd = log sd_ref + slope log(C / C_ref) by least
     squares over budgets (slope 0 with one budget). None without repeated seeds."""
-    from scaling.fit.isoflop import budget_labels
-    from scaling.runs import replicate_labels
-
     if len(all_runs) < 2:
         return None
     frame = all_runs.assign(log_loss=np.log(all_runs["loss"].to_numpy(float)),

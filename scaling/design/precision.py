@@ -35,6 +35,7 @@ from scipy import stats
 
 from scaling.design.belief import Belief
 from scaling.laws.base import Array
+from scaling.fit.isoflop import allocation
 
 LAD_VARIANCE = math.pi / 2
 """Variance of least absolute deviations over least squares under normal noise (Koenker &
@@ -128,8 +129,6 @@ def fisher_width(belief: Belief, points: Points, target: float, quantity: str, l
 def simulated_width(belief: Belief, points: Points, target: float, level: float, *,
                     replicates: int = 160, seed: int = 0) -> Precision:
     """Approach 2: the spread of refits on simulated losses (see the module docstring)."""
-    from scaling.fit.isoflop import allocation
-
     truth = target_value(belief, target, "params")
     labels = np.unique(points.flops, return_inverse=True)[1].ravel()
     mean_loss = belief.loss(points.params, points.tokens)  # (S, n)

@@ -38,6 +38,10 @@ from scaling.design.goal import Goal
 from scaling.design.precision import Points
 from scaling.rundir.events import append_event, read_events
 from scaling.sweep.status import design_rounds
+from scaling.fit.approaches import fit_approach
+from scaling.fit.result import FitWarning, resolve_law
+from scaling.runs import average_seeds, read_runs
+from scaling.sweep.spec import IsoFlopGrid, Sizes, SweepConfig, load_spec, spec_toml
 
 if TYPE_CHECKING:
     from scaling.sweep.spec import ShapeRule, SweepConfig
@@ -54,9 +58,6 @@ def design(goal: Goal, runs: pd.DataFrame | None = None, *, seed: int = 0,
     """The proposal for `goal.study_flops` more FLOPs, given `runs` (every finished run, seeds
     apart; None or empty: from the prior). With a sweep's `shape` rule (scaling.sweep.spec.ShapeRule)
     the proposed sizes are the shapes it will train."""
-    from scaling.fit.result import resolve_law
-    from scaling.runs import average_seeds
-
     start = prior(resolve_law(goal.prior), reference_flops=goal.largest_run, spread=goal.prior_spread, seed=seed)
     notes: list[str] = []
     belief: Belief = start
@@ -113,9 +114,6 @@ def points_of(runs: pd.DataFrame) -> Points:
 def achieved(goal: Goal, runs: pd.DataFrame, *, seed: int = 0) -> dict[str, Any]:
     """Fit the goal's approach to `runs` with a bootstrap and read the interval at the target:
     {"estimate", "interval", "width"} (width None when the fit or its bootstrap failed)."""
-    from scaling.fit.approaches import fit_approach
-    from scaling.fit.result import FitWarning
-
     key = {"2": "approach_2", "3": "approach_3"}[goal.approach]
     try:
         with warnings.catch_warnings():
@@ -199,8 +197,6 @@ def upcoming(spec: SweepConfig, sweep_dir: Path, goal: Goal, *,
 
 def finished_runs(sweep_dir: Path) -> pd.DataFrame | None:
     """Every ok run of the store (seeds apart), or None before the first finishes."""
-    from scaling.runs import read_runs
-
     try:
         return read_runs(sweep_dir)
     except (ValueError, FileNotFoundError):
@@ -224,8 +220,6 @@ def _grid_of(spec: SweepConfig) -> list[list[Any]]:
 
 
 def _grid_spec(spec: SweepConfig, grid: list[list[Any]]) -> SweepConfig:
-    from scaling.sweep.spec import IsoFlopGrid, Sizes
-
     return replace(spec, grid=IsoFlopGrid(budgets=(), per_budget=tuple(
         (float(flops), Sizes(params=tuple(float(p) for p in sizes)), tuple(int(x) for x in seeds) or None)
         for flops, sizes, seeds in grid)))
@@ -235,8 +229,6 @@ def round_spec(spec: SweepConfig, proposal: Proposal, runs: pd.DataFrame | None)
     """The SweepConfig that trains `proposal`: the spec's data, shape and training settings, an
     IsoFLOP grid of the proposal's profiles, and for each size the lowest seeds it has not yet
     been trained with (a size proposed again gets new seeds, never a rerun)."""
-    from scaling.sweep.spec import IsoFlopGrid, Sizes
-
     used: dict[tuple[float, int, int], set[int]] = {}
     columns = ["budget_flops", "n_layer", "d_model", "seed"]
     if runs is not None and len(runs) and set(columns) <= set(runs.columns):
@@ -260,16 +252,12 @@ def round_spec(spec: SweepConfig, proposal: Proposal, runs: pd.DataFrame | None)
 
 def load_runs(source: Any) -> pd.DataFrame:
     """The runs `scaling design --runs` names (a sweep directory, CSV/parquet, a data set), seeds apart."""
-    from scaling.runs import read_runs
-
     return read_runs(source)
 
 
 def spec_for(spec: str | None, goal: Goal) -> SweepConfig:
     """The sweep spec a proposal is written into: `spec`'s data, shape and training settings, or
     the defaults (the shape rule's shapes, the stdlib corpus) named "design"."""
-    from scaling.sweep.spec import SweepConfig, load_spec
-
     if spec is None:
         return SweepConfig(name="design", grid=None, tables={"design": goal}, description="runs proposed by scaling design")
     return replace(load_spec(spec), tables={"design": goal})
@@ -277,8 +265,6 @@ def spec_for(spec: str | None, goal: Goal) -> SweepConfig:
 
 def proposal_toml(base: SweepConfig, proposal: Proposal, runs: pd.DataFrame | None) -> str:
     """`proposal` as a sweep spec `scaling sweep` runs as it is, its numbers in a header comment."""
-    from scaling.sweep.spec import spec_toml
-
     width = "not identified" if proposal.predicted_width is None else f"{proposal.predicted_width:.1%}"
     header = (f"Proposed by scaling design: N_opt{'' if proposal.quantity == 'params' else ' loss'} at "
               f"{proposal.target:.3g} FLOPs (Approach {proposal.approach}), {proposal.flops:.3g} FLOPs of runs;\n"

@@ -27,6 +27,7 @@ from scaling.fit import resampling
 from scaling.fit.isoflop import allocation_from_optima
 from scaling.fit.result import FitResult
 from scaling.laws.base import Array
+from scaling.fit.engine import data_digest
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +114,6 @@ def envelope_optima(curves: pd.DataFrame, n_budgets: int = N_BUDGETS) -> list[di
 def fit_envelope(curves: pd.DataFrame, *, n_budgets: int = N_BUDGETS, bootstrap: int = 0,
                  level: float = 0.95, seed: int = 0) -> FitResult:
     """Chinchilla Approach 1 (Hoffmann et al. 2022, Sec. 3.1), bootstrap over whole runs."""
-    from scaling.fit.engine import data_digest
-
     table = _table(curves, n_budgets)
     optima = _optima(table, np.arange(table.params.size))
     fitted = allocation_from_optima(optima)

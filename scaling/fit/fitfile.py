@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from scaling.laws.registry import get_law
+
 SCHEMA = "scaling.FitResult/3"
 """FitResult's JSON schema tag; bump the number on any change to the fields, and keep a reader for old ones."""
 READABLE_SCHEMAS = ("scaling.FitResult/1", "scaling.FitResult/2", SCHEMA)
@@ -99,8 +101,6 @@ def read_fit_text(path: Path) -> str:
 
 def parse_fit_document(text: str, source: str = "fit") -> dict[str, Any]:
     """Parse and validate a FitResult document; `source` names it in errors."""
-    from scaling.laws.registry import get_law
-
     if not text.strip():
         raise FitFileError(f"{source}: empty file, expected a FitResult JSON document (`scaling fit --out`)")
     try:

@@ -28,6 +28,7 @@ from scaling.fit.identify import NotIdentifiable, allocation_flags, warn_flags
 from scaling.fit.result import FitResult, FitWarning
 from scaling.laws.base import Array
 from scaling.runs import RunsSource, average_seeds, read_runs
+from scaling.fit.engine import data_digest
 
 RANK_WARNING = getattr(np.exceptions, "RankWarning", None) or np.RankWarning
 """polyfit's warning: numpy.exceptions from numpy 2.0, the top-level numpy before."""
@@ -186,8 +187,6 @@ def fit_isoflop(runs: pd.DataFrame | RunsSource, *, window: int = 2, gap_decades
     largest budget in 89%; resampling runs instead thinned an 8-size profile to about 5 sizes,
     a steadier estimator than the one reported, whose interval missed its own estimate.
     """
-    from scaling.fit.engine import data_digest
-
     runs = average_seeds(read_runs(runs))  # seeds count once: one point per configuration
     optima = isoflop_optima(runs, window=window, gap_decades=gap_decades)
     edges = [o["flops"] for o in optima if o["edge"]]

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scaling.document import Document
-from scaling.fit.fitfile import READABLE_SCHEMAS, SCHEMA
+from scaling.fit.fitfile import FitFileError, READABLE_SCHEMAS, SCHEMA, parse_fit_document, read_fit_text
 from scaling.laws.base import Array, LawEstimate
 from scaling.laws.presets import get_preset
 from scaling.laws.registry import get_law
@@ -195,8 +195,6 @@ class FitResult(Document):
     def from_json(cls, text: str, source: str = "fit") -> FitResult:
         """Read `to_json` output; every key, type and range is validated first (a ValueError,
         `scaling.fit.fitfile.FitFileError`, names `source` and the field)."""
-        from scaling.fit.fitfile import parse_fit_document
-
         data = parse_fit_document(text, source)
         data.pop("schema")  # older schemas lack fields added since: their defaults (fitfile.READABLE_SCHEMAS)
         return cls.from_dict(data, source)
@@ -204,8 +202,6 @@ class FitResult(Document):
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "fit") -> FitResult:
         """Read `to_dict` output (FitFileError, a ValueError, on unknown fields)."""
-        from scaling.fit.fitfile import FitFileError
-
         data = dict(data)
         derived = {name: data.pop(name) for name in data.pop("derived", [])}
         known = {f.name for f in fields(cls)}
@@ -217,8 +213,6 @@ class FitResult(Document):
     @classmethod
     def read(cls, path: str | Path) -> FitResult:
         """A fit file written by `scaling fit --out` (FitFileError naming the file and field)."""
-        from scaling.fit.fitfile import read_fit_text
-
         return cls.from_json(read_fit_text(Path(path)), str(path))
 
 

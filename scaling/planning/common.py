@@ -19,6 +19,7 @@ import numpy.typing as npt
 from scaling.flops import MAX_FLOPS, MIN_FLOPS  # noqa: F401  (the planners' search range, one definition)
 from scaling.laws.base import Array, Law, LawEstimate
 from scaling.laws.registry import get_law
+from scaling.laws.datablations import DataConstrainedLaw
 
 FLOPS_CONVENTION = ("training C = 6 N D, D every token trained on (repeats included); "
                     "inference 2 N FLOPs per token (Kaplan et al. 2020, Eq. 2.2)")
@@ -100,8 +101,6 @@ def loss_of(law: Law, coefficients: Mapping[str, Any], params: npt.ArrayLike, to
 
 
 def _data_constrained(law: Law, unique_tokens: float) -> float:
-    from scaling.laws.datablations import DataConstrainedLaw
-
     if not isinstance(law, DataConstrainedLaw):
         raise ValueError(f"law form {law.name!r} does not model repeated data; unique tokens need a "
                          "data-constrained law (muennighoff2023)")

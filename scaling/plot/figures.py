@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 from scaling.atomic import check_target
 from scaling.laws.base import LawEstimate
 from scaling.laws.registry import get_law
-from scaling.fit.result import resolve_law
+from scaling.fit.result import FitResult, FitWarning, resolve_law
 from scaling.plot.laws import DEFAULT_COMPARISON, plot_allocations, plot_contours, plot_frontier, plot_penalty
 from scaling.plot.runs import plot_curves, plot_isoflop, plot_residuals
+from scaling.fit.approaches import fit_approach, prepare
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -79,6 +80,7 @@ def save_figure(figure: Figure, out: str | Path, *, dpi: int = 150) -> Path:
 
 
 def _figure(panels: int) -> tuple[Figure, list[Any]]:
+    # lazy: matplotlib loads only when a figure is drawn
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(PANEL_SIZE[0] * panels, PANEL_SIZE[1]), layout="constrained")
@@ -93,9 +95,6 @@ def _estimate(data: str) -> LawEstimate:
 def _approach_fit(approach: str, prepared: Any, bootstrap: int) -> FitResult | None:
     """An Approach 1 or 2 fit (the registry's) with a bootstrap band, or None (logged) when the
     runs cannot give one."""
-    from scaling.fit.approaches import fit_approach
-    from scaling.fit.result import FitWarning
-
     try:
         with warnings.catch_warnings():
             # Edge budgets are flagged on the figure itself (hollow markers); the warning would repeat it.
@@ -121,8 +120,6 @@ def _with_frontier(fit: FitResult | None, figure_panels: int, draw: Callable[[An
 
 def _isoflop(data: str, *, laws: Sequence[str] | None = None, flops_range: tuple[float, float] | None = None,
              bootstrap: int = BOOTSTRAP, **_: Any) -> Figure:
-    from scaling.fit.approaches import prepare
-
     prepared = prepare(data)
     fit = _approach_fit("2", prepared, bootstrap)
     return _with_frontier(fit, 3, lambda ax: plot_isoflop(prepared.all_runs, fit=fit, ax=ax), laws, flops_range)
@@ -130,8 +127,6 @@ def _isoflop(data: str, *, laws: Sequence[str] | None = None, flops_range: tuple
 
 def _curves(data: str, *, laws: Sequence[str] | None = None, flops_range: tuple[float, float] | None = None,
             bootstrap: int = BOOTSTRAP, **_: Any) -> Figure:
-    from scaling.fit.approaches import prepare
-
     prepared = prepare(data)
     if prepared.curves is None:
         raise ValueError(f"curves: DATA must be a sweep directory (or a table with several rows per run_id), "
@@ -178,8 +173,6 @@ def _allocations(data: str, *, under: str | None = None, flops_range: tuple[floa
 
 
 def _residuals(data: str, *, runs: str | None = None, **_: Any) -> Figure:
-    from scaling.fit.result import FitResult
-
     if not data.endswith(".json"):
         raise ValueError(f"residuals: DATA must be a fit .json file (from `scaling fit`), got {data!r}")
     fit = resolve_law(data)

@@ -21,6 +21,7 @@ from scaling.laws.base import Array, LawEstimate
 from scaling.laws.registry import get_law
 from scaling.laws.presets import convert_params, get_preset
 from scaling.plot.style import AXIS_LABELS, flops_grid, get_axes, law_style, log_axes, params_label
+from scaling.fit.result import allocation_exponents
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -194,8 +195,6 @@ def plot_exponents(fits: Mapping[str, FitResult], *, exponent: str = "a",
     """Each fit's allocation exponent (a: N_opt ~ C^a, or b: D_opt ~ C^b) with its bootstrap
     interval, one row per fit in the given order, against the presets' exponents as vertical
     lines (Porian et al. 2024, Fig. 1: the exponent moving from Kaplan's to Chinchilla's)."""
-    from scaling.fit.result import allocation_exponents
-
     if exponent not in ("a", "b"):
         raise ValueError(f"exponent must be 'a' or 'b', got {exponent!r}")
     if not fits:

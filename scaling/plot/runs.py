@@ -24,6 +24,7 @@ from scaling.fit.isoflop import budget_labels, isoflop_optima, local_parabola, p
 from scaling.laws.presets import get_preset
 from scaling.plot.style import AXIS_LABELS, MARKERS, get_axes, law_style, params_label, sequential_colors
 from scaling.runs import RunsSource, read_runs
+from scaling.fit.envelope import N_BUDGETS, envelope_optima
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -102,9 +103,8 @@ def plot_curves(curves: pd.DataFrame | str, *, n_budgets: int | None = None, ax:
         Per-step curves (`scaling.runs.read_curves` columns: run_id, params, tokens, flops,
         loss) or a sweep directory to read them from.
     """
+    # lazy: matplotlib loads only when a figure is drawn
     from matplotlib.colors import LogNorm
-
-    from scaling.fit.envelope import N_BUDGETS, envelope_optima
 
     if not isinstance(curves, pd.DataFrame):
         from scaling.fit.approaches import prepare  # the one curve split every approach and plot reads
@@ -115,6 +115,7 @@ def plot_curves(curves: pd.DataFrame | str, *, n_budgets: int | None = None, ax:
     optima = envelope_optima(curves, n_budgets or N_BUDGETS)
     sizes = np.unique(curves["params"].to_numpy(float))
     norm = LogNorm(vmin=sizes.min(), vmax=sizes.max() * 1.0001)
+    # lazy: matplotlib loads only when a figure is drawn
     from matplotlib import colormaps
 
     cmap = colormaps["viridis"]
@@ -127,6 +128,7 @@ def plot_curves(curves: pd.DataFrame | str, *, n_budgets: int | None = None, ax:
                 marker=marker, markevery=[len(curve) - 1], markersize=5)
     ax.plot([o["flops"] for o in optima], [o["loss"] for o in optima], color="black", linewidth=2.2,
             linestyle=(0, (3, 1.5)), label="lower envelope (Approach 1)")
+    # lazy: matplotlib loads only when a figure is drawn
     from matplotlib.cm import ScalarMappable
 
     mappable = ScalarMappable(norm=norm, cmap=cmap)

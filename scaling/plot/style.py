@@ -81,6 +81,7 @@ def law_style(label: str) -> Style:
 
 def sequential_colors(count: int) -> list[tuple[float, float, float, float]]:
     """`count` viridis colours from dark to light (budgets, model sizes), avoiding the pale end."""
+    # lazy: matplotlib loads only when a figure is drawn
     from matplotlib import colormaps
 
     return [colormaps["viridis"](x) for x in np.linspace(0.0, 0.85, max(count, 1))][:count]
@@ -99,6 +100,7 @@ def get_axes(ax: Axes | None) -> Axes:
     """`ax`, or new axes on a new figure (pyplot only then: notebooks show it inline)."""
     if ax is not None:
         return ax
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib.pyplot as plt
 
     _, ax = plt.subplots(figsize=(5.5, 4.2))

@@ -63,6 +63,7 @@ def plot_tune_budget(runs: pd.DataFrame, *, x: str, optimum: float, ax: Axes | N
 def tune_figure(result: TuneResult) -> Figure:
     """Loss against LR (top) and batch (bottom) per budget with the fitted eta_opt(C), B_opt(C)
     dashed and the near-optimal band ringed (DeepSeek-AI 2024, Fig. 2-3 style)."""
+    # lazy: matplotlib loads only when a figure is drawn
     from matplotlib.figure import Figure
 
     budgets = sorted(result.runs["budget_flops"].unique())

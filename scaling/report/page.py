@@ -23,6 +23,9 @@ from typing import TYPE_CHECKING, Any
 from scaling.atomic import check_target, write_atomic
 from scaling.laws.base import LawEstimate
 from scaling.report.planner import PLANNER_FORMS, plannable, planner_data
+from scaling.fit.result import FitResult
+from scaling.laws.presets import Preset
+from scaling.plot.figures import draw_figure, frontier_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -103,9 +106,6 @@ days = GPU-hours / GPUs / 24.</p>
 
 def _figures_section(laws: Sequence[LawEstimate], runs: RunsSource | None, bootstrap: int,
                      flops_range: tuple[float, float]) -> str:
-    from scaling.fit.result import FitResult
-    from scaling.plot.figures import draw_figure, frontier_figure
-
     presets = [e.label for e in laws if not isinstance(e, FitResult)] or None
     figures: list[tuple[str, str]] = []
     if runs is not None:
@@ -131,8 +131,6 @@ def _figures_section(laws: Sequence[LawEstimate], runs: RunsSource | None, boots
 
 
 def _fits_section(laws: Sequence[LawEstimate]) -> str:
-    from scaling.fit.result import FitResult
-
     blocks = []
     for fit in (e for e in laws if isinstance(e, FitResult)):
         level = f"{fit.level:.0%} interval"
@@ -148,8 +146,6 @@ def _fits_section(laws: Sequence[LawEstimate]) -> str:
 
 
 def _presets_section(laws: Sequence[LawEstimate]) -> str:
-    from scaling.laws.presets import Preset
-
     rows = "".join(f"<tr><td>{html.escape(p.label)}</td><td>{html.escape(p.law)}</td>"
                    f"<td>{html.escape(p.params_convention)}</td><td>{html.escape(p.budget_convention)}</td>"
                    f"<td>{html.escape(p.source)}</td><td>{html.escape(p.dataset)}</td></tr>"

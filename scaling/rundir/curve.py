@@ -34,6 +34,7 @@ CURVE_COLUMNS: dict[str, str] = {
 
 def curve_schema() -> Any:
     """The pyarrow schema of curve.parquet, with the schema version in its metadata."""
+    # lazy: pyarrow loads only when a parquet file is read or written
     import pyarrow as pa
 
     return pa.schema([(name, pa.type_for_alias(kind)) for name, kind in CURVE_COLUMNS.items()],
@@ -42,6 +43,7 @@ def curve_schema() -> Any:
 
 def curve_bytes(rows: list[dict[str, Any]]) -> bytes:
     """curve.parquet's content for `rows` (dicts keyed by CURVE_COLUMNS; missing columns null)."""
+    # lazy: pyarrow loads only when a parquet file is read or written
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -60,6 +62,7 @@ def read_curve(run_dir: Path, columns: tuple[str, ...] | None = None) -> Any:
     is not parquet). Without `columns`, the file must match the schema (ValueError if it differs);
     with them (a subset of CURVE_COLUMNS), only those must be present (a curve written by other
     tools, with fewer columns, reads too) and only those come back."""
+    # lazy: pyarrow loads only when a parquet file is read or written
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -83,6 +83,7 @@ def _git_sha(record: Mapping[str, Any]) -> str | None:
 
 def build_summary(sweep_dir: Path) -> Any:
     """The sweep summary as a pandas DataFrame (one row per run dir, SUMMARY_COLUMNS)."""
+    # lazy: pandas loads only when a table is built
     import pandas as pd
 
     sweep_dir = Path(sweep_dir)
@@ -107,6 +108,7 @@ def summary_path(sweep_dir: Path) -> Path:
 
 def write_summary(sweep_dir: Path) -> Path:
     """Derive summary.parquet from the run dirs and write it atomically; returns its path."""
+    # lazy: pyarrow loads only when a parquet file is read or written
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -146,6 +148,7 @@ def read_summary(path: Path) -> Any:
 
 
 def _read_parquet(path: Path, columns: list[str] | None = None) -> Any:
+    # lazy: pandas loads only when a table is built
     import pandas as pd
 
     return pd.read_parquet(io.BytesIO(read_bytes(path)), columns=columns)
@@ -162,6 +165,7 @@ def _check_summary_version(frame: Any, path: Path) -> Any:
 
 def _disagrees(frame: Any, summary: Path) -> bool:
     """Whether summary.parquet is missing, unreadable, or lists other runs, statuses or losses."""
+    # lazy: pandas loads only when a table is built
     import pandas as pd
 
     try:
@@ -178,6 +182,7 @@ def _disagrees(frame: Any, summary: Path) -> bool:
 def status_table(sweep_dir: Path) -> Any:
     """Every planned or started run with its STATUS_COLUMNS (a DataFrame); planned runs not yet
     started show as "pending"."""
+    # lazy: pandas loads only when a table is built
     import pandas as pd
 
     sweep_dir = Path(sweep_dir)

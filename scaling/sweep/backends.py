@@ -128,6 +128,7 @@ ETA_FIT_RUNS = 4
 def _run_cost(trained: list[tuple[float, float, float]]) -> Callable[[float, float], float] | None:
     """seconds(steps, flops) = setup + a steps + b flops fitted to the runs trained (a, b, setup
     >= 0); None when nothing positive fits."""
+    # lazy: scipy loads only when the ETA is fitted
     import numpy as np
     from scipy.optimize import nnls
 
@@ -197,8 +198,8 @@ def _die_with_parent(parent_alive: Any) -> None:
     """Kill this worker when the sweep process dies, even by kill -9, so its lock is released
     and a restarted sweep resumes the run. `parent_alive` is the read end of a pipe whose only
     write end the sweep process holds: the kernel closes it on any death, and recv() sees EOF.
-    (PR_SET_PDEATHSIG would not do: a forkserver worker's parent is the fork server, which
-    outlives the sweep while its workers hold its pipe.)"""
+    (A pipe, not a parent-death signal: a forkserver worker's parent is the fork server, not the
+    sweep process.)"""
     import signal
     import threading
 
@@ -351,6 +352,7 @@ class RayBackend:
     def __init__(self, train_fn: TrainFn, *, address: str | None = None, cpus_per_run: int = 1,
                  device: str = "auto") -> None:
         try:
+            # lazy: ray loads only for the Ray backend
             import ray
         except ImportError as exc:
             raise ValueError(f"the Ray backend needs ray: {install_hint('ray')}") from exc

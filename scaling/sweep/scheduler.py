@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
+
 from scaling.document import Document, from_plain, to_plain
 from scaling.errors import StoreFault
 from scaling.rundir.events import read_events
@@ -39,6 +41,10 @@ from scaling.sweep.backends import (
     TrainFn,
     visible_gpus,
 )
+from scaling.flops import count_params, flops_per_token
+from scaling.sweep.spec import plan_runs, train_config
+from scaling.training.bounds import check_run
+from scaling.training.hyperparams import count_steps, eval_steps, hyperparameter_sources, resolve, run_id
 
 if TYPE_CHECKING:
     from scaling.config import TrainConfig
@@ -48,17 +54,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 def _train_default(config: TrainConfig, run_dir: Path) -> RunRecord:
-    from scaling.training.train import train  # imported in the worker: the parent never loads torch
+    from scaling.training.train import train  # lazy: torch loads in the worker that trains
 
     return train(config, run_dir)
 
 
 def sweep_tasks(spec: SweepConfig, sweep_dir: Path) -> tuple[list[RunTask], list[dict[str, Any]]]:
     """The sweep's RunTasks and their sweep.json entries (run_id, budget, shape, counts)."""
-    from scaling.flops import count_params, flops_per_token
-    from scaling.training.hyperparams import run_id
-    from scaling.sweep.spec import plan_runs, train_config
-
     tasks, entries, seen = [], [], set()
     for run in plan_runs(spec):
         cfg = train_config(spec, run)
@@ -78,8 +80,6 @@ def sweep_tasks(spec: SweepConfig, sweep_dir: Path) -> tuple[list[RunTask], list
 def check_tasks(tasks: list[RunTask], share: int = 1) -> None:
     """Refuse the sweep (scaling.training.bounds.ResourceLimitError) if any run cannot fit this machine,
     `share` runs side by side; the message names the run and its budget."""
-    from scaling.training.bounds import check_run
-
     for task in tasks:
         check_run(task.config, share=share, label=f"run {task.run_id} ({task.params:,} params, "
                                                   f"{task.config.tokens:.3g} tokens)")
@@ -138,8 +138,6 @@ def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
 
 def _steps(task: RunTask) -> float:
     """Optimizer steps the run takes (its cost in the progress ETA); 0 for a config that cannot say."""
-    from scaling.training.hyperparams import count_steps, resolve
-
     try:
         return float(count_steps(resolve(task.config)))
     except (ValueError, TypeError, AttributeError):  # the run itself will report a bad config
@@ -266,10 +264,6 @@ class _Throughput:
     """Short runs the probe trained (0 for a store's history)."""
 
     def seconds(self, task: RunTask) -> float:
-        import numpy as np
-
-        from scaling.training.hyperparams import eval_steps
-
         size, sizes = np.log(task.params), np.log(self.sizes)
         rate = float(np.exp(np.interp(size, sizes, np.log(self.rates))))
         per_eval = float(np.exp(np.interp(size, sizes, np.log(np.maximum(self.eval_s, 1e-6)))))
@@ -290,7 +284,7 @@ def _probe(tasks: list[RunTask], workers: int, gpus: list[str], threads: int, ma
     fixed cost and a cost per token. None when the spec's device is not here."""
     import tempfile
 
-    from scaling.training.hyperparams import count_steps, eval_steps
+    # lazy: torch loads only where a run needs it
     from scaling.training.runtime import resolve_device
 
     by_size: dict[float, list[RunTask]] = {}
@@ -360,8 +354,6 @@ def _probe(tasks: list[RunTask], workers: int, gpus: list[str], threads: int, ma
 def _batch_extremes(tasks: list[RunTask]) -> list[RunTask]:
     """The run of the smallest and of the largest batch (tokens per step) among one size's runs
     (one run when they all share a batch)."""
-    from scaling.training.hyperparams import resolve
-
     by_batch = {}
     for task in tasks:
         cfg = resolve(task.config)
@@ -373,8 +365,6 @@ def _batch_extremes(tasks: list[RunTask]) -> list[RunTask]:
 def _short_copy(task: RunTask, threads: int, max_steps: int) -> TrainConfig:
     """`task`'s config cut to at most `max_steps` steps (and about 5e11 FLOPs) with one evaluation."""
     from dataclasses import replace
-
-    from scaling.training.hyperparams import resolve
 
     cfg = resolve(replace(task.config, threads=threads))
     batch_tokens = cfg.batch_size * cfg.model.seq_len  # type: ignore[operator]
@@ -388,8 +378,6 @@ def _step_cost(points: list[tuple[float, float, float]]) -> tuple[float, float]:
     """(fixed seconds per step, FLOP/s beyond it) from one size's probes, each (tokens per step,
     seconds per step, FLOPs per token): a line s = fixed + tokens / token_rate through two or more
     batches, else fixed = 0. A line with a negative intercept or slope (noise) also falls back."""
-    import numpy as np
-
     batches, seconds, per_token = (np.array(column, dtype=float) for column in zip(*points))
     flops_per_token = float(per_token.mean())
     if len(set(batches.tolist())) >= 2:
@@ -444,8 +432,6 @@ def dry_run(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None 
     FLOP rate (interpolated in log-log against model size; small models run far below peak);
     the sweep's adds worker start-up and each worker's first-run cost.
     """
-    from scaling.training.hyperparams import hyperparameter_sources, resolve
-
     sweep_dir = Path(out) / spec.name
     tasks, entries = sweep_tasks(spec, sweep_dir)
     check_tasks(tasks)  # before timing any of them: a huge batch would exhaust memory

@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scaling.config import MAX_SEED, ModelConfig
+from scaling.config import MAX_SEED, ModelConfig, TrainConfig
 from scaling.flops import MAX_FLOPS, FLOPS_METHODS, count_params, flops_per_token, heads_for, suggest_shape
 from scaling.sweep import tables
 from scaling.sweep.tables import SpecTable
@@ -369,8 +369,6 @@ def _check_run_count(spec: SweepConfig) -> None:
 
 def train_config(spec: SweepConfig, run: PlannedRun) -> TrainConfig:
     """The TrainConfig of one planned run: the spec's training defaults plus the grid point."""
-    from scaling.config import TrainConfig
-
     allowed = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(spec.train) - allowed)
     if unknown:
@@ -511,6 +509,7 @@ def load_spec(spec: str | Path) -> SweepConfig:
 def spec_toml(spec: SweepConfig, header: str = "") -> str:
     """`spec` as TOML that `load_spec` reads back to the same runs (IsoFLOP grids of explicit
     sizes, as the designer writes them), under `header` comment lines."""
+    # lazy: tomli_w loads only when a spec is written
     import tomli_w
 
     grid = spec.grid

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scaling.config import TrainConfig
+from scaling.flops import count_params, flops_per_token
+from scaling.training.hyperparams import resolve
 
 __all__ = ["ResourceLimitError", "MemoryEstimate", "estimate_memory", "memory_limit", "check_run",
            "MAX_RUN_S", "CPU_FLOPS_PER_CORE"]
@@ -61,8 +63,6 @@ def estimate_memory(cfg: TrainConfig) -> MemoryEstimate:
     Per layer Korthikanti et al. 2022, Eq. 1, doubled for float32: 2 s b d (34 + 5 a s / d);
     logits, their softmax and gradient: 3 x 4 b s V; state 16 P.
     """
-    from scaling.flops import count_params
-
     model = cfg.model
     micro = cfg.micro_batch_size or cfg.batch_size or 1
     s, d, a = float(model.seq_len), float(model.d_model), float(model.n_head)
@@ -77,6 +77,7 @@ def memory_limit(device: str) -> tuple[float, str]:
     """(bytes, what they are) a run on `device` may use: the GPU's memory, else available RAM."""
     if device in ("cuda", "auto"):
         try:
+            # lazy: torch loads only to ask whether a GPU is here
             import torch
         except ImportError:
             torch = None  # type: ignore[assignment]
@@ -97,6 +98,7 @@ def _available_ram() -> float:
 def _peak_rate(device: str) -> float:
     if device in ("cuda", "auto"):
         try:
+            # lazy: torch loads only to ask whether a GPU is here
             import torch
 
             if torch.cuda.is_available():
@@ -110,9 +112,6 @@ def _peak_rate(device: str) -> float:
 def check_run(cfg: TrainConfig, *, share: int = 1, label: str = "run") -> MemoryEstimate:
     """Raise ResourceLimitError unless `cfg`'s FLOPs fit `MAX_RUN_S` at an optimistic FLOP/s and
     its memory fits 1/`share` of this machine's (runs trained side by side)."""
-    from scaling.flops import flops_per_token
-    from scaling.training.hyperparams import resolve
-
     per_token = flops_per_token(cfg.model, cfg.flops_method)
     rate = _peak_rate(cfg.device)
     if per_token * cfg.tokens / rate > MAX_RUN_S:

@@ -58,6 +58,7 @@ from scaling.rundir.protocol import checkpoint_path, final_record, open_run
 from scaling.rundir.record import RunRecord, RunSink
 from scaling.training.runtime import peak_flops, resolve_device, versions
 from scaling.training.hyperparams import count_steps, eval_steps, lr_at, resolve, run_id
+from scaling.errors import RunBusy
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,6 @@ def train_exclusive(cfg: TrainConfig, run_dir: Path, *,
                     progress: Callable[[Progress], None] | None = None) -> RunRecord:
     """`train` holding the run directory's lock, the one sweep workers take (scaling.rundir.lock), so
     two processes never train one run; RunBusy when another process holds it."""
-    from scaling.errors import RunBusy
-
     run_dir = Path(run_dir)
     check_run(resolve(cfg), label=f"run {run_id(cfg)}")  # refuse before creating the directory
     with run_lock(run_dir) as taken:

@@ -32,6 +32,10 @@ from scaling.fit.result import FitWarning
 from scaling.tuning.optimum import near_optimal
 from scaling.tuning.spec import TuneGrid
 from scaling.training.rules import PowerRule, TuneRules
+from scaling.atomic import make_dirs, write_atomic, write_json
+from scaling.fit.engine import fit_law
+from scaling.rundir.summary import read_summary, summary_path
+from scaling.sweep.scheduler import run_sweep
 
 if TYPE_CHECKING:
     from scaling.fit.result import FitResult
@@ -92,8 +96,6 @@ def fit_rules(runs: pd.DataFrame, *, band: float, bootstrap: int = 200, name: st
     bootstrap
         Resamples of the near-optimal runs for the intervals on k and p (0: none).
     """
-    from scaling.fit.engine import fit_law
-
     needed = {"budget_flops", "flops", "lr", "batch_tokens", "loss"}
     missing = sorted(needed - set(runs.columns))
     if missing:
@@ -149,10 +151,6 @@ def tune(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = N
          ) -> tuple[TuneResult, Path]:
     """Run `spec`'s grid (skipping finished runs), fit the rules, write them (default
     OUT/<name>/rules.json, fits in OUT/<name>/fits/); `scaling tune --figure` draws it (scaling.plot.tuning)."""
-    from scaling.atomic import make_dirs, write_atomic, write_json
-    from scaling.rundir.summary import read_summary, summary_path
-    from scaling.sweep.scheduler import run_sweep
-
     grid = spec.tables.get("tune")
     if not isinstance(grid, TuneGrid):
         raise ValueError(f"sweep {spec.name} has no [tune] table: `scaling tune` needs an LR x batch grid")
