@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 
-FLOPS_METHODS = ("6ND", "kaplan", "chinchilla_appF", "chinchilla_appF_noembed")
+FLOPS_METHODS = ("6ND", "kaplan", "chinchilla_appF", "chinchilla_appF_noembed", "deepseek_md")
 """FLOP-counting methods (`scaling.flops.flops_per_token`), recorded as `flops_method`."""
 
 

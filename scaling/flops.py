@@ -113,6 +113,8 @@ def flops_per_token(cfg: ModelConfig, method: str = "6ND", params_convention: st
                                non-embedding, so training 6 N + 6 L s d.
     "chinchilla_appF"          Hoffmann et al. 2022, App. F, embeddings and logits counted.
     "chinchilla_appF_noembed"  the same without embedding and logit terms (the Table A4 reading).
+    "deepseek_md"              DeepSeek-AI 2024, Sec. 3.1: M = 72 L d^2 + 12 L d s (non-embedding,
+                               attention counted), the C = M D its hyperparameter laws take.
     """
     if method == "6ND":
         counts = count_params(cfg)
@@ -123,6 +125,8 @@ def flops_per_token(cfg: ModelConfig, method: str = "6ND", params_convention: st
     if method in ("chinchilla_appF", "chinchilla_appF_noembed"):
         forward = forward_flops_per_sequence_appf(cfg, include_embeddings=method == "chinchilla_appF")
         return 3.0 * forward / cfg.seq_len
+    if method == "deepseek_md":
+        return 72.0 * cfg.n_layer * cfg.d_model**2 + 12.0 * cfg.n_layer * cfg.d_model * cfg.seq_len
     raise ValueError(f"unknown FLOP counting method {method!r}; expected one of {', '.join(FLOPS_METHODS)}")
 
 

@@ -38,15 +38,10 @@ ROWS_PER_RUN = 500
 """Target number of train-loss rows per curve when `log_every` is None."""
 
 
-def deepseek_model_flops_per_token(cfg: TrainConfig) -> float:
-    """Non-embedding FLOPs per token, DeepSeek-AI 2024, Sec. 3.1: M = 72 L d^2 + 12 L d s."""
-    m = cfg.model
-    return 72.0 * m.n_layer * m.d_model**2 + 12.0 * m.n_layer * m.d_model * m.seq_len
-
-
 def deepseek_budget(cfg: TrainConfig) -> float:
-    """Compute C = M D in DeepSeek's convention, the input of its hyperparameter laws."""
-    return deepseek_model_flops_per_token(cfg) * cfg.tokens
+    """Compute C = M D in DeepSeek's convention (scaling.flops, "deepseek_md"), the input of its
+    hyperparameter laws."""
+    return training_flops(cfg.model, cfg.tokens, "deepseek_md")
 
 
 def deepseek_lr(flops: float) -> float:
@@ -62,9 +57,7 @@ def deepseek_batch_tokens(flops: float) -> float:
 
 
 def rules_budget(cfg: TrainConfig, convention: str) -> float:
-    """The run's compute C as a rules file counts it (scaling.training.rules.FLOPS_CONVENTIONS)."""
-    if convention == "deepseek_md":
-        return deepseek_budget(cfg)
+    """The run's compute C as a rules file counts it (a scaling.flops method)."""
     return training_flops(cfg.model, cfg.tokens, convention)
 
 

@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scaling.config import RULES_DEEPSEEK as DEEPSEEK
+from scaling.config import FLOPS_METHODS
 from scaling.config import RULES_PREFIX as PREFIX
 from scaling.document import Document
 
-FLOPS_CONVENTIONS = ("6ND", "kaplan", "chinchilla_appF", "chinchilla_appF_noembed", "deepseek_md")
-"""scaling.flops.FLOPS_METHODS plus DeepSeek's C = M D (M = 72 L d^2 + 12 L d s, non-embedding)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,8 +67,8 @@ class TuneRules(Document):
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.flops_convention not in FLOPS_CONVENTIONS:
-            raise ValueError(f"flops_convention must be one of {', '.join(FLOPS_CONVENTIONS)}, "
+        if self.flops_convention not in FLOPS_METHODS:
+            raise ValueError(f"flops_convention must be one of {', '.join(FLOPS_METHODS)}, "
                              f"got {self.flops_convention!r}")
 
     def to_json(self, *, indent: int | None = 2) -> str:
