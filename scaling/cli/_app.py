@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -164,3 +166,9 @@ def positive_int(value: int | None) -> int | None:
     if value is not None and value < 1:
         raise typer.BadParameter(f"must be an integer >= 1, got {value!r}")
     return value
+
+
+def command_line() -> str:
+    """The command as typed, with the program's name rather than its install path (the path is
+    this machine's, and sweep.json is committed with studies)."""
+    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])

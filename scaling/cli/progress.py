@@ -16,6 +16,8 @@ import warnings
 from types import TracebackType
 from typing import Any
 
+from scaling.cli.render import duration
+
 LOG_EVERY_S = 10.0
 """Seconds between progress lines when stderr is not a terminal."""
 
@@ -134,3 +136,11 @@ class ProgressView:
             _live = None
         elif self.enabled and kind is None:
             self._print_line()
+
+
+def sweep_status(state: Any) -> str:
+    """A sweep's progress line: counts by outcome, runs in flight, and the ETA."""
+    eta = state.eta_s
+    return (f"{state.ok} ok, {state.diverged} diverged, {state.failed} failed, {state.skipped} done before, "
+            f"{state.running} running" + (f", {state.elsewhere} elsewhere" if state.elsewhere else "")
+            + f" | ETA {duration(eta) if eta is not None else '?'}")

@@ -6,8 +6,6 @@ the library calls that need them.
 
 from __future__ import annotations
 
-import shlex
-import sys
 from enum import Enum
 from pathlib import Path
 from collections.abc import Callable
@@ -15,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from scaling.cli._app import Format, app, examples, positive_finite, positive_int
-from scaling.cli.progress import ProgressView
+from scaling.cli._app import Format, app, command_line, examples, positive_finite, positive_int
+from scaling.cli.progress import ProgressView, sweep_status
 from scaling.cli.render import Output, Table, duration, flops, quantity, show
 from scaling.cli.tracking import TrackerOption, TrackingUri, open_tracker
 from scaling.sweep.spec import bundled_specs
@@ -78,8 +76,8 @@ def sweep_command(
     with open_tracker(tracker, tracking_uri, sweep.name) as sink, ProgressView(sweep.name, 0, unit="runs") as view:
         def train(round_spec: SweepConfig) -> SweepProgress:
             return run_sweep(round_spec, out, backend=backend.value, workers=workers, address=address,
-                             retries=retries, progress=lambda s: view.update(s.done, _sweep_status(s), total=s.total),
-                             command=_command_line(), on_run_end=sink)
+                             retries=retries, progress=lambda s: view.update(s.done, sweep_status(s), total=s.total),
+                             command=command_line(), on_run_end=sink)
 
         if sweep.tables.get("design") is not None:
             state = _run_design(sweep, out, until_width, train)
@@ -176,13 +174,6 @@ def _int(value: Any) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
-def _sweep_status(state: Any) -> str:
-    eta = state.eta_s
-    return (f"{state.ok} ok, {state.diverged} diverged, {state.failed} failed, {state.skipped} done before, "
-            f"{state.running} running" + (f", {state.elsewhere} elsewhere" if state.elsewhere else "")
-            + f" | ETA {duration(eta) if eta is not None else '?'}")
-
-
 def _render_dry_run(estimate: DryRun) -> Output:
     rows = estimate.runs
     table = [[r["run_id"], flops(r["budget_flops"]) if r["budget_flops"] else "-", str(r["n_layer"]),
@@ -197,9 +188,3 @@ def _render_dry_run(estimate: DryRun) -> Output:
                "lr from; batch from"]
     return Output([Table(headers, table, align="lrrrrrrrrrrl")], records=rows, footer=footer,
                   document=estimate.to_json())
-
-
-def _command_line() -> str:
-    """The command as typed, with the program's name rather than its install path (the path is
-    this machine's, and sweep.json is committed with studies)."""
-    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])

@@ -1,15 +1,20 @@
 """`scaling tune`: run a tune spec's LR x batch grid and fit eta_opt(C), B_opt(C) into a rules
-file. Parse, delegate to scaling.tuning.grid.tune, render."""
+file. Parse, delegate to scaling.tuning.grid.tune, render (table, csv, or the rules file as json)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from scaling.atomic import check_target
-from scaling.cli._app import app, examples, positive_int
+from scaling.cli._app import Format, app, command_line, examples, positive_int
+from scaling.cli.progress import ProgressView, sweep_status
+from scaling.cli.render import Output, Table, flops, show
+
+if TYPE_CHECKING:
+    from scaling.tuning.grid import TuneResult
 
 
 @app.command("tune", epilog=examples("scaling tune cpu-tune --out scratch-runs --figure tune.png"))
@@ -26,14 +31,16 @@ def tune_command(
                                                min=0.0, max=0.99)] = None,
     bootstrap: Annotated[int | None, typer.Option(help="Bootstrap resamples for the intervals (default: the spec's).",
                                                   min=0)] = None,
+    format: Annotated[Format, typer.Option("--format", help="Output format: the optimum per budget as a table "
+                                                            "or csv, or the rules file as json.")] = Format.table,
 ) -> None:
     """Tune LR and batch on a small grid at a few budgets; write rules `rules = "rules:FILE"` reads."""
     # lazy: start-up speed (each command loads only its own library)
-    from scaling.cli.progress import ProgressView
-    from scaling.cli.sweep import _command_line, _sweep_status
     from scaling.plot.figures import FORMATS as FIGURE_FORMATS
+    from scaling.plot.figures import save_figure
+    from scaling.plot.tuning import tune_figure
     from scaling.sweep.spec import load_spec
-    from scaling.tuning.grid import optimum_table, tune
+    from scaling.tuning.grid import tune
 
     sweep = load_spec(spec)
     for argument, target, suffixes in (("figure", figure, FIGURE_FORMATS), ("rules", rules, ())):
@@ -41,23 +48,27 @@ def tune_command(
             check_target(target, argument=argument, suffixes=suffixes)
     with ProgressView(sweep.name, 0, unit="runs") as view:
         result, rules_path = tune(sweep, out, workers=workers, rules_path=rules, band=band, bootstrap=bootstrap,
-                                  progress=lambda s: view.update(s.done, _sweep_status(s), total=s.total),
-                                  command=_command_line())
+                                  progress=lambda s: view.update(s.done, sweep_status(s), total=s.total),
+                                  command=command_line())
     if figure is not None:  # the library fits; the plot room draws
-        from scaling.plot.figures import save_figure
-        from scaling.plot.tuning import tune_figure
-
         save_figure(tune_figure(result), figure)
-    typer.echo("")
-    typer.echo(f"{'budget':>8} {'runs':>4} {'band':>4} {'best lr':>9} {'best batch':>10} {'best loss':>9} "
-               f"{'eta_opt(C)':>10} {'B_opt(C)':>9}")
-    for row in optimum_table(result):
-        typer.echo(f"{row['budget_flops']:>8.2g} {row['runs']:>4} {row['near_optimal_runs']:>4} {row['best_lr']:>9.3g} "
-                   f"{row['best_batch_tokens']:>10.0f} {row['best_loss']:>9.4f} {row['eta_opt']:>10.3g} {row['B_opt']:>9.0f}")
-    for label, rule in (("eta_opt", result.rules.lr), ("B_opt", result.rules.batch_tokens)):
-        spans = "".join(f", {k} [{lo:.3g}, {hi:.3g}]" for k, (lo, hi) in rule.intervals.items())
-        typer.echo(f"{label} = {rule.k:.4g} C^{rule.p:.4f}{spans}")
-    for note in result.rules.notes:
-        typer.echo(f"note: {note}")
-    typer.echo(f"wrote {rules_path}" + (f" and {figure}" if figure else "")
-               + f"; use it with rules = \"rules:{rules_path}\"")
+    show(_render(result, rules_path, figure), format)
+
+
+def _render(result: TuneResult, rules_path: Path, figure: Path | None) -> Output:
+    """The optimum per budget (table, csv) and the rules file's document (json)."""
+    # lazy: start-up speed (each command loads only its own library)
+    from scaling.tuning.grid import optimum_table
+
+    rows = optimum_table(result)
+    table = Table(["budget", "runs", "band", "best lr", "best batch", "best loss", "eta_opt(C)", "B_opt(C)"],
+                  [[flops(r["budget_flops"]), str(r["runs"]), str(r["near_optimal_runs"]), f"{r['best_lr']:.3g}",
+                    f"{r['best_batch_tokens']:.0f}", f"{r['best_loss']:.4f}", f"{r['eta_opt']:.3g}",
+                    f"{r['B_opt']:.0f}"] for r in rows], align="rrrrrrrr")
+    laws = "\n".join(f"{label} = {rule.k:.4g} C^{rule.p:.4f}"
+                     + "".join(f", {k} [{lo:.3g}, {hi:.3g}]" for k, (lo, hi) in rule.intervals.items())
+                     for label, rule in (("eta_opt", result.rules.lr), ("B_opt", result.rules.batch_tokens)))
+    wrote = (f"wrote {rules_path}" + (f" and {figure}" if figure else "")
+             + f"; use it with rules = \"rules:{rules_path}\"")
+    return Output([table, laws], notes=list(result.rules.notes), records=rows,
+                  document=result.rules.to_json(), footer=[wrote])

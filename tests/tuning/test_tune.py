@@ -245,6 +245,15 @@ def test_tune_command_runs_the_grid_writes_rules_and_draws_the_figure(tmp_path, 
     assert result.exit_code == 0, result.output
     assert (tmp_path / "tiny-tune" / "rules.json").exists() and figure.stat().st_size > 0
     assert "eta_opt = " in result.output and f"wrote {tmp_path / 'tiny-tune' / 'rules.json'}" in result.output
+    # Again, its runs all trained: --format json prints the rules file it writes, csv the optimum per budget.
+    args = ["tune", str(tmp_path / "tiny-tune.toml"), "--out", str(tmp_path), "--workers", "1"]
+    as_json = CliRunner().invoke(app, [*args, "--format", "json"])
+    assert as_json.exit_code == 0, as_json.output
+    written = json.loads((tmp_path / "tiny-tune" / "rules.json").read_text())
+    assert json.loads(as_json.stdout) == written and written["schema"] == "scaling.TuneRules/1"
+    as_csv = CliRunner().invoke(app, [*args, "--format", "csv"])
+    header, *rows = as_csv.stdout.strip().splitlines()
+    assert header.startswith("budget_flops,") and len(rows) == len(written["budgets"])
 
 
 def test_a_figure_that_cannot_be_written_is_refused_before_the_grid_trains(tmp_path):
