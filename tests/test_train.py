@@ -153,3 +153,24 @@ def test_a_foreign_failed_record_is_retried(tmp_path: Path) -> None:
     run_dir.mkdir()
     (run_dir / "record.json").write_text(json.dumps({"run_id": run_id(CFG), "status": "failed", "loss": None}))
     assert train(CFG, run_dir).status == "ok"
+
+
+def test_a_resumed_run_whose_corpus_was_replaced_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 400)
+    cfg = replace(CFG, data=str(corpus), model=replace(CFG.model, vocab_size=256), checkpoint_every=10)
+    lr_at = scaling.training.train.lr_at
+
+    def dies_at_33(step: int, cfg: TrainConfig, steps: int) -> float:
+        if step == 33:
+            raise _Killed("killed")
+        return lr_at(step, cfg, steps)
+
+    monkeypatch.setattr(scaling.training.train, "lr_at", dies_at_33)
+    with pytest.raises(_Killed):
+        train(cfg, tmp_path / "run")
+    monkeypatch.setattr(scaling.training.train, "lr_at", lr_at)
+    corpus.write_text("pack my box with five dozen liquor jugs! " * 400)  # same name, other data
+    with pytest.raises(ValueError, match=r"checkpoint.pt: run \w+ started on data .* \(the corpus was replaced\)"):
+        train(cfg, tmp_path / "run")
+    assert (tmp_path / "run" / "checkpoint.pt").exists()  # kept: restoring the corpus resumes the run

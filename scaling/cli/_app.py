@@ -3,7 +3,7 @@
 Bad input anywhere (an unparsable or out-of-range option, a library ValueError, a missing
 file) prints one line, `error: ...`, to stderr and exits with code 2; a fault of the machine
 (scaling.errors.EnvironmentFault, OSError such as a read-only or full disk, MemoryError) one
-line and exit 1; never a traceback.
+line and exit 1; Ctrl-C one line and exit 130; never a traceback.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ except ImportError:  # older typer depends on click
 
 EXIT_BAD_INPUT = 2
 EXIT_ENVIRONMENT = 1
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT, the shells' exit status of a command stopped by Ctrl-C."""
+INTERRUPTED = "interrupted; what finished is kept, and running the command again resumes the rest"
 
 
 class _OneLineErrors(TyperGroup):
@@ -41,7 +44,9 @@ class _OneLineErrors(TyperGroup):
         try:
             result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                   standalone_mode=False, **extra)
-        except typer.Abort:
+        except typer.Abort as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt):  # Ctrl-C, where typer lets click turn it into Abort
+                _fail(INTERRUPTED, EXIT_INTERRUPTED)
             _fail("aborted", 1)
         except ClickException as exc:  # parsing: unknown option, bad value, missing argument
             _fail(exc.format_message(), EXIT_BAD_INPUT)
@@ -60,6 +65,8 @@ class _OneLineErrors(TyperGroup):
                 raise
             _fail(f"this command needs {exc.name}: {install_hint(extra)}", EXIT_BAD_INPUT)
         code = result if isinstance(result, int) else 0
+        if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into this exit code without a word
+            _fail(INTERRUPTED, EXIT_INTERRUPTED)
         if standalone_mode:
             sys.exit(code)
         return code

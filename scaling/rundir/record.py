@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -60,7 +61,32 @@ def parse_record_json(path: Path, text: str | bytes) -> dict[str, Any]:
     if version > SCHEMA_VERSION:
         raise NewerSchema(f"{path}: run record schema_version {version}; this scaling reads up to "
                           f"{SCHEMA_VERSION}: upgrade scaling to use this store")
+    problem = _ill_shaped(record)
+    if problem is not None:
+        raise CorruptFile(f"{path}: not a run record ({problem})")
     return record
+
+
+def _ill_shaped(record: dict[str, Any]) -> str | None:
+    """What makes `record` unreadable as a RunRecord (a field without a default missing, a field
+    of the wrong JSON type, a non-finite number), or None."""
+    for name in ("run_id", "loss", "config"):  # RunRecord's fields without a default
+        if name not in record:
+            return f"no `{name}`"
+    for f in fields(RunRecord):
+        value = record.get(f.name)
+        if value is None:
+            continue
+        kind = str(f.type).split(" | ")[0].split("[")[0]
+        if kind == "float":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        elif kind == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, {"str": str, "dict": dict}[kind])
+        if not ok:
+            return f"`{f.name}` is {value!r:.60}, not a {'finite number' if kind == 'float' else kind}"
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,6 +234,8 @@ def read_config_json(run_dir: Path) -> dict[str, Any] | None:
         raise CorruptFile(f"{path}: not valid JSON: {exc}") from None
     if not isinstance(claimed, dict):
         raise CorruptFile(f"{path}: not a run's config (a JSON {type(claimed).__name__})")
+    if not isinstance(claimed.get("run_id"), str) or not isinstance(claimed.get("config", {}), dict):
+        raise CorruptFile(f"{path}: not a run's config (needs a string `run_id` and an object `config`)")
     return claimed
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from scaling.atomic import write_atomic
-from scaling.rundir.files import SUMMARY, read_bytes, run_dirs
+from scaling.rundir.files import SUMMARY, SWEEP_META, read_bytes, run_dirs
 from scaling.rundir.meta import planned_runs, read_sweep_meta
 from scaling.rundir.protocol import run_status
 from scaling.rundir.record import NewerSchema, read_record_lenient, run_config
@@ -72,7 +73,26 @@ def summary_row(run_dir: Path, sweep: str, planned: Mapping[str, Any] | None = N
             row[key] = record[key]
     loss = record.get("loss")
     row["loss"] = loss if status == "ok" and loss is not None else None  # null, never NaN
+    return _typed(row, run_dir)
+
+
+def _typed(row: dict[str, Any], where: Path) -> dict[str, Any]:
+    """`row` with every value of the wrong JSON type for its column (a damaged config.json or
+    sweep.json entry) named in a warning and left empty."""
+    for key, value in row.items():
+        dtype = SUMMARY_COLUMNS[key]
+        if value is None or (isinstance(value, str) if dtype == "string" else _number(value, dtype)):
+            continue
+        logger.warning("%s: %s = %r is not a%s; left empty", where, key, value,
+                       {"string": " string", "int64": "n integer", "float64": " number"}[dtype])
+        row[key] = None
     return row
+
+
+def _number(value: Any, dtype: str) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) or (dtype == "float64" and math.isfinite(value))
 
 
 def _git_sha(record: Mapping[str, Any]) -> str | None:
@@ -190,7 +210,8 @@ def status_table(sweep_dir: Path) -> Any:
         raise FileNotFoundError(f"no sweep directory {sweep_dir}")
     frame = build_summary(sweep_dir)
     started = set(frame["run_id"])
-    missing = [{"run_id": run["run_id"], "status": "pending", **{c: run.get(c) for c in PLANNED_COLUMNS}}
+    missing = [_typed({"run_id": run["run_id"], "status": "pending", **{c: run.get(c) for c in PLANNED_COLUMNS}},
+                      sweep_dir / SWEEP_META)
                for run in planned_runs(sweep_dir) if run["run_id"] not in started]
     if missing:
         frame = pd.concat([frame, pd.DataFrame(missing).astype({"run_id": "string", "status": "string"})],

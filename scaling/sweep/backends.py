@@ -215,6 +215,11 @@ def _die_with_parent(parent_alive: Any) -> None:
 
 def _worker_main(gpu: str | None, threads: int | None, tasks: Any, results: Any, train_fn: TrainFn,
                  parent_alive: Any, logs: Any = None) -> None:
+    import signal
+
+    # Ctrl-C reaches the whole process group: the sweep process answers it (one line, and it
+    # stops its workers); a worker printing its own KeyboardInterrupt traceback would bury that.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_alive)
     if logs is not None:  # warnings go to the sweep process, which says each once
         import logging.handlers
@@ -297,8 +302,9 @@ class LocalBackend:
                 slot["tasks"].put(None)
         deadline = time.monotonic() + 5
         for slot in self._slots:
-            slot["proc"].join(timeout=max(0.0, deadline - time.monotonic()))
-            if slot["proc"].is_alive():  # still training (interrupted sweep): it resumes later
+            if slot["task"] is None:  # idle: it exits on the None above
+                slot["proc"].join(timeout=max(0.0, deadline - time.monotonic()))
+            if slot["proc"].is_alive():  # still training (an interrupted sweep): it resumes later
                 slot["proc"].kill()
                 slot["proc"].join()
         self._alive_w.close()

@@ -206,6 +206,12 @@ class _Trainer:
             return
         if state["run_id"] != self.sink.run_id:
             raise ValueError(f"{path} belongs to run {state['run_id']}, not {self.sink.run_id}")
+        assert self.corpus is not None
+        started_on = state.get("data_digest")  # None in checkpoints written before it was kept
+        if started_on is not None and started_on != self.corpus.digest:
+            raise ValueError(f"{path}: run {self.sink.run_id} started on data {self.cfg.data!r} with digest "
+                             f"{started_on[:16]}, which now has digest {self.corpus.digest[:16]} (the corpus was "
+                             "replaced); restore it, or train into a fresh directory")
         try:
             self.sink.load(up_to_step=int(state["step"]))
         except CorruptFile as exc:  # the rows before the checkpoint are lost: start over
@@ -220,7 +226,9 @@ class _Trainer:
 
     def _checkpoint(self) -> None:
         self.sink.flush()
+        assert self.corpus is not None
         state = {"run_id": self.sink.run_id, "step": self.step, "wall_s": self.wall_s,
+                 "data_digest": self.corpus.digest,
                  "val_loss": self.val_loss, "train_loss": self.train_loss,
                  "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
         buffer = io.BytesIO()

@@ -231,3 +231,20 @@ def test_full_store_is_one_line_nothing_lost_and_a_rerun_completes(spec, referen
     done = finish(spec, tmp_path / "big")
     assert done.returncode == 0, done.stderr
     assert_complete(tmp_path / "big" / "tiny", reference, before)
+
+
+def test_ctrl_c_is_one_line_exit_130_and_a_rerun_resumes(spec, reference, tmp_path):
+    sweep_dir = tmp_path / "tiny"
+    process = start(spec, tmp_path)
+    deadline = time.monotonic() + 120
+    while not list(sweep_dir.glob("*/checkpoint.pt")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends: the sweep and its workers alike
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert [line for line in stderr.splitlines() if line.startswith("error:")] == [
+        "error: interrupted; what finished is kept, and running the command again resumes the rest"]
+    done = finish(spec, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert_complete(sweep_dir, reference, {})
