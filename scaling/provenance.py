@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import platform
 import subprocess
-from importlib import metadata
 from pathlib import Path
 
 __version__ = "0.1.0"
@@ -29,6 +28,8 @@ LIBRARIES = ("numpy", "torch", "ray")
 def versions() -> dict[str, str]:
     """Python, this package, and each of LIBRARIES that is installed (from its metadata: nothing is
     imported, so the sweep's parent process stays free of torch)."""
+    from importlib import metadata  # lazy: `import scaling` stays fast (30 ms of metadata machinery)
+
     found = {"python": platform.python_version(), "scaling": __version__}
     for package in LIBRARIES:
         try:

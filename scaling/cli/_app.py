@@ -96,7 +96,8 @@ FLAGS = {"price_per_gpu_hour": "--price-per-gpu-hour", "hardware": "--gpu", "par
          "tokens": "--tokens", "unique_tokens": "--unique-tokens", "inference_tokens": "--inference-tokens",
          "loss": "--loss", "flops": "--flops", "flops_range": "--range", "columns": "--column",
          "drop_invalid": "--drop-invalid", "out": "--out", "figure": "--figure",
-         "rules": "--rules", "uri": "--tracking-uri", "bootstrap": "--bootstrap"}
+         "rules": "--rules", "uri": "--tracking-uri", "bootstrap": "--bootstrap",
+         "gpu": "--gpu", "gpus": "--gpus", "mfu": "--mfu", "gpu_hours": "--gpu-hours", "days": "--days"}
 """Library argument -> the option that sets it. Library errors name arguments in backticks
 (`flops`); the CLI says which option to change."""
 

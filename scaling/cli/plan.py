@@ -16,11 +16,14 @@ from scaling.analysis.compare import Comparison, compare_range
 from scaling.analysis.compare import compare as compare_laws
 from scaling.cli import render
 from scaling.cli.render import Output, Table, pct, quantity, show, si
-from scaling.hardware import DEFAULT_MFU, GPU_PEAK_FLOPS, Hardware
+from scaling.cli._beyond import render_beyond
+from scaling.hardware import DEFAULT_MFU, GPU_PEAK_FLOPS
 from scaling.laws.base import LawEstimate
 from scaling.laws.presets import PRESETS, listing
 from scaling.fit.result import resolve_law
-from scaling.planning.optimal import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, PlanReport, plan_report
+from scaling.planning.optimal import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, PlanReport
+from scaling.planning.report import BeyondReport
+from scaling.planning.request import PlanRequest, answer
 
 
 class Convention(str, Enum):
@@ -81,23 +84,12 @@ def plan_command(
     format: Fmt = Format.table,
 ) -> None:
     """Compute-optimal params, tokens and loss for a budget, from every published law built in."""
-    if any(v is not None for v in (unique_tokens, inference_tokens, loss, price_per_gpu_hour)):
-        # lazy: start-up speed (each command loads only its own library)
-        from scaling.cli._beyond import render_beyond
-        from scaling.planning import plan_beyond
-
-        hardware, flops = _budget(flops, params, tokens, gpu, gpus, mfu, gpu_hours, days, optional=loss is not None)
-        show(render_beyond(plan_beyond(
-            [resolve_law(name) for name in law] if law else None, flops=flops, params=params, tokens=tokens,
-            params_convention=params_convention.value, unique_tokens=unique_tokens, inference_tokens=inference_tokens,
-            loss=loss, hardware=hardware, price_per_gpu_hour=price_per_gpu_hour, vocab_size=vocab_size,
-            seq_len=seq_len)), format)
-        return
-    hardware, flops = _budget(flops, params, tokens, gpu, gpus, mfu, gpu_hours, days)
-    report = plan_report(_estimates(law), flops=flops, params=params, tokens=tokens,
-                         params_convention=params_convention.value, hardware=hardware,
-                         vocab_size=vocab_size, seq_len=seq_len)
-    show(_render_plan(report), format)
+    report = answer(PlanRequest(
+        laws=tuple(law or ()), flops=flops, params=params, tokens=tokens, gpu_hours=gpu_hours, days=days,
+        gpu=None if gpu is None else gpu.value, gpus=gpus, mfu=mfu, params_convention=params_convention.value,
+        vocab_size=vocab_size, seq_len=seq_len, unique_tokens=unique_tokens, inference_tokens=inference_tokens,
+        loss=loss, price_per_gpu_hour=price_per_gpu_hour))
+    show(render_beyond(report) if isinstance(report, BeyondReport) else _render_plan(report), format)
 
 
 @app.command("compare", epilog=examples(
@@ -134,30 +126,6 @@ def laws_command(format: Fmt = Format.table) -> None:
 
 def _estimates(names: list[str] | None) -> list[LawEstimate]:
     return [resolve_law(name) for name in names] if names else list(PRESETS.values())
-
-
-def _budget(flops: float | None, params: float | None, tokens: float | None, choice: GPU | None, gpus: int | None,
-            mfu: float | None, gpu_hours: float | None, days: float | None,
-            optional: bool = False) -> tuple[Hardware | None, float | None]:
-    """Check the options agree; return the hardware (if any) and the FLOP budget (if FLOP-based).
-    `optional`: no budget at all is fine too (a --loss target)."""
-    gpu = None if choice is None else choice.value
-    given = [f"--{n}" for n, v in (("flops", flops), ("params", params), ("tokens", tokens),
-                                   ("gpu-hours", gpu_hours), ("days", days)) if v is not None]
-    if len(given) > 1 or (not given and not optional):
-        raise ValueError("give exactly one of --flops, --params, --tokens, --gpu-hours, --days"
-                         + (f" (got {' and '.join(given)})" if given else ""))
-    if gpu is None:
-        for name, value in (("--gpu-hours", gpu_hours), ("--days", days), ("--gpus", gpus), ("--mfu", mfu)):
-            if value is not None:
-                raise ValueError(f"{name} needs --gpu ({', '.join(GPU_PEAK_FLOPS)})")
-        return None, flops
-    hardware = Hardware(gpu=gpu, gpus=gpus or 1, mfu=mfu or DEFAULT_MFU)
-    if gpu_hours is not None:
-        return hardware, hardware.flops_for_gpu_hours(gpu_hours)
-    if days is not None:
-        return hardware, hardware.flops_for_days(days)
-    return hardware, flops
 
 
 def _parse_range(text: str) -> tuple[float, float]:

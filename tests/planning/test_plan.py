@@ -113,3 +113,22 @@ def test_report_json_refuses_nan():
     bad = type(report)(flops=float("nan"), plans=report.plans)
     with pytest.raises(ValueError):
         bad.to_json()
+
+
+def test_a_plan_request_takes_its_budget_from_the_one_option_given():
+    from scaling.planning.report import BeyondReport
+    from scaling.planning.request import PlanRequest, answer, budget
+
+    # 1,000 H100 GPU-hours at 40% MFU: 1e3 h x 3,600 s x 989 TFLOP/s (NVIDIA H100 SXM datasheet,
+    # dense BF16) x 0.4 = 1.424e21 FLOPs.
+    hardware, flops = budget(PlanRequest(gpu_hours=1e3, gpu="h100", mfu=0.4))
+    assert hardware is not None and flops == pytest.approx(1.4242e21, rel=1e-4)
+    assert budget(PlanRequest(params=7e9)) == (None, None)
+    with pytest.raises(ValueError, match="exactly one of `flops`.*got `flops` and `params`"):
+        budget(PlanRequest(flops=1e21, params=7e9))
+    with pytest.raises(ValueError, match="`days` needs `gpu`"):
+        budget(PlanRequest(days=3))
+    report = answer(PlanRequest(flops=1e21))
+    assert not isinstance(report, BeyondReport) and {p.label for p in report.plans} == set(PRESETS)
+    target = answer(PlanRequest(loss=2.1, laws=("epoch2024",)))
+    assert isinstance(target, BeyondReport) and target.question == "target-loss"
