@@ -58,6 +58,7 @@ def sweep_command(
     designed study (a spec with a design table) runs round by round: design, train, refit, until
     its width goal or its FLOPs."""
     # lazy: start-up speed (each command loads only its own library)
+    from scaling.sweep.scheduler import check_can_train
     from scaling.sweep.scheduler import dry_run as plan_dry_run
     from scaling.sweep.scheduler import run_sweep
     from scaling.sweep.spec import load_spec
@@ -68,6 +69,8 @@ def sweep_command(
     sweep = load_spec(spec)
     if until_width is not None and sweep.tables.get("design") is None:
         raise ValueError("--until-width needs a designed study (a spec with a [design] table)")
+    if not dry_run:  # torch, ray, a GPU: refused in one line before any round is designed or run trained
+        check_can_train(sweep, backend.value)
     if dry_run:
         if sweep.tables.get("design") is not None:
             sweep = _next_design_round(sweep, out)

@@ -77,6 +77,24 @@ def sweep_tasks(spec: SweepConfig, sweep_dir: Path) -> tuple[list[RunTask], list
     return tasks, entries
 
 
+def check_can_train(spec: SweepConfig, backend: str = "local", *, default_trainer: bool = True,
+                    gpus: list[str] | None = None) -> None:
+    """Refuse, before anything is written or trained, a sweep this environment cannot train:
+    torch missing (for the default trainer; ModuleNotFoundError naming it, which the CLI turns
+    into the install command), ray missing for the Ray backend, device cuda with no GPU visible.
+    Read without importing torch or ray (importlib's finder only)."""
+    from importlib.util import find_spec
+
+    if backend not in ("local", "ray"):
+        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+    needed = (["torch"] if default_trainer else []) + (["ray"] if backend == "ray" else [])
+    for module in needed:
+        if find_spec(module) is None:
+            raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+    if spec.device == "cuda" and backend == "local" and not (visible_gpus() if gpus is None else gpus):
+        raise ValueError(f"sweep {spec.name} asks for device cuda but no GPU is visible")
+
+
 def check_tasks(tasks: list[RunTask], share: int = 1) -> None:
     """Refuse the sweep (scaling.training.bounds.ResourceLimitError) if any run cannot fit this machine,
     `share` runs side by side; the message names the run and its budget."""
@@ -172,8 +190,9 @@ def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "lo
     from dataclasses import asdict, replace
 
     sweep_dir = Path(out) / spec.name
-    tasks, entries = sweep_tasks(spec, sweep_dir)
     gpus = visible_gpus() if spec.device in ("auto", "cuda") and backend == "local" else []
+    check_can_train(spec, backend, default_trainer=train_fn is None, gpus=gpus)
+    tasks, entries = sweep_tasks(spec, sweep_dir)
     count = workers or (len(gpus) if gpus else (os.cpu_count() or 1))
     check_tasks(tasks, share=1 if gpus or backend == "ray" else min(count, len(tasks)))
     for task in tasks:  # a record from a newer scaling (NewerSchema) refuses the sweep here
@@ -181,8 +200,6 @@ def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "lo
     invocation = {**provenance(command), "backend": backend}
     update_sweep_meta(sweep_dir, name=spec.name, spec=asdict(spec), runs=entries, invocation=invocation)
     train_fn = train_fn or _train_default
-    if spec.device == "cuda" and backend == "local" and not gpus:
-        raise ValueError(f"sweep {spec.name} asks for device cuda but no GPU is visible")
     threads = max(1, (os.cpu_count() or 1) // count) if gpus else 1
     tasks = [replace(t, config=replace(t.config, threads=threads)) for t in tasks]
     runner: Backend
@@ -192,7 +209,7 @@ def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "lo
         preload = ("scaling.training.train", "torch._dynamo") if train_fn is _train_default else ()
         runner = LocalBackend(train_fn, count, gpus=gpus or None, threads=threads, preload=preload)
     else:
-        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+        raise AssertionError(backend)  # check_can_train refused any other
     planned = {entry["run_id"]: entry for entry in entries}
 
     def ended(task: RunTask, outcome: Any) -> None:
