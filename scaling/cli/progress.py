@@ -129,12 +129,16 @@ class ProgressView:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         global _live
+        nothing = self.unit == "runs" and self.total == 0  # e.g. a finished designed study: no "0/0 runs"
         if self._progress is not None:
-            self._progress.update(self._task, completed=self.completed, status=self.status)
-            self._progress.refresh()  # the final state stays on screen
+            if nothing:
+                self._progress.remove_task(self._task)
+            else:
+                self._progress.update(self._task, completed=self.completed, status=self.status)
+                self._progress.refresh()  # the final state stays on screen
             self._progress.stop()
             _live = None
-        elif self.enabled and kind is None:
+        elif self.enabled and kind is None and not nothing:
             self._print_line()
 
 

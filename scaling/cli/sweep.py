@@ -73,7 +73,12 @@ def sweep_command(
         check_can_train(sweep, backend.value)
     if dry_run:
         if sweep.tables.get("design") is not None:
-            sweep = _next_design_round(sweep, out)
+            step = _next_design_round(sweep, out)
+            if isinstance(step, str):  # a finished study: nothing to list, and nothing wrong
+                typer.echo(f"{sweep.name}: the designed study is over ({step}); no round left to train "
+                           f"(scaling runs {out / sweep.name} lists its runs and rounds)")
+                return
+            sweep = step
         show(_render_dry_run(plan_dry_run(sweep, out, workers=workers)), format)
         return
     with open_tracker(tracker, tracking_uri, sweep.name) as sink, ProgressView(sweep.name, 0, unit="runs") as view:
@@ -149,24 +154,25 @@ def _run_design(sweep: SweepConfig, out: Path, until_width: float | None,
     study = run_study(sweep, out, until_width=until_width, train_round=train_round, on_round=report)
     typer.echo(f"{sweep.name}: {len(study.rounds)} rounds; stopped: {study.stopped}", err=True)
     # lazy: start-up speed (each command loads only its own library)
+    from scaling.rundir.files import run_dirs
+    from scaling.rundir.record import is_finished
     from scaling.sweep.backends import SweepProgress as Progress
 
+    sweep_dir = out / sweep.name  # a finished study trains no round: its runs are all done before
+    before = states[0].skipped if states else sum(is_finished(d) for d in run_dirs(sweep_dir))
     return Progress(total=sum(s.total for s in states), ok=sum(s.ok for s in states),
-                         diverged=sum(s.diverged for s in states), failed=sum(s.failed for s in states),
-                         skipped=states[0].skipped if states else 0)
+                    diverged=sum(s.diverged for s in states), failed=sum(s.failed for s in states), skipped=before)
 
 
-def _next_design_round(sweep: SweepConfig, out: Path) -> SweepConfig:
-    """A designed study's next round as a SweepConfig (what --dry-run lists)."""
+def _next_design_round(sweep: SweepConfig, out: Path) -> SweepConfig | str:
+    """A designed study's next round as a SweepConfig (what --dry-run lists), or why it is over."""
     # lazy: start-up speed (each command loads only its own library)
     from scaling.design.study import upcoming
 
     goal = sweep.tables.get("design")
     assert isinstance(goal, Goal)
     step = upcoming(sweep, out / sweep.name, goal)
-    if isinstance(step, str):
-        raise ValueError(f"{sweep.name}: no further round ({step})")
-    return step[2]
+    return step if isinstance(step, str) else step[2]
 
 
 def _percent(value: float | None) -> str:

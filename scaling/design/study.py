@@ -274,5 +274,7 @@ def proposal_toml(base: SweepConfig, proposal: Proposal, runs: pd.DataFrame | No
 
 
 def _state(sweep_dir: Path, stopped: str) -> StudyState:
-    append_event(sweep_dir, "design_stop", "", reason=stopped)
+    events = read_events(sweep_dir)
+    if not (events and events[-1].get("event") == "design_stop" and events[-1].get("reason") == stopped):
+        append_event(sweep_dir, "design_stop", "", reason=stopped)  # said once: a rerun leaves the store as it is
     return StudyState(rounds=design_rounds(sweep_dir), stopped=stopped)

@@ -111,6 +111,8 @@ class SweepProgress:
         model's time is mostly its steps' fixed cost, so FLOPs alone overstate what is left when
         the later runs are larger (3-4x on a tune grid). Before that, cost = FLOPs."""
         elapsed = time.monotonic() - self.started
+        if not self.left:  # every run has ended (trained here or before): nothing is left
+            return 0.0
         if self.flops_done <= 0:
             return None
         if len(self.trained) >= ETA_FIT_RUNS and self.left:

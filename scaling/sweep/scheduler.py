@@ -25,10 +25,10 @@ from scaling.errors import StoreFault
 from scaling.rundir.events import read_events
 from scaling.rundir.curve import read_curve
 from scaling.rundir.lock import is_locked
-from scaling.rundir.meta import update_sweep_meta
+from scaling.rundir.meta import read_sweep_meta, update_sweep_meta
 from scaling.rundir.protocol import run_status
 from scaling.rundir.record import FINISHED, is_finished, read_record_lenient
-from scaling.rundir.summary import summary_row, write_summary
+from scaling.rundir.summary import read_summary, summary_row, write_summary
 from scaling.sweep.store import provenance
 from scaling.sweep.backends import (
     POLL_S,
@@ -95,6 +95,16 @@ def check_can_train(spec: SweepConfig, backend: str = "local", *, default_traine
         raise ValueError(f"sweep {spec.name} asks for device cuda but no GPU is visible")
 
 
+def _complete(sweep_dir: Path, tasks: list[RunTask], entries: list[dict[str, Any]]) -> bool:
+    """Whether the store already holds this sweep whole: sweep.json plans exactly these runs and
+    every one has finished (ok or diverged). Rerunning such a sweep trains and records nothing."""
+    try:
+        planned = {run["run_id"] for run in read_sweep_meta(sweep_dir).get("runs", [])}
+    except FileNotFoundError:
+        return False
+    return planned == {entry["run_id"] for entry in entries} and all(is_finished(t.run_dir) for t in tasks)
+
+
 def check_tasks(tasks: list[RunTask], share: int = 1) -> None:
     """Refuse the sweep (scaling.training.bounds.ResourceLimitError) if any run cannot fit this machine,
     `share` runs side by side; the message names the run and its budget."""
@@ -110,6 +120,7 @@ def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
     `on_run_end(task, outcome)` is called once per task at its end, finished before included."""
     tasks = list(tasks)
     state = SweepProgress(total=len(tasks), left={t.run_id: (_steps(t), t.flops) for t in tasks})
+    finished_before = {t.run_id for t in tasks if is_finished(t.run_dir)}  # checked and skipped, not "running"
     pending, by_id = deque(tasks), {t.run_id: t for t in tasks}
     in_flight: set[str] = set()
     elsewhere: dict[str, RunTask] = {}
@@ -145,7 +156,7 @@ def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
         if elsewhere and time.monotonic() - last_check > 2 * POLL_S:
             last_check = time.monotonic()
             _check_elsewhere(elsewhere, pending, state)
-        state.running, state.elsewhere = len(in_flight), len(elsewhere)
+        state.running, state.elsewhere = len(in_flight - finished_before), len(elsewhere)
         if progress is not None:
             progress(state)
     if fault is not None:
@@ -197,8 +208,10 @@ def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "lo
     check_tasks(tasks, share=1 if gpus or backend == "ray" else min(count, len(tasks)))
     for task in tasks:  # a record from a newer scaling (NewerSchema) refuses the sweep here
         read_record_lenient(task.run_dir)
-    invocation = {**provenance(command), "backend": backend}
-    update_sweep_meta(sweep_dir, name=spec.name, spec=asdict(spec), runs=entries, invocation=invocation)
+    complete = _complete(sweep_dir, tasks, entries)
+    if not complete:  # a store with nothing left to train is left as it is: a committed study stays byte for byte
+        invocation = {**provenance(command), "backend": backend}
+        update_sweep_meta(sweep_dir, name=spec.name, spec=asdict(spec), runs=entries, invocation=invocation)
     train_fn = train_fn or _train_default
     threads = max(1, (os.cpu_count() or 1) // count) if gpus else 1
     tasks = [replace(t, config=replace(t.config, threads=threads)) for t in tasks]
@@ -222,7 +235,10 @@ def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "lo
     finally:
         runner.close()
         try:
-            write_summary(sweep_dir)
+            if complete:
+                read_summary(sweep_dir)  # rewritten only where it disagrees with the run records
+            else:
+                write_summary(sweep_dir)
         except OSError as exc:  # readers summarise the run records anyway: nothing is lost
             logger.info("summary of %s not written: %s", sweep_dir, exc)
 
@@ -477,6 +493,9 @@ def dry_run(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None 
             gridded = set().union(*plugin.points())
             sources = {"lr": f"{name} grid" if "lr" in gridded else sources["lr"],
                        "batch": f"{name} grid" if "batch_size" in gridded else sources["batch"]}
-        runs.append({**entry, "lr": resolved.lr, "batch_size": resolved.batch_size, "lr_source": sources["lr"],
+        # The tokens a run trains on are its budget in whole batches (count_steps), as its record will say.
+        tokens = count_steps(resolved) * resolved.batch_size * resolved.model.seq_len
+        runs.append({**entry, "tokens": tokens, "flops": entry["flops"] * tokens / entry["tokens"],
+                     "lr": resolved.lr, "batch_size": resolved.batch_size, "lr_source": sources["lr"],
                      "batch_source": sources["batch"], "status": status, "est_s": est})
     return DryRun(runs, count, wall_s, basis)

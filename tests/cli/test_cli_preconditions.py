@@ -21,8 +21,15 @@ NEEDS_TORCH = "error: this command needs torch: pip install 'scaling-laws[train]
 @pytest.fixture
 def no_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     """An environment without torch: a None entry in sys.modules makes importlib's finder and
-    `import torch` both report it missing, whether or not this process has loaded it."""
+    `import torch` both report it missing; the modules that imported it earlier in this process
+    are set aside (restored after the test), so nothing reaches the torch already loaded."""
+    for name in [m for m in sys.modules if m.startswith("torch.") or m in TORCH_MODULES]:
+        monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "torch", None)
+
+
+TORCH_MODULES = {"scaling.training.model", "scaling.training.runtime", "scaling.training.train"}
+"""The modules that import torch at their top (the rest of scaling imports it where it is used)."""
 
 
 def _invoke(tmp_path: Path, *args: str):

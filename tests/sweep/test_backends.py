@@ -158,6 +158,26 @@ def test_local_workers_train_every_run_once_and_survive_a_dead_worker(tmp_path):
     assert (state.skipped, state.failed) == (3, 3)
 
 
+def test_rerunning_a_finished_sweep_leaves_its_store_byte_for_byte(tmp_path):
+    # A committed study is rerun by its documented command: nothing to train, so nothing written
+    # (sweep.json keeps its provenance, summary.parquet its bytes); the progress says no run is
+    # running and no time is left.
+    spec = tiny_spec()
+    run_sweep(spec, tmp_path, workers=1, train_fn=fake_train)
+    files = {p: p.read_bytes() for p in (tmp_path / "fake").rglob("*") if p.is_file() and p.name != "lock"}
+    seen = []
+    state = run_sweep(spec, tmp_path, workers=1, train_fn=fake_train,
+                      progress=lambda s: seen.append((s.running, s.eta_s)))
+    assert (state.ok, state.skipped, state.eta_s) == (0, 3, 0.0)
+    assert all(running == 0 for running, _ in seen) and seen[-1][1] == 0.0
+    after = {p: p.read_bytes() for p in (tmp_path / "fake").rglob("*") if p.is_file() and p.name != "lock"}
+    assert after == files
+    # A spec that plans one more run is not finished: its sweep.json records the new plan.
+    state = run_sweep(tiny_spec(widths=(8, 16, 24, 32)), tmp_path, workers=1, train_fn=fake_train)
+    assert (state.ok, state.skipped) == (1, 3)
+    assert len(json.loads((tmp_path / "fake" / "sweep.json").read_text())["history"]) == 2
+
+
 def test_local_backend_gives_each_worker_its_gpu_and_one_thread(tmp_path):
     backend = LocalBackend(_report_env, 2, gpus=["0", "1"], threads=1)
     try:
@@ -283,7 +303,7 @@ def test_ray_backend_on_a_local_cluster(tmp_path, local_ray):
     state = run_sweep(spec, tmp_path, backend="ray", train_fn=fake_train)
     assert state.skipped == 6
     meta = read_sweep_meta(tmp_path / "fake")
-    assert [h["backend"] for h in meta["history"]] == ["ray", "ray"]
+    assert [h["backend"] for h in meta["history"]] == ["ray"]  # the rerun trained nothing, so recorded nothing
     assert local_ray.is_initialized()  # the backend leaves a cluster it did not start running
 
 
