@@ -1,4 +1,5 @@
-"""Every `console` block of README.md runs, and prints what the README shows.
+"""Every `console` block of README.md and of the documentation site's pages (docs/**/*.md) runs,
+and prints what the page shows.
 
 A block is a sequence of `$ command` lines, each followed by the output it prints. The commands
 of one block run in order in one fresh folder (so `fit ... --out fit.json` feeds the next
@@ -7,7 +8,8 @@ compared line by line, token by token: words exactly, numbers to the precision p
 in the last printed digit, so a platform's last-bit rounding does not fail the test), column
 padding ignored.
 
-An HTML comment on the line before a block marks the exceptions:
+An HTML comment on the line before a block marks the exceptions (the `readme:` prefix is read in
+every page):
 `<!-- readme: illustrative -->` (timings, training, an excerpt: not run) and
 `<!-- readme: slow -->` (run only under `-m slow`).
 """
@@ -25,14 +27,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").rglob("*.md"))]
 MARK = re.compile(r"<!--\s*readme:\s*(illustrative|slow)\s*-->")
 NUMBER = re.compile(r"^([\[(]?)([+-]?\d+(?:\.(\d+))?(?:e[+-]?\d+)?)([KMBT%]?)([\]),;:]*)$")
 
 
 @dataclass(frozen=True)
 class Example:
-    """One `$ command` of a console block and the lines the README shows it printing."""
+    """One `$ command` of a console block and the lines the page shows it printing."""
 
+    page: str
     line: int
     command: str
     expected: tuple[str, ...]
@@ -40,13 +44,14 @@ class Example:
 
 @dataclass(frozen=True)
 class Block:
+    page: str
     line: int
     mark: str | None
     examples: tuple[Example, ...]
 
 
-def read_blocks(text: str) -> list[Block]:
-    """The README's console blocks, each with its mark (None, "illustrative" or "slow")."""
+def read_blocks(text: str, page: str = "README.md") -> list[Block]:
+    """A page's console blocks, each with its mark (None, "illustrative" or "slow")."""
     lines, blocks, i = text.splitlines(), [], 0
     while i < len(lines):
         if lines[i].strip() != "```console":
@@ -63,16 +68,16 @@ def read_blocks(text: str) -> list[Block]:
         for offset, row in enumerate(body):
             if row.startswith("$ "):
                 command = row[2:].split("  #")[0].strip()
-                examples.append(Example(start + offset + 1, command, ()))
+                examples.append(Example(page, start + offset + 1, command, ()))
             elif examples:
                 last = examples[-1]
-                examples[-1] = Example(last.line, last.command, last.expected + (row,))
-        blocks.append(Block(start, mark.group(1) if mark else None, tuple(examples)))
+                examples[-1] = Example(page, last.line, last.command, last.expected + (row,))
+        blocks.append(Block(page, start, mark.group(1) if mark else None, tuple(examples)))
         i += 1
     return blocks
 
 
-BLOCKS = read_blocks(README.read_text())
+BLOCKS = [block for page in PAGES for block in read_blocks(page.read_text(), str(page.relative_to(ROOT)))]
 
 
 def _tokens_match(expected: str, actual: str) -> bool:
@@ -92,7 +97,7 @@ def _tokens_match(expected: str, actual: str) -> bool:
 def assert_output_matches(example: Example, output: str) -> None:
     expected = [row for row in example.expected if row.strip()]
     actual = [row for row in output.splitlines() if row.strip()]
-    context = f"README.md line {example.line}: $ {example.command}\n--- printed:\n{output}"
+    context = f"{example.page} line {example.line}: $ {example.command}\n--- printed:\n{output}"
     assert len(actual) == len(expected), context
     for want, got in zip(expected, actual):
         if set(want.strip()) <= {"-", " "} and set(got.strip()) <= {"-", " "}:
@@ -107,23 +112,25 @@ def run_block(block: Block, folder: Path) -> None:
     (folder / "runs" / "cpu-isoflop").symlink_to(ROOT / "runs" / "cpu-isoflop")
     env = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1", "TERM": "dumb"}
     for example in block.examples:
-        assert example.command.startswith("scaling "), f"README.md line {example.line}: not a scaling command"
+        assert example.command.startswith("scaling "), f"{example.page} line {example.line}: not a scaling command"
         argv = [sys.executable, "-m", "scaling", *example.command.split()[1:]]
         result = subprocess.run(argv, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, timeout=600)
-        assert result.returncode == 0, f"README.md line {example.line}: $ {example.command}\n{result.stdout}"
+        assert result.returncode == 0, f"{example.page} line {example.line}: $ {example.command}\n{result.stdout}"
         assert_output_matches(example, result.stdout)
 
 
 def _params(mark: str | None) -> list:
     marks = {None: (), "slow": (pytest.mark.slow,)}
-    return [pytest.param(block, id=f"line{block.line}", marks=marks[block.mark])
+    return [pytest.param(block, id=f"{block.page}:{block.line}", marks=marks[block.mark])
             for block in BLOCKS if block.mark == mark or (mark is None and block.mark == "slow")]
 
 
 def test_readme_has_examples_to_check():
     runnable = [block for block in BLOCKS if block.mark != "illustrative"]
     assert len(runnable) >= 8 and all(block.examples for block in runnable)
+    assert any(block.page == "README.md" for block in runnable)  # the README's own example runs too
+    assert {block.page for block in runnable} >= {"docs/plan.md", "docs/fit.md", "docs/designing.md"}
 
 
 @pytest.mark.parametrize("block", _params(None))

@@ -4,7 +4,7 @@ numbers `scaling plan --format json` gives for that budget, to 3 significant dig
 included. Skips, saying why, where chromium, chromedriver or selenium is missing
 (CI: `apt-get install chromium chromium-driver`, selenium from the dev extras).
 
-`python tests/report/test_report_browser.py OUT.png` writes the README's screenshot of the page.
+`python tests/report/test_report_browser.py OUT.png` writes the screenshot of the page that docs/report.md shows.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def _fit_label() -> str:
 FIT_LABEL = _fit_label()
 
 
-if __name__ == "__main__":  # the README's screenshot: python tests/report/test_report_browser.py docs/figures/report.png
+if __name__ == "__main__":  # docs/report.md's screenshot: python tests/report/test_report_browser.py docs/figures/report.png
     target = Path(sys.argv[1])
     with tempfile.TemporaryDirectory() as folder:
         html_path = Path(folder) / "report.html"
