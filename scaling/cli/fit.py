@@ -15,12 +15,29 @@ import typer
 from scaling.atomic import check_target
 from scaling.cli._app import Format, app, examples, finite_range, positive_finite, positive_int
 from scaling.cli.render import Output, quantity, show
-from scaling.fit.names import CHOICES
+from scaling.fit.names import CHOICES, FIT_AXES, FLOPS_CONVENTIONS
 
 
 
 Approach = Enum("Approach", {name if name.isidentifier() else f"approach_{name}": name for name in CHOICES}, type=str)
 """`--approach` choices: the registry's names (scaling.fit.names) and "all"."""
+Axis = Enum("Axis", {name: name for name in FIT_AXES}, type=str)  # type: ignore[misc]
+"""`--in` choices: the variable Approach 2's parabola is fitted in."""
+Convention = Enum("Convention", {name if name.isidentifier() else "six_nd": name for name in FLOPS_CONVENTIONS},
+                  type=str)  # type: ignore[misc]
+"""`--flops-convention` choices."""
+
+
+def _window(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"--window takes a whole number of sizes >= 1 or 'all', got {text!r}")
+    return value
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -70,6 +87,14 @@ def fit_command(
                                              callback=positive_int)] = None,
     flops: Annotated[list[float] | None, typer.Option(help="Budgets at which to report the optimum (repeatable; "
                                                            "default: the largest run's FLOPs and 100x it).")] = None,
+    window: Annotated[str, typer.Option(help="Approach 2: sizes each side of a budget's lowest loss its parabola "
+                                             "sees (Porian et al. 2024), or all (Hoffmann et al. 2022).")] = "2",
+    fit_in: Annotated[Axis, typer.Option("--in", help="Approach 2: fit each profile's parabola in log params "
+                                                      "(D derived) or log tokens (N derived).")] = Axis("params"),
+    round_budgets: Annotated[bool, typer.Option(help="Approach 2: group runs by FLOPs rounded to one "
+                                                     "significant figure.")] = False,
+    flops_convention: Annotated[Convention, typer.Option(help="Approach 2: budgets as C = 6ND from params and "
+                                                              "tokens, or the flops column as given.")] = Convention("6ND"),
     tracking_uri: Annotated[str | None, typer.Option(help="mlflow:EXPERIMENT: the MLflow tracking URI "
                                                           "(default $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")] = None,
 ) -> None:
@@ -90,7 +115,8 @@ def fit_command(
         drop_invalid=drop_invalid, params_column="params_nonembedding" if nonembedding else "params",
         bootstrap=bootstrap, level=level, seed=seed, n_jobs=jobs, flops=tuple(flops or ()),
         options={"fix": _floats(_pairs(fix, "--fix"), "--fix"), "drop_highest": drop_highest,
-                 "tie": ("alpha", "beta") if tie_exponents else (), "delta": delta})
+                 "tie": ("alpha", "beta") if tie_exponents else (), "delta": delta, "window": _window(window),
+                 "fit_in": fit_in.value, "round_budgets": round_budgets, "flops_convention": flops_convention.value})
     report = fit_request(request)
     if out is not None:
         for path in write_results(report.results, out):
@@ -160,6 +186,8 @@ def _render_one(key: str, fit: dict[str, Any]) -> str:
         lines.append(f"  dropped {len(fit['options']['dropped_runs'])} highest-loss runs")
     if fit.get("optima"):
         lines.append(f"  {len(fit['optima'])} optima: {fit['message']}")
+    if fit["law"] == "power_allocation" and "method" in fit["options"]:
+        lines.append(f"  method: {fit['options']['method']}, C = {fit.get('flops_convention', '6ND')}")
     for row in fit["at_budgets"]:
         parts = [f"C {row['flops']:.3g}:"]
         for name in ("params", "tokens", "loss"):

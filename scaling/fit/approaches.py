@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scaling.fit.convention import check_flops
 from scaling.fit.engine import fit_law
 from scaling.fit.resampling import check_resamples
 from scaling.fit.envelope import fit_envelope
@@ -66,6 +67,8 @@ class Prepared:
     """Runs-table name -> source column the runs were read with."""
     where: tuple[str, ...] = ()
     """Row filters the runs were read with."""
+    flops_ratio: dict[str, float] = field(default_factory=dict)
+    """min, median, max of the source's flops / (6 N D) (scaling.fit.convention)."""
 
     def data_range(self) -> dict[str, list[float]]:
         """[min, max] of params, tokens, flops and loss over the runs table."""
@@ -93,10 +96,12 @@ def prepare(source: RunsSource | Prepared, *, columns: Mapping[str, str] | None 
     if params_column not in CONVENTIONS:
         raise ValueError(f"params_column must be 'params' or 'params_nonembedding', got {params_column!r}")
     runs, curves = _read(source, columns, drop_invalid, tuple(where))
+    ratio = check_flops(runs)  # the source's own column, before any convention recomputes it
     if params_column == "params_nonembedding":
         runs, curves = _non_embedding(runs, curves)
     return Prepared(runs=average_seeds(runs), all_runs=runs, curves=curves,
-                    params_convention=CONVENTIONS[params_column], columns=dict(columns or {}), where=tuple(where))
+                    params_convention=CONVENTIONS[params_column], columns=dict(columns or {}), where=tuple(where),
+                    flops_ratio=ratio)
 
 
 @dataclass(frozen=True)
@@ -106,9 +111,9 @@ class Approach:
     name: str
     title: str
     fits: dict[str, Callable[..., FitResult]]
-    """Result key -> (prepared, bootstrap=, level=, seed=, n_jobs=, **law_options) -> FitResult."""
-    takes_law_options: bool
-    """Whether delta, tie, fix, drop_highest apply (the parametric fits)."""
+    """Result key -> (prepared, bootstrap=, level=, seed=, n_jobs=, **options) -> FitResult."""
+    options: tuple[str, ...]
+    """The options it takes (LAW_OPTIONS for the parametric fits, ISOFLOP_OPTIONS for Approach 2)."""
 
 
 def _envelope(prepared: Prepared, *, bootstrap: int, level: float, seed: int, n_jobs: int | None,
@@ -120,8 +125,8 @@ def _envelope(prepared: Prepared, *, bootstrap: int, level: float, seed: int, n_
 
 
 def _isoflop(prepared: Prepared, *, bootstrap: int, level: float, seed: int, n_jobs: int | None,
-             **law_options: Any) -> FitResult:
-    return fit_isoflop(prepared.runs, bootstrap=bootstrap, level=level, seed=seed)
+             **options: Any) -> FitResult:
+    return fit_isoflop(prepared.runs, bootstrap=bootstrap, level=level, seed=seed, **options)
 
 
 def _parametric(law: str) -> Callable[..., FitResult]:
@@ -146,12 +151,17 @@ def fit_frontier(optima: Sequence[Mapping[str, Any]], **options: Any) -> FitResu
     return fit_law("kaplan_c", frontier, **options)
 
 
+LAW_OPTIONS = ("fix", "drop_highest", "tie", "delta")
+"""Options of the parametric fits (scaling.fit.engine.fit_law)."""
+ISOFLOP_OPTIONS = ("window", "fit_in", "round_budgets", "flops_convention")
+"""Options of Approach 2 (scaling.fit.isoflop.fit_isoflop)."""
 APPROACHES: dict[str, Approach] = {
-    "1": Approach("1", "Chinchilla Approach 1: envelope of training curves", {"approach_1": _envelope}, False),
-    "2": Approach("2", "Chinchilla Approach 2: IsoFLOP profiles", {"approach_2": _isoflop}, False),
-    "3": Approach("3", "Chinchilla Approach 3: parametric L(N, D)", {"approach_3": _parametric("chinchilla")}, True),
+    "1": Approach("1", "Chinchilla Approach 1: envelope of training curves", {"approach_1": _envelope}, ()),
+    "2": Approach("2", "Chinchilla Approach 2: IsoFLOP profiles", {"approach_2": _isoflop}, ISOFLOP_OPTIONS),
+    "3": Approach("3", "Chinchilla Approach 3: parametric L(N, D)", {"approach_3": _parametric("chinchilla")},
+                  LAW_OPTIONS),
     "kaplan": Approach("kaplan", "Kaplan et al. 2020: L(N, D) and the frontier L(C)",
-                       {"kaplan_nd": _parametric("kaplan_nd"), "kaplan_c": _frontier}, True),
+                       {"kaplan_nd": _parametric("kaplan_nd"), "kaplan_c": _frontier}, LAW_OPTIONS),
 }
 _FITS_RUNS_TABLE = ("approach_2", "approach_3", "kaplan_nd")
 """Results whose n_points counts the runs table's configurations (the others count curves or minima)."""
@@ -171,9 +181,11 @@ def fit_approach(name: str, source: RunsSource | Prepared, *, bootstrap: int = 0
         raise ValueError(f"approach must be one of {', '.join(CHOICES)}, got {name!r}")
     approach = APPROACHES[name]
     prepared = prepare(source, params_column=law_options.pop("params_column", "params"))
-    if law_options and not approach.takes_law_options:
-        raise ValueError(f"{', '.join(sorted(law_options))} apply to approaches 3 and kaplan only, "
-                         f"not approach {name}")
+    foreign = sorted(set(law_options) - set(approach.options))
+    if foreign:
+        takers = sorted({a.name for a in APPROACHES.values() if set(foreign) & set(a.options)})
+        raise ValueError(f"{', '.join(foreign)} apply to approach{'es' if len(takers) > 1 else ''} "
+                         f"{' and '.join(takers)} only, not approach {name}")
     boot = {"bootstrap": bootstrap, "level": level, "seed": seed, "n_jobs": n_jobs}
     averaged = len(prepared.runs) < len(prepared.all_runs)
     results: dict[str, FitResult] = {}
@@ -191,7 +203,8 @@ def fit_approach(name: str, source: RunsSource | Prepared, *, bootstrap: int = 0
         extra = {"seeds_averaged": f"{len(prepared.all_runs)} runs"} if averaged and key in _FITS_RUNS_TABLE else {}
         results[key] = replace(result, approach=name, params_convention=prepared.params_convention,
                                options={**result.options, **extra}, data_range=prepared.data_range(),
-                               columns=prepared.columns, where=list(prepared.where))
+                               columns=prepared.columns, where=list(prepared.where),
+                               flops_ratio=prepared.flops_ratio)
     if not results:
         raise ValueError(f"approach {name} could not be fitted: {'; '.join(notes)}")
     if skipped is not None:
@@ -204,8 +217,8 @@ def fit_runs(source: RunsSource | Prepared, approach: str = "3", *, columns: Map
              seed: int = 0, n_jobs: int | None = None, **law_options: Any) -> tuple[dict[str, FitResult], list[str]]:
     """Fit `source` by `approach` (a registry name or "all"); returns {key: FitResult} and notes
     on what was skipped ("1: ...", "kaplan_c: ..."). Keys: "approach_1", "approach_2",
-    "approach_3", "kaplan_nd", "kaplan_c". `law_options` (delta, tie, fix, drop_highest) go to
-    the parametric fits; `params_column` chooses the parameter convention for every approach."""
+    "approach_3", "kaplan_nd", "kaplan_c". `law_options` go to the approaches that take them
+    (LAW_OPTIONS to the parametric fits, ISOFLOP_OPTIONS to Approach 2); `params_column` chooses the parameter convention for every approach."""
     if approach not in CHOICES:
         raise ValueError(f"approach must be one of {', '.join(CHOICES)}, got {approach!r}")
     check_resamples(bootstrap, level)  # before reading the runs: a refusal costs nothing
@@ -216,7 +229,9 @@ def fit_runs(source: RunsSource | Prepared, approach: str = "3", *, columns: Map
     results: dict[str, FitResult] = {}
     skipped: list[str] = []
     for name in wanted:
-        options = law_options if APPROACHES[name].takes_law_options else {}
+        # One approach gets every option (fit_approach refuses a foreign one); "all" gives each its own.
+        options = law_options if approach != "all" else {k: v for k, v in law_options.items()
+                                                          if k in APPROACHES[name].options}
         try:
             results.update(fit_approach(name, prepared, **boot, skipped=skipped, **options))
         except ValueError as exc:

@@ -1,12 +1,20 @@
 """Chinchilla Approach 2: IsoFLOP profiles -> per-budget optima -> N_opt = k C^a, D_opt = k' C^b.
 
-Runs are grouped by budget (a sweep's own budget labels, exact FLOP values, or log-binned when
-C varies a little within a budget). Each budget's loss-minimising N comes from a parabola in log N through only the
-points next to the lowest loss (never one global parabola over a wide range, which is biased
-when the profile is not parabolic); a minimum at the edge of the sampled sizes is flagged,
-warned about and left out of the power laws.
+Runs are grouped by budget (a sweep's own budget labels, exact FLOP values, log-binned when C
+varies a little within a budget, or rounded to one significant figure with `round_budgets`).
+Each budget's loss-minimising size comes from a parabola, in log N or in log D (`fit_in`),
+through the points next to the lowest loss (`window` sizes each side: Porian et al. 2024's
+local fit, the default) or through the whole profile (`window=None`: Hoffmann et al. 2022's
+fit, biased where the profile is not parabolic); a minimum at the edge of the sampled sizes is
+flagged, warned about and left out of the power laws.
 
-Legend: C = budget FLOPs, N = params, D = tokens, L = loss; x = log N.
+One FLOP convention per fit (`flops_convention`): "6ND" reads each budget as C = 6 N D from the
+runs' own params and tokens, so the other quantity is D_opt = C / (6 N_opt) (or N_opt = C /
+(6 D_opt)) and a + b = 1 exactly; "column" keeps the flops column as given (counted FLOPs, with
+attention, say) and reads the other quantity off the runs' own tokens (or params) at the
+optimum, interpolated in log-log between its neighbours, so a + b need not be 1.
+
+Legend: C = budget FLOPs, N = params, D = tokens, L = loss; x = log N (or log D).
 
 References:
     Hoffmann et al. 2022, Sec. 3.2 (Approach 2, a = 0.49, b = 0.51);
@@ -24,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.fit import resampling
+from scaling.fit.names import FIT_AXES, FLOPS_CONVENTIONS
 from scaling.fit.identify import NotIdentifiable, allocation_flags, warn_flags
 from scaling.fit.result import FitResult, FitWarning
 from scaling.laws.base import Array
@@ -49,27 +58,67 @@ def group_budgets(flops: Array, gap_decades: float = BUDGET_GAP_DECADES) -> Arra
     return labels
 
 
-def budget_labels(runs: pd.DataFrame, gap_decades: float = BUDGET_GAP_DECADES) -> Array:
+@dataclass(frozen=True)
+class IsoflopMethod:
+    """How Approach 2 reads each IsoFLOP profile; recorded in the fit's options."""
+
+    window: int | None = 2
+    """Sizes each side of the lowest loss the parabola sees; None: the whole profile."""
+    fit_in: str = "params"
+    """"params" (parabola in log N, D derived) or "tokens" (in log D, N derived)."""
+    round_budgets: bool = False
+    """Group runs by their FLOPs rounded to one significant figure (3.1e18 and 2.9e18 -> 3e18)."""
+    flops_convention: str = "6ND"
+
+    def __post_init__(self) -> None:
+        if self.window is not None and (isinstance(self.window, bool) or int(self.window) != self.window
+                                        or self.window < 1):
+            raise ValueError(f"window must be a whole number of sizes >= 1, or None for the whole profile, "
+                             f"got {self.window!r}")
+        if self.fit_in not in FIT_AXES:
+            raise ValueError(f"fit_in must be one of {', '.join(FIT_AXES)}, got {self.fit_in!r}")
+        if self.flops_convention not in FLOPS_CONVENTIONS:
+            raise ValueError(f"flops_convention must be one of {', '.join(FLOPS_CONVENTIONS)}, "
+                             f"got {self.flops_convention!r}")
+
+    def describe(self) -> str:
+        """E.g. "local parabola (2 sizes each side) in log N"."""
+        span = "parabola over the whole profile" if self.window is None else \
+            f"local parabola ({self.window} sizes each side)"
+        return f"{span} in log {'N' if self.fit_in == 'params' else 'D'}"
+
+
+def budget_labels(runs: pd.DataFrame, gap_decades: float = BUDGET_GAP_DECADES, *,
+                  round_budgets: bool = False) -> Array:
     """Budget label per run: the sweep's own `budget_flops` where the runs carry it (a sweep
-    directory's summary), else `group_budgets` over the FLOPs column."""
+    directory's summary); else the FLOPs column rounded to one significant figure when
+    `round_budgets`, else `group_budgets` over it."""
     if "budget_flops" in runs.columns and runs["budget_flops"].notna().all():
         return np.unique(runs["budget_flops"].to_numpy(float), return_inverse=True)[1]
-    return group_budgets(runs["flops"].to_numpy(float), gap_decades)
+    flops = runs["flops"].to_numpy(float)
+    if round_budgets:
+        return np.unique([float(f"{c:.0e}") for c in flops], return_inverse=True)[1]
+    return group_budgets(flops, gap_decades)
 
 
-def budget_optimum(params: Array, tokens: Array, loss: Array, window: int = 2) -> dict[str, Any]:
-    """Loss-minimising (params, tokens, loss) of one IsoFLOP profile, from a local parabola.
+def budget_optimum(params: Array, tokens: Array, loss: Array, window: int | None = 2, *, fit_in: str = "params",
+                   flops_convention: str = "6ND", flops: Array | None = None) -> dict[str, Any]:
+    """Loss-minimising (params, tokens, loss) of one IsoFLOP profile, from a parabola.
 
-    Fit L = c2 x^2 + c1 x + c0, x = log N, through the lowest-loss size and `window` sizes on each
-    side; the vertex x* = -c1 / (2 c2) is the optimum (Hoffmann et al. 2022, Sec. 3.2, applied
-    locally as Porian et al. 2024, Sec. 2 advise). The vertex is used only inside those runs
-    and within the local rise of the lowest loss (scattered or repeated sizes can give a flat,
-    meaningless parabola); otherwise the lowest-loss size itself. D_opt = C / (6 N_opt) with C the
-    geometric mean of the runs' 6 N D (their tokens, whatever FLOP accounting). `edge` is True
-    when the lowest loss is the smallest or largest N sampled: the optimum may lie outside.
-    Runs of one size (seeds, or a bootstrap's repeated draws) count once, at their mean loss.
+    Fit L = c2 x^2 + c1 x + c0, x = log N (or log D with `fit_in="tokens"`), through the
+    lowest-loss size and `window` sizes on each side (None: every size); the vertex x* = -c1 /
+    (2 c2) is the optimum (Hoffmann et al. 2022, Sec. 3.2, applied locally as Porian et al.
+    2024, Sec. 2 advise). The vertex is used only inside those runs and within the local rise
+    of the lowest loss (scattered or repeated sizes can give a flat, meaningless parabola);
+    otherwise the lowest-loss size itself. The other quantity and the budget C follow the FLOP
+    convention (module docstring): "6ND" takes C as the geometric mean of the runs' 6 N D and
+    the other quantity as C / (6 x*); "column" takes C from `flops` and the other quantity by
+    log-log interpolation between the runs' own (N, D) either side of x*. `edge` is True when
+    the lowest loss is the smallest or largest size sampled: the optimum may lie outside. Runs of one size (seeds, or
+    a bootstrap's repeated draws) count once, at their mean loss.
     """
-    x, y, counts = profile(params, loss)
+    axis, other = (params, tokens) if fit_in == "params" else (tokens, params)
+    x, y, counts = profile(axis, loss)
     best = int(np.argmin(y))
     edge = best in (0, len(y) - 1)
     vertex, vertex_loss = float(x[best]), float(y[best])
@@ -78,25 +127,36 @@ def budget_optimum(params: Array, tokens: Array, loss: Array, window: int = 2) -
         c2, c1, c0 = parabola
         candidate = -c1 / (2 * c2)
         candidate_loss = c0 + c1 * candidate + c2 * candidate**2
-        local_rise = y[max(0, best - window):best + window + 1].max() - y[best]
+        reach = len(y) if window is None else window
+        local_rise = y[max(0, best - reach):best + reach + 1].max() - y[best]
         if x_low <= candidate <= x_high and abs(candidate_loss - y[best]) <= local_rise:
             vertex, vertex_loss = float(candidate), float(candidate_loss)
-    flops = 6.0 * params * tokens
-    budget = float(np.exp(np.log(flops).mean()))
-    return {"params": float(np.exp(vertex)), "tokens": budget / (6.0 * float(np.exp(vertex))),
-            "loss": vertex_loss, "n_runs": int(len(params)), "edge": bool(edge)}
+    value = float(np.exp(vertex))
+    if flops_convention == "6ND":
+        budget = float(np.exp(np.log(6.0 * params * tokens).mean()))
+        derived = budget / (6.0 * value)
+    else:
+        if flops is None:
+            raise ValueError("the 'column' FLOP convention needs the runs' flops")
+        budget = float(np.exp(np.log(flops).mean()))
+        sizes, first = np.unique(np.log(axis), return_index=True)  # a size's seeds share its other quantity
+        derived = float(np.exp(np.interp(vertex, sizes, np.log(other)[first])))
+    found_params, found_tokens = (value, derived) if fit_in == "params" else (derived, value)
+    return {"flops": budget, "params": found_params, "tokens": found_tokens, "loss": vertex_loss,
+            "n_runs": int(len(params)), "edge": bool(edge)}
 
 
-def local_parabola(params: Array, loss: Array, window: int = 2) -> tuple[Array | None, tuple[float, float]]:
-    """The local parabola `budget_optimum` uses: (c2, c1, c0) of L = c2 x^2 + c1 x + c0, x = log N,
-    through the lowest-loss size and `window` sizes on each side (None with fewer than 3 sizes
+def local_parabola(params: Array, loss: Array, window: int | None = 2) -> tuple[Array | None, tuple[float, float]]:
+    """The parabola `budget_optimum` uses: (c2, c1, c0) of L = c2 x^2 + c1 x + c0, x = log of
+    `params` (or of whichever size variable is passed), through the lowest-loss size and
+    `window` sizes on each side (None: all; None for the parabola with fewer than 3 sizes
     there), and the span (x_low, x_high) of those sizes. Plots draw it (scaling.plot)."""
     return _parabola(*profile(params, loss), window)
 
 
-def _parabola(x: Array, y: Array, counts: Array, window: int) -> tuple[Array | None, tuple[float, float]]:
+def _parabola(x: Array, y: Array, counts: Array, window: int | None) -> tuple[Array | None, tuple[float, float]]:
     best = int(np.argmin(y))
-    local = slice(max(0, best - window), min(len(y), best + window + 1))
+    local = slice(0, len(y)) if window is None else slice(max(0, best - window), min(len(y), best + window + 1))
     span = (float(x[local].min()), float(x[local].max()))
     if x[local].size < 3:
         return None, span
@@ -112,32 +172,36 @@ def profile(params: Array, loss: Array) -> tuple[Array, Array, Array]:
     return np.log(sizes), np.bincount(inverse, weights=loss) / counts, counts.astype(float)
 
 
-def isoflop_optima(runs: pd.DataFrame, *, window: int = 2,
-                   gap_decades: float = BUDGET_GAP_DECADES) -> list[dict[str, Any]]:
-    """One optimum per budget with at least three distinct sizes, sorted by budget."""
+def isoflop_optima(runs: pd.DataFrame, *, window: int | None = 2, gap_decades: float = BUDGET_GAP_DECADES,
+                   method: IsoflopMethod | None = None) -> list[dict[str, Any]]:
+    """One optimum per budget with at least three distinct sizes, sorted by budget (`method`,
+    when given, overrides `window`)."""
+    method = method or IsoflopMethod(window=window)
     columns = [runs[c].to_numpy(float) for c in ("flops", "params", "tokens", "loss")]
-    return _optima(*columns, budget_labels(runs, gap_decades), window)
+    return _optima(*columns, budget_labels(runs, gap_decades, round_budgets=method.round_budgets), method)
 
 
 def _optima(flops: Array, params: Array, tokens: Array, loss: Array, labels: Array,
-            window: int) -> list[dict[str, Any]]:
+            method: IsoflopMethod) -> list[dict[str, Any]]:
     optima = []
+    axis = params if method.fit_in == "params" else tokens
     for label in np.unique(labels):
         member = labels == label
-        if np.unique(params[member]).size < 3:
+        if np.unique(axis[member]).size < 3:
             logger.info("budget group %d has fewer than 3 distinct sizes; skipped", label)
             continue
-        optimum = budget_optimum(params[member], tokens[member], loss[member], window)
-        optima.append({"flops": float(np.exp(np.log(flops[member]).mean())), **optimum})
+        optima.append(budget_optimum(params[member], tokens[member], loss[member], method.window,
+                                     fit_in=method.fit_in, flops_convention=method.flops_convention,
+                                     flops=flops[member]))
     return optima
 
 
 def allocation(flops: Array, params: Array, tokens: Array, loss: Array, labels: Array,
-               window: int = 2) -> dict[str, float]:
+               window: int | None = 2, method: IsoflopMethod | None = None) -> dict[str, float]:
     """The Approach 2 estimator on arrays (one run per entry, budget `labels`): per-budget
     optima, then `allocation_from_optima`. The bootstrap and the study designer (scaling.design)
     re-run exactly this; ValueError (NotIdentifiable) when fewer than 2 budgets are interior."""
-    return allocation_from_optima(_optima(flops, params, tokens, loss, labels, window))
+    return allocation_from_optima(_optima(flops, params, tokens, loss, labels, method or IsoflopMethod(window=window)))
 
 
 def power_law(flops: Array, values: Array) -> tuple[float, float]:
@@ -171,9 +235,14 @@ def interior_optima(optima: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [o for o in optima if not o["edge"]]
 
 
-def fit_isoflop(runs: pd.DataFrame | RunsSource, *, window: int = 2, gap_decades: float = BUDGET_GAP_DECADES,
+def fit_isoflop(runs: pd.DataFrame | RunsSource, *, window: int | None = 2, gap_decades: float = BUDGET_GAP_DECADES,
+                fit_in: str = "params", round_budgets: bool = False, flops_convention: str = "6ND",
                 bootstrap: int = 0, level: float = 0.95, seed: int = 0) -> FitResult:
     """Chinchilla Approach 2 (Hoffmann et al. 2022, Sec. 3.2) with a residual bootstrap.
+
+    `window`, `fit_in`, `round_budgets` and `flops_convention` choose how each profile is read
+    (`IsoflopMethod`, module docstring); the defaults are the local parabola in log N with
+    C = 6 N D. Each is recorded in the fit's options.
 
     The bootstrap keeps the design (every run's size and budget) and redraws the losses: inside
     each budget's window the local parabola stands for the true profile, and runs get log
@@ -187,8 +256,10 @@ def fit_isoflop(runs: pd.DataFrame | RunsSource, *, window: int = 2, gap_decades
     largest budget in 89%; resampling runs instead thinned an 8-size profile to about 5 sizes,
     a steadier estimator than the one reported, whose interval missed its own estimate.
     """
+    method = IsoflopMethod(window=window, fit_in=fit_in, round_budgets=round_budgets,
+                           flops_convention=flops_convention)
     runs = average_seeds(read_runs(runs))  # seeds count once: one point per configuration
-    optima = isoflop_optima(runs, window=window, gap_decades=gap_decades)
+    optima = isoflop_optima(runs, gap_decades=gap_decades, method=method)
     edges = [o["flops"] for o in optima if o["edge"]]
     if edges:
         warnings.warn(f"{len(edges)} of {len(optima)} budgets have their lowest loss at the smallest or "
@@ -200,7 +271,7 @@ def fit_isoflop(runs: pd.DataFrame | RunsSource, *, window: int = 2, gap_decades
     draws = None
     uncertainty = "none"
     if bootstrap:
-        statistic = _ResidualResample.of(runs, window, gap_decades, fitted)
+        statistic = _ResidualResample.of(runs, method, gap_decades, fitted)
         result = resampling.bootstrap(statistic, bootstrap, seed=seed, what="resamples")
         draws, uncertainty = result.draws, result.uncertainty
     return FitResult.build(
@@ -209,8 +280,10 @@ def fit_isoflop(runs: pd.DataFrame | RunsSource, *, window: int = 2, gap_decades
         converged=True, message=f"{len(optima) - len(edges)} budgets fitted, {len(edges)} at an edge",
         n_points=len(runs), data_digest=data_digest(runs, ("params", "tokens", "flops")),
         optima=optima, samples=draws, level=level, uncertainty=uncertainty, not_identifiable=flags,
-        options={"window": window, "gap_decades": gap_decades, "method": "local parabola in log N",
-                 **({"resampling": "residuals of the local parabolas, design kept"} if bootstrap else {})})
+        flops_convention=flops_convention,
+        options={"window": window, "gap_decades": gap_decades, "method": method.describe(), "fit_in": fit_in,
+                 "round_budgets": round_budgets,
+                 **({"resampling": "residuals of the parabolas, design kept"} if bootstrap else {})})
 
 
 @dataclass(frozen=True)
@@ -224,25 +297,26 @@ class _ResidualResample:
     """Each run's loss under its budget's local parabola (its observed loss outside the window)."""
     residuals: Array
     """Pooled log residuals log(L / fitted), scaled by sqrt(m / (m - 3)) for m sizes per window."""
-    window: int
+    method: IsoflopMethod
     estimate: dict[str, float]
     """The point estimate (k, a, k_tokens, b)."""
     centre: dict[str, float]
     """The same estimator applied to `fitted`: the truth of the bootstrap's world."""
 
     @classmethod
-    def of(cls, runs: pd.DataFrame, window: int, gap_decades: float,
+    def of(cls, runs: pd.DataFrame, method: IsoflopMethod, gap_decades: float,
            estimate: dict[str, float]) -> _ResidualResample:
         flops, params, tokens, loss = (runs[c].to_numpy(float) for c in ("flops", "params", "tokens", "loss"))
-        labels = budget_labels(runs, gap_decades)
+        axis = params if method.fit_in == "params" else tokens
+        labels = budget_labels(runs, gap_decades, round_budgets=method.round_budgets)
         fitted = loss.copy()
         residuals = []
         for label in np.unique(labels):
             member = np.flatnonzero(labels == label)
-            if np.unique(params[member]).size < 3:
+            if np.unique(axis[member]).size < 3:
                 continue
-            parabola, (x_low, x_high) = local_parabola(params[member], loss[member], window)
-            x = np.log(params[member])
+            parabola, (x_low, x_high) = local_parabola(axis[member], loss[member], method.window)
+            x = np.log(axis[member])
             inside = (x >= x_low) & (x <= x_high)
             sizes = np.unique(x[inside]).size
             if parabola is None or parabola[0] <= 0 or sizes <= 3:  # no curvature, or no residual freedom
@@ -252,10 +326,10 @@ class _ResidualResample:
             residuals.append(scale * np.log(loss[member[inside]] / fitted[member[inside]]))
         pooled = np.concatenate(residuals) if residuals else np.empty(0)
         try:
-            centre = allocation(flops, params, tokens, fitted, labels, window)
+            centre = allocation(flops, params, tokens, fitted, labels, method=method)
         except ValueError:  # the smoothed profiles lose an interior budget: centre on the estimate
             centre = dict(estimate)
-        return cls((flops, params, tokens), labels, fitted, pooled, window, dict(estimate), centre)
+        return cls((flops, params, tokens), labels, fitted, pooled, method, dict(estimate), centre)
 
     def __call__(self, rng: np.random.Generator) -> dict[str, float]:
         if self.residuals.size == 0:
@@ -263,7 +337,7 @@ class _ResidualResample:
         loss = self.fitted * np.exp(rng.choice(self.residuals, size=self.fitted.size))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RANK_WARNING)  # near-duplicate sizes: polyfit still solves
-            drawn = allocation(*self.columns, loss, self.labels, self.window)
+            drawn = allocation(*self.columns, loss, self.labels, method=self.method)
         # Each draw's error against the bootstrap world's truth, added to the point estimate:
         # log N_opt = log k + a log C is linear in (log k, a), so the shift holds at every budget
         # and the interval is the estimator's spread around what it reported. (Reflecting the

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scaling.fit.approaches import fit_runs, summary
+from scaling.fit.approaches import APPROACHES, fit_runs, summary
 from scaling.fit.names import APPROACH_NAMES
 from scaling.fit.objective import HOFFMANN_DELTA
 from scaling.fit.result import FitResult
@@ -31,13 +31,22 @@ SHOWN_DECADES = 2.0
 DISAGREEMENT = 1.25
 """Allocations further apart than this factor, with no intervals that overlap, get a note."""
 
-OPTIONS: dict[str, tuple[str, Any, tuple[str, ...]]] = {
-    "fix": ("--fix", {}, ("3", "kaplan")),
-    "drop_highest": ("--drop-highest", 0, ("3", "kaplan")),
-    "tie": ("--tie-exponents", (), ("3", "kaplan")),
-    "delta": ("--delta", HOFFMANN_DELTA, ("3", "kaplan")),
+OPTIONS: dict[str, tuple[str, Any]] = {
+    "fix": ("--fix", {}),
+    "drop_highest": ("--drop-highest", 0),
+    "tie": ("--tie-exponents", ()),
+    "delta": ("--delta", HOFFMANN_DELTA),
+    "window": ("--window", 2),
+    "fit_in": ("--in", "params"),
+    "round_budgets": ("--round-budgets", False),
+    "flops_convention": ("--flops-convention", "6ND"),
 }
-"""Option -> (its CLI flag, default, approaches it applies to)."""
+"""Option -> (its CLI flag, default). Which approaches take it is the registry's
+(`scaling.fit.approaches.APPROACHES[...].options`)."""
+
+
+def _takers(option: str) -> tuple[str, ...]:
+    return tuple(name for name, approach in APPROACHES.items() if option in approach.options)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,15 +98,17 @@ def applicable_options(approach: str, options: Mapping[str, Any]) -> tuple[dict[
     under "all" (ValueError naming the flags when a single approach is given one it ignores)."""
     set_options = {k: v for k, v in options.items() if v != OPTIONS[k][1]}
     wanted = set(APPROACH_NAMES) if approach == "all" else {approach}
-    ignored = [k for k in set_options if not wanted <= set(OPTIONS[k][2])]
-    if ignored:
-        takers = sorted({a for k in ignored for a in OPTIONS[k][2]})
-        flags = ", ".join(OPTIONS[k][0] for k in ignored)
-        where = f"approach{'es' if len(takers) > 1 else ''} {' and '.join(takers)} only"
-        if approach != "all":
-            raise ValueError(f"{flags} apply to {where}, not approach {approach}")
-        return set_options, [f"{flags} apply to {where}"]
-    return set_options, []
+    ignored = [k for k in set_options if not wanted <= set(_takers(k))]
+    if not ignored:
+        return set_options, []
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for k in ignored:
+        groups.setdefault(_takers(k), []).append(OPTIONS[k][0])
+    notes = [f"{', '.join(flags)} apply to approach{'es' if len(takers) > 1 else ''} {' and '.join(takers)} only"
+             for takers, flags in groups.items()]
+    if approach != "all":
+        raise ValueError(f"{'; '.join(notes)}, not approach {approach}")
+    return set_options, notes
 
 
 def fit_request(request: FitRequest) -> FitReport:

@@ -35,7 +35,7 @@ RESIDUAL_AXES = ("flops", "params", "tokens")
 
 
 def plot_isoflop(runs: RunsSource, *, fit: FitResult | None = None, law: LawEstimate | str | None = None,
-                 window: int = 2, ax: Axes | None = None) -> Axes:
+                 window: int | None = 2, ax: Axes | None = None) -> Axes:
     """Loss against params per budget with each budget's local parabola and its minimum
     (Hoffmann et al. 2022, Fig. 3 left); `law` adds its IsoFLOP slices, dashed (Fig. 4 right).
     Seeds of one size are drawn faint, their mean solid.
@@ -56,7 +56,9 @@ def plot_isoflop(runs: RunsSource, *, fit: FitResult | None = None, law: LawEsti
     law = get_preset(law) if isinstance(law, str) else law
     if law is not None and not get_law(law.law).predicts_loss:
         raise ValueError(f"{law.label} predicts no loss: IsoFLOP slices need a loss law")
-    window = int(fit.options.get("window", window)) if fit is not None else window
+    window = fit.options.get("window", window) if fit is not None else window  # None: the whole profile
+    # A parabola fitted in log D is not drawn on a params axis (its optima still are).
+    draw_parabolas = fit is None or fit.options.get("fit_in", "params") == "params"
     optima = fit.optima if fit is not None else isoflop_optima(runs, window=window)
     labels = budget_labels(runs)
     groups = [runs[labels == label] for label in np.unique(labels)]
@@ -71,7 +73,7 @@ def plot_isoflop(runs: RunsSource, *, fit: FitResult | None = None, law: LawEsti
         ax.plot(np.exp(log_sizes), mean_loss, marker=marker, linestyle="none", color=color, markersize=5,
                 alpha=0.85, label=f"{budget:.2g} FLOPs")
         parabola, (x_low, x_high) = local_parabola(params, loss, window)
-        if parabola is not None and group["params"].nunique() >= 3:
+        if draw_parabolas and parabola is not None and group["params"].nunique() >= 3:
             x = np.linspace(x_low, x_high, 50)
             ax.plot(np.exp(x), np.polyval(parabola, x), color=color, linewidth=1.4)
         if law is not None:

@@ -100,6 +100,12 @@ def test_all_skips_what_the_data_cannot_support():
     (["fit", "chinchilla-2022", "--approach", "2", "--fix", "E=1.69"], "--fix"),
     (["fit", "chinchilla-2022", "--approach", "1", "--tie-exponents"], "--tie-exponents"),
     (["fit", "chinchilla-2022", "--approach", "2", "--drop-highest", "5", "--delta", "0.01"], "--drop-highest, --delta"),
+    (["fit", "chinchilla-2022", "--approach", "2", "--window", "0"], "--window takes a whole number"),
+    (["fit", "chinchilla-2022", "--approach", "2", "--window", "wide"], "--window takes a whole number"),
+    (["fit", "chinchilla-2022", "--approach", "3", "--window", "all"], "--window apply to approach 2 only"),
+    (["fit", "chinchilla-2022", "--approach", "3", "--in", "tokens", "--round-budgets"],
+     "--in, --round-budgets apply to approach 2 only, not approach 3"),
+    (["fit", "chinchilla-2022", "--approach", "2", "--in", "flops"], "'flops' is not one of"),
 ])
 def test_bad_input_is_one_line(args, message):
     result = runner.invoke(app, args)
