@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -18,7 +17,6 @@ from scaling.cli.progress import ProgressView, sweep_status
 from scaling.cli.render import Output, Table, duration, flops, quantity, show
 from scaling.cli.tracking import TrackerOption, TrackingUri, open_tracker
 from scaling.sweep.spec import bundled_specs
-from scaling.design.goal import Goal
 
 if TYPE_CHECKING:
     from scaling.sweep.backends import SweepProgress
@@ -59,6 +57,7 @@ def sweep_command(
     its width goal or its FLOPs."""
     # lazy: start-up speed (each command loads only its own library)
     from scaling.sweep.scheduler import check_can_train
+    from scaling.design.study import next_spec, run_spec
     from scaling.sweep.scheduler import dry_run as plan_dry_run
     from scaling.sweep.scheduler import run_sweep
     from scaling.sweep.spec import load_spec
@@ -67,19 +66,15 @@ def sweep_command(
     if address is not None and backend is not Backend.ray:
         raise ValueError("--address needs --backend ray")
     sweep = load_spec(spec)
-    if until_width is not None and sweep.tables.get("design") is None:
-        raise ValueError("--until-width needs a designed study (a spec with a [design] table)")
     if not dry_run:  # torch, ray, a GPU: refused in one line before any round is designed or run trained
         check_can_train(sweep, backend.value)
     if dry_run:
-        if sweep.tables.get("design") is not None:
-            step = _next_design_round(sweep, out)
-            if isinstance(step, str):  # a finished study: nothing to list, and nothing wrong
-                typer.echo(f"{sweep.name}: the designed study is over ({step}); no round left to train "
-                           f"(scaling runs {out / sweep.name} lists its runs and rounds)")
-                return
-            sweep = step
-        show(_render_dry_run(plan_dry_run(sweep, out, workers=workers)), format)
+        step = next_spec(sweep, out)
+        if isinstance(step, str):  # a finished study: nothing to list, and nothing wrong
+            typer.echo(f"{sweep.name}: the designed study is over ({step}); no round left to train "
+                       f"(scaling runs {out / sweep.name} lists its runs and rounds)")
+            return
+        show(_render_dry_run(plan_dry_run(step, out, workers=workers)), format)
         return
     with open_tracker(tracker, tracking_uri, sweep.name) as sink, ProgressView(sweep.name, 0, unit="runs") as view:
         def train(round_spec: SweepConfig) -> SweepProgress:
@@ -87,10 +82,9 @@ def sweep_command(
                              retries=retries, progress=lambda s: view.update(s.done, sweep_status(s), total=s.total),
                              command=command_line(), on_run_end=sink)
 
-        if sweep.tables.get("design") is not None:
-            state = _run_design(sweep, out, until_width, train)
-        else:
-            state = train(sweep)
+        state, study = run_spec(sweep, out, train_round=train, until_width=until_width, on_round=_report_round)
+    if study is not None:
+        typer.echo(f"{sweep.name}: {len(study.rounds)} rounds; stopped: {study.stopped}", err=True)
     result = sweep_result(out / sweep.name, state)
     show(Output([f"{result.sweep_dir}: {result.ok} ok, {result.diverged} diverged, {result.failed} failed, "
                  f"{result.already_done} already done; summary in {result.summary}"],
@@ -133,46 +127,12 @@ def runs_command(
                 document=status.to_json()), format)
 
 
-def _run_design(sweep: SweepConfig, out: Path, until_width: float | None,
-                train: Callable[[SweepConfig], SweepProgress]) -> SweepProgress:
-    """The design loop (scaling.design.study.run_study); each round's fit is printed as it ends.
-    Returns the counts over every round this invocation trained."""
-    # lazy: start-up speed (each command loads only its own library)
-    from scaling.design.study import run_study
-
-    states: list[Any] = []
-
-    def train_round(round_spec: SweepConfig) -> None:
-        states.append(train(round_spec))
-
-    def report(record: dict[str, Any]) -> None:
-        achieved = "not identified" if record.get("width") is None else f"{record['width']:.1%}"
-        predicted = "not identified" if record.get("predicted_width") is None else f"{record['predicted_width']:.1%}"
-        typer.echo(f"round {record['round']}: {record['flops']:.3g} FLOPs; interval width at the target: predicted "
-                   f"{predicted}, achieved {achieved}", err=True)
-
-    study = run_study(sweep, out, until_width=until_width, train_round=train_round, on_round=report)
-    typer.echo(f"{sweep.name}: {len(study.rounds)} rounds; stopped: {study.stopped}", err=True)
-    # lazy: start-up speed (each command loads only its own library)
-    from scaling.rundir.files import run_dirs
-    from scaling.rundir.record import is_finished
-    from scaling.sweep.backends import SweepProgress as Progress
-
-    sweep_dir = out / sweep.name  # a finished study trains no round: its runs are all done before
-    before = states[0].skipped if states else sum(is_finished(d) for d in run_dirs(sweep_dir))
-    return Progress(total=sum(s.total for s in states), ok=sum(s.ok for s in states),
-                    diverged=sum(s.diverged for s in states), failed=sum(s.failed for s in states), skipped=before)
-
-
-def _next_design_round(sweep: SweepConfig, out: Path) -> SweepConfig | str:
-    """A designed study's next round as a SweepConfig (what --dry-run lists), or why it is over."""
-    # lazy: start-up speed (each command loads only its own library)
-    from scaling.design.study import upcoming
-
-    goal = sweep.tables.get("design")
-    assert isinstance(goal, Goal)
-    step = upcoming(sweep, out / sweep.name, goal)
-    return step if isinstance(step, str) else step[2]
+def _report_round(record: dict[str, Any]) -> None:
+    """A designed study's round, printed as its fit ends."""
+    achieved = "not identified" if record.get("width") is None else f"{record['width']:.1%}"
+    predicted = "not identified" if record.get("predicted_width") is None else f"{record['predicted_width']:.1%}"
+    typer.echo(f"round {record['round']}: {record['flops']:.3g} FLOPs; interval width at the target: predicted "
+               f"{predicted}, achieved {achieved}", err=True)
 
 
 def _percent(value: float | None) -> str:

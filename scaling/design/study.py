@@ -37,14 +37,17 @@ from scaling.design.designer import NoDesign, Proposal, propose
 from scaling.design.goal import Goal
 from scaling.design.precision import Points
 from scaling.rundir.events import append_event, read_events
+from scaling.rundir.files import run_dirs
+from scaling.rundir.record import is_finished
 from scaling.sweep.status import design_rounds
 from scaling.fit.approaches import fit_approach
 from scaling.fit.result import FitWarning, resolve_law
 from scaling.runs import average_seeds, read_runs
+from scaling.sweep.backends import SweepProgress
 from scaling.sweep.spec import IsoFlopGrid, Sizes, SweepConfig, load_spec, spec_toml
 
 if TYPE_CHECKING:
-    from scaling.sweep.spec import ShapeRule, SweepConfig
+    from scaling.sweep.spec import ShapeRule
 
 logger = logging.getLogger(__name__)
 
@@ -278,3 +281,34 @@ def _state(sweep_dir: Path, stopped: str) -> StudyState:
     if not (events and events[-1].get("event") == "design_stop" and events[-1].get("reason") == stopped):
         append_event(sweep_dir, "design_stop", "", reason=stopped)  # said once: a rerun leaves the store as it is
     return StudyState(rounds=design_rounds(sweep_dir), stopped=stopped)
+
+
+def run_spec(spec: SweepConfig, out: Path, *, train_round: Callable[[SweepConfig], SweepProgress],
+             until_width: float | None = None,
+             on_round: Callable[[dict[str, Any]], None] | None = None) -> tuple[SweepProgress, StudyState | None]:
+    """A sweep spec end to end, as `scaling sweep` runs it: a designed study round by round
+    (`run_study`, each round trained by `train_round`), else the one sweep. Returns the counts
+    over every round trained, and the study's state (None for a plain sweep)."""
+    goal = spec.tables.get("design")
+    if not isinstance(goal, Goal):
+        if until_width is not None:
+            raise ValueError("`until_width` needs a designed study (a spec with a [design] table)")
+        return train_round(spec), None
+    states: list[SweepProgress] = []
+    study = run_study(spec, out, until_width=until_width, train_round=lambda s: states.append(train_round(s)),
+                      on_round=on_round)
+    sweep_dir = Path(out) / spec.name  # a finished study trains no round: its runs were all done before
+    before = states[0].skipped if states else sum(is_finished(d) for d in run_dirs(sweep_dir))
+    return SweepProgress(total=sum(s.total for s in states), ok=sum(s.ok for s in states),
+                         diverged=sum(s.diverged for s in states), failed=sum(s.failed for s in states),
+                         skipped=before), study
+
+
+def next_spec(spec: SweepConfig, out: Path) -> SweepConfig | str:
+    """The runs `scaling sweep --dry-run` lists: a designed study's next round (or why the study
+    is over), else `spec`."""
+    goal = spec.tables.get("design")
+    if not isinstance(goal, Goal):
+        return spec
+    step = upcoming(spec, Path(out) / spec.name, goal)
+    return step if isinstance(step, str) else step[2]

@@ -10,7 +10,7 @@ import pytest
 
 from design_world import synthetic_train
 from scaling.design.designer import Block, Proposal
-from scaling.design.study import finished_runs, round_spec, run_study, spent_flops
+from scaling.design.study import finished_runs, next_spec, round_spec, run_spec, run_study, spent_flops
 from scaling.rundir.events import read_events
 from scaling.rundir.meta import read_sweep_meta
 from scaling.sweep.scheduler import run_sweep
@@ -55,6 +55,19 @@ def test_design_spec_parses_and_refuses_a_grid_beside_it():
         plan_runs(spec())
 
 
+def test_a_plain_spec_runs_as_one_sweep_and_takes_no_width_goal(tmp_path):
+    doc = tomllib.loads(SPEC)
+    del doc["design"]
+    doc["shape"] = {"n_layer": 1}
+    doc["isoflop"] = {"budgets": [1e9], "sizes": {"d_model": [8, 16]}}
+    plain = parse_spec(doc)
+    assert next_spec(plain, tmp_path) is plain
+    with pytest.raises(ValueError, match="`until_width` needs a designed study"):
+        run_spec(plain, tmp_path, train_round=train(tmp_path), until_width=0.1)
+    progress, state = run_spec(plain, tmp_path, train_round=train(tmp_path))
+    assert state is None and progress.ok == len(plan_runs(plain))
+
+
 def test_round_spec_gives_repeated_sizes_new_seeds_and_writes_toml_that_loads(tmp_path):
     base = spec()
     block = Block(flops=1e15, params=(3e6, 1e7, 3e7), seeds=2)
@@ -72,8 +85,11 @@ def test_round_spec_gives_repeated_sizes_new_seeds_and_writes_toml_that_loads(tm
 
 
 def test_loop_stops_on_its_width_goal_and_records_each_round(tmp_path):
-    state = run_study(spec(until_width=10.0), tmp_path, train_round=train(tmp_path))
-    assert "reached" in state.stopped and len(state.rounds) == 1
+    first_round = next_spec(spec(until_width=10.0), tmp_path)  # what --dry-run lists
+    assert not isinstance(first_round, str)
+    progress, state = run_spec(spec(until_width=10.0), tmp_path, train_round=train(tmp_path))
+    assert state is not None and "reached" in state.stopped and len(state.rounds) == 1
+    assert progress.total == len(plan_runs(first_round)) == progress.ok + progress.diverged + progress.failed
     events = [e["event"] for e in read_events(tmp_path / "designed") if e["event"].startswith("design")]
     assert events == ["design_round", "design_fit", "design_stop"]
     assert state.rounds[0]["width"] <= 10.0 and state.rounds[0]["predicted_width"] is not None
