@@ -196,8 +196,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be in (0, 1), got {value!r}")
         if not (_is_number(self.checkpoint_every_s) and self.checkpoint_every_s > 0):
             raise ValueError(f"checkpoint_every_s must be positive, got {self.checkpoint_every_s!r}")
-        if not isinstance(self.data, str) or not self.data:
-            raise ValueError(f"data must be a non-empty spec string, got {self.data!r}")
+        if not isinstance(self.data, str) or not self.data or "\x00" in self.data:
+            raise ValueError(f"data must be a non-empty spec string without NUL bytes, got {self.data!r}")
         if self.micro_batch_size is not None and self.batch_size is not None and self.batch_size % self.micro_batch_size:
             raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size "
                              f"({self.micro_batch_size})")

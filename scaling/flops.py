@@ -48,7 +48,7 @@ def positive_number(name: str, value: float) -> float:
 def check_budget(flops: float, name: str = "flops") -> float:
     """`flops` as a float; ValueError naming `name` unless it is within [MIN_FLOPS, MAX_FLOPS]."""
     if not (math.isfinite(flops) and MIN_FLOPS <= flops <= MAX_FLOPS):
-        raise ValueError(f"{name} must be a positive finite number of FLOPs within the supported budgets, "
+        raise ValueError(f"`{name}` must be a positive finite number of FLOPs within the supported budgets, "
                          f"{MIN_FLOPS:g} to {MAX_FLOPS:g}; got {flops!r}")
     return float(flops)
 

@@ -36,6 +36,12 @@ FIT_CURVE_COLUMNS = ("run_id", "step", "tokens_seen", "flops_seen", "split", "lo
 REPLICATE_COLUMNS = ("sweep", "n_layer", "d_model", "n_head", "seq_len", "vocab_size", "params", "tokens", "lr",
                      "batch_tokens")
 """Summary columns that make a run's configuration: runs equal in all of them are seeds of one."""
+MAX_TABLE_BYTES = 256 * 2**20
+"""Largest runs file read, bytes: a run is one row of a few hundred bytes, so this holds about a
+million runs; a larger file is refused before pandas holds it (several times its size) in memory."""
+MAX_TABLE_FIELDS = 1000
+"""Most fields a row of a runs file may have: a runs table has tens of columns, and a row of 100k
+fields took pandas 25 s and 675 MB from a 200 KB file."""
 
 
 def read_runs(source: RunsSource, *, columns: Mapping[str, str] | None = None,
@@ -212,11 +218,45 @@ def _load(source: RunsSource) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"{source}: no such file, directory or built-in data set "
                                 f"(built in: {', '.join(DATASETS)})")
-    if path.suffix == ".csv":
+    if path.suffix not in (".csv", ".parquet", ".pq"):
+        raise ValueError(f"{path}: expected a .csv or .parquet file or a sweep directory")
+    size = path.stat().st_size
+    if size > MAX_TABLE_BYTES:
+        raise ValueError(f"{path}: {size / 2**20:,.0f} MiB is larger than the {MAX_TABLE_BYTES // 2**20} MiB "
+                         "a runs file may be")
+    return _read_csv(path) if path.suffix == ".csv" else _read_parquet(path)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A CSV runs file, its widest row checked before pandas parses it; decoding and parsing
+    errors name the file."""
+    with path.open("rb") as lines:
+        widest = max((line.count(b",") + 1 for line in lines), default=0)  # quoted commas overcount: safe
+    if widest > MAX_TABLE_FIELDS:
+        raise ValueError(f"{path}: a row has {widest:,} fields, more than the {MAX_TABLE_FIELDS:,} a runs file may have")
+    try:
         return pd.read_csv(path)
-    if path.suffix in (".parquet", ".pq"):
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: empty; expected a header row (params,tokens,loss) and one row per run") from None
+    except pd.errors.ParserError as exc:
+        raise ValueError(f"{path}: not a readable CSV: {' '.join(str(exc).split())}") from None
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        fields = len(pq.read_schema(path).names)
+        if fields > MAX_TABLE_FIELDS:
+            raise ValueError(f"{path}: {fields:,} columns, more than the {MAX_TABLE_FIELDS:,} a runs file may have")
         return pd.read_parquet(path)
-    raise ValueError(f"{path}: expected a .csv or .parquet file or a sweep directory")
+    except (pa.ArrowException, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise  # the machine (permissions, a full disk), not the file's contents
+        raise ValueError(f"{path}: not a readable parquet file: {' '.join(str(exc).split())}") from None
 
 
 def _read_sweep_summary(sweep_dir: Path) -> pd.DataFrame:
@@ -234,4 +274,16 @@ def _read_sweep_summary(sweep_dir: Path) -> pd.DataFrame:
 
 
 def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
-    return pd.to_numeric(frame[column], errors="coerce").astype(float)
+    try:
+        return pd.to_numeric(frame[column], errors="coerce").astype(float)
+    except OverflowError:  # integers past float range ("1" and 400 zeros): inf, reported as invalid
+        return frame[column].map(_float_or_nan).astype(float)
+
+
+def _float_or_nan(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:  # a Python int past float range
+        return float("inf")
+    except (TypeError, ValueError):
+        return float("nan")

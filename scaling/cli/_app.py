@@ -8,6 +8,7 @@ line and exit 1; Ctrl-C one line and exit 130; never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import shlex
@@ -21,6 +22,7 @@ from typer.core import TyperGroup
 
 from scaling.cli import progress
 from scaling.cli.render import Format  # noqa: F401  (re-exported: every command's --format)
+from scaling.cli.render import stdout_to_stderr
 from scaling.errors import EnvironmentFault, install_hint
 
 try:  # typer >= 0.28 vendors click as typer._click (and does not install click itself)
@@ -41,9 +43,15 @@ class _OneLineErrors(TyperGroup):
         progress.install()  # library warnings: one line each, said once
         if not (sys.argv[1:] if args is None else list(args)):
             args = ["--help"]  # bare `scaling`: its help, exit 0 (click's no_args_is_help exits 2)
+        given = list(sys.argv[1:] if args is None else args)
+        for i, arg in enumerate(given):  # no file, option or URI holds one; os calls fail "embedded null byte"
+            if "\x00" in str(arg):
+                where = given[i - 1] if i and str(given[i - 1]).startswith("-") else f"argument {i + 1}"
+                _fail(f"{where}: {arg!r} contains a NUL byte", EXIT_BAD_INPUT)
         try:
-            result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
-                                  standalone_mode=False, **extra)
+            with stdout_to_stderr() if _prints_document(given) else contextlib.nullcontext():
+                result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                                      standalone_mode=False, **extra)
         except typer.Abort as exc:
             if isinstance(exc.__cause__, KeyboardInterrupt):  # Ctrl-C, where typer lets click turn it into Abort
                 _fail(INTERRUPTED, EXIT_INTERRUPTED)
@@ -87,6 +95,15 @@ def examples(*commands: str) -> str:
     return "\b\nExamples:\n" + "\n".join(f"  {command}" for command in commands)
 
 
+def _prints_document(args: list[str]) -> bool:
+    """Whether the command line asks for a json or csv document on stdout (and not for help)."""
+    if "--help" in args:
+        return False
+    pairs = zip(args, args[1:] + [""])
+    return "--json" in args or any(a == "--format" and b in ("json", "csv") or a in ("--format=json", "--format=csv")
+                                   for a, b in pairs)
+
+
 _EXTRAS = {"torch": "train", "ray": "ray", "mlflow": "mlflow", "sqlalchemy": "mlflow", "alembic": "mlflow",
            "tensorboard": "tensorboard", "wandb": "wandb", "yaml": "wandb"}
 """Optional dependencies and the extra that installs each (pyproject.toml)."""
@@ -110,6 +127,8 @@ def as_flags(message: str) -> str:
 
 def _fail(message: str, code: int) -> None:
     first_line = " ".join(as_flags(str(message)).split())
+    # control characters from a file or an option (NUL, terminal escapes) print as escapes
+    first_line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in first_line)
     echo(f"error: {first_line}", err=True)
     sys.exit(code)
 
@@ -181,3 +200,37 @@ def command_line() -> str:
     """The command as typed, with the program's name rather than its install path (the path is
     this machine's, and sweep.json is committed with studies)."""
     return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def resamples(value: int | None) -> int | None:
+    """Option callback: 0 (no bootstrap) or 2 to MAX_RESAMPLES resamples, checked before any work."""
+    from scaling.fit.resampling import MAX_RESAMPLES
+
+    if value is not None and not (value == 0 or 2 <= value <= MAX_RESAMPLES):
+        raise typer.BadParameter(f"must be 0 or 2 to {MAX_RESAMPLES:,} resamples, got {value!r}")
+    return value
+
+
+def seed_option(value: int | None) -> int | None:
+    """Option callback: a seed from 0 to scaling.config.MAX_SEED."""
+    from scaling.config import MAX_SEED
+
+    if value is not None and not 0 <= value <= MAX_SEED:
+        raise typer.BadParameter(f"must be an integer from 0 to {MAX_SEED}, got {value!r}")
+    return value
+
+
+def budget(value: float | list[float] | None) -> float | list[float] | None:
+    """Option callback: positive FLOPs up to scaling.flops.MAX_FLOPS (one value or a repeated option)."""
+    from scaling.flops import MAX_FLOPS
+
+    for item in value if isinstance(value, list) else [] if value is None else [value]:
+        if not (math.isfinite(item) and 0 < item <= MAX_FLOPS):
+            raise typer.BadParameter(f"must be positive FLOPs up to {MAX_FLOPS:g}, got {item!r}")
+    return value
+
+
+MAX_WORKERS = 1024
+"""Most worker processes (--workers, --jobs) a command starts: more than any one machine's cores."""
+MAX_RETRIES = 100
+"""Most extra attempts at a failing run (--retries)."""

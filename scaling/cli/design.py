@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from scaling.cli._app import app, examples, positive_finite
+from scaling.cli._app import app, budget, examples, positive_finite, seed_option
 from scaling.cli.render import Output, Table, flops, quantity, show
 from scaling.cli.render import Format as RenderFormat
 
@@ -42,8 +42,8 @@ def _width(value: float | None) -> str:
 ))
 def design_command(
     target: Annotated[float, typer.Option(help="The budget (FLOPs) the answer is wanted at, e.g. 1e23.",
-                                          callback=positive_finite)],
-    study_flops: Annotated[float, typer.Option(help="FLOPs the next runs may spend in all.", callback=positive_finite)],
+                                          callback=budget)],
+    study_flops: Annotated[float, typer.Option(help="FLOPs the next runs may spend in all.", callback=budget)],
     runs: Annotated[str | None, typer.Option(help="Runs already trained: a sweep directory, CSV/parquet or "
                                                   "built-in data set; default: none (from the prior).")] = None,
     prior: Annotated[str, typer.Option(help="Belief before any run: a chinchilla-form preset (chinchilla, "
@@ -55,15 +55,15 @@ def design_command(
     quantity_: Annotated[Quantity, typer.Option("--quantity", help="params (N_opt) or loss (at the optimum; "
                                                                    "approach 3).")] = Quantity.params,
     max_run_flops: Annotated[float | None, typer.Option(help="Largest single run (default study-flops / 10).",
-                                                        callback=positive_finite)] = None,
+                                                        callback=budget)] = None,
     min_run_flops: Annotated[float | None, typer.Option(help="Smallest single run (default max-run-flops / 1000).",
-                                                        callback=positive_finite)] = None,
+                                                        callback=budget)] = None,
     until_width: Annotated[float | None, typer.Option(help="Take the cheapest design predicted to reach this "
                                                            "relative width.", callback=positive_finite)] = None,
     level: Annotated[float, typer.Option(help="Interval level.", min=0.5, max=0.999)] = 0.9,
     spec: Annotated[str | None, typer.Option(help="Sweep spec whose data, shape and training settings the "
                                                   "TOML keeps (and whose shape rule sizes the runs).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the prior draws and simulations.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the prior draws and simulations.", callback=seed_option)] = 0,
     format: Annotated[DesignFormat, typer.Option("--format", help="table, json (the proposal) or toml "
                                                                   "(a sweep spec).")] = DesignFormat.table,
 ) -> None:

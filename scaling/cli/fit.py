@@ -13,7 +13,8 @@ from typing import Annotated, Any
 import typer
 
 from scaling.atomic import check_target
-from scaling.cli._app import Format, app, examples, finite_range, positive_finite, positive_int
+from scaling.cli._app import (MAX_WORKERS, Format, app, budget, examples, finite_range, positive_finite, resamples,
+                              seed_option)
 from scaling.cli.render import Output, quantity, show
 from scaling.fit.names import CHOICES, FIT_AXES, FLOPS_CONVENTIONS
 
@@ -66,7 +67,8 @@ def fit_command(
                                              "data set (chinchilla-2022, porian-2024-rw-tuned, ...), "
                                              "mlflow:EXPERIMENT or wandb:DIR (W&B run folders).")],
     approach: Annotated[Approach, typer.Option(help="Chinchilla approach 1, 2, 3, Kaplan's forms, or all.")] = Approach("3"),
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of the runs (0: no intervals).", min=0)] = 0,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of the runs (0: no intervals; for an interval "
+                                                "at least 1 / (1 - level)).", callback=resamples)] = 0,
     out: Annotated[Path | None, typer.Option(help="Write the FitResult JSON here (for `scaling plan --law`).")] = None,
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     column: Annotated[list[str] | None, typer.Option(help='Map a column: params="Model Size" (repeatable).')] = None,
@@ -82,11 +84,12 @@ def fit_command(
     nonembedding: Annotated[bool, typer.Option(help="Fit params_nonembedding instead of params.")] = False,
     level: Annotated[float, typer.Option(help="Interval level, in [0.5, 0.999].",
                                          callback=finite_range(0.5, 0.999))] = 0.95,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.", callback=seed_option)] = 0,
     jobs: Annotated[int | None, typer.Option(help="Worker processes (default: every core).",
-                                             callback=positive_int)] = None,
+                                             min=1, max=MAX_WORKERS)] = None,
     flops: Annotated[list[float] | None, typer.Option(help="Budgets at which to report the optimum (repeatable; "
-                                                           "default: the largest run's FLOPs and 100x it).")] = None,
+                                                           "default: the largest run's FLOPs and 100x it).",
+                                                      callback=budget)] = None,
     window: Annotated[str, typer.Option(help="Approach 2: sizes each side of a budget's lowest loss its parabola "
                                              "sees (Porian et al. 2024), or all (Hoffmann et al. 2022).")] = "2",
     fit_in: Annotated[Axis, typer.Option("--in", help="Approach 2: fit each profile's parabola in log params "

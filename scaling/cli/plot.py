@@ -12,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from scaling.cli._app import app, echo, examples, positive_int
+from scaling.cli._app import app, echo, examples, positive_int, resamples
+from scaling.flops import MAX_FLOPS
 
 
 class Kind(str, Enum):
@@ -31,8 +32,8 @@ def _flops_range(value: str | None) -> tuple[float, float] | None:
         low, high = (float(part) for part in value.split(":"))
     except ValueError:
         raise typer.BadParameter(f"expected LO:HI in FLOPs, e.g. 1e18:1e24, got {value!r}") from None
-    if not (0 < low < high < float("inf")):
-        raise typer.BadParameter(f"expected 0 < LO < HI, finite, got {value!r}")
+    if not (0 < low < high <= MAX_FLOPS):
+        raise typer.BadParameter(f"expected 0 < LO < HI <= {MAX_FLOPS:g}, got {value!r}")
     return low, high
 
 
@@ -53,7 +54,7 @@ def plot_command(
                                                    "(default: the first loss law given, else chinchilla-unrounded).")] = None,
     flops_range: Annotated[str | None, typer.Option("--range", help="Budgets on the x axis, LO:HI FLOPs.",
                                                     callback=_flops_range)] = None,
-    bootstrap: Annotated[int, typer.Option(min=0, help="isoflop, curves: bootstrap resamples behind the "
+    bootstrap: Annotated[int, typer.Option(callback=resamples, help="isoflop, curves: bootstrap resamples behind the "
                                                        "N_opt/D_opt bands (0: no band).")] = 200,
     dpi: Annotated[int, typer.Option(help="Resolution of PNG output.", callback=positive_int)] = 150,
 ) -> None:

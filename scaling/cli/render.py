@@ -9,14 +9,16 @@ its schema tag. Numbers go through `quantity` (params, tokens, GPU-hours, dollar
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, TextIO
 
 import typer
 
@@ -156,15 +158,51 @@ def show(output: Output, format: Format) -> None:
     if format is Format.json:
         if output.document is None:
             raise ValueError("this command has no --format json output")
-        typer.echo(json_text(output.document))
+        typer.echo(json_text(output.document), file=_document_stream or sys.stdout)
     elif format is Format.csv:
         if output.records is None:
             raise ValueError("this command has no --format csv output")
-        typer.echo(csv_text(output.records))
+        typer.echo(csv_text(output.records), file=_document_stream or sys.stdout)
     elif _terminal():
         _rich(output)
     else:
         typer.echo(plain(output))
+
+
+_document_stream: TextIO | None = None
+"""The real stdout while `stdout_to_stderr` holds it: where `show` writes a json or csv document."""
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """While a command that prints a document runs, whatever else writes to stdout (a library's
+    print, Ray's log dump after a worker node dies, a child process) goes to stderr, so stdout
+    carries only the document `show` writes. At the file-descriptor level where stdout has one
+    (children and C code write to fd 1); captured streams (CliRunner) are swapped as objects."""
+    global _document_stream
+    real = sys.stdout
+    real.flush()
+    try:
+        out_fd, err_fd = real.fileno(), sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        out_fd = err_fd = -1
+    saved_fd = os.dup(out_fd) if out_fd >= 0 else -1
+    if saved_fd >= 0:
+        os.dup2(err_fd, out_fd)
+        _document_stream = open(saved_fd, "w", encoding=real.encoding or "utf-8", closefd=False)  # noqa: SIM115
+    else:
+        _document_stream = real
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout = real
+        _document_stream.flush()
+        _document_stream = None
+        if saved_fd >= 0:
+            real.flush()
+            os.dup2(saved_fd, out_fd)
+            os.close(saved_fd)
 
 
 def _terminal() -> bool:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from scaling.cli._app import app, echo, examples, positive_int
+from scaling.cli._app import app, echo, examples, resamples
 from scaling.cli.plot import _flops_range
 
 
@@ -19,7 +19,7 @@ def report_command(
     runs: Annotated[str | None, typer.Option(help="A sweep directory, runs file or data set: its IsoFLOP figure.")] = None,
     flops_range: Annotated[str | None, typer.Option("--range", help="Budgets the planner's slider spans, LO:HI FLOPs "
                                                                     "(default 1e17:1e27).", callback=_flops_range)] = None,
-    bootstrap: Annotated[int, typer.Option(callback=positive_int, help="Resamples behind the IsoFLOP figure's band.")] = 200,
+    bootstrap: Annotated[int, typer.Option(callback=resamples, help="Resamples behind the IsoFLOP figure's band.")] = 200,
     title: Annotated[str, typer.Option(help="Page title.")] = "Scaling report",
 ) -> None:
     """One self-contained HTML page: figures, fit tables and a planner that runs in the browser."""

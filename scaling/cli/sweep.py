@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from scaling.cli._app import Format, app, command_line, examples, positive_finite, positive_int
+from scaling.cli._app import MAX_RETRIES, MAX_WORKERS, Format, app, command_line, examples, positive_finite
 from scaling.cli.progress import ProgressView, sweep_status
 from scaling.cli.render import Output, Table, duration, flops, quantity, show
 from scaling.cli.tracking import TrackerOption, TrackingUri, open_tracker
@@ -40,8 +40,8 @@ def sweep_command(
     address: Annotated[str | None, typer.Option(help="Ray cluster address (--backend ray); default: "
                                                      "start a local Ray.")] = None,
     workers: Annotated[int | None, typer.Option(help="Local worker processes; default: one per GPU, "
-                                                     "else one per CPU core.", callback=positive_int)] = None,
-    retries: Annotated[int, typer.Option(min=0, help="Extra attempts for a failing run.")] = 1,
+                                                     "else one per CPU core.", min=1, max=MAX_WORKERS)] = None,
+    retries: Annotated[int, typer.Option(min=0, max=MAX_RETRIES, help="Extra attempts for a failing run.")] = 1,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs with FLOPs and estimated "
                                                             "time; train nothing.")] = False,
     out: Annotated[Path, typer.Option(help="Run store root; runs go to OUT/<sweep name>/.")] = Path("runs"),

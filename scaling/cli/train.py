@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scaling.cli._app import Format, app, examples, positive_finite, positive_int
+from scaling.cli._app import Format, app, examples, positive_finite, positive_int, seed_option
 from scaling.cli import progress
 from scaling.cli.progress import ProgressView
 from scaling.cli.render import Output, Table, duration, flops, loss, quantity, show
@@ -43,7 +43,7 @@ def train_command(
                                            "'synthetic:markov:seed=0'.")] = "stdlib",
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
     out: Annotated[Path | None, typer.Option(help="Run directory (default runs/train/<run_id>).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of init and data order.", min=0)] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of init and data order.", callback=seed_option)] = 0,
     seq_len: Annotated[int, typer.Option(help="Context length.", callback=positive_int)] = 256,
     lr: Annotated[float | None, typer.Option(help="Peak LR (default: 0.05/sqrt(d_model)).",
                                              callback=positive_finite)] = None,

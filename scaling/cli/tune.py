@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from scaling.atomic import check_target
-from scaling.cli._app import Format, app, command_line, examples, positive_int
+from scaling.cli._app import MAX_WORKERS, Format, app, command_line, examples, resamples
 from scaling.cli.progress import ProgressView, sweep_status
 from scaling.cli.render import Output, Table, flops, show
 
@@ -22,7 +22,7 @@ def tune_command(
     spec: Annotated[str, typer.Argument(help="Tune spec: a sweep spec (TOML or bundled name, e.g. cpu-tune) "
                                              "with a [tune] LR x batch grid.")],
     workers: Annotated[int | None, typer.Option(help="Local worker processes; default: one per CPU core.",
-                                                callback=positive_int)] = None,
+                                                min=1, max=MAX_WORKERS)] = None,
     out: Annotated[Path, typer.Option(help="Run store root; runs go to OUT/<name>/.")] = Path("runs"),
     rules: Annotated[Path | None, typer.Option(help="Rules file to write (default OUT/<name>/rules.json).")] = None,
     figure: Annotated[Path | None, typer.Option(help="Figure of loss vs LR and batch per budget (.png/.svg/.pdf).")] = None,
@@ -30,7 +30,7 @@ def tune_command(
                                                     "budget's best loss (default: the spec's, else 0.0025).",
                                                min=0.0, max=0.99)] = None,
     bootstrap: Annotated[int | None, typer.Option(help="Bootstrap resamples for the intervals (default: the spec's).",
-                                                  min=0)] = None,
+                                                  callback=resamples)] = None,
     format: Annotated[Format, typer.Option("--format", help="Output format: the optimum per budget as a table "
                                                             "or csv, or the rules file as json.")] = Format.table,
 ) -> None:

@@ -13,6 +13,8 @@ from scaling.sweep import tables
 if TYPE_CHECKING:
     from scaling.sweep.spec import SweepConfig
 
+from scaling.flops import MAX_FLOPS
+
 
 SMALLEST_RUN = 1e9
 """FLOPs below which a run teaches nothing about scaling (6 x 10k parameters x 17k tokens)."""
@@ -66,6 +68,8 @@ class Goal:
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
+            if name != "until_width" and value is not None and value > MAX_FLOPS:
+                raise ValueError(f"{name} must be at most {MAX_FLOPS:g} FLOPs, got {value!r}")
         if self.approach not in ("2", "3"):
             raise ValueError(f"approach must be 2 or 3, got {self.approach!r}")
         if self.quantity not in ("params", "loss"):

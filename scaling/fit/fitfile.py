@@ -87,9 +87,15 @@ FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+MAX_FIT_BYTES = 64 * 2**20
+"""Largest fit file read, bytes: a fit with 100,000 bootstrap draws of five coefficients is about 10 MB."""
+
+
 def read_fit_text(path: Path) -> str:
     """The text of a fit file (FitFileError naming the file when it cannot be read as text)."""
     try:
+        if path.stat().st_size > MAX_FIT_BYTES:
+            raise FitFileError(f"{path}: larger than the {MAX_FIT_BYTES // 2**20} MiB a fit file may be")
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FitFileError(f"{path}: no such fit file") from None
@@ -108,6 +114,8 @@ def parse_fit_document(text: str, source: str = "fit") -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise FitFileError(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
                            "truncated or edited?") from None
+    except RecursionError:  # thousands of nested brackets: no fit file looks like this
+        raise FitFileError(f"{source}: JSON nested too deeply to be a FitResult document") from None
     if not isinstance(data, dict):
         raise FitFileError(f"{source}: expected a JSON object (a FitResult), got {type(data).__name__}")
     if data.get("schema") not in READABLE_SCHEMAS:

@@ -61,11 +61,19 @@ def report_html(laws: Sequence[LawEstimate], *, runs: RunsSource | None = None, 
     skipped = [e.label for e in laws if not plannable(e)]
     sections = [_planner_section(laws, skipped, flops_range), _figures_section(laws, runs, bootstrap, flops_range),
                 _fits_section(laws), _presets_section(laws)]
-    data = json.dumps(planner_data(laws, flops_range=flops_range), allow_nan=False)
+    data = script_json(planner_data(laws, flops_range=flops_range))
     return _TEMPLATE.format(
         title=html.escape(title), style=_asset("report.css"), body="\n".join(s for s in sections if s),
-        # "</" would end the <script> element early; "<\/" reads the same in JSON.
-        data=data.replace("</", "<\\/"), script=_asset("planner.js").replace("</", "<\\/"))
+        # "</" would end the <script> element early; "<\/" reads the same in JavaScript.
+        data=data, script=_asset("planner.js").replace("</", "<\\/"))
+
+
+def script_json(value: Any) -> str:
+    """`value` as JSON safe inside a <script> element whatever its strings hold (a label or digest
+    read from a fit file): <, > and & as JSON's \\u escapes, which parse to the same strings, so no
+    string can close the element or open a comment."""
+    text = json.dumps(value, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def write_report(out: str | Path, laws: Sequence[LawEstimate], **options: Any) -> Path:
@@ -138,7 +146,7 @@ def _fits_section(laws: Sequence[LawEstimate]) -> str:
                        for name, value in {**fit.coefficients, **fit.derived}.items())
         meta = (f"approach {html.escape(fit.approach)}, law {html.escape(fit.law)}, {fit.n_points} points, "
                 f"params {html.escape(fit.params_convention)}, converged {fit.converged}, "
-                f"uncertainty {html.escape(fit.uncertainty)}, data sha256 {fit.data_digest[:12]}")
+                f"uncertainty {html.escape(fit.uncertainty)}, data sha256 {html.escape(fit.data_digest[:12])}")
         blocks.append(f"<h3>{html.escape(fit.label)}</h3><p class='note'>{meta}</p>"
                       f"<table class='fit'><thead><tr><th>coefficient</th><th>estimate</th><th>{level}</th></tr></thead>"
                       f"<tbody>{rows}</tbody></table>")

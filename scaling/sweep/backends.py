@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from scaling.errors import install_hint
+from scaling.errors import EnvironmentFault, install_hint
 from scaling.rundir import protocol
 
 if TYPE_CHECKING:
@@ -347,6 +347,26 @@ def gpu_share(params: int) -> float:
     return 1.0
 
 
+RAY_CONNECT_TIMEOUT_S = 5.0
+"""Seconds to wait for a Ray cluster's port to accept a connection before giving up."""
+
+
+def probe_address(address: str) -> None:
+    """EnvironmentFault naming --address unless something listens at a `HOST:PORT` (or
+    `ray://HOST:PORT`) address; "auto", "local" and other forms are left to ray.init."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
+    except (OSError, ValueError) as exc:
+        raise EnvironmentFault(f"--address {address}: no Ray cluster answers there "
+                               f"({getattr(exc, 'strerror', None) or exc or 'timed out'}); start one with "
+                               "`ray start --head` or fix the address") from None
+
+
 def _ray_execute(task: RunTask, train_fn: TrainFn, threads: int) -> RunOutcome:
     return execute_run(task, train_fn, threads)
 
@@ -365,6 +385,8 @@ class RayBackend:
         except ImportError as exc:
             raise ValueError(f"the Ray backend needs ray: {install_hint('ray')}") from exc
         self._ray, self._owns = ray, not ray.is_initialized()
+        if self._owns and address is not None:
+            probe_address(address)  # ray.init retries an absent cluster for minutes, deaf to Ctrl-C
         if self._owns:
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
         resources = ray.cluster_resources()

@@ -254,7 +254,8 @@ class SweepConfig:
             raise ValueError("a sweep spec needs exactly one of [isoflop] or [grid] (or a [design] table)")
         for name, plugin in self.tables.items():
             plugin.check(name, self)
-        if not self.name or "/" in self.name or self.name.startswith("."):
+        if (not self.name or "/" in self.name or "\\" in self.name or self.name.startswith(".")
+                or not self.name.isprintable()):
             raise ValueError(f"sweep name must be a plain directory name, got {self.name!r}")
         if self.flops_method not in FLOPS_METHODS:
             raise ValueError(f"flops_method must be one of {', '.join(FLOPS_METHODS)}, got {self.flops_method!r}")

@@ -89,8 +89,8 @@ class TuneRules(Document):
         """Read a rules file; ValueError with one line naming `where` (the file) when it is not one."""
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{where}: not JSON: {exc}") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise ValueError(f"{where}: not JSON: {exc or 'nested too deeply'}") from None
         if not isinstance(doc, dict) or doc.get("schema") != cls.SCHEMA:
             raise ValueError(f"{where}: not a rules file (schema must be {cls.SCHEMA!r})")
         try:

@@ -71,6 +71,26 @@ def test_isoflop_figure_from_runs(tmp_path):
     assert "IsoFLOP profiles" in out.read_text()
 
 
+def test_every_string_from_a_fit_file_is_escaped(tmp_path):
+    # A crafted fit file (a digest, a message, an option: any string the page shows or embeds)
+    # must not close the planner's <script> element or open one of its own.
+    attack = "</script><script>alert(1)</script><!--"
+    document = json.loads(Path(FIT).read_text())
+    document["data_digest"] = attack
+    document["message"] = attack
+    document["options"] = {**document.get("options", {}), "note": attack}
+    crafted = tmp_path / "crafted.json"
+    crafted.write_text(json.dumps(document))
+    out = tmp_path / "page.html"
+    result = runner.invoke(app, ["report", "--law", str(crafted), "--out", str(out), "--title", attack])
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert page.count("<script") == 2  # the planner's data and its code, nothing else
+    assert "alert(1)</script>" not in page and "<!--" not in page
+    label = embedded_data(page)["laws"][0]["label"]  # the label carries the digest's first characters
+    assert label == f"fit:chinchilla@{attack[:8]}"  # and still reads back as written
+
+
 def test_bad_input_is_one_line(tmp_path):
     for args in (["--law", "nope"], ["--out", str(tmp_path / "page.txt")], ["--range", "5:1"],
                  ["--out", str(tmp_path / "missing" / "page.html")]):
