@@ -158,14 +158,12 @@ def test_json_stdout_carries_only_the_document():
     # (where Ray's C++ core and child processes write), goes to stderr.
     script = (
         "import os, sys\n"
-        "import scaling.planning.optimal as optimal\n"
-        "real = optimal.plan_report\n"
+        "import scaling.cli.render as render\n"
+        "real = render.json_text\n"
         "def noisy(*args, **kwargs):\n"
         "    print('stray print'); sys.stdout.flush(); os.write(1, b'stray fd write\\n')\n"
         "    return real(*args, **kwargs)\n"
-        "optimal.plan_report = noisy\n"
-        "import scaling.cli.plan\n"
-        "scaling.cli.plan.plan_report = noisy\n"
+        "render.json_text = noisy\n"
         "from scaling.cli import main\n"
         "sys.argv = ['scaling', 'plan', '--flops', '1e21', '--format', 'json']\n"
         "main()\n")
