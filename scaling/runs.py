@@ -233,7 +233,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
     with path.open("rb") as lines:
         widest = max((line.count(b",") + 1 for line in lines), default=0)  # quoted commas overcount: safe
     if widest > MAX_TABLE_FIELDS:
-        raise ValueError(f"{path}: a row has {widest:,} fields, more than the {MAX_TABLE_FIELDS:,} a runs file may have")
+        raise ValueError(f"{path}: a row has {widest:,} fields, more than the {MAX_TABLE_FIELDS:,} "
+                         "a runs file may have")
     try:
         return pd.read_csv(path)
     except UnicodeDecodeError as exc:
@@ -245,6 +246,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
+    # lazy: pyarrow, only for parquet files
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -204,7 +204,7 @@ def command_line() -> str:
 
 def resamples(value: int | None) -> int | None:
     """Option callback: 0 (no bootstrap) or 2 to MAX_RESAMPLES resamples, checked before any work."""
-    from scaling.fit.resampling import MAX_RESAMPLES
+    from scaling.fit.resampling import MAX_RESAMPLES  # lazy: numpy, which only the commands that bootstrap need
 
     if value is not None and not (value == 0 or 2 <= value <= MAX_RESAMPLES):
         raise typer.BadParameter(f"must be 0 or 2 to {MAX_RESAMPLES:,} resamples, got {value!r}")
@@ -213,7 +213,7 @@ def resamples(value: int | None) -> int | None:
 
 def seed_option(value: int | None) -> int | None:
     """Option callback: a seed from 0 to scaling.config.MAX_SEED."""
-    from scaling.config import MAX_SEED
+    from scaling.config import MAX_SEED  # lazy: _app loads before any library module, as every command's base
 
     if value is not None and not 0 <= value <= MAX_SEED:
         raise typer.BadParameter(f"must be an integer from 0 to {MAX_SEED}, got {value!r}")
@@ -222,7 +222,7 @@ def seed_option(value: int | None) -> int | None:
 
 def budget(value: float | list[float] | None) -> float | list[float] | None:
     """Option callback: positive FLOPs up to scaling.flops.MAX_FLOPS (one value or a repeated option)."""
-    from scaling.flops import MAX_FLOPS
+    from scaling.flops import MAX_FLOPS  # lazy: _app loads before any library module, as every command's base
 
     for item in value if isinstance(value, list) else [] if value is None else [value]:
         if not (math.isfinite(item) and 0 < item <= MAX_FLOPS):

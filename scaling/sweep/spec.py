@@ -72,7 +72,8 @@ class Sizes:
             raise ValueError("sizes: give exactly one of a list, {min, max, count}, {d_model = [...]} "
                              "or {center_tokens_per_param, span, count}")
         if any(not (0 < p <= MAX_SPEC_PARAMS) for p in self.params):
-            raise ValueError(f"sizes must be positive parameter counts up to {MAX_SPEC_PARAMS:g}, got {list(self.params)}")
+            raise ValueError(f"sizes must be positive parameter counts up to {MAX_SPEC_PARAMS:g}, "
+                             f"got {list(self.params)}")
         if any(not 1 <= w <= MAX_WIDTH for w in self.widths):
             raise ValueError(f"sizes.d_model must be integers from 1 to {MAX_WIDTH}, got {list(self.widths)}")
         if self.center_tokens_per_param is not None and not 0 < self.center_tokens_per_param < math.inf:
