@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from scaling.errors import EnvironmentFault, install_hint
 from scaling.rundir import protocol
+from scaling.rundir.files import LinkRefused
 
 if TYPE_CHECKING:
     from scaling.config import TrainConfig
@@ -156,8 +157,10 @@ def execute_run(task: RunTask, train_fn: TrainFn, threads: int | None = None) ->
     store that cannot be written is returned as a `store_fault` outcome."""
     try:
         return _execute_run(task, train_fn, threads)
-    except OSError as exc:  # StoreFault from a write, or the lock file itself
+    except LinkRefused as exc:  # a planted link: its one line says what to do
         return RunOutcome(task.run_id, "failed", str(exc), store_fault=True)
+    except OSError as exc:  # StoreFault from a write, or the lock file itself
+        return RunOutcome(task.run_id, "failed", f"{exc} (a read-only or full store?)", store_fault=True)
 
 
 def _execute_run(task: RunTask, train_fn: TrainFn, threads: int | None) -> RunOutcome:

@@ -160,8 +160,8 @@ def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
         if progress is not None:
             progress(state)
     if fault is not None:
-        raise StoreFault(None, f"{fault} (a read-only or full store?); runs finished are kept, and "
-                               "rerunning the sweep once the store is writable completes it")
+        raise StoreFault(None, f"{fault}; runs finished are kept, and rerunning the sweep once the store "
+                               "is fixed completes it")
     return state
 
 

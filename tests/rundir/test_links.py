@@ -20,6 +20,8 @@ from scaling.rundir.meta import read_sweep_meta, update_sweep_meta
 from scaling.rundir.protocol import attempt, claim, open_run
 from scaling.rundir.record import read_record_json
 from scaling.rundir.summary import build_summary
+from scaling.sweep.backends import RunTask, execute_run
+from scaling.sweep.scheduler import schedule
 
 
 def never_train() -> None:
@@ -110,3 +112,36 @@ def test_scaling_runs_names_a_linked_store_file_in_one_line(tmp_path):
     lines = result.output.strip().splitlines()
     assert lines == [f"error: {sweep / 'sweep.json'} is a symbolic link; a run store never opens a file through a "
                      "link (remove it, or copy the real file in its place)"]
+
+
+class InlineBackend:
+    """Runs each task at once in this process, through the sweep's executor."""
+
+    def __init__(self) -> None:
+        self.queue: list = []
+
+    def free_slots(self) -> int:
+        return 1 - len(self.queue)
+
+    def submit(self, task) -> None:
+        self.queue.append(task)
+
+    def poll(self, timeout: float) -> list:
+        done, self.queue = [execute_run(t, lambda cfg, run_dir: never_train()) for t in self.queue], []
+        return done
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_sweep_over_a_planted_lock_stops_with_the_links_one_line(tmp_path):
+    sweep = tmp_path / "s"
+    run_dir = finished_run(sweep)
+    target = outside_file(tmp_path)
+    (run_dir / "lock").symlink_to(target)
+    with pytest.raises(StoreFault) as stopped:
+        schedule([RunTask("r1", None, sweep)], InlineBackend(), retries=0)  # type: ignore[arg-type]
+    assert str(stopped.value) == (f"{run_dir / 'lock'} is a symbolic link; a run store never opens a file through a "
+                                  "link (remove it, or copy the real file in its place); runs finished are kept, "
+                                  "and rerunning the sweep once the store is fixed completes it")
+    assert target.read_text() == "the user's own data\n"
