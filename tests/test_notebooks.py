@@ -31,7 +31,8 @@ def test_committed_without_outputs(path):
             assert not cell.outputs and cell.execution_count is None, f"{path.name}: strip outputs before commit"
 
 
-@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+@pytest.mark.parametrize("path", [pytest.param(p, marks=() if p.name.startswith("01") else pytest.mark.slow)
+                                  for p in PATHS], ids=[p.stem for p in PATHS])  # 01 in the default run
 def test_runs_top_to_bottom(path, tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # notebook 03's sweep goes here, cleaned by pytest
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from design_world import truth_loss
@@ -32,6 +33,7 @@ def test_prior_only_design_answers_in_seconds_with_its_predicted_width():
     assert "prior chinchilla" in document["belief"]["source"]
 
 
+@pytest.mark.slow  # an Approach 3 fit and simulated refits (12 s); the prior-only design is the fast one
 def test_partial_study_design_starts_from_the_fit_and_the_seed_noise(tmp_path):
     rng = np.random.default_rng(0)
     rows = [{"params": n, "tokens": c / (6 * n), "flops": c, "seed": s,
@@ -48,6 +50,7 @@ def test_partial_study_design_starts_from_the_fit_and_the_seed_noise(tmp_path):
     assert float(after.rstrip("%")) < float(now.rstrip("%"))
 
 
+@pytest.mark.slow  # designs twice against a bundled spec (20 s); round specs' TOML: tests/design/test_study.py
 def test_toml_output_is_a_sweep_spec_that_plans_the_proposed_runs(tmp_path):
     args = ("design", "--target", "1e15", "--study-flops", "3e13", "--max-run-flops", "3e12",
             "--min-run-flops", "1e10", "--spec", "cpu-isoflop")

@@ -29,6 +29,7 @@ def _scaling(*args: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow  # a minute of real training; resuming and skipping fast: tests/sweep/test_backends.py
 @pytest.mark.needs("torch")
 def test_smoke_sweep_killed_restarted_summarised_and_fitted(tmp_path):
     """End to end: `scaling sweep cpu-smoke`, kill -9 mid-way, rerun, fit Approach 2."""

@@ -229,6 +229,7 @@ def _start_sweep(out, workers, widths, step_s):
                             stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow  # two real processes racing: which trains what is up to the OS (the lock: test above)
 def test_two_concurrent_sweeps_never_train_one_run_twice(tmp_path):
     widths = (8, 16, 24, 32, 40, 48)
     sweeps = [_start_sweep(tmp_path, 1, widths, 0.03) for _ in range(2)]
@@ -242,6 +243,7 @@ def test_two_concurrent_sweeps_never_train_one_run_twice(tmp_path):
     assert (summary["status"] == "ok").all() and len(summary) == len(widths)
 
 
+@pytest.mark.slow  # kills a real sweep at a moment found by polling its events
 def test_sigkill_mid_sweep_then_restart_loses_and_repeats_nothing(tmp_path):
     widths = (8, 16, 24, 32, 40, 48)
     sweep_dir = tmp_path / "fake"
@@ -262,7 +264,9 @@ def test_sigkill_mid_sweep_then_restart_loses_and_repeats_nothing(tmp_path):
     checkpointed = {rid for rid in interrupted if _checkpoint_step(sweep_dir / rid) is not None}
     assert finished and checkpointed
     records_before = {rid: (sweep_dir / rid / "record.json").read_bytes() for rid in finished}
-    time.sleep(0.5)  # the workers die with their parent (PR_SET_PDEATHSIG) and free their locks
+    deadline = time.monotonic() + 30  # the workers see their parent's pipe close, die, and free their locks
+    while any(is_locked(sweep_dir / rid) for rid in interrupted) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not any(is_locked(sweep_dir / rid) for rid in interrupted)
     second = _start_sweep(tmp_path, 2, widths, 0.01)
     out, err = second.communicate(timeout=120)
@@ -296,6 +300,7 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.mark.slow  # starting a Ray cluster takes seconds; the local backend is the default run's
 def test_ray_backend_on_a_local_cluster(tmp_path, local_ray):
     spec = tiny_spec(seeds=(0, 2))
     state = run_sweep(spec, tmp_path, backend="ray", train_fn=fake_train)

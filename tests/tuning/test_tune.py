@@ -228,6 +228,7 @@ def test_synthetic_grid_has_its_optimum_inside():
     assert 0.3 < best["lr"] / (TRUE_LR[0] * 1e10 ** TRUE_LR[1]) < 3 and np.isfinite(best["loss"])
 
 
+@pytest.mark.slow  # the grid through worker processes (14 s); the library's grid: the test above
 @pytest.mark.filterwarnings("ignore:tune:scaling.fit.result.FitWarning")  # the coarse grid's edges, expected
 def test_tune_command_runs_the_grid_writes_rules_and_draws_the_figure(tmp_path, monkeypatch):
     import functools
