@@ -148,12 +148,11 @@ def plot_contours(law: LawEstimate | str, *, space: str = "flops", flops_range: 
         x, y = np.meshgrid(tokens, params)
         loss = law.predict(y, x)
         frontier_x = frontier_tokens
-    bounds = np.quantile(loss, [0.0, 0.9])
-    steps = np.geomspace(bounds[0] * 1.002, bounds[1], levels)
+    steps, fmt = round_levels(*np.quantile(loss, [0.0, 0.9]), levels)
     filled = ax.contourf(x, y, loss, levels=steps, cmap="Blues_r", extend="both", alpha=0.9)
     lines = ax.contour(x, y, loss, levels=steps[::2], colors="0.25", linewidths=0.6)
-    ax.clabel(lines, fmt="%.2f", fontsize=7)
-    ax.figure.colorbar(filled, ax=ax, format="%.2f", label=f"{AXIS_LABELS['loss']} under {law.label}")
+    ax.clabel(lines, fmt=fmt, fontsize=7, manual=label_positions(lines, x, y))
+    ax.figure.colorbar(filled, ax=ax, format=fmt, label=f"{AXIS_LABELS['loss']} under {law.label}")
     _draw_isoflop_lines(ax, budgets, space, params)
     ax.plot(frontier_x, frontier_params, linewidth=2.6, color=law_style(law.label).color,
             label=f"efficient frontier ({law.label})")
@@ -258,6 +257,51 @@ def _draw_isoflop_lines(ax: Axes, budgets: Array, space: str, params: Array) -> 
             ax.axvline(budget, color="0.1", linestyle=(0, (4, 3)), linewidth=0.8, label=label)
         else:
             ax.plot(budget / (6.0 * params), params, color="0.1", linestyle=(0, (4, 3)), linewidth=0.8, label=label)
+
+
+def round_levels(low: float, high: float, count: int) -> tuple[Array, str]:
+    """About `count` contour levels at round values (steps of 1, 2, 2.5 or 5 x 10^k) covering
+    [low, high], and the printf format that prints them without superfluous digits."""
+    # lazy: matplotlib loads only when a figure is drawn
+    from matplotlib.ticker import MaxNLocator
+
+    ticks = MaxNLocator(nbins=count, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
+    inside = ticks[(ticks > low) & (ticks <= high)]
+    step = float(np.min(np.diff(ticks)))
+    exponent = int(np.floor(np.log10(step) + 1e-9))
+    decimals = max(0, -exponent + (1 if round(step / 10.0**exponent, 6) == 2.5 else 0))  # 0.25 needs two
+    return inside, f"%.{decimals}f"
+
+
+def label_positions(lines: object, x: Array, y: Array, margin: float = 0.12,
+                    spacing: float = 0.12) -> list[tuple[float, float]]:
+    """Label positions for contour lines, each on its line, at least `margin` (a fraction of each
+    log axis) inside the plot, so no label is cut at an edge, and `spacing` from every other
+    label, so none covers another. A line's label goes a third of the way along its longest piece
+    inside the margin (off the contour's nose, where the efficient frontier runs), else at the
+    first of a few other places along it that is clear; a line with no such place goes unlabelled."""
+    spans = [(np.log10(v.min()), np.log10(v.max())) for v in (x, y)]
+    kept: list[tuple[float, float]] = []  # in axis fractions
+    positions = []
+    for segments in lines.allsegs:  # type: ignore[attr-defined]
+        pieces = []
+        for segment in segments:
+            if not len(segment):
+                continue
+            fx, fy = ((np.log10(segment[:, i]) - lo) / (hi - lo) for i, (lo, hi) in enumerate(spans))
+            points = np.flatnonzero((fx >= margin) & (fx <= 1 - margin) & (fy >= margin) & (fy <= 1 - margin))
+            if points.size:
+                pieces.append((segment[points], np.column_stack([fx[points], fy[points]])))
+        if not pieces:
+            continue
+        data, fractions = max(pieces, key=lambda piece: len(piece[0]))
+        for share in (1 / 3, 1 / 2, 2 / 3, 1 / 6, 5 / 6):
+            index = min(int(share * len(data)), len(data) - 1)
+            if all(np.hypot(*(fractions[index] - other)) >= spacing for other in kept):
+                kept.append(tuple(fractions[index]))
+                positions.append((float(data[index, 0]), float(data[index, 1])))
+                break
+    return positions
 
 
 def _decades(grid: Array) -> Array:

@@ -81,11 +81,11 @@ def plot_isoflop(runs: RunsSource, *, fit: FitResult | None = None, law: LawEsti
             ax.plot(sizes, law.predict(sizes, budget / (6.0 * sizes)), color=color, linewidth=1.0,
                     linestyle=(0, (4, 2)))
     _mark_optima(ax, optima)
-    # Show the valleys, as Fig. 3 does: up to the 95th percentile of the losses, so a few far-off
-    # runs (or a steep local parabola) do not flatten every profile.
+    # Every run is on the axes (a clipped point would be a run the reader cannot see); a local
+    # parabola or a law's slice that climbs past the highest run is cut at the edge instead.
     observed = runs["loss"].to_numpy(float)
-    low, high = observed.min(), np.quantile(observed, 0.95)
-    ax.set_ylim(low - 0.05 * (high - low), high + 0.1 * (high - low))
+    low, high = observed.min(), observed.max()
+    ax.set_ylim(low - 0.05 * (high - low), high + 0.08 * (high - low))
     ax.set_xscale("log")
     ax.set_xlabel(params_label(fit.params_convention if fit is not None else "total"))
     ax.set_ylabel(AXIS_LABELS["loss"])
@@ -134,7 +134,10 @@ def plot_curves(curves: pd.DataFrame | str, *, n_budgets: int | None = None, ax:
     from matplotlib.cm import ScalarMappable
 
     mappable = ScalarMappable(norm=norm, cmap=cmap)
-    ax.figure.colorbar(mappable, ax=ax, label=AXIS_LABELS["params"])
+    # The bar's name stands above it, not along its side: beside another panel a vertical label
+    # would meet that panel's axis label (both "parameters N" in `scaling plot curves`).
+    bar = ax.figure.colorbar(mappable, ax=ax)
+    bar.ax.set_title("params N", fontsize="small")
     ax.set_xscale("log")
     ax.set_xlabel("FLOPs spent so far")
     ax.set_ylabel(AXIS_LABELS["loss"])

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from scaling.atomic import check_target, write_atomic
 from scaling.laws.base import LawEstimate
+from scaling.planning.optimal import LOSS_CAVEAT
 from scaling.report.planner import PLANNER_FORMS, plannable, planner_data
 from scaling.fit.result import FitResult
 from scaling.laws.presets import Preset
@@ -100,15 +101,16 @@ def _planner_section(laws: Sequence[LawEstimate], skipped: list[str], flops_rang
  <label>MFU <input id="mfu" type="number" min="0.01" max="1" step="0.01" style="width:5em"></label>
  <label>$ per GPU-hour <input id="price" type="number" min="0" step="0.1" value="0" style="width:5em"></label>
  <div class="note" id="hardware-note"></div>
+ <div class="error" id="input-error" role="alert"></div>
 </div>
 <div id="law-picker"></div>
-<table id="plans"><thead><tr><th>law</th><th>params</th><th>convention</th><th>tokens</th>
+<table id="plans"><thead><tr><th>law</th><th>params</th><th class="text">convention</th><th>tokens</th>
 <th>tokens/param</th><th>loss</th><th>GPU-hours</th><th>days</th><th>dollars</th></tr></thead><tbody></tbody></table>
 <p class="note">Each law's compute-optimal plan at the budget, as <code>scaling plan --flops C</code> gives it.
 Intervals (level shown) are percentile intervals over a fit's bootstrap draws. Kaplan's allocation reads
 C = 2 C_min (training at the critical batch). GPU-hours = C / (peak x MFU) / 3600 (dense bf16 peaks);
 days = GPU-hours / GPUs / 24.</p>
-<p class="note" id="loss-caveat"></p>{note}
+<p class="note" id="loss-caveat">{_caveat_html()}</p>{note}
 </section>"""
 
 
@@ -166,6 +168,13 @@ def _presets_section(laws: Sequence[LawEstimate]) -> str:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+def _caveat_html() -> str:
+    """The planning caveat as a sentence of the page: capitalised, its `code` spans as <code>."""
+    parts = html.escape(LOSS_CAVEAT).split("`")
+    text = "".join(f"<code>{part}</code>" if index % 2 else part for index, part in enumerate(parts))
+    return text[:1].upper() + text[1:] + "."
 
 
 def _span(interval: Sequence[float] | None) -> str:

@@ -142,6 +142,10 @@
     if (mantissa.includes(".")) mantissa = mantissa.replace(/0+$/, "").replace(/\.$/, "");
     return exponent === undefined ? mantissa : mantissa + "e" + exponent;
   }
+  // Decimals that print `x` to `digits` significant figures (2.304: 3); its interval takes the same.
+  function decimalsFor(x, digits) {
+    return Number.isFinite(x) && x !== 0 ? Math.max(0, digits - 1 - Math.floor(Math.log10(Math.abs(x)))) : 0;
+  }
   function si(x) {  // scaling.cli.render.si: 1.82B, 91.4B, 3.05M; rounded before the suffix is chosen
     const rounded = Number(x.toPrecision(3));
     if (!Number.isFinite(x) || Math.abs(rounded) >= 1e15) return sig(x, 3);
@@ -160,14 +164,25 @@
   for (const gpu of Object.keys(K.gpu_peak_flops)) gpuSelect.add(new Option(gpu, gpu));
   gpuSelect.value = "h100" in K.gpu_peak_flops ? "h100" : Object.keys(K.gpu_peak_flops)[0];
   mfuInput.value = K.default_mfu;
-  $("loss-caveat").textContent = "Losses: " + DATA.loss_caveat + ".";
   $("flops-range").textContent = sig(lowFlops, 3) + " to " + sig(highFlops, 3) + " FLOPs";
 
+  // A typed number: the text as JavaScript reads a number (1e22, 2.5e4), or NaN for anything else
+  // (an empty box, "abc", "1e22x"); never a silent default.
+  function typed(input) { const text = input.value.trim(); return text === "" ? NaN : Number(text); }
+
+  // What is wrong with the inputs, one sentence each, shown above the table; [] when nothing is.
+  const errors = [];
+  function refuse(input, message) { input.classList.add("bad"); errors.push(message); }
+
   function hardware() {
-    const mfu = Number(mfuInput.value), gpus = Math.round(Number(gpusInput.value)), price = Number(priceInput.value);
-    const valid = mfu > 0 && mfu <= 1 && gpus >= 1;
-    mfuInput.classList.toggle("bad", !(mfu > 0 && mfu <= 1));
-    gpusInput.classList.toggle("bad", !(gpus >= 1));
+    const mfu = typed(mfuInput), gpus = typed(gpusInput), price = typed(priceInput);
+    for (const input of [mfuInput, gpusInput, priceInput]) input.classList.remove("bad");
+    if (!(mfu > 0 && mfu <= 1)) refuse(mfuInput, "MFU must be a number in (0, 1], got '" + mfuInput.value + "'.");
+    if (!(Number.isInteger(gpus) && gpus >= 1)) refuse(gpusInput, "GPUs must be a whole number >= 1, got '" + gpusInput.value + "'.");
+    if (priceInput.value.trim() !== "" && !(price >= 0 && Number.isFinite(price))) {
+      refuse(priceInput, "$ per GPU-hour must be a number >= 0, got '" + priceInput.value + "'.");
+    }
+    const valid = mfu > 0 && mfu <= 1 && Number.isInteger(gpus) && gpus >= 1;
     return valid ? { gpu: gpuSelect.value, gpus, mfu, price: price > 0 ? price : 0 } : null;
   }
   function flopsPerGpuHour(hw) { return K.gpu_peak_flops[hw.gpu] * hw.mfu * K.seconds_per_hour; }
@@ -211,25 +226,52 @@
     }
   }
 
+  // A budget is one the slider can show: within this page's range (scaling report --range), itself
+  // within what `scaling plan` plans for; anything else is refused with a sentence, not clamped.
+  const lowest = Math.max(lowFlops, K.min_flops), highest = Math.min(highFlops, K.max_flops);
+  function budgetError(value, text) {
+    if (!(value > 0 && Number.isFinite(value))) return "not a budget: '" + text + "' (give a positive number, e.g. 1e22).";
+    if (value < lowest || value > highest) {
+      return sig(value, 3) + " FLOPs is outside this page's budgets, " + sig(lowest, 3) + " to " + sig(highest, 3) +
+             " FLOPs (scaling report --range LO:HI sets them).";
+    }
+    return null;
+  }
+
+  // Every number of the table blanked: after a refused input no earlier answer stays on screen.
+  function blank() {
+    for (const { row } of rows) {
+      for (const td of row.cells) if (td.className !== "label" && td.className !== "convention") show(td, null, "-", null);
+    }
+  }
+
   let flops = DATA.budget;
   function update(source) {
+    errors.length = 0;
     const hw = hardware();
+    let candidate = flops;
+    flopsInput.classList.remove("bad"); hoursInput.classList.remove("bad");
     if (source === "hours" && hw) {
-      const hours = Number(hoursInput.value);
-      if (hours > 0 && Number.isFinite(hours)) flops = hours * K.seconds_per_hour * K.gpu_peak_flops[hw.gpu] * hw.mfu;
+      const hours = typed(hoursInput);
+      candidate = hours * K.seconds_per_hour * K.gpu_peak_flops[hw.gpu] * hw.mfu;
+      const problem = hours > 0 && Number.isFinite(hours) ? budgetError(candidate, hoursInput.value)
+                                                          : "not a number of GPU-hours: '" + hoursInput.value + "'.";
+      if (problem) refuse(hoursInput, problem);
     } else if (source === "flops") {
-      const typed = Number(flopsInput.value);
-      if (typed > 0 && Number.isFinite(typed)) flops = typed;
+      candidate = typed(flopsInput);
+      const problem = budgetError(candidate, flopsInput.value);
+      if (problem) refuse(flopsInput, problem);
     } else if (source === "slider") {
-      flops = Math.pow(10, Number(slider.value));
+      candidate = Math.pow(10, Number(slider.value));
     }
-    const inRange = flops >= K.min_flops && flops <= K.max_flops;
+    $("input-error").textContent = errors.join(" ");
+    if (errors.length || !hw) { blank(); return; }
+    flops = candidate;
     budgetOut.dataset.flops = String(flops);
-    budgetOut.textContent = inRange ? sig(flops, 3) + " FLOPs" : "budget outside " + sig(K.min_flops, 3) + " to " + sig(K.max_flops, 3) + " FLOPs";
+    budgetOut.textContent = sig(flops, 3) + " FLOPs";
     if (source !== "slider") slider.value = Math.log10(flops);
     if (source !== "flops") flopsInput.value = sig(flops, 4);
-    if (source !== "hours" && hw) hoursInput.value = sig(flops / flopsPerGpuHour(hw), 4);
-    if (!hw || !inRange) return;
+    if (source !== "hours") hoursInput.value = sig(flops / flopsPerGpuHour(hw), 4);
     $("hardware-note").textContent = hw.gpus + " x " + hw.gpu + " at MFU " + hw.mfu + ": " +
       sig(hw.gpus * K.gpu_peak_flops[hw.gpu] * hw.mfu, 3) + " FLOP/s achieved";
     for (const { law, row } of rows) {
@@ -238,8 +280,10 @@
       show(cell("params"), plan.params, si(plan.params), spans && spans.params, si, level);
       show(cell("tokens"), plan.tokens, si(plan.tokens), spans && spans.tokens, si, level);
       show(cell("tokens-per-param"), plan.tokensPerParam, sig(plan.tokensPerParam, 3), null);
-      show(cell("loss"), plan.loss, plan.loss === null ? "-" : sig(plan.loss, 4), spans && spans.loss,
-           (x) => sig(x, 4), level);
+      // The loss and its interval to the same decimals (2.304 [2.299, 2.310], not [2.299, 2.31]).
+      const decimals = plan.loss === null ? 0 : decimalsFor(plan.loss, 4);
+      show(cell("loss"), plan.loss, plan.loss === null ? "-" : plan.loss.toFixed(decimals), spans && spans.loss,
+           (x) => (Number.isFinite(x) ? x.toFixed(decimals) : sig(x, 4)), level);
       show(cell("gpu-hours"), plan.gpuHours, si(plan.gpuHours), null);
       show(cell("days"), plan.days, sig(plan.days, 3), null);
       show(cell("dollars"), plan.dollars, plan.dollars === null ? "-" : "$" + si(plan.dollars), null);

@@ -292,3 +292,65 @@ def test_exponents_draw_an_interval_that_misses_its_point(ax):
 def test_exponents_reject_bad_input(ax, fits, kwargs, message):
     with pytest.raises(ValueError, match=message):
         plot_exponents(fits, ax=ax, **kwargs)
+
+
+def _texts_inside(figure):
+    """Every visible text of a figure drawn as `save_figure` draws it (Agg), with its extent in
+    pixels (empty ones left out), and the renderer that placed them."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    return [(text, text.get_window_extent(renderer)) for text in figure.findobj(matplotlib.text.Text)
+            if text.get_visible() and text.get_text().strip()], renderer
+
+
+def test_curves_figure_labels_do_not_meet(tmp_path):
+    # The colour bar of the curves panel stood beside the middle panel, its "parameters N" label
+    # against that panel's own "parameters N": the bar is named above it, and no axis label meets another.
+    from scaling.plot.figures import draw_figure
+
+    figure = draw_figure("curves", str(write_sweep(tmp_path)))
+    texts, _ = _texts_inside(figure)
+    labels = [(text, box) for text, box in texts
+              if any(text is getattr(ax, name) for ax in figure.axes for name in ("title",))
+              or any(text in (ax.xaxis.label, ax.yaxis.label) for ax in figure.axes)]
+    assert len(labels) >= 5
+    for index, (text, box) in enumerate(labels):  # apart by 10 pixels at least, both ways
+        for other, other_box in labels[index + 1:]:
+            assert not box.expanded(1, 1).padded(5).overlaps(other_box.padded(5)), (text.get_text(), other.get_text())
+    (bar,) = [ax for ax in figure.axes if ax.get_label() == "<colorbar>"]
+    assert bar.get_ylabel() == "" and bar.get_title() == "params N"
+
+
+def test_isoflop_axes_show_every_run(ax):
+    # A far-off run (a tiny model at the smallest budget, as cpu-isoflop's 4.9k-parameter run) is
+    # on the axes, not above them.
+    runs = read_runs(ISOFLOP_DATA)
+    smallest = runs["flops"].min()
+    far = runs[runs["flops"] == smallest].nsmallest(1, "params").assign(params=lambda r: r["params"] / 3,
+                                                                        loss=runs["loss"].max() + 1.5)
+    runs = pd.concat([runs, far])
+    plot_isoflop(runs, ax=ax)
+    low, high = ax.get_ylim()
+    assert low < runs["loss"].min() and high > runs["loss"].max()
+    assert ax.get_xlim()[0] < runs["params"].min()
+
+
+def test_contour_levels_are_round_and_labels_inside_the_plot():
+    figure = Figure(figsize=(5.5, 4.2), layout="constrained")
+    ax = figure.subplots()
+    plot_contours("chinchilla", ax=ax)
+    levels = ax.collections[0].levels
+    steps = np.diff(levels)
+    assert np.allclose(steps, steps[0]) and any(np.isclose(steps[0], s) for s in (0.1, 0.2, 0.25, 0.5, 1.0))
+    assert np.allclose(levels / steps[0], np.round(levels / steps[0]))  # at multiples of the step
+    texts, renderer = _texts_inside(figure)
+    box = ax.get_window_extent(renderer)
+    labels = [(text, extent) for text, extent in texts if text in ax.texts]
+    assert labels, "contour lines are labelled"
+    for text, extent in labels:
+        assert box.x0 <= extent.x0 and extent.x1 <= box.x1 and box.y0 <= extent.y0 and extent.y1 <= box.y1, \
+            text.get_text()
+        assert float(text.get_text()) in np.round(levels, 6)

@@ -154,6 +154,64 @@ def test_law_picker_hides_and_shows_a_law(page):
     assert "kaplan2020" in shown_plans(page)
 
 
+def error_text(driver) -> str:
+    return driver.find_element("id", "input-error").text
+
+
+def values_shown(driver) -> set[str]:
+    return {cells[column][0] for cells in shown_plans(driver).values()
+            for column in ("params", "tokens", "gpu-hours", "days")}  # every law has these
+
+
+@pytest.mark.parametrize("text, message", [
+    ("abc", "not a budget: 'abc'"), ("1e22x", "not a budget: '1e22x'"), ("-5", "not a budget: '-5'"),
+    ("1e40", "1e+40 FLOPs is outside this page's budgets"), ("1e5", "1e+5 FLOPs is outside this page's budgets"),
+])
+def test_a_typed_budget_that_is_not_one_is_refused_with_a_message(page, text, message):
+    set_value(page, "budget-flops", "1e21", "change")
+    assert error_text(page) == "" and "-" not in values_shown(page)
+    set_value(page, "budget-flops", text, "change")
+    assert message in error_text(page)
+    assert "bad" in page.find_element("id", "budget-flops").get_attribute("class")
+    assert values_shown(page) == {"-"}  # no earlier answer stays on screen
+    set_value(page, "budget-flops", "1e21", "change")  # a good budget clears the message
+    assert error_text(page) == "" and "-" not in values_shown(page)
+
+
+@pytest.mark.parametrize("element, text, message", [
+    ("gpus", "2.5", "GPUs must be a whole number"), ("mfu", "1.5", "MFU must be a number in (0, 1]"),
+    ("price", "-1", "$ per GPU-hour must be a number >= 0"),
+])
+def test_typed_hardware_that_is_not_valid_is_refused_with_a_message(page, element, text, message):
+    previous = page.find_element("id", element).get_attribute("value")
+    set_value(page, element, text, "input")
+    assert message in error_text(page)
+    set_value(page, element, previous, "input")
+    assert error_text(page) == ""
+
+
+def test_loss_and_its_interval_print_the_same_decimals(page):
+    set_value(page, "budget-slider", "21", "input")
+    text, low, high, _ = shown_plans(page)[FIT_LABEL]["loss"]
+    decimals = {len(part.split(".")[1]) for part in (text, low, high)}
+    assert len(decimals) == 1, (text, low, high)
+
+
+def test_headers_align_like_their_cells(page):
+    mismatched = page.execute_script("""
+        const out = [];
+        for (const table of document.querySelectorAll('table')) {
+          const heads = table.querySelectorAll('thead th'), row = table.querySelector('tbody tr');
+          if (!row) continue;
+          heads.forEach((th, i) => {
+            const td = row.cells[i];
+            if (td && getComputedStyle(th).textAlign !== getComputedStyle(td).textAlign) out.push(th.textContent);
+          });
+        }
+        return out;""")
+    assert mismatched == []
+
+
 def test_page_loads_nothing_from_outside(page):
     assert page.execute_script("return performance.getEntriesByType('resource').length") == 0
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page.page_source)

@@ -55,6 +55,22 @@ def test_page_is_self_contained_and_states_levels(page):
     assert "95% interval" in page and "95% bootstrap band" in page
 
 
+def test_loss_caveat_reads_as_a_sentence_of_the_page(page):
+    match = re.search(r'<p class="note" id="loss-caveat">(.*?)</p>', page, re.S)
+    assert match
+    caveat = match.group(1)
+    assert caveat.startswith("Losses are in nats/token") and caveat.endswith("comparable.")
+    assert "Losses: losses" not in page and "`" not in caveat and "<code>scaling laws</code>" in caveat
+
+
+def test_every_table_header_aligns_like_its_cells():
+    # The presets' cells are left-aligned text: their headers are too (the CSS names both).
+    css = (Path(__file__).resolve().parents[2] / "scaling" / "report" / "report.css").read_text()
+    for table, column in (("#presets", ""), ("#plans", ".convention")):
+        rule = next(line for line in css.splitlines() if f"{table} td{column}" in line)
+        assert "text-align: left" in rule and (f"{table} th" in rule), rule
+
+
 def test_laws_without_an_optimum_are_named_not_planned():
     kaplan_c = resolve_law(str(Path(__file__).resolve().parents[2] / "runs" / "cpu-isoflop" / "fits" / "total.kaplan_c.json"))
     data = planner_data([kaplan_c, get_preset("epoch2024")], flops_range=(1e18, 1e24))
