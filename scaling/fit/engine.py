@@ -1,5 +1,6 @@
-"""`fit_law`: the one fitting engine. Every parametric law is fitted here, and only here is
-`scipy.optimize` called.
+"""`fit_law`: the one fitting engine. Every parametric law is fitted here, and only here are
+`scipy.optimize`'s minimisers called (the sweep's ETA solves a small non-negative least squares
+with scipy.optimize.nnls: scaling.sweep.timing).
 
 Objective: sum over runs of Huber_delta(log L_hat - log L) in the optimiser's coordinates
 (log of scale coefficients, plain exponents), the terms SUMMED, never averaged. Strategy:

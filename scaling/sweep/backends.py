@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from scaling.errors import EnvironmentFault, install_hint
 from scaling.rundir import protocol
 from scaling.rundir.files import LinkRefused
+from scaling.sweep.timing import ETA_FIT_RUNS, run_cost
 
 if TYPE_CHECKING:
     from scaling.config import TrainConfig
@@ -117,31 +118,11 @@ class SweepProgress:
         if self.flops_done <= 0:
             return None
         if len(self.trained) >= ETA_FIT_RUNS and self.left:
-            cost = _run_cost(self.trained)
+            cost = run_cost(self.trained)
             if cost is not None:
                 done = sum(cost(steps, flops) for steps, flops, _ in self.trained)
                 return elapsed * sum(cost(steps, flops) for steps, flops in self.left.values()) / done
         return elapsed * max(self.flops_total - self.flops_done, 0.0) / self.flops_done
-
-
-ETA_FIT_RUNS = 4
-"""Runs trained before the ETA weighs runs by their fitted seconds instead of their FLOPs."""
-
-
-def _run_cost(trained: list[tuple[float, float, float]]) -> Callable[[float, float], float] | None:
-    """seconds(steps, flops) = setup + a steps + b flops fitted to the runs trained (a, b, setup
-    >= 0); None when nothing positive fits."""
-    # lazy: scipy loads only when the ETA is fitted
-    import numpy as np
-    from scipy.optimize import nnls
-
-    design = np.array([[1.0, steps, flops] for steps, flops, _ in trained])
-    scale = np.maximum(design.max(axis=0), 1e-30)  # columns of order 1: steps and FLOPs differ by 1e9
-    coef, _ = nnls(design / scale, np.array([seconds for *_, seconds in trained]))
-    setup, per_step, per_flop = coef / scale
-    if not (per_step > 0 or per_flop > 0):
-        return None
-    return lambda steps, flops: float(setup + per_step * steps + per_flop * flops)
 
 
 class Backend(Protocol):
