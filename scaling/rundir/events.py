@@ -26,6 +26,16 @@ _START = b'{"time": '
 """How every event line starts (the writer puts `time` first)."""
 
 
+FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "finish": {"status": str},
+    "design_round": {"round": int, "proposal": dict},
+    "design_fit": {"round": int},
+    "design_stop": {"reason": str},
+}
+"""Fields (and their JSON types) an event of each kind must hold besides `event` and `run_id`:
+what the readers of the log (the sweep's time model, a designed study's rounds) index by."""
+
+
 def events_path(sweep_dir: Path) -> Path:
     return Path(sweep_dir) / EVENTS
 
@@ -59,7 +69,8 @@ def append_event(sweep_dir: Path, event: str, run_id: str, **fields: Any) -> Non
 
 
 def read_events(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Every well-formed event (a JSON object with string `event` and `run_id`), in file order.
+    """Every well-formed event (a JSON object with string `event` and `run_id`, and the FIELDS of
+    its kind), in file order.
     A torn or ill-shaped line is named in one warning (file and line number) and skipped; an
     event a torn line swallowed is recovered."""
     path = events_path(sweep_dir)
@@ -103,4 +114,7 @@ def _parse(line: bytes) -> dict[str, Any] | None:
     if not isinstance(event, dict) or not isinstance(event.get("event"), str) \
             or not isinstance(event.get("run_id"), str):
         return None
+    for name, kind in FIELDS.get(event["event"], {}).items():
+        if not isinstance(event.get(name), kind) or isinstance(event.get(name), bool):
+            return None
     return event

@@ -43,7 +43,9 @@ def test_a_damaged_sweep_json_is_one_line_naming_it(tmp_path, content, field):
     assert line.startswith(f"error: {sweep / 'sweep.json'}: ") and field in line
 
 
-@pytest.mark.parametrize("line", ["42", '{"event": "start"}', '{"run_id": 7, "event": "start"}', "[1, 2]", "nul"])
+@pytest.mark.parametrize("line", ["42", '{"event": "start"}', '{"run_id": 7, "event": "start"}', "[1, 2]", "nul",
+                                  '{"event": "design_round", "run_id": ""}',
+                                  '{"event": "design_fit", "run_id": "", "round": "1"}'])
 def test_an_ill_shaped_event_line_is_reported_and_the_others_kept(tmp_path, caplog, line):
     append_event(tmp_path, "start", "a")
     with open(tmp_path / "events.jsonl", "a") as f:
