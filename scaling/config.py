@@ -84,7 +84,7 @@ RULES_DEEPSEEK = "deepseek"
 """TrainConfig.rules naming the built-in DeepSeek rules (scaling.training.rules.DEEPSEEK_RULES)."""
 RULES_PREFIX = "rules:"
 """TrainConfig.rules = "rules:PATH" names a rules file (scaling.training.rules, read when resolved)."""
-OPERATIONAL_FIELDS = ("threads", "checkpoint_every", "checkpoint_every_s")
+OPERATIONAL_FIELDS = ("threads", "checkpoint_every", "checkpoint_every_s", "batch_size_asked")
 """TrainConfig fields that change how a run executes but not what it computes; `run_id` ignores
 them so a run may be resumed with other settings."""
 
@@ -125,7 +125,12 @@ class TrainConfig:
     """Floor on optimizer steps when the batch size comes from the rule: short runs sit on the
     unigram plateau and fake the scaling (the CPU study's pilot, runs/cpu-isoflop)."""
     micro_batch_size: int | None = None
-    """Sequences per forward pass (gradient accumulation); None = the whole batch at once."""
+    """Sequences per forward pass (gradient accumulation); None = the largest that fits this
+    device's memory (scaling.training.bounds.fit_batch), the whole batch when it fits. The batch
+    is then trained as a whole number of micro batches (rounded to the nearest multiple)."""
+    batch_size_asked: int | None = None
+    """The batch the rule or spec asked for, where rounding to whole micro batches changed it
+    (a note for the record, not part of the run's id); None when `batch_size` is the asked one."""
     warmup_steps: int | None = None
     """Linear warmup steps; None = params / batch_tokens (Porian et al. 2024), at most 1/4 of the run."""
     schedule: str = "cosine"
@@ -151,7 +156,9 @@ class TrainConfig:
     """Share of the corpus held out for validation (by document where there are documents)."""
     checkpoint_every: int | None = None
     """Steps between checkpoints; None = every `checkpoint_every_s` seconds of wall time."""
-    checkpoint_every_s: float = 60.0
+    checkpoint_every_s: float | None = None
+    """Seconds of wall time between checkpoints; None = 60 on CPU, 1800 on a GPU (a 124M run's
+    state is 1.5 GB: written every minute it would cost more than it saves)."""
     flops_method: str = "6ND"
     """How `flops` is counted (scaling.flops.FLOPS_METHODS); the exact App. F count is logged too."""
     threads: int | None = None
@@ -166,7 +173,8 @@ class TrainConfig:
             raise ValueError(f"model must be a ModelConfig, got {type(self.model).__name__}")
         for name in ("tokens", "min_steps", "eval_tokens", "eval_points"):
             _check_int(name, getattr(self, name), optional=False)
-        for name in ("batch_size", "micro_batch_size", "warmup_steps", "log_every", "checkpoint_every", "threads"):
+        for name in ("batch_size", "micro_batch_size", "warmup_steps", "log_every", "checkpoint_every", "threads",
+                     "batch_size_asked"):
             _check_int(name, getattr(self, name), optional=True, minimum=0 if name == "warmup_steps" else 1)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
             raise ValueError(f"seed must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")
@@ -194,8 +202,9 @@ class TrainConfig:
             value = getattr(self, name)
             if not (_is_number(value) and 0 < value < 1):
                 raise ValueError(f"{name} must be in (0, 1), got {value!r}")
-        if not (_is_number(self.checkpoint_every_s) and self.checkpoint_every_s > 0):
-            raise ValueError(f"checkpoint_every_s must be positive, got {self.checkpoint_every_s!r}")
+        if self.checkpoint_every_s is not None and not (_is_number(self.checkpoint_every_s)
+                                                        and self.checkpoint_every_s > 0):
+            raise ValueError(f"checkpoint_every_s must be positive or None, got {self.checkpoint_every_s!r}")
         if not isinstance(self.data, str) or not self.data or "\x00" in self.data:
             raise ValueError(f"data must be a non-empty spec string without NUL bytes, got {self.data!r}")
         if self.micro_batch_size is not None and self.batch_size is not None and self.batch_size % self.micro_batch_size:
@@ -204,10 +213,13 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict; `TrainConfig.from_dict(cfg.to_dict()) == cfg`. `rules` only when
-        set, so configs without rules (and their run ids) read as before rules existed."""
+        set, so configs without rules (and their run ids) read as before rules existed; likewise
+        `batch_size_asked` only when rounding changed the batch."""
         d = {**asdict(self), "model": self.model.to_dict()}
         if self.rules is None:
             del d["rules"]
+        if self.batch_size_asked is None:
+            del d["batch_size_asked"]
         return d
 
     @classmethod

@@ -130,6 +130,21 @@ def flops_per_token(cfg: ModelConfig, method: str = "6ND", params_convention: st
     raise ValueError(f"unknown FLOP counting method {method!r}; expected one of {', '.join(FLOPS_METHODS)}")
 
 
+def mfu_flops_per_token(cfg: ModelConfig) -> float:
+    """Training FLOPs per token in the units MFU is quoted in (nanoGPT, PaLM): 6 N + 12 L H Q T.
+
+    Chowdhery et al. 2022 (PaLM), App. B: 6 N + 12 L H Q T, H heads of dimension Q (H Q = d),
+    T = seq_len; N counts the parameters that do matmuls, so the embedding lookups are left out:
+    the position embedding, and the token embedding when the logit layer is untied (a tied one
+    is the logit matmul). nanoGPT's `estimate_mfu` is this formula with N =
+    `get_num_params()` (position embedding subtracted, tied token embedding kept). Hoffmann et
+    al.'s App. F count books the lookup as a matmul too: 1.27x this at GPT-2 small.
+    """
+    counts = count_params(cfg)
+    lookups = cfg.seq_len * cfg.d_model + (0 if cfg.tied_embeddings else cfg.vocab_size * cfg.d_model)
+    return 6.0 * (counts.total - lookups) + 12.0 * cfg.n_layer * cfg.d_model * cfg.seq_len
+
+
 def _non_embedding(counts: ParamCount, params_convention: str) -> int:
     if params_convention != "non-embedding":
         raise ValueError(f"params_convention must be 'total' or 'non-embedding', got {params_convention!r}")

@@ -39,8 +39,15 @@ def sweep_command(
     backend: Annotated[Backend, typer.Option(help="local: worker processes here; ray: Ray tasks.")] = Backend.local,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (--backend ray); default: "
                                                      "start a local Ray.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Local worker processes; default: one per GPU, "
-                                                     "else one per CPU core.", min=1, max=MAX_WORKERS)] = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes; default: as many runs per GPU as "
+                                                     "fit its memory, else one per free CPU core.",
+                                                min=1, max=MAX_WORKERS)] = None,
+    micro_batch_size: Annotated[int | None, typer.Option(help="Sequences per forward pass (each batch is rounded "
+                                                              "to whole micro batches); default: the largest that "
+                                                              "fits the device's memory.",
+                                                         callback=positive_int)] = None,
+    gpu: Annotated[str | None, typer.Option(help="With --dry-run: place and size the runs for this card, e.g. "
+                                                 "h100, h200:8, a100-pcie, l40s, b200 (KEY or KEY:COUNT).")] = None,
     retries: Annotated[int, typer.Option(min=0, max=MAX_RETRIES, help="Extra attempts for a failing run.")] = 1,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs with FLOPs and estimated "
                                                             "time; train nothing.")] = False,
@@ -60,12 +67,17 @@ def sweep_command(
     from scaling.design.study import next_spec, run_spec
     from scaling.sweep.scheduler import dry_run as plan_dry_run
     from scaling.sweep.scheduler import run_sweep
-    from scaling.sweep.spec import load_spec
+    from scaling.sweep.placement import named_gpus
+    from scaling.sweep.spec import load_spec, with_micro_batch
     from scaling.sweep.status import sweep_result
 
     if address is not None and backend is not Backend.ray:
         raise ValueError("--address needs --backend ray")
     sweep = load_spec(spec)
+    if gpu is not None and not dry_run:
+        raise ValueError("--gpu names a card for --dry-run only; a sweep trains on the GPUs it finds")
+    if micro_batch_size is not None:
+        sweep = with_micro_batch(sweep, micro_batch_size)
     if not dry_run:  # torch, ray, a GPU: refused in one line before any round is designed or run trained
         check_can_train(sweep, backend.value)
     if dry_run:
@@ -74,7 +86,8 @@ def sweep_command(
             typer.echo(f"{sweep.name}: the designed study is over ({step}); no round left to train "
                        f"(scaling runs {out / sweep.name} lists its runs and rounds)")
             return
-        show(_render_dry_run(plan_dry_run(step, out, workers=workers)), format)
+        named = named_gpus(gpu) if gpu is not None else None
+        show(_render_dry_run(plan_dry_run(step, out, workers=workers, gpus=named)), format)
         return
     with open_tracker(tracker, tracking_uri, sweep.name) as sink, ProgressView(sweep.name, 0, unit="runs") as view:
         def train(round_spec: SweepConfig) -> SweepProgress:
@@ -147,13 +160,15 @@ def _render_dry_run(estimate: DryRun) -> Output:
     rows = estimate.runs
     table = [[r["run_id"], flops(r["budget_flops"]) if r["budget_flops"] else "-", str(r["n_layer"]),
               str(r["d_model"]), quantity(r["params"]), quantity(r["tokens"]), flops(r["flops"]), f"{r['lr']:.3g}",
-              str(r["batch_size"]), r["status"], duration(r["est_s"]), f"{r['lr_source']}; {r['batch_source']}"]
+              str(r["batch_size"]), f"{r['micro_batch_size']} x {r['accumulation_steps']}",
+              f"{r['memory'] / 2**30:.3g} GiB", r["status"], duration(r["est_s"]),
+              f"{r['lr_source']}; {r['batch_source']}"]
              for r in rows]
     total = (f"~{duration(estimate.wall_s)} on {estimate.workers} workers" if estimate.wall_s is not None
              else "not measured here")
     footer = [f"{len(rows)} runs ({estimate.to_train} to train), {sum(r['flops'] for r in rows):.3g} FLOPs; "
-              f"estimated wall time {total} ({estimate.basis})"]
-    headers = ["run_id", "budget", "L", "d_model", "params", "tokens", "flops", "lr", "batch", "status", "est",
-               "lr from; batch from"]
-    return Output([Table(headers, table, align="lrrrrrrrrrrl")], records=rows, footer=footer,
+              f"estimated wall time {total} ({estimate.basis})", f"placement: {estimate.placement}"]
+    headers = ["run_id", "budget", "L", "d_model", "params", "tokens", "flops", "lr", "batch", "micro x accum",
+               "memory", "status", "est", "lr from; batch from"]
+    return Output([Table(headers, table, align="lrrrrrrrrrrrrl")], records=rows, footer=footer,
                   document=estimate.to_json())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -49,6 +50,9 @@ def train_command(
                                              callback=positive_finite)] = None,
     batch_size: Annotated[int | None, typer.Option(help="Sequences per step (default: DeepSeek rule, "
                                                         ">= 1000 steps).", callback=positive_int)] = None,
+    micro_batch_size: Annotated[int | None, typer.Option(help="Sequences per forward pass (the batch is rounded to "
+                                                              "whole micro batches); default: the largest that fits "
+                                                              "the device's memory.", callback=positive_int)] = None,
     schedule: Annotated[Schedule, typer.Option(help="LR schedule after warmup.")] = Schedule.cosine,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.", callback=positive_int)] = None,
     rules: Annotated[str | None, typer.Option(help="LR and batch from fitted laws: 'rules:FILE' (from scaling "
@@ -63,6 +67,7 @@ def train_command(
 ) -> None:
     """Train one GPT and write its loss curve (parquet) and run record (JSON)."""
     # lazy: start-up speed (each command loads only its own library)
+    from scaling.training.bounds import fit_to_device
     from scaling.training.presets import from_size
     from scaling.training.hyperparams import run_id
     from scaling.training.train import train_exclusive
@@ -70,8 +75,9 @@ def train_command(
     cfg = from_size(tokens, params=params, shape=shape, seq_len=seq_len, data=data, device=device.value,
                     seed=seed, lr=lr, batch_size=batch_size, schedule=schedule.value, threads=threads, rules=rules,
                     mup_base_width=mup_base_width)
-    run_dir = out if out is not None else Path("runs") / "train" / run_id(cfg)
     with open_tracker(tracker, tracking_uri, "train") as log_run:  # opened first: a bad URI fails before training
+        cfg = fit_to_device(dataclasses.replace(cfg, micro_batch_size=micro_batch_size))  # the micro batch is part of the run id
+        run_dir = out if out is not None else Path("runs") / "train" / run_id(cfg)
         with ProgressView(run_id(cfg), cfg.tokens, unit="tokens", enabled=not quiet) as view:
             record = train_exclusive(cfg, run_dir,
                                      progress=lambda p: view.update(p.tokens_seen, _train_status(p), total=p.tokens))

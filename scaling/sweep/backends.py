@@ -6,9 +6,11 @@ holds (their lock) and checks them again, and reports progress. Each run execute
 which follows the run protocol (`scaling.rundir.protocol.attempt`: the run's lock taken in the
 process that trains it, so two sweeps on one directory never train one run, and `kill -9` frees it).
 
-Local: K worker processes; with GPUs, one GPU each (CUDA_VISIBLE_DEVICES); on CPU one
-single-threaded worker per core (measured here: two 1-thread workers give 1.2-1.8x
-the throughput of one 2-thread process and hold up when the box is shared).
+Local: K worker processes, each bound to a GPU (CUDA_VISIBLE_DEVICES) with its share of the
+card's memory when several runs share one, or single-threaded on CPU; how many, where and with
+how much memory is `scaling.sweep.placement`'s decision (on CPU, one per free core: measured
+here, two 1-thread workers give 1.2-1.8x the throughput of one 2-thread process and hold up
+when the box is shared).
 Ray: each run a task with its CPU/GPU needs; runs of small models take a fraction of a GPU.
 """
 
@@ -18,8 +20,6 @@ import logging
 import multiprocessing as mp
 import os
 import queue
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -53,6 +53,9 @@ class RunTask:
     sweep_dir: Path
     flops: float = 0.0
     params: int = 0
+    planned: TrainConfig | None = None
+    """The config as the spec gave it, before its micro batch was fitted (what the dry run's
+    "batch from" describes); None when `config` is that."""
 
     @property
     def run_dir(self) -> Path:
@@ -163,23 +166,6 @@ def record_crash(task: RunTask, error: str) -> RunOutcome:
     return RunOutcome(task.run_id, "failed", error)
 
 
-def visible_gpus() -> list[str]:
-    """GPU ids this process may use: CUDA_VISIBLE_DEVICES if set, else `nvidia-smi -L`'s list.
-
-    Read without importing torch, so the parent never initialises CUDA before workers fork.
-    """
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env is not None:
-        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
-    if shutil.which("nvidia-smi") is None:
-        return []
-    try:
-        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=True)
-    except (subprocess.SubprocessError, OSError):
-        return []
-    return [str(i) for i, line in enumerate(listing.stdout.splitlines()) if line.startswith("GPU ")]
-
-
 def _die_with_parent(parent_alive: Any) -> None:
     """Kill this worker when the sweep process dies, even by kill -9, so its lock is released
     and a restarted sweep resumes the run. `parent_alive` is the read end of a pipe whose only
@@ -200,7 +186,7 @@ def _die_with_parent(parent_alive: Any) -> None:
 
 
 def _worker_main(gpu: str | None, threads: int | None, tasks: Any, results: Any, train_fn: TrainFn,
-                 parent_alive: Any, logs: Any = None) -> None:
+                 parent_alive: Any, logs: Any = None, memory_fraction: float | None = None) -> None:
     import signal
 
     # Ctrl-C reaches the whole process group: the sweep process answers it (one line, and it
@@ -215,6 +201,10 @@ def _worker_main(gpu: str | None, threads: int | None, tasks: Any, results: Any,
         root.setLevel(logging.WARNING)
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    if memory_fraction is not None:  # the trainer sets torch's per-process fraction from it
+        from scaling.training.bounds import MEMORY_FRACTION_ENV
+
+        os.environ[MEMORY_FRACTION_ENV] = repr(memory_fraction)
     if threads is not None:  # torch may be preloaded: set its pool size too, not just the env
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[var] = str(threads)
@@ -229,15 +219,16 @@ class LocalBackend:
     known), its GPU and its thread count. A worker that dies is replaced; its run counts as
     failed."""
 
-    def __init__(self, train_fn: TrainFn, workers: int, gpus: list[str] | None = None,
-                 threads: int | None = 1, preload: tuple[str, ...] = ()) -> None:
+    def __init__(self, train_fn: TrainFn, workers: int, gpus: list[str | None] | None = None,
+                 threads: int | None = 1, preload: tuple[str, ...] = (),
+                 memory_fraction: float | None = None) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         # Workers fork from a server process that imported `preload` (torch: ~4-8 s a process
         # here) but never ran an op or touched CUDA; the sweep process itself is never forked.
         self._ctx = mp.get_context("forkserver")
         self._ctx.set_forkserver_preload(list(preload))
-        self._train_fn, self._threads = train_fn, threads
+        self._train_fn, self._threads, self._memory_fraction = train_fn, threads, memory_fraction
         self._alive_r, self._alive_w = self._ctx.Pipe(duplex=False)  # never send _alive_w anywhere
         self._results = self._ctx.Queue()
         self._logs = self._ctx.Queue()
@@ -249,7 +240,7 @@ class LocalBackend:
         tasks = self._ctx.Queue()
         proc = self._ctx.Process(target=_worker_main, daemon=True, name=f"scaling-worker-{index}",
                                  args=(self._gpus[index], self._threads, tasks, self._results, self._train_fn,
-                                       self._alive_r, self._logs))
+                                       self._alive_r, self._logs, self._memory_fraction))
         proc.start()
         return {"proc": proc, "tasks": tasks, "task": None}
 

@@ -10,7 +10,6 @@ store's history or a short probe here).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -39,11 +38,12 @@ from scaling.sweep.backends import (
     RunTask,
     SweepProgress,
     TrainFn,
-    visible_gpus,
 )
 from scaling.flops import count_params, flops_per_token
+from scaling.hardware import Gpu, visible_gpus
+from scaling.sweep.placement import Placement, place
 from scaling.sweep.spec import plan_runs, train_config
-from scaling.training.bounds import check_run
+from scaling.training.bounds import check_run, estimate_memory
 from scaling.training.hyperparams import count_steps, eval_steps, hyperparameter_sources, resolve, run_id
 
 if TYPE_CHECKING:
@@ -59,18 +59,22 @@ def _train_default(config: TrainConfig, run_dir: Path) -> RunRecord:
     return train(config, run_dir)
 
 
-def sweep_tasks(spec: SweepConfig, sweep_dir: Path) -> tuple[list[RunTask], list[dict[str, Any]]]:
-    """The sweep's RunTasks and their sweep.json entries (run_id, budget, shape, counts)."""
+def sweep_tasks(spec: SweepConfig, sweep_dir: Path,
+                placement: Placement | None = None) -> tuple[list[RunTask], list[dict[str, Any]]]:
+    """The sweep's RunTasks and their sweep.json entries (run_id, budget, shape, counts); with a
+    placement, each run's micro batch is the largest its memory there allows (part of its id)."""
     tasks, entries, seen = [], [], set()
     for run in plan_runs(spec):
-        cfg = train_config(spec, run)
+        planned = train_config(spec, run)
+        cfg = placement.fit(planned) if placement is not None else planned
         rid = run_id(cfg)
         if rid in seen:
             continue
         seen.add(rid)
         flops = flops_per_token(run.model, spec.flops_method) * run.tokens
         params = count_params(run.model).total
-        tasks.append(RunTask(rid, cfg, sweep_dir, flops=flops, params=params))
+        tasks.append(RunTask(rid, cfg, sweep_dir, flops=flops, params=params,
+                             planned=planned if cfg is not planned else None))
         entries.append({"run_id": rid, "budget_flops": run.budget_flops, "params": params,
                         "tokens": run.tokens, "flops": flops, "seed": run.seed,
                         "n_layer": run.model.n_layer, "d_model": run.model.d_model})
@@ -78,7 +82,7 @@ def sweep_tasks(spec: SweepConfig, sweep_dir: Path) -> tuple[list[RunTask], list
 
 
 def check_can_train(spec: SweepConfig, backend: str = "local", *, default_trainer: bool = True,
-                    gpus: list[str] | None = None) -> None:
+                    gpus: list[Gpu] | None = None) -> None:
     """Refuse, before anything is written or trained, a sweep this environment cannot train:
     torch missing (for the default trainer; ModuleNotFoundError naming it, which the CLI turns
     into the install command), ray missing for the Ray backend, device cuda with no GPU visible.
@@ -105,12 +109,23 @@ def _complete(sweep_dir: Path, tasks: list[RunTask], entries: list[dict[str, Any
     return planned == {entry["run_id"] for entry in entries} and all(is_finished(t.run_dir) for t in tasks)
 
 
-def check_tasks(tasks: list[RunTask], share: int = 1) -> None:
-    """Refuse the sweep (scaling.training.bounds.ResourceLimitError) if any run cannot fit this machine,
-    `share` runs side by side; the message names the run and its budget."""
+def place_sweep(spec: SweepConfig, *, workers: int | None = None, gpus: list[Gpu] | None = None,
+                backend: str = "local") -> Placement:
+    """Where `spec`'s runs execute (scaling.sweep.placement.place): on `gpus` when given (a dry
+    run for named cards), else on the GPUs visible here (local backend, device auto or cuda)."""
+    named = gpus is not None
+    if gpus is None:
+        gpus = visible_gpus() if spec.device in ("auto", "cuda") and backend == "local" else []
+    configs = [train_config(spec, run) for run in plan_runs(spec)]
+    return place(configs, device=spec.device, gpus=gpus, workers=workers, named=named)
+
+
+def check_tasks(tasks: list[RunTask], placement: Placement) -> None:
+    """Refuse the sweep (scaling.training.bounds.ResourceLimitError) if any run cannot fit its
+    memory in `placement`; the message names the run and its budget."""
     for task in tasks:
-        check_run(task.config, share=share, label=f"run {task.run_id} ({task.params:,} params, "
-                                                  f"{task.config.tokens:.3g} tokens)")
+        check_run(task.config, memory=placement.memory, on_gpu=placement.on_gpu, rate=placement.rate,
+                  label=f"run {task.run_id} ({task.params:,} params, {task.config.tokens:.3g} tokens)")
 
 
 def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
@@ -201,11 +216,12 @@ def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "lo
     from dataclasses import asdict, replace
 
     sweep_dir = Path(out) / spec.name
-    gpus = visible_gpus() if spec.device in ("auto", "cuda") and backend == "local" else []
-    check_can_train(spec, backend, default_trainer=train_fn is None, gpus=gpus)
-    tasks, entries = sweep_tasks(spec, sweep_dir)
-    count = workers or (len(gpus) if gpus else (os.cpu_count() or 1))
-    check_tasks(tasks, share=1 if gpus or backend == "ray" else min(count, len(tasks)))
+    placement = place_sweep(spec, workers=workers, backend=backend)
+    check_can_train(spec, backend, default_trainer=train_fn is None, gpus=placement.gpus)
+    tasks, entries = sweep_tasks(spec, sweep_dir, placement)
+    check_tasks(tasks, placement)
+    if placement.notes:
+        logger.warning("sweep %s: %s", spec.name, placement.describe())
     for task in tasks:  # a record from a newer scaling (NewerSchema) refuses the sweep here
         read_record_lenient(task.run_dir)
     complete = _complete(sweep_dir, tasks, entries)
@@ -213,14 +229,15 @@ def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "lo
         invocation = {**provenance(command), "backend": backend}
         update_sweep_meta(sweep_dir, name=spec.name, spec=asdict(spec), runs=entries, invocation=invocation)
     train_fn = train_fn or _train_default
-    threads = max(1, (os.cpu_count() or 1) // count) if gpus else 1
+    threads = placement.threads
     tasks = [replace(t, config=replace(t.config, threads=threads)) for t in tasks]
     runner: Backend
     if backend == "ray":
         runner = RayBackend(train_fn, address=address, device=spec.device, cpus_per_run=threads)
     elif backend == "local":
         preload = ("scaling.training.train", "torch._dynamo") if train_fn is _train_default else ()
-        runner = LocalBackend(train_fn, count, gpus=gpus or None, threads=threads, preload=preload)
+        runner = LocalBackend(train_fn, placement.workers, gpus=placement.worker_gpus(), threads=threads,
+                              preload=preload, memory_fraction=placement.memory_fraction)
     else:
         raise AssertionError(backend)  # check_can_train refused any other
     planned = {entry["run_id"]: entry for entry in entries}
@@ -257,6 +274,8 @@ class DryRun(Document):
     wall_s: float | None
     basis: str
     """Where the throughput came from: a probe here, or this store's own history."""
+    placement: str = ""
+    """Where the runs go: workers, GPUs and runs per GPU, memory per run (scaling.sweep.placement)."""
 
     @property
     def to_train(self) -> int:
@@ -265,7 +284,7 @@ class DryRun(Document):
 
     def to_dict(self) -> dict[str, Any]:
         return {"runs": to_plain(self.runs), "to_train": self.to_train, "workers": self.workers,
-                "wall_s": self.wall_s, "basis": self.basis}
+                "wall_s": self.wall_s, "basis": self.basis, "placement": self.placement}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DryRun:
@@ -455,7 +474,8 @@ def _makespan(seconds: list[float], workers: int) -> float:
     return max(free_at)
 
 
-def dry_run(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = None, measure: bool = True) -> DryRun:
+def dry_run(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None = None, measure: bool = True,
+            gpus: list[Gpu] | None = None) -> DryRun:
     """Every run of the sweep with its FLOPs, peak LR and batch (sequences) with where each came
     from (scaling.training.hyperparams.hyperparameter_sources), current status and estimated wall seconds,
     and the sweep's wall time on `workers` (default: as `run_sweep` picks them). Nothing is written.
@@ -464,21 +484,24 @@ def dry_run(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None 
     real training calls here, a few steps each. A run's time is its setup plus FLOPs over the
     FLOP rate (interpolated in log-log against model size; small models run far below peak);
     the sweep's adds worker start-up and each worker's first-run cost.
+
+    `gpus` names cards this machine may not have (scaling.sweep.placement.named_gpus): the runs
+    are placed and their micro batches chosen for those, and nothing is timed here.
     """
     sweep_dir = Path(out) / spec.name
-    tasks, entries = sweep_tasks(spec, sweep_dir)
-    check_tasks(tasks)  # before timing any of them: a huge batch would exhaust memory
-    gpus = visible_gpus() if spec.device in ("auto", "cuda") else []
-    count = workers or (len(gpus) if gpus else (os.cpu_count() or 1))
-    threads = max(1, (os.cpu_count() or 1) // count) if gpus else 1
+    placement = place_sweep(spec, workers=workers, gpus=gpus)
+    tasks, entries = sweep_tasks(spec, sweep_dir, placement)
+    check_tasks(tasks, placement)  # before timing any of them: a huge batch would exhaust memory
+    count, threads = placement.workers, placement.threads
+    measure = measure and gpus is None  # named cards: the time of a run here says nothing about them
     statuses = [run_status(t.run_dir) if t.run_dir.exists() else "pending" for t in tasks]
     todo = [t for t, status in zip(tasks, statuses) if status not in FINISHED]
-    throughput, basis = None, "not measured"
+    throughput, basis = None, "not measured" if gpus is None else "not measured: a dry run for named GPUs"
     if measure and tasks:
         throughput = _history(tasks)
         basis = "from this store's finished runs"
         if throughput is None and todo:
-            throughput = _probe(todo, count, gpus, threads)
+            throughput = _probe(todo, count, [g.id for g in placement.gpus], threads)
             basis = f"from a probe here: {throughput.probe_runs if throughput else 0} short runs on {count} workers"
     estimates = [throughput.seconds(t) if throughput else None for t in tasks]
     wall_s = None
@@ -488,14 +511,20 @@ def dry_run(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None 
                   if pending else 0.0)
     runs = []
     for task, entry, status, est in zip(tasks, entries, statuses, estimates):
-        resolved, sources = resolve(task.config), hyperparameter_sources(task.config)
+        resolved, sources = resolve(task.config), hyperparameter_sources(task.planned or task.config)
         for name, plugin in spec.tables.items():  # a table's grid sets what its points set
             gridded = set().union(*plugin.points())
             sources = {"lr": f"{name} grid" if "lr" in gridded else sources["lr"],
                        "batch": f"{name} grid" if "batch_size" in gridded else sources["batch"]}
         # The tokens a run trains on are its budget in whole batches (count_steps), as its record will say.
         tokens = count_steps(resolved) * resolved.batch_size * resolved.model.seq_len
+        if resolved.batch_size_asked is not None:
+            sources["batch"] = f"{sources['batch']}: {resolved.batch_size_asked} asked"
         runs.append({**entry, "tokens": tokens, "flops": entry["flops"] * tokens / entry["tokens"],
                      "lr": resolved.lr, "batch_size": resolved.batch_size, "lr_source": sources["lr"],
-                     "batch_source": sources["batch"], "status": status, "est_s": est})
-    return DryRun(runs, count, wall_s, basis)
+                     "batch_source": sources["batch"], "batch_size_asked": resolved.batch_size_asked,
+                     "micro_batch_size": resolved.micro_batch_size,
+                     "accumulation_steps": resolved.batch_size // resolved.micro_batch_size,  # type: ignore[operator]
+                     "memory": estimate_memory(resolved, on_gpu=placement.on_gpu).total,
+                     "status": status, "est_s": est})
+    return DryRun(runs, count, wall_s, basis, placement.describe())

@@ -532,3 +532,9 @@ def spec_toml(spec: SweepConfig, header: str = "") -> str:
 
 def _plain(obj: Any) -> dict[str, Any]:
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+def with_micro_batch(spec: SweepConfig, micro_batch_size: int) -> SweepConfig:
+    """`spec` training every run in micro batches of `micro_batch_size` sequences (each run's
+    batch rounded to whole micro batches; scaling.training.hyperparams.resolve)."""
+    return replace(spec, train={**spec.train, "micro_batch_size": micro_batch_size})

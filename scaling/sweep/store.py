@@ -11,6 +11,7 @@ import socket
 import time
 from typing import Any
 
+from scaling.hardware import visible_gpus
 from scaling.provenance import git_commit, versions
 
 
@@ -28,14 +29,4 @@ def provenance(command: str | None = None) -> dict[str, Any]:
 
 
 def _gpu_names() -> list[str]:
-    import shutil
-    import subprocess
-
-    if shutil.which("nvidia-smi") is None:
-        return []
-    try:
-        done = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                              capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [line.strip() for line in done.stdout.splitlines() if line.strip()]
+    return [gpu.name for gpu in visible_gpus()]

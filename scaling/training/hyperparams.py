@@ -140,10 +140,21 @@ def rule_warmup_steps(cfg: TrainConfig) -> int:
 
 
 def resolve(cfg: TrainConfig) -> TrainConfig:
-    """`cfg` with lr, batch_size, warmup_steps, micro_batch_size and log_every filled by the rules."""
+    """`cfg` with lr, batch_size, warmup_steps, micro_batch_size and log_every filled by the rules.
+
+    A given `micro_batch_size` with the rule's batch rounds the batch to the nearest multiple
+    of it (at least one micro batch) and keeps the rule's in `batch_size_asked`; without one
+    the micro batch is the whole batch (scaling.training.bounds.fit_batch picks one from memory)."""
     lr = cfg.lr if cfg.lr is not None else rule_lr(cfg)
-    batch_size = cfg.batch_size if cfg.batch_size is not None else rule_batch_size(cfg)
-    cfg = replace(cfg, lr=lr, batch_size=batch_size)
+    asked = cfg.batch_size_asked
+    if cfg.batch_size is not None:
+        batch_size = cfg.batch_size
+    else:  # the rule's batch, in whole micro batches when a micro batch is given
+        batch_size = rule_batch_size(cfg)
+        if cfg.micro_batch_size is not None and batch_size % cfg.micro_batch_size:
+            asked = batch_size
+            batch_size = max(1, round(batch_size / cfg.micro_batch_size)) * cfg.micro_batch_size
+    cfg = replace(cfg, lr=lr, batch_size=batch_size, batch_size_asked=asked)
     micro = cfg.micro_batch_size if cfg.micro_batch_size is not None else batch_size
     if batch_size % micro:
         raise ValueError(f"batch_size ({batch_size}) must be a multiple of micro_batch_size ({micro})")
@@ -185,7 +196,7 @@ def run_id(cfg: TrainConfig) -> str:
     """
     d = resolve(cfg).to_dict()
     for name in OPERATIONAL_FIELDS:
-        d.pop(name)
+        d.pop(name, None)
     canonical = json.dumps(d, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

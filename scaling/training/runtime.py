@@ -1,6 +1,7 @@
 """The machine a run executes on: device choice, accelerator peak FLOP/s, software versions.
 
-Peaks come from scaling.hardware.GPU_PEAK_FLOPS (NVIDIA datasheets, dense, no sparsity).
+Peaks come from scaling.hardware.GPU_SPECS (NVIDIA datasheets, dense bf16, no sparsity), by the
+device name the driver reports.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import functools
 
 import torch
 
-from scaling.hardware import GPU_PEAK_FLOPS
+from scaling.hardware import gpu_spec
 from scaling import provenance
 
 
@@ -23,11 +24,12 @@ def resolve_device(device: str) -> torch.device:
 
 
 def peak_flops(device: torch.device) -> float | None:
-    """Dense bf16 peak of a known GPU, None on CPU or an unknown GPU (then no MFU is logged)."""
+    """Dense bf16 peak of a known GPU variant (scaling.hardware.gpu_spec), None on CPU or an
+    unknown GPU (then no MFU is logged, and the trainer says so)."""
     if device.type != "cuda":
         return None
-    name = torch.cuda.get_device_name(device).lower()
-    return next((peak for key, peak in GPU_PEAK_FLOPS.items() if key in name), None)
+    spec = gpu_spec(torch.cuda.get_device_name(device))
+    return spec.peak_flops if spec is not None else None
 
 
 @functools.cache

@@ -37,6 +37,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,10 +47,10 @@ from typing import Any
 
 import torch
 
-from scaling.training.bounds import check_run
+from scaling.training.bounds import check_run, eval_pass_sequences, fit_to_device
 from scaling.config import TrainConfig
 from scaling.training.data.corpus import BatchSampler, Corpus, eval_windows, load_corpus
-from scaling.flops import count_params, flops_per_token
+from scaling.flops import count_params, flops_per_token, mfu_flops_per_token
 from scaling.training.model import GPT
 from scaling.atomic import write_atomic
 from scaling.rundir.files import CorruptFile, open_read, quarantine
@@ -62,8 +63,11 @@ from scaling.errors import RunBusy
 
 log = logging.getLogger(__name__)
 
-EVAL_BATCH_TOKENS = 2**16
-"""Tokens per forward pass during evaluation (memory bound only)."""
+CHECKPOINT_EVERY_S = {"cpu": 60.0, "cuda": 1800.0}
+"""Default seconds between checkpoints by device type (TrainConfig.checkpoint_every_s None)."""
+SYNC_FREE_ON_CPU = False
+"""Use the GPU's sync-free step (non-finite guard on the device, fused AdamW skipping the step)
+on CPU too: for tests of that path; a CPU run pays nothing for `.item()`, so it stays off."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ class Progress:
 def train(cfg: TrainConfig, run_dir: Path, *, progress: Callable[[Progress], None] | None = None) -> RunRecord:
     """Train one run into `run_dir` (created), resuming from its checkpoint; see the module doc."""
     run_dir = Path(run_dir)
-    cfg = resolve(cfg)
+    cfg = fit_to_device(cfg)  # the micro batch (and the batch in whole micro batches) is part of the run id
     rid = run_id(cfg)
     previous = final_record(run_dir)
     if previous is not None:
@@ -111,7 +115,8 @@ def train_exclusive(cfg: TrainConfig, run_dir: Path, *,
     """`train` holding the run directory's lock, the one sweep workers take (scaling.rundir.lock), so
     two processes never train one run; RunBusy when another process holds it."""
     run_dir = Path(run_dir)
-    check_run(resolve(cfg), label=f"run {run_id(cfg)}")  # refuse before creating the directory
+    cfg = fit_to_device(cfg)
+    check_run(cfg, label=f"run {run_id(cfg)}")  # refuse before creating the directory
     with run_lock(run_dir) as taken:
         if not taken:
             holder = lock_holder(run_dir) or "another process"
@@ -140,6 +145,17 @@ def divergence(rows: list[dict[str, Any]], final_loss: float | None, vocab_size:
     return None
 
 
+def _to_host(state: Any) -> Any:
+    """A copy of a state_dict in host memory that training can no longer change."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        return {key: _to_host(value) for key, value in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_to_host(value) for value in state)
+    return state
+
+
 class _Trainer:
     """State of one run; `run()` trains it, `record()` describes it at any point."""
 
@@ -152,6 +168,11 @@ class _Trainer:
         self.batch_tokens = cfg.batch_size * cfg.model.seq_len
         self.counts = count_params(cfg.model)
         self.flops_per_token = {m: flops_per_token(cfg.model, m) for m in ("6ND", "chinchilla_appF", cfg.flops_method)}
+        self.mfu_flops_per_token = mfu_flops_per_token(cfg.model)
+        self.compiled_graphs: int | None = None
+        self.mfu_sum, self.mfu_rows = 0.0, 0
+        self.writer: threading.Thread | None = None
+        self.writer_error: BaseException | None = None
         self.step = 0
         self.wall_s = 0.0
         self.train_loss: float | None = None
@@ -183,11 +204,24 @@ class _Trainer:
         self.bf16 = cfg.bf16 if cfg.bf16 is not None else cuda
         generator = torch.Generator().manual_seed(cfg.seed)
         self.model = GPT(cfg.model, generator=generator).to(self.device)
+        self.sync_free = cuda or SYNC_FREE_ON_CPU
         self.optimizer = torch.optim.AdamW(self.model.param_groups(cfg.weight_decay), lr=cfg.lr,
-                                           betas=(cfg.beta1, cfg.beta2), **({"fused": True} if cuda else {}))
+                                           betas=(cfg.beta1, cfg.beta2),
+                                           **({"fused": True} if self.sync_free else {}))
         use_compile = cfg.compile if cfg.compile is not None else cuda
-        self.forward: Callable[..., torch.Tensor] = torch.compile(self.model) if use_compile else self.model
+        self.forward: Callable[..., torch.Tensor] = self.model
+        if use_compile:
+            from torch._dynamo.utils import counters  # lazy: dynamo loads only where a run compiles
+
+            # Each run compiles its own GPT; without a reset a worker's earlier shapes count
+            # toward dynamo's recompile limit (8) and later runs silently train eager.
+            torch._dynamo.reset()
+            self.graphs_before = counters["stats"]["unique_graphs"]
+            self.forward = torch.compile(self.model)
         self.peak = peak_flops(self.device)
+        if self.peak is None and cuda:
+            log.warning("run %s: %s is not in the GPU peak table (scaling.hardware.GPU_SPECS): no MFU logged",
+                        self.sink.run_id, torch.cuda.get_device_name(self.device))
         self._resume()
 
     def _resume(self) -> None:
@@ -225,15 +259,36 @@ class _Trainer:
         log.info("run %s resumes at step %d of %d", self.sink.run_id, self.step, self.steps)
 
     def _checkpoint(self) -> None:
+        """Flush the curve, snapshot the state to host memory and hand it to a writer thread
+        (serialising and fsyncing a large state would stall training). One write at a time;
+        the curve is flushed first, so it never lags the checkpoint a resume reads."""
+        self._wait_for_writer()
         self.sink.flush()
         assert self.corpus is not None
         state = {"run_id": self.sink.run_id, "step": self.step, "wall_s": self.wall_s,
                  "data_digest": self.corpus.digest,
                  "val_loss": self.val_loss, "train_loss": self.train_loss,
-                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        write_atomic(checkpoint_path(self.sink.run_dir), buffer.getvalue())
+                 "model": _to_host(self.model.state_dict()), "optimizer": _to_host(self.optimizer.state_dict())}
+        path = checkpoint_path(self.sink.run_dir)
+
+        def write() -> None:
+            try:
+                buffer = io.BytesIO()
+                torch.save(state, buffer)
+                write_atomic(path, buffer.getvalue())
+            except BaseException as exc:  # raised on the training thread by _wait_for_writer
+                self.writer_error = exc
+
+        self.writer = threading.Thread(target=write, name=f"checkpoint-{self.sink.run_id}", daemon=True)
+        self.writer.start()
+
+    def _wait_for_writer(self) -> None:
+        if self.writer is not None:
+            self.writer.join()
+            self.writer = None
+        if self.writer_error is not None:
+            error, self.writer_error = self.writer_error, None
+            raise error
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> RunRecord:
@@ -243,32 +298,54 @@ class _Trainer:
         params = list(model.parameters())
         clip = cfg.grad_clip if cfg.grad_clip is not None else math.inf
         n_micro = cfg.batch_size // cfg.micro_batch_size  # type: ignore[operator]
-        loss_sum, interval_steps = 0.0, 0
+        # Sync-free on a GPU: losses summed and non-finite values flagged on the device, read
+        # (.item(), a host sync) on log steps only; the flag is fused AdamW's found_inf, so a
+        # step with a non-finite loss or gradient norm, and every step after it, changes nothing.
+        loss_sum: torch.Tensor | float = torch.zeros((), device=self.device) if self.sync_free else 0.0
+        nonfinite = torch.zeros((), device=self.device)
+        interval_steps = 0
         last_checkpoint = tick = time.perf_counter()
         status = "ok"
+        batch = self._batch(self.step)
         while self.step < self.steps:
             lr = lr_at(self.step, cfg, self.steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_mult", 1.0)  # muP's per-layer multiplier (1 otherwise)
-            batch = self._to_device(torch.from_numpy(self.sampler.batch(self.step)))
             loss = self._forward_backward(batch, n_micro)
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                status = "diverged"
-                log.warning("run %s: non-finite loss at step %d; stopping", self.sink.run_id, self.step)
-                break
+            if self.step + 1 < self.steps:  # prepared while the device works on this step
+                batch = self._batch(self.step + 1)
             grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
+            if self.sync_free:
+                torch.maximum(nonfinite, (~(torch.isfinite(loss) & torch.isfinite(grad_norm))).float(),
+                              out=nonfinite)
+                optimizer.found_inf = nonfinite  # type: ignore[attr-defined]
+                loss_sum = loss_sum + loss
+            else:
+                loss_value, norm_value = loss.item(), float(grad_norm)
+                if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
+                    status = "diverged"
+                    log.warning("run %s: non-finite %s at step %d; stopping", self.sink.run_id,
+                                "loss" if not math.isfinite(loss_value) else "gradient norm", self.step)
+                    break
+                loss_sum = loss_sum + loss_value
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             self.step += 1
-            loss_sum += loss_value
             interval_steps += 1
+            if self.compiled_graphs is None and hasattr(self, "graphs_before"):
+                self._count_compiles()
             if self.step % cfg.log_every == 0 or self.step == self.steps:  # type: ignore[operator]
+                if self.sync_free and nonfinite.item():
+                    status = "diverged"
+                    log.warning("run %s: non-finite loss or gradient norm by step %d (no optimizer step "
+                                "taken from it on); stopping", self.sink.run_id, self.step)
+                    break
                 now = time.perf_counter()
                 self.wall_s += now - tick
-                self.train_loss = loss_sum / interval_steps
+                self.train_loss = float(loss_sum) / interval_steps
                 self._log_train(lr, float(grad_norm), interval_steps * self.batch_tokens / (now - tick))
-                logged, loss_sum, interval_steps = interval_steps, 0.0, 0
+                logged, interval_steps = interval_steps, 0
+                loss_sum = torch.zeros((), device=self.device) if self.sync_free else 0.0
                 if any(self.step - logged < e <= self.step for e in self.eval_at):
                     self._log_val(lr)
                 tick = time.perf_counter()
@@ -278,6 +355,7 @@ class _Trainer:
                     last_checkpoint = time.perf_counter()
                     self.wall_s += last_checkpoint - tick
                     tick = last_checkpoint
+        self._wait_for_writer()
         reason = None
         if status == "ok":
             assert self.corpus is not None
@@ -290,6 +368,19 @@ class _Trainer:
         self.sink.write_record(record)
         checkpoint_path(self.sink.run_dir).unlink(missing_ok=True)
         return record
+
+    def _count_compiles(self) -> None:
+        """Graphs dynamo compiled for this run (after its first step); none means the run trains
+        eager although compile was asked for, which is logged and recorded, never silent."""
+        from torch._dynamo.utils import counters  # lazy: dynamo loads only where a run compiles
+
+        self.compiled_graphs = counters["stats"]["unique_graphs"] - self.graphs_before
+        if self.compiled_graphs == 0:
+            log.warning("run %s: torch.compile compiled nothing; this run trains eager", self.sink.run_id)
+
+    def _batch(self, step: int) -> torch.Tensor:
+        assert self.sampler is not None
+        return self._to_device(torch.from_numpy(self.sampler.batch(step)))
 
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cuda":
@@ -313,13 +404,14 @@ class _Trainer:
     def _checkpoint_due(self, since_s: float) -> bool:
         if self.cfg.checkpoint_every is not None:
             return self.step % self.cfg.checkpoint_every < self.cfg.log_every  # type: ignore[operator]
-        return since_s >= self.cfg.checkpoint_every_s
+        every = self.cfg.checkpoint_every_s
+        return since_s >= (every if every is not None else CHECKPOINT_EVERY_S.get(self.device.type, 60.0))
 
     @torch.no_grad()
     def evaluate(self) -> float:
         """Mean held-out loss (nats/token) over the fixed validation windows."""
         self.model.eval()
-        per_pass = max(1, EVAL_BATCH_TOKENS // self.cfg.model.seq_len)
+        per_pass = eval_pass_sequences(self.cfg)
         total = torch.zeros((), device=self.device, dtype=torch.float64)
         for chunk in self.val.split(per_pass):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
@@ -336,7 +428,9 @@ class _Trainer:
 
     def _log_train(self, lr: float, grad_norm: float, tokens_per_s: float) -> None:
         assert self.train_loss is not None
-        mfu = self.flops_per_token["chinchilla_appF"] * tokens_per_s / self.peak if self.peak else None
+        mfu = self.mfu_flops_per_token * tokens_per_s / self.peak if self.peak else None  # nanoGPT/PaLM units
+        if mfu is not None:
+            self.mfu_sum, self.mfu_rows = self.mfu_sum + mfu, self.mfu_rows + 1
         self.sink.append(**self._row("train", self.train_loss, lr), grad_norm=grad_norm,
                          tokens_per_s=tokens_per_s, mfu=mfu)
         if self.progress is not None:
@@ -367,4 +461,21 @@ class _Trainer:
             device=str(self.device) if self.device.type == "cpu" else torch.cuda.get_device_name(self.device),
             started_at=self.started_at, finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             wall_s=self.wall_s, versions=versions(), config=cfg.to_dict(),
-            extra={**(self.corpus.facts if self.corpus else {}), "threads": torch.get_num_threads()})
+            extra={**(self.corpus.facts if self.corpus else {}), "threads": torch.get_num_threads(),
+                   **self._execution()})
+
+    def _execution(self) -> dict[str, Any]:
+        """How the run executed: micro batch and accumulation (and the batch asked, where whole
+        micro batches changed it), compiled graphs, mean MFU in both units."""
+        cfg = self.cfg
+        facts: dict[str, Any] = {"micro_batch_size": cfg.micro_batch_size,
+                                 "accumulation_steps": cfg.batch_size // cfg.micro_batch_size}  # type: ignore[operator]
+        if cfg.batch_size_asked is not None:
+            facts["batch_size_asked"] = cfg.batch_size_asked
+        if hasattr(self, "graphs_before"):
+            facts["compiled_graphs"] = self.compiled_graphs
+        if self.mfu_rows:
+            mfu = self.mfu_sum / self.mfu_rows
+            facts["mfu"] = mfu  # 6N + 12 L H Q T (nanoGPT, PaLM App. B)
+            facts["mfu_appf"] = mfu * self.flops_per_token["chinchilla_appF"] / self.mfu_flops_per_token
+        return facts

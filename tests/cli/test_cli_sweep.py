@@ -78,10 +78,12 @@ def test_dry_run_lists_every_run_with_flops_and_estimate(tmp_path):
     result = CliRunner().invoke(app, ["sweep", str(spec), "--dry-run", "--out", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert lines[0].split()[:2] == ["run_id", "budget"] and len(lines) == 2 + 4 + 1
-    # each run: its status, FLOPs, estimated time, then where its LR and batch came from
-    assert all("pending" in line and "e+08" in line and "s  0.05/sqrt(d_model); " in line for line in lines[2:6])
-    assert "4 runs (4 to train)" in lines[-1] and "from a probe" in lines[-1]
+    assert lines[0].split()[:2] == ["run_id", "budget"] and len(lines) == 2 + 4 + 2
+    # each run: its status, FLOPs, micro batch x accumulation, estimated time, then where its LR and batch came from
+    assert all("pending" in line and "e+08" in line and " x 1 " in line and "s  0.05/sqrt(d_model); " in line
+               for line in lines[2:6])
+    assert "4 runs (4 to train)" in lines[-2] and "from a probe" in lines[-2]
+    assert lines[-1].startswith("placement: ") and "CPU workers" in lines[-1]
     assert not (tmp_path / "runs").exists()
     as_json = CliRunner().invoke(app, ["sweep", str(spec), "--dry-run", "--workers", "1", "--format", "json",
                                        "--out", str(tmp_path / "runs")])

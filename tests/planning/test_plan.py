@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scaling.flops import count_params
-from scaling.hardware import GPU_PEAK_FLOPS, Hardware
+from scaling.hardware import GPU_PEAK_FLOPS, Hardware, gpu_spec
 from scaling.laws.presets import PRESETS
 from scaling.planning.optimal import Plan, plan, plan_for_params, plan_for_tokens, plan_report
 
@@ -15,8 +15,29 @@ ALL = list(PRESETS.values())
 
 
 def test_gpu_peaks_from_reference():
-    # NVIDIA datasheets (dense bf16, no sparsity).
-    assert GPU_PEAK_FLOPS == {"a100": 312e12, "h100": 989e12, "h200": 989e12}
+    # NVIDIA datasheets, dense bf16 Tensor Core, no sparsity (each datasheet prints twice these
+    # "with sparsity"): A100 SXM4/PCIe 312; H100 SXM5 989, PCIe 756, NVL 835; H200 SXM 989, NVL
+    # 835; L40S 362; HGX B200 2,250 TFLOP/s.
+    assert GPU_PEAK_FLOPS == {"a100": 312e12, "a100-pcie": 312e12, "h100": 989e12, "h100-pcie": 756e12,
+                              "h100-nvl": 835e12, "h200": 989e12, "h200-nvl": 835e12, "l40s": 362e12,
+                              "b200": 2250e12}
+
+
+@pytest.mark.parametrize(("device_name", "key", "memory_gb"), [
+    # names as the driver reports them (nvidia-smi, torch.cuda.get_device_name)
+    ("NVIDIA A100-SXM4-80GB", "a100", 80), ("NVIDIA A100-SXM4-40GB", "a100", 40),
+    ("NVIDIA A100-PCIE-40GB", "a100-pcie", 40), ("NVIDIA A100 80GB PCIe", "a100-pcie", 80),
+    ("NVIDIA H100 80GB HBM3", "h100", 80), ("NVIDIA H100 PCIe", "h100-pcie", 80), ("NVIDIA H100 NVL", "h100-nvl", 94),
+    ("NVIDIA H200", "h200", 141), ("NVIDIA H200 NVL", "h200-nvl", 141), ("NVIDIA L40S", "l40s", 48),
+    ("NVIDIA B200", "b200", 180), ("h100-pcie", "h100-pcie", 80),
+])
+def test_gpu_variants_are_told_apart_by_device_name(device_name, key, memory_gb):
+    spec = gpu_spec(device_name)
+    assert spec is not None and spec.key == key and spec.memory == memory_gb * 1e9
+
+
+def test_unknown_gpus_have_no_spec():
+    assert gpu_spec("NVIDIA GeForce RTX 4090") is None and gpu_spec("Tesla V100-SXM2-16GB") is None
 
 
 def test_hardware_arithmetic_round_trips():

@@ -30,7 +30,6 @@ from scaling.sweep.backends import (
     RunTask,
     execute_run,
     gpu_share,
-    visible_gpus,
 )
 from scaling.sweep.spec import IsoFlopGrid, ShapeRule, Sizes, SweepConfig
 from scaling.sweep.scheduler import run_sweep, schedule
@@ -198,13 +197,6 @@ def _report_env(config, run_dir):
     write_json(Path(run_dir) / "env.json", {"gpu": os.environ.get("CUDA_VISIBLE_DEVICES"),
                                                          "omp": os.environ.get("OMP_NUM_THREADS")})
     write_json(Path(run_dir) / "record.json", {"status": "ok"})
-
-
-def test_visible_gpus_reads_cuda_visible_devices(monkeypatch):
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
-    assert visible_gpus() == ["2", "3"]
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert visible_gpus() == []
 
 
 def test_gpu_share_lets_small_runs_share_a_gpu():
