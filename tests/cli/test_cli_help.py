@@ -63,7 +63,7 @@ def test_sweep_help_lists_every_bundled_spec():
     ("design", "--approach", ["2", "3"]),
     ("design", "--quantity", ["params", "loss"]),
     ("design", "--format", ["table", "json", "toml"]),
-    ("plan", "--gpu", ["a100", "h100", "h200"]),
+    ("plan", "--gpu", ["a100", "a100-pcie", "h100", "h100-pcie", "h100-nvl", "h200", "h200-nvl", "l40s", "b200"]),
     ("plan", "--params-convention", ["total", "non-embedding"]),
     ("sweep", "--backend", ["local", "ray"]),
     ("train", "--device", None),
