@@ -44,8 +44,7 @@ def sweep_command(
                                                 min=1, max=MAX_WORKERS)] = None,
     micro_batch_size: Annotated[int | None, typer.Option(help="Sequences per forward pass (each batch is rounded "
                                                               "to whole micro batches); default: the largest that "
-                                                              "fits the device's memory.",
-                                                         callback=positive_int)] = None,
+                                                              "fits the device's memory.", min=1)] = None,
     gpu: Annotated[str | None, typer.Option(help="With --dry-run: place and size the runs for this card, e.g. "
                                                  "h100, h200:8, a100-pcie, l40s, b200 (KEY or KEY:COUNT).")] = None,
     retries: Annotated[int, typer.Option(min=0, max=MAX_RETRIES, help="Extra attempts for a failing run.")] = 1,
