@@ -16,7 +16,7 @@ from scaling.cli._app import MAX_RETRIES, MAX_WORKERS, Format, app, command_line
 from scaling.cli.progress import ProgressView, sweep_status
 from scaling.cli.render import Output, Table, duration, flops, quantity, show
 from scaling.cli.tracking import TrackerOption, TrackingUri, open_tracker
-from scaling.sweep.spec import bundled_specs
+from scaling.sweep.specfile import bundled_specs
 
 if TYPE_CHECKING:
     from scaling.sweep.backends import SweepProgress
@@ -67,7 +67,8 @@ def sweep_command(
     from scaling.sweep.scheduler import dry_run as plan_dry_run
     from scaling.sweep.scheduler import run_sweep
     from scaling.sweep.placement import named_gpus
-    from scaling.sweep.spec import load_spec, with_micro_batch
+    from scaling.sweep.spec import with_micro_batch
+    from scaling.sweep.specfile import load_spec
     from scaling.sweep.status import sweep_result
 
     if address is not None and backend is not Backend.ray:

@@ -39,7 +39,7 @@ def tune_command(
     from scaling.plot.figures import FORMATS as FIGURE_FORMATS
     from scaling.plot.figures import save_figure
     from scaling.plot.tuning import tune_figure
-    from scaling.sweep.spec import load_spec
+    from scaling.sweep.specfile import load_spec
     from scaling.tuning.grid import tune
 
     sweep = load_spec(spec)

@@ -44,10 +44,12 @@ from scaling.fit.approaches import fit_approach
 from scaling.fit.result import FitWarning, resolve_law
 from scaling.runs import average_seeds, read_runs
 from scaling.sweep.backends import SweepProgress
-from scaling.sweep.spec import IsoFlopGrid, Sizes, SweepConfig, load_spec, spec_toml
+from scaling.sweep.grids import IsoFlopGrid, Sizes
+from scaling.sweep.spec import SweepConfig
+from scaling.sweep.specfile import load_spec, spec_toml
 
 if TYPE_CHECKING:
-    from scaling.sweep.spec import ShapeRule
+    from scaling.sweep.grids import ShapeRule
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ WIDTH_LABEL = "(high - low) / estimate of the interval at the target"
 def design(goal: Goal, runs: pd.DataFrame | None = None, *, seed: int = 0,
            shape: ShapeRule | None = None) -> Proposal:
     """The proposal for `goal.study_flops` more FLOPs, given `runs` (every finished run, seeds
-    apart; None or empty: from the prior). With a sweep's `shape` rule (scaling.sweep.spec.ShapeRule)
+    apart; None or empty: from the prior). With a sweep's `shape` rule (scaling.sweep.grids.ShapeRule)
     the proposed sizes are the shapes it will train."""
     start = prior(resolve_law(goal.prior), reference_flops=goal.largest_run, spread=goal.prior_spread, seed=seed)
     notes: list[str] = []

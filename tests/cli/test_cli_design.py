@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from design_world import truth_loss
 from scaling.cli import app
-from scaling.sweep.spec import load_spec, plan_runs
+from scaling.sweep.spec import plan_runs
+from scaling.sweep.specfile import load_spec
 
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from scaling.cli import app
 from scaling.sweep.scheduler import dry_run
-from scaling.sweep.spec import load_spec
+from scaling.sweep.specfile import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 

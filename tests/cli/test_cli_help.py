@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from scaling.cli import app
 from scaling.errors import DISTRIBUTION
-from scaling.sweep.spec import bundled_specs
+from scaling.sweep.specfile import bundled_specs
 
 runner = CliRunner()
 GROUP = get_command(app)

@@ -14,7 +14,8 @@ from scaling.design.study import finished_runs, next_spec, round_spec, run_spec,
 from scaling.rundir.events import read_events
 from scaling.rundir.meta import read_sweep_meta
 from scaling.sweep.scheduler import run_sweep
-from scaling.sweep.spec import load_spec, parse_spec, plan_runs, spec_toml
+from scaling.sweep.spec import plan_runs
+from scaling.sweep.specfile import load_spec, parse_spec, spec_toml
 
 SPEC = """
 name = "designed"
@@ -135,7 +136,7 @@ import tomllib
 from design_world import synthetic_train
 from scaling.design.study import run_study
 from scaling.sweep.scheduler import run_sweep
-from scaling.sweep.spec import parse_spec
+from scaling.sweep.specfile import parse_spec
 
 if __name__ == "__main__":
     doc = tomllib.loads({spec!r})

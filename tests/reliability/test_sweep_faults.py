@@ -222,7 +222,7 @@ def test_full_store_is_one_line_nothing_lost_and_a_rerun_completes(spec, referen
     else:  # no mount allowed: ENOSPC injected into the workers' writes
         from scaling.errors import StoreFault
         from scaling.sweep.scheduler import run_sweep
-        from scaling.sweep.spec import load_spec
+        from scaling.sweep.specfile import load_spec
 
         monkeypatch.setenv("FILL_AFTER_WRITES", "12")
         with pytest.raises(StoreFault, match="No space left on device"):

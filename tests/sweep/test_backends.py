@@ -31,7 +31,8 @@ from scaling.sweep.backends import (
     execute_run,
     gpu_share,
 )
-from scaling.sweep.spec import IsoFlopGrid, ShapeRule, Sizes, SweepConfig
+from scaling.sweep.grids import IsoFlopGrid, ShapeRule, Sizes
+from scaling.sweep.spec import SweepConfig
 from scaling.sweep.scheduler import run_sweep, schedule
 
 FAKE_STEPS = 5

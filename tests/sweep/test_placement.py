@@ -10,7 +10,8 @@ from scaling.hardware import Gpu, visible_gpus
 from scaling.sweep import placement
 from scaling.sweep.placement import named_gpus, place
 from scaling.sweep.scheduler import dry_run, place_sweep
-from scaling.sweep.spec import load_spec, plan_runs, train_config
+from scaling.sweep.spec import plan_runs, train_config
+from scaling.sweep.specfile import load_spec
 from scaling.training.bounds import GPU_USABLE
 
 LISTING = [hardware._Listed("0", "NVIDIA H100 80GB HBM3", 81559 * 2**20, "GPU-aaa"),

@@ -8,19 +8,9 @@ import tomllib
 import pytest
 
 from scaling.flops import count_params, flops_per_token
-from scaling.sweep.spec import (
-    IsoFlopGrid,
-    NxDGrid,
-    ShapeRule,
-    Sizes,
-    SweepConfig,
-    bundled_specs,
-    expand,
-    load_spec,
-    log_range,
-    parse_spec,
-    plan_runs,
-)
+from scaling.sweep.grids import IsoFlopGrid, NxDGrid, ShapeRule, Sizes, log_range
+from scaling.sweep.spec import SweepConfig, expand, plan_runs
+from scaling.sweep.specfile import bundled_specs, load_spec, parse_spec
 
 ISOFLOP = """
 name = "iso"

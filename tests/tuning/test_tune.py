@@ -16,7 +16,8 @@ from scaling.config import ModelConfig, TrainConfig
 from scaling.flops import training_flops
 from scaling.training.hyperparams import deepseek_budget, hyperparameter_sources, resolve, run_id
 from scaling.fit.result import FitWarning
-from scaling.sweep.spec import parse_spec, plan_runs
+from scaling.sweep.spec import plan_runs
+from scaling.sweep.specfile import parse_spec
 from scaling.sweep.scheduler import dry_run
 from scaling.tuning.grid import fit_rules, tune
 from scaling.tuning.optimum import near_optimal, profile_optimum
