@@ -16,6 +16,10 @@ FLOPS_METHODS = ("6ND", "kaplan", "chinchilla_appF", "chinchilla_appF_noembed", 
 """FLOP-counting methods (`scaling.flops.flops_per_token`), recorded as `flops_method`."""
 
 
+MAX_BASE_WIDTH = 2**20
+"""Largest muP base width (GPT-3 175B's d_model is 12,288; Brown et al. 2020, Table 2.1)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelConfig:
     """Shape of a decoder-only, pre-norm Transformer (nanoGPT layout, no bias terms)."""
@@ -46,6 +50,8 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.base_width > MAX_BASE_WIDTH:
+            raise ValueError(f"base_width must be at most {MAX_BASE_WIDTH}, got {self.base_width!r}")
         if self.d_ff is not None and (not isinstance(self.d_ff, int) or self.d_ff < 1):
             raise ValueError(f"d_ff must be a positive integer or None, got {self.d_ff!r}")
         if self.d_model % self.n_head:
@@ -72,6 +78,8 @@ class ModelConfig:
 
 MAX_SEED = 2**32 - 1
 """Largest seed: the range numpy's legacy seeding and every RNG seeded from a run's seed accept."""
+MAX_THREADS = 1024
+"""Most torch threads a run may ask for (torch takes a C int; more than any machine's cores)."""
 MAX_EVAL_POINTS = 1000
 """Most evaluations a run may ask for: each one reads `eval_tokens` held-out tokens, and the
 evaluation steps are listed up front."""
@@ -180,8 +188,10 @@ class TrainConfig:
             raise ValueError(f"seed must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")
         if self.eval_points > MAX_EVAL_POINTS:
             raise ValueError(f"eval_points must be at most {MAX_EVAL_POINTS}, got {self.eval_points!r}")
+        if self.threads is not None and self.threads > MAX_THREADS:
+            raise ValueError(f"threads must be at most {MAX_THREADS}, got {self.threads!r}")
         for name in ("compile", "bf16"):
-            if getattr(self, name) not in (None, True, False):  # "no" is a string, and truthy
+            if not (getattr(self, name) is None or isinstance(getattr(self, name), bool)):  # "no" and 1 are not booleans
                 raise ValueError(f"{name} must be true, false or None, got {getattr(self, name)!r}")
         _check_choice("device", self.device, DEVICES)
         _check_choice("schedule", self.schedule, SCHEDULES)

@@ -14,6 +14,7 @@ from scaling.cli import progress
 from scaling.cli.progress import ProgressView
 from scaling.cli.render import Output, Table, duration, flops, loss, quantity, show
 from scaling.cli.tracking import TrackerOption, TrackingUri, open_tracker
+from scaling.config import MAX_BASE_WIDTH, MAX_THREADS
 
 if TYPE_CHECKING:
     from scaling.rundir.record import RunRecord
@@ -54,11 +55,12 @@ def train_command(
                                                               "whole micro batches); default: the largest that fits "
                                                               "the device's memory.", callback=positive_int)] = None,
     schedule: Annotated[Schedule, typer.Option(help="LR schedule after warmup.")] = Schedule.cosine,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.", callback=positive_int)] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.", min=1, max=MAX_THREADS)] = None,
     rules: Annotated[str | None, typer.Option(help="LR and batch from fitted laws: 'rules:FILE' (from scaling "
                                                    "tune) or 'deepseek'.")] = None,
     mup_base_width: Annotated[int | None, typer.Option(help="Train in muP relative to this base width "
-                                                            "(scaling.training.mup).", callback=positive_int)] = None,
+                                                            "(scaling.training.mup).", min=1,
+                                                       max=MAX_BASE_WIDTH)] = None,
     format: Annotated[Format, typer.Option("--format", help="Output format (json: the run record).")] = Format.table,
     json_output: Annotated[bool, typer.Option("--json", hidden=True, help="Deprecated: --format json.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from scaling.config import ModelConfig
+from scaling.config import MAX_BASE_WIDTH, ModelConfig
 from scaling.flops import MAX_FLOPS, count_params, heads_for, suggest_shape
 
 MAX_RANGE_COUNT = 1000
@@ -108,6 +108,8 @@ class ShapeRule:
             raise ValueError(f"shape.n_layer must be >= 1, got {self.n_layer}")
         if self.head_dim is not None and self.head_dim < 1:
             raise ValueError(f"shape.head_dim must be >= 1, got {self.head_dim}")
+        if not 1 <= self.base_width <= MAX_BASE_WIDTH:
+            raise ValueError(f"shape.base_width must be from 1 to {MAX_BASE_WIDTH}, got {self.base_width}")
 
     def model(self, width: int) -> ModelConfig:
         assert self.n_layer is not None

@@ -12,9 +12,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from scaling.config import ModelConfig
 from scaling.sweep import tables
 from scaling.sweep.grids import IsoFlopGrid, NxDGrid, ShapeRule, Sizes, log_range
-from scaling.sweep.spec import SweepConfig
+from scaling.sweep.spec import PlannedRun, SweepConfig, train_config
 from scaling.sweep.tables import integer as _int
 from scaling.sweep.tables import number as _float
 from scaling.sweep.tables import table as _table
@@ -45,7 +46,7 @@ def parse_spec(doc: dict[str, Any], default_name: str = "") -> SweepConfig:
                        tokens=_numbers(table.get("tokens", []), "grid.tokens"),
                        tokens_per_param=_numbers(table.get("tokens_per_param", []), "grid.tokens_per_param"))
     shape_keys = {f.name for f in fields(ShapeRule)}
-    return SweepConfig(
+    spec = SweepConfig(
         name=str(doc.get("name", default_name)), grid=grid,
         shape=ShapeRule(**_table(doc.get("shape", {}), "shape", shape_keys)),
         data=str(doc.get("data", "stdlib")), device=str(doc.get("device", "auto")),
@@ -54,6 +55,11 @@ def parse_spec(doc: dict[str, Any], default_name: str = "") -> SweepConfig:
         description=str(doc.get("description", "")),
         tables=plugins,
     )
+    # [train], data and device are checked now, on a stand-in run, so a bad value is named with
+    # the spec's file (load_spec) rather than when the runs are planned
+    probe = PlannedRun(model=ModelConfig(n_layer=1, d_model=8, n_head=1), tokens=1, seed=spec.seeds[0])
+    train_config(spec, probe)
+    return spec
 
 
 def _seeds(value: Any, where: str) -> tuple[int, ...]:

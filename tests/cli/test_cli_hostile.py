@@ -60,6 +60,10 @@ FILES: dict[str, str | bytes] = {
     "flops.toml": SPEC + "[isoflop]\nbudgets = [1e300]\nsizes = { d_model = [8] }\n",
     "centre.toml": SPEC + "[isoflop]\nbudgets = [1e10]\nsizes = { center_tokens_per_param = 0 }\n",
     "name.toml": SPEC.replace('"hostile"', '"a\\u001b[2Jb"') + GRID,
+    "bf16.toml": SPEC + GRID + "[train]\nbf16 = 1\n",
+    "threads.toml": SPEC + GRID + f"[train]\nthreads = {2**63 - 1}\n",
+    "base-width.toml": SPEC.replace("vocab_size = 16", f'vocab_size = 16\nparametrization = "mup"\nbase_width = {2**63 - 1}')
+    + GRID,
     "design.toml": SPEC + "[design]\ntarget = 1e39\nstudy_flops = 1e300\n",
     "tune.toml": SPEC + GRID + "[tune]\nlr = [0.01]\nbatch_size = [4]\nbootstrap = 1000000000\n",
 }
@@ -87,7 +91,10 @@ CASES = [
     ("sweep-too-many-runs", ["sweep", "{d}/runs.toml", "--dry-run"], 2, "plans 1,000,000 runs"),
     ("sweep-tokens-per-param", ["sweep", "{d}/tpp.toml", "--dry-run"], 2, "grid.tokens_per_param"),
     ("sweep-compile-no", ["sweep", "{d}/compile.toml", "--dry-run"], 2, "compile must be true, false"),
-    ("sweep-eval-points", ["sweep", "{d}/eval.toml", "--dry-run"], 2, "eval_points"),
+    ("sweep-eval-points", ["sweep", "{d}/eval.toml", "--dry-run"], 2, "eval.toml: eval_points"),
+    ("sweep-bf16-one", ["sweep", "{d}/bf16.toml", "--dry-run"], 2, "bf16 must be true, false"),
+    ("sweep-threads", ["sweep", "{d}/threads.toml", "--dry-run"], 2, "threads.toml: threads must be at most"),
+    ("sweep-base-width", ["sweep", "{d}/base-width.toml", "--dry-run"], 2, "shape.base_width"),
     ("sweep-size-cap", ["sweep", "{d}/size.toml", "--dry-run"], 2, "size.toml: sizes"),
     ("sweep-fixed-depth-huge", ["sweep", "{d}/deep-size.toml", "--dry-run"], 2, "would take"),
     ("sweep-width-cap", ["sweep", "{d}/width.toml", "--dry-run"], 2, "sizes.d_model"),
@@ -107,6 +114,9 @@ CASES = [
     ("report-range", ["report", "--out", "{d}/r.html", "--range", "1e10:1e300"], 2, "--range"),
     ("tune-bootstrap", ["tune", "cpu-tune", "--bootstrap", "1000000000"], 2, "--bootstrap"),
     ("train-seed", ["train", "--params", "1e5", "--tokens", "1e6", "--seed", str(2**40)], 2, "--seed"),
+    ("train-threads", ["train", "--params", "1e5", "--tokens", "1e6", "--threads", str(2**40)], 2, "--threads"),
+    ("train-mup-width", ["train", "--params", "1e5", "--tokens", "1e6", "--mup-base-width", str(2**70)], 2,
+     "--mup-base-width"),
 ]
 
 
@@ -186,3 +196,18 @@ def test_ray_address_with_nothing_listening_fails_fast():
         probe_address(f"127.0.0.1:{port}")
     assert time.monotonic() - start < 6
     probe_address("auto")  # forms ray.init resolves itself are left to it
+
+
+@pytest.mark.parametrize("spec, names", [
+    ("synthetic:markov:vocab=99999999999", "vocab must be from 2 to 1024"),
+    ("synthetic:markov:tokens=1e30", "tokens must be an integer"),
+    ("synthetic:markov:alpha=x", "alpha must be a number"),
+    ("synthetic:markov:seed=-1", "seed must be from 0"),
+    ("tokens:{d}/ok.csv:vocab=99999999999999999999", "vocab must be from 2"),
+    ("tokens:{d}/ok.csv:vocab=50000", "ok.csv: not a token file of uint16"),
+])
+def test_data_specs_are_refused_before_their_allocation(spec, names, folder):
+    from scaling.training.data.corpus import load_corpus
+
+    with pytest.raises(ValueError, match=names):
+        load_corpus(spec.replace("{d}", str(folder)))

@@ -35,6 +35,7 @@ import numpy.typing as npt
 
 from scaling.training.data.markov import MarkovSource
 from scaling.atomic import write_atomic
+from scaling.config import MAX_SEED
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,25 @@ def load_corpus(spec: str, *, val_fraction: float = 0.01, cache: Path | None = N
     if path.is_file():
         return _text_corpus(spec, path, [path], val_fraction)
     raise ValueError(f"data spec {spec!r} is neither 'stdlib', 'synthetic:...', 'tokens:...' nor an existing path")
+
+
+MARKOV_MAX_VOCAB = 1024
+"""Largest synthetic Markov vocabulary: the source's stationary distribution is an eigenvector of
+its vocab x vocab transition matrix (O(vocab^3); a second at 1024)."""
+MARKOV_MAX_TOKENS = 2**27
+"""Most tokens a synthetic corpus may hold (1 GiB as int64), checked before sampling."""
+
+
+def _option_int(options: dict[str, str], key: str, default: int, low: int, high: int, spec: str) -> int:
+    """Integer option `key` of a data spec, in [low, high]; ValueError naming it and the spec."""
+    text = options.get(key, str(default))
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"data spec {spec!r}: {key} must be an integer, got {text!r}") from None
+    if not low <= value <= high:
+        raise ValueError(f"data spec {spec!r}: {key} must be from {low} to {high}, got {value}")
+    return value
 
 
 def _parse_options(options: str, spec: str) -> dict[str, str]:
@@ -181,8 +201,11 @@ def _text_corpus(spec: str, root: Path, files: list[Path], val_fraction: float) 
 def _token_corpus(spec: str, path: Path, options: dict[str, str], val_fraction: float) -> Corpus:
     if "vocab" not in options:
         raise ValueError(f"token data needs its vocabulary size: {spec!r} (add ':vocab=V')")
-    vocab_size = int(options["vocab"])
-    dtype = np.dtype(options.get("dtype", "uint16" if vocab_size <= 2**16 else "uint32"))
+    vocab_size = _option_int(options, "vocab", 0, 2, 2**32, spec)
+    dtype_name = options.get("dtype", "uint16" if vocab_size <= 2**16 else "uint32")
+    if dtype_name not in ("uint8", "uint16", "uint32", "int32", "int64"):
+        raise ValueError(f"data spec {spec!r}: dtype must be uint8, uint16, uint32, int32 or int64, got {dtype_name!r}")
+    dtype = np.dtype(dtype_name)
     if path.is_dir():
         train, val = _read_tokens(path / "train.bin", dtype), _read_tokens(path / "val.bin", dtype)
     else:
@@ -196,9 +219,12 @@ def _token_corpus(spec: str, path: Path, options: dict[str, str], val_fraction: 
 def _read_tokens(path: Path, dtype: np.dtype[Any]) -> TokenArray:
     if not path.exists():
         raise FileNotFoundError(f"token file not found: {path}")
-    if path.suffix == ".npy":
-        return np.load(path, mmap_mode="r")
-    return np.memmap(path, dtype=dtype, mode="r")
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, mmap_mode="r")
+        return np.memmap(path, dtype=dtype, mode="r")
+    except ValueError as exc:  # numpy names neither the file nor the dtype it was read as
+        raise ValueError(f"{path}: not a token file of {dtype} ({exc})") from None
 
 
 def token_digest(train: TokenArray, val: TokenArray) -> str:
@@ -264,10 +290,18 @@ def markov_corpus(spec: str, options: dict[str, str], val_fraction: float) -> Co
     known = {"seed", "vocab", "tokens", "alpha", "chains"}
     if set(options) - known:
         raise ValueError(f"unknown markov options {sorted(set(options) - known)} in {spec!r}")
-    seed, vocab = int(options.get("seed", 0)), int(options.get("vocab", 16))
-    n_chains, tokens = int(options.get("chains", 1024)), int(options.get("tokens", 2**22))
+    seed = _option_int(options, "seed", 0, 0, MAX_SEED, spec)
+    vocab = _option_int(options, "vocab", 16, 2, MARKOV_MAX_VOCAB, spec)
+    tokens = _option_int(options, "tokens", 2**22, 2, MARKOV_MAX_TOKENS, spec)
+    n_chains = _option_int(options, "chains", 1024, 1, tokens // 2, spec)
     rng = np.random.default_rng([seed, 0x6D61726B])  # a stream of its own, apart from run seeds
-    source = MarkovSource.random(vocab, alpha=float(options.get("alpha", 0.5)), rng=rng)
+    try:
+        alpha = float(options.get("alpha", 0.5))
+    except ValueError:
+        raise ValueError(f"data spec {spec!r}: alpha must be a number, got {options['alpha']!r}") from None
+    if not 0 < alpha < float("inf"):
+        raise ValueError(f"data spec {spec!r}: alpha must be a positive finite number, got {alpha}")
+    source = MarkovSource.random(vocab, alpha=alpha, rng=rng)
     length = max(2, tokens // n_chains)
     chains = source.sample(n_chains, length, rng)
     n_val = max(1, round(val_fraction * n_chains))
