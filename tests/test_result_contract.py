@@ -15,7 +15,7 @@ from scaling.laws.presets import LawListing, get_preset, listing
 from scaling.planning import BeyondReport, plan_beyond
 from scaling.planning.optimal import Plan, PlanReport, plan, plan_report
 from scaling.rundir.record import RunRecord, read_record
-from scaling.sweep.scheduler import DryRun
+from scaling.sweep.dryrun import DryRun
 from scaling.sweep.status import RunsStatus, SweepResult, runs_status
 from scaling.training.rules import DEEPSEEK_RULES, TuneRules
 
@@ -99,7 +99,7 @@ def test_another_document_is_refused(cls):
 
 def test_a_dry_run_document_keeps_its_key_order_and_counts_the_runs_to_train():
     document = json.loads(dry_run().to_json())
-    assert list(document) == ["schema", "runs", "to_train", "workers", "wall_s", "basis"]
+    assert list(document) == ["schema", "runs", "to_train", "workers", "wall_s", "basis", "placement"]
     assert document["to_train"] == 1
 
 

@@ -20,7 +20,7 @@ from scaling.sweep.specfile import bundled_specs
 
 if TYPE_CHECKING:
     from scaling.sweep.backends import SweepProgress
-    from scaling.sweep.scheduler import DryRun
+    from scaling.sweep.dryrun import DryRun
     from scaling.sweep.spec import SweepConfig
 
 
@@ -64,7 +64,7 @@ def sweep_command(
     # lazy: start-up speed (each command loads only its own library)
     from scaling.sweep.scheduler import check_can_train
     from scaling.design.study import next_spec, run_spec
-    from scaling.sweep.scheduler import dry_run as plan_dry_run
+    from scaling.sweep.dryrun import dry_run as plan_dry_run
     from scaling.sweep.scheduler import run_sweep
     from scaling.sweep.placement import named_gpus
     from scaling.sweep.spec import with_micro_batch

@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from scaling.cli import app
-from scaling.sweep.scheduler import dry_run
+from scaling.sweep.dryrun import dry_run
 from scaling.sweep.specfile import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]

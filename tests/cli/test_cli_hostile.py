@@ -130,9 +130,9 @@ def folder(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _no_probe(monkeypatch):
-    import scaling.sweep.scheduler as scheduler
+    import scaling.sweep.dryrun as dryrun
 
-    monkeypatch.setattr(scheduler, "_probe", lambda *args, **kwargs: None)
+    monkeypatch.setattr(dryrun, "_probe", lambda *args, **kwargs: None)
 
 
 def _alarm(signum, frame):

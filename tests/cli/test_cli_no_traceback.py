@@ -139,9 +139,9 @@ def command_lines(draw: st.DrawFn) -> tuple[list[str], dict[str, str]]:
 @pytest.fixture(autouse=True)
 def _stub_work(monkeypatch):
     """Stop before the expensive part, after every check: training and throughput timing."""
-    import scaling.sweep.scheduler as scheduler
+    import scaling.sweep.dryrun as dryrun
 
-    monkeypatch.setattr(scheduler, "_probe", lambda *args, **kwargs: None)  # the dry run's timing probe
+    monkeypatch.setattr(dryrun, "_probe", lambda *args, **kwargs: None)  # the dry run's timing probe
     if importlib.util.find_spec("torch") is None:
         return  # without torch, train and sweep stop at "this command needs torch": one line too
     import scaling.training.train as train_module

@@ -9,7 +9,8 @@ from scaling import hardware
 from scaling.hardware import Gpu, visible_gpus
 from scaling.sweep import placement
 from scaling.sweep.placement import named_gpus, place
-from scaling.sweep.scheduler import dry_run, place_sweep
+from scaling.sweep.dryrun import dry_run
+from scaling.sweep.scheduler import place_sweep
 from scaling.sweep.spec import plan_runs, train_config
 from scaling.sweep.specfile import load_spec
 from scaling.training.bounds import GPU_USABLE

@@ -8,7 +8,7 @@ import pytest
 
 from scaling.config import ModelConfig, TrainConfig
 from scaling.sweep.backends import RunTask, SweepProgress
-from scaling.sweep.scheduler import _batch_extremes, _step_cost, _Throughput
+from scaling.sweep.dryrun import _batch_extremes, _step_cost, _Throughput
 
 MODEL = ModelConfig(n_layer=1, d_model=16, n_head=1, seq_len=32, vocab_size=256)
 FLOPS_PER_TOKEN = 6 * 4_000.0

@@ -18,7 +18,7 @@ from scaling.training.hyperparams import deepseek_budget, hyperparameter_sources
 from scaling.fit.result import FitWarning
 from scaling.sweep.spec import plan_runs
 from scaling.sweep.specfile import parse_spec
-from scaling.sweep.scheduler import dry_run
+from scaling.sweep.dryrun import dry_run
 from scaling.tuning.grid import fit_rules, tune
 from scaling.tuning.optimum import near_optimal, profile_optimum
 from scaling.training.rules import DEEPSEEK_RULES, PowerRule, TuneRules, load_rules
