@@ -181,6 +181,11 @@ def _render_one(key: str, fit: dict[str, Any]) -> str:
         lines.append(f"  {'a + b':<10} {_num(fit['a'] + fit['b']):>12}")
     if fit.get("objective") is not None:
         lines.append(f"  objective {fit['objective']:.6g} (summed Huber, delta {fit['options'].get('delta')})")
+    boot = (fit.get("diagnostics") or {}).get("bootstrap")
+    if boot and (boot.get("degenerate") or boot.get("failed")):
+        parts = [f"{boot['failed']} failed"] if boot["failed"] else []
+        parts += [f"{count} degenerate ({kind})" for kind, count in boot["degenerate"].items()]
+        lines.append(f"  bootstrap: {boot['used']} of {boot['resamples']} resamples used; {', '.join(parts)}")
     for reason in fit.get("not_identifiable", []):
         lines.append(f"  not identifiable: {reason}")
     if fit.get("edge_of_grid"):

@@ -57,6 +57,9 @@ SCREEN_ROWS = 4096
 """Rows the start screen sees at most. Screening G starts on n rows holds a (G, n) array
 (5,656 starts x 1e6 rows is 45 GB); ranking starts needs only a representative subsample, and
 the final polish sees every row. Data sets up to this size are fitted exactly as before."""
+COLLAPSE = 1e4
+"""A bootstrap draw whose scale coefficient falls below 1/COLLAPSE of the full-data value has
+lost that term (its loss contribution under 1e-4 of what the data showed): a degenerate draw."""
 BLOCK_ELEMENTS = 1 << 20
 """Starts x rows evaluated at once while screening (8 MB per float array)."""
 
@@ -334,11 +337,12 @@ def _fit(law: Law, runs: pd.DataFrame | RunsSource, *, delta: float, tie: Sequen
     if screened is not problem:
         options.update(screen_rows=screened.log_loss.size,
                        strategy="screen and polish on a subsample of rows, then L-BFGS-B on every row")
-    samples, uncertainty = None, "none"
+    samples, uncertainty, diagnostics = None, "none", {}
     if bootstrap:
         draws = resampling.bootstrap(functools.partial(_refit_resample, problem, theta), bootstrap, seed=seed,
                                      n_jobs=n_jobs, what="bootstrap refits")
         uncertainty = draws.uncertainty
+        diagnostics = {"bootstrap": draws.diagnostics}
         if draws.draws is not None:
             rows = np.asarray(draws.draws)
             coefficients_drawn = model.coefficients(rows.T)
@@ -348,7 +352,7 @@ def _fit(law: Law, runs: pd.DataFrame | RunsSource, *, delta: float, tie: Sequen
         n_points=len(runs), data_digest=data_digest(runs, law.inputs), options=options,
         objective=objective_value, edge_of_grid=edge_of_grid(problem, theta),
         params_convention="non-embedding" if params_column == "params_nonembedding" else "total",
-        samples=samples, uncertainty=uncertainty, level=level)
+        samples=samples, uncertainty=uncertainty, level=level, diagnostics=diagnostics)
 
 
 def _prepare_runs(runs: pd.DataFrame | RunsSource, drop_highest: int,
@@ -390,6 +394,11 @@ def _refit_resample(problem: Problem, theta: Array, rng: np.random.Generator) ->
     another basin can follow it). None when neither converged."""
     n = problem.log_loss.size
     index = rng.integers(0, n, size=n)
+    distinct = np.unique(index).size
+    if distinct < len(problem.groups):
+        raise resampling.DegenerateResample(
+            "fewer distinct runs than coefficients",
+            f"{distinct} distinct runs for {len(problem.groups)} free coefficients")
     resample = replace(problem, log_loss=problem.log_loss[index],
                        inputs={k: v[index] for k, v in problem.inputs.items()})
     model = resample.model
@@ -404,4 +413,12 @@ def _refit_resample(problem: Problem, theta: Array, rng: np.random.Generator) ->
         other_theta, other, _ = polish(resample, model, screened)
         if other.fun < best.fun:
             best_theta, best = other_theta, other
-    return best_theta if _accepted(best) else None
+    if not _accepted(best):
+        return None
+    # A scale coefficient (E, A, B, N_c, ...) falling by COLLAPSE or more from the full-data
+    # optimum means its term left the fit (E to about 1e-8 was seen): no draw of that term.
+    log_mask = np.array([name in problem.law.log_coefficients for name in problem.law.param_names])
+    if np.any(log_mask & (best_theta < theta - np.log(COLLAPSE))):
+        raise resampling.DegenerateResample("a term collapsed to a bound",
+                                            "a scale coefficient fell by 1e4 or more")
+    return best_theta

@@ -268,19 +268,19 @@ def fit_isoflop(runs: pd.DataFrame | RunsSource, *, window: int | None = 2, gap_
     fitted = allocation_from_optima(optima)
     flags = allocation_flags(len(optima) - len(edges))
     warn_flags("Approach 2", flags)
-    draws = None
-    uncertainty = "none"
+    draws, uncertainty, diagnostics = None, "none", {}
     if bootstrap:
         statistic = _ResidualResample.of(runs, method, gap_decades, fitted)
         result = resampling.bootstrap(statistic, bootstrap, seed=seed, what="resamples")
         draws, uncertainty = result.draws, result.uncertainty
+        diagnostics = {"bootstrap": result.diagnostics}
     return FitResult.build(
         law="power_allocation", coefficients={"k": fitted["k"], "a": fitted["a"]},
         derived={"a": fitted["a"], "b": fitted["b"], "k_tokens": fitted["k_tokens"]},
         converged=True, message=f"{len(optima) - len(edges)} budgets fitted, {len(edges)} at an edge",
         n_points=len(runs), data_digest=data_digest(runs, ("params", "tokens", "flops")),
         optima=optima, samples=draws, level=level, uncertainty=uncertainty, not_identifiable=flags,
-        flops_convention=flops_convention,
+        flops_convention=flops_convention, diagnostics=diagnostics,
         options={"window": window, "gap_decades": gap_decades, "method": method.describe(), "fit_in": fit_in,
                  "round_budgets": round_budgets,
                  **({"resampling": "residuals of the parabolas, design kept"} if bootstrap else {})})

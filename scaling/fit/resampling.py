@@ -9,6 +9,10 @@ policy, the same for every approach:
   number of workers;
 - a resample whose estimator fails (raises ValueError or returns None) is left out, and a
   FitWarning says how many were;
+- a degenerate resample (the statistic raises DegenerateResample: fewer distinct runs than
+  free coefficients, a term collapsed to a bound) is counted by kind, left out and reported in
+  the diagnostics; when they are the majority the bootstrap is refused (no intervals, a
+  FitWarning saying why);
 - fewer than 2 successful resamples give no draws (None) with a FitWarning, and the uncertainty
   label says the bootstrap failed; the fit itself is still reported.
 
@@ -26,7 +30,9 @@ import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from typing import Any
 
 import numpy as np
 
@@ -63,6 +69,18 @@ def min_resamples(level: float) -> int:
     return math.ceil(1.0 / (1.0 - level) - 1e-9)
 
 
+class DegenerateResample(ValueError):
+    """A resample that cannot determine the estimate (fewer distinct runs than free coefficients,
+    or a draw whose term collapsed to a bound): counted apart from failures, and left out."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(kind, message)  # both in args: worker processes send it back pickled
+        self.kind, self.message = kind, message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 @dataclass(frozen=True)
 class Bootstrap:
     """The draws of one bootstrap and how to label them."""
@@ -71,6 +89,8 @@ class Bootstrap:
     """{name: (K',)} or rows (K', p) as the statistic returned them; None when under 2 succeeded."""
     uncertainty: str
     """"bootstrap(n=K, seed=S)", or "none (bootstrap(n=K) failed: ...)"."""
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    """{"resamples": K, "used": K', "failed": ..., "degenerate": {kind: count}}."""
 
 
 def bootstrap(statistic: Statistic, n_resamples: int, *, seed: int = 0, n_jobs: int | None = 1,
@@ -99,15 +119,31 @@ def bootstrap(statistic: Statistic, n_resamples: int, *, seed: int = 0, n_jobs: 
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             parts = list(pool.map(_run_chunk, [statistic] * workers, chunks))
-    results = [r for part in parts for r in part]
-    failed = n_resamples - len(results)
+    results = [r for part in parts for r in part if not isinstance(r, DegenerateResample)]
+    degenerate: dict[str, int] = {}
+    for part in parts:
+        for r in part:
+            if isinstance(r, DegenerateResample):
+                degenerate[r.kind] = degenerate.get(r.kind, 0) + 1
+    n_degenerate = sum(degenerate.values())
+    failed = n_resamples - len(results) - n_degenerate
+    diagnostics = {"resamples": n_resamples, "used": len(results), "failed": failed, "degenerate": degenerate}
     if failed:
         warnings.warn(f"{failed} of {n_resamples} {what} failed and were left out", FitWarning, stacklevel=3)
+    if n_degenerate:
+        kinds = ", ".join(f"{count} {kind}" for kind, count in degenerate.items())
+        if n_degenerate > n_resamples / 2:  # the intervals would describe mostly undetermined fits
+            warnings.warn(f"bootstrap refused: {n_degenerate} of {n_resamples} {what} are degenerate ({kinds}); "
+                          "no intervals: these runs are too few for the law's coefficients", FitWarning, stacklevel=3)
+            return Bootstrap(None, f"none (bootstrap(n={n_resamples}) refused: {n_degenerate} degenerate {what})",
+                             diagnostics)
+        warnings.warn(f"{n_degenerate} of {n_resamples} {what} were degenerate ({kinds}) and were left out",
+                      FitWarning, stacklevel=3)
     if len(results) < 2:
         warnings.warn(f"bootstrap failed: fewer than 2 of {n_resamples} {what} succeeded; no intervals",
                       FitWarning, stacklevel=3)
-        return Bootstrap(None, f"none (bootstrap(n={n_resamples}) failed: under 2 {what} succeeded)")
-    return Bootstrap(_stack(results), f"bootstrap(n={n_resamples}, seed={seed})")
+        return Bootstrap(None, f"none (bootstrap(n={n_resamples}) failed: under 2 {what} succeeded)", diagnostics)
+    return Bootstrap(_stack(results), f"bootstrap(n={n_resamples}, seed={seed})", diagnostics)
 
 
 def available_cores() -> int:
@@ -115,12 +151,16 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _run_chunk(statistic: Statistic, seeds: Sequence[np.random.SeedSequence]) -> list[Mapping[str, float] | Array]:
+def _run_chunk(statistic: Statistic,
+               seeds: Sequence[np.random.SeedSequence]) -> list[Mapping[str, float] | Array | DegenerateResample]:
     out = []
     with single_threaded_blas():
         for seed in seeds:
             try:
                 value = statistic(np.random.default_rng(seed))
+            except DegenerateResample as exc:  # counted apart: the diagnostics report them
+                out.append(exc)
+                continue
             except ValueError as exc:  # the estimator refused this resample (too few budgets, ...)
                 logger.debug("resample failed: %s", exc)
                 continue

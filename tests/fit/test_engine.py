@@ -247,3 +247,35 @@ def test_many_rows_screen_on_a_subsample_and_polish_on_all(epoch_fit, monkeypatc
     assert fit.objective == pytest.approx(epoch_fit.objective, rel=1e-6)
     for name, value in epoch_fit.coefficients.items():
         assert fit.coefficients[name] == pytest.approx(value, rel=1e-3)
+
+
+def _kaplan_runs(n):
+    truth = {"N_c": 6.4e13, "D_c": 1.8e13, "alpha_N": 0.076, "alpha_D": 0.103}  # Kaplan et al. 2020, Table 2
+    params, tokens = np.geomspace(1e7, 1e9, n), np.where(np.arange(n) % 2, 3e9, 1e10)
+    loss = get_law("kaplan_nd").predict(truth, params=params, tokens=tokens)
+    return pd.DataFrame({"params": params, "tokens": tokens,
+                         "loss": loss * np.exp(np.random.default_rng(0).normal(0, 0.01, n))})
+
+
+def test_degenerate_resamples_are_counted_left_out_and_refused_when_the_majority():
+    # 5 runs, 4 coefficients: a resample with under 4 distinct runs determines nothing. By
+    # counting, P(distinct <= 3) = 1 - (5! + C(5,4) S(5,4) 4!) / 5^5 = 1 - 1320/3125 = 0.578.
+    with pytest.warns(FitWarning, match="bootstrap refused: .* degenerate"):
+        fit = fit_law("kaplan_nd", _kaplan_runs(5), bootstrap=200, n_jobs=1)
+    boot = fit.diagnostics["bootstrap"]
+    assert boot["degenerate"]["fewer distinct runs than coefficients"] / 200 == pytest.approx(0.578, abs=0.07)  # seed 0: deterministic
+    assert fit.samples is None and fit.uncertainty.startswith("none (bootstrap(n=200) refused")
+    # 8 runs: P(distinct <= 3) = C(8,3) S(8,3) 3! / 8^8 + ... is under 0.1%: draws kept, all accounted for.
+    fit = fit_law("kaplan_nd", _kaplan_runs(8), bootstrap=20, n_jobs=1)
+    boot = fit.diagnostics["bootstrap"]
+    assert boot["used"] + boot["failed"] + sum(boot["degenerate"].values()) == 20
+    assert len(fit.samples["N_c"]) == boot["used"]
+
+
+def test_a_degenerate_resample_survives_the_trip_back_from_a_worker():
+    import pickle
+
+    from scaling.fit.resampling import DegenerateResample
+
+    again = pickle.loads(pickle.dumps(DegenerateResample("a term collapsed to a bound", "E fell by 1e4")))
+    assert (again.kind, str(again)) == ("a term collapsed to a bound", "E fell by 1e4")
