@@ -23,6 +23,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scaling.fit.calibration import residual_model, warn_misfit
 from scaling.fit.convention import check_flops
 from scaling.fit.engine import fit_law
 from scaling.fit.resampling import check_resamples
@@ -131,8 +133,22 @@ def _isoflop(prepared: Prepared, *, bootstrap: int, level: float, seed: int, n_j
 
 def _parametric(law: str) -> Callable[..., FitResult]:
     def fit(prepared: Prepared, **options: Any) -> FitResult:
-        return fit_law(law, prepared.runs, **options)
+        result = fit_law(law, prepared.runs, **options)
+        if not result.predicts_loss:
+            return result
+        # The residual model (scaling.fit.calibration) of the runs fitted, with leave-future-out
+        # refits under the same objective options for the error growth past the data.
+        runs = prepared.runs[~prepared.runs["run_id"].isin(result.options.get("dropped_runs", []))]
+        same = {k: options[k] for k in ("delta", "tie", "fix") if k in options}
+        model = residual_model(result, runs.reset_index(drop=True),
+                               refit=functools.partial(_forward_refit, law, same), level=result.level)
+        warn_misfit(f"{law} fit", model)
+        return replace(result, residuals=model)
     return fit
+
+
+def _forward_refit(law: str, options: dict[str, Any], runs: pd.DataFrame) -> FitResult:
+    return fit_law(law, runs, n_polish=4, **options)  # 4 polished starts: these refits only measure errors
 
 
 def _frontier(prepared: Prepared, *, bootstrap: int, level: float, seed: int, n_jobs: int | None,
