@@ -9,6 +9,7 @@ import pytest
 from scaling.analysis.backtest import BacktestPoint, BacktestReport
 from scaling.analysis.compare import Comparison, compare
 from scaling.design.designer import Block, Proposal
+from scaling.fit.prediction import Prediction, predict_losses
 from scaling.fit.result import FitResult
 from scaling.hardware import Hardware
 from scaling.laws.presets import LawListing, get_preset, listing
@@ -22,6 +23,7 @@ from scaling.training.rules import DEEPSEEK_RULES, TuneRules
 FIXTURE = Path(__file__).parent / "fixtures" / "fitresult_schema1_chinchilla.json"
 CPU_TUNE = Path(__file__).resolve().parents[1] / "runs" / "cpu-tune"
 CPU_DESIGN = Path(__file__).resolve().parents[1] / "runs" / "cpu-design"
+CPU_ISOFLOP_FIT = Path(__file__).resolve().parents[1] / "runs" / "cpu-isoflop" / "fits" / "total.approach_3.json"
 
 
 def point() -> BacktestPoint:
@@ -72,11 +74,12 @@ RESULTS = {
     "RunsStatus:sweep": lambda: runs_status(CPU_TUNE),
     "RunsStatus:design": lambda: runs_status(CPU_DESIGN),
     "LawListing": listing,
+    "Prediction": lambda: predict_losses(FitResult.read(CPU_ISOFLOP_FIT), [1e5, 1e6], [1e7, 1e8]),
 }
 TYPES = {"FitResult": FitResult, "Plan": Plan, "PlanReport": PlanReport, "Comparison": Comparison,
          "BacktestReport": BacktestReport, "BeyondReport": BeyondReport, "Proposal": Proposal, "TuneRules": TuneRules,
          "RunRecord": RunRecord, "DryRun": DryRun, "SweepResult": SweepResult, "RunsStatus": RunsStatus,
-         "LawListing": LawListing}
+         "LawListing": LawListing, "Prediction": Prediction}
 
 
 @pytest.mark.parametrize("name", RESULTS)

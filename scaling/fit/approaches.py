@@ -133,18 +133,20 @@ def _isoflop(prepared: Prepared, *, bootstrap: int, level: float, seed: int, n_j
 
 def _parametric(law: str) -> Callable[..., FitResult]:
     def fit(prepared: Prepared, **options: Any) -> FitResult:
-        result = fit_law(law, prepared.runs, **options)
-        if not result.predicts_loss:
-            return result
-        # The residual model (scaling.fit.calibration) of the runs fitted, with leave-future-out
-        # refits under the same objective options for the error growth past the data.
-        runs = prepared.runs[~prepared.runs["run_id"].isin(result.options.get("dropped_runs", []))]
-        same = {k: options[k] for k in ("delta", "tie", "fix") if k in options}
-        model = residual_model(result, runs.reset_index(drop=True),
-                               refit=functools.partial(_forward_refit, law, same), level=result.level)
-        warn_misfit(f"{law} fit", model)
-        return replace(result, residuals=model)
+        return fit_law(law, prepared.runs, **options)
     return fit
+
+
+def with_residuals(result: FitResult, prepared: Prepared, options: Mapping[str, Any]) -> FitResult:
+    """`result` with its residual model (scaling.fit.calibration) on the runs it fitted, the
+    error growth measured by leave-future-out refits under the same objective options, and a
+    FitWarning when the residuals are structured."""
+    runs = prepared.runs[~prepared.runs["run_id"].isin(result.options.get("dropped_runs", []))]
+    same = {k: options[k] for k in ("delta", "tie", "fix") if k in options}
+    model = residual_model(result, runs.reset_index(drop=True),
+                           refit=functools.partial(_forward_refit, result.law, same), level=result.level)
+    warn_misfit(f"{result.law} fit", model)
+    return replace(result, residuals=model)
 
 
 def _forward_refit(law: str, options: dict[str, Any], runs: pd.DataFrame) -> FitResult:
@@ -186,9 +188,11 @@ _LAW_OPTIONS_OF = {"kaplan_c": ()}
 
 
 def fit_approach(name: str, source: RunsSource | Prepared, *, bootstrap: int = 0, level: float = 0.95, seed: int = 0,
-                 n_jobs: int | None = None, skipped: list[str] | None = None,
+                 n_jobs: int | None = None, skipped: list[str] | None = None, residuals: bool = False,
                  **law_options: Any) -> dict[str, FitResult]:
     """Fit `source` by the registered approach `name`; every result carries `approach=name`.
+    `residuals` adds the residual model (prediction intervals) to the fits of a loss law of N
+    and D (`with_residuals`: a few refits more; `fit_runs`, what `scaling fit` calls, asks for it).
 
     An approach with several results (kaplan) keeps those that fit and notes the others in
     `skipped` ("kaplan_c: ..."); ValueError when none fits, or when a one-result approach fails.
@@ -216,6 +220,8 @@ def fit_approach(name: str, source: RunsSource | Prepared, *, bootstrap: int = 0
             notes.append(f"{key}: {exc}")
             logger.info("skipped %s: %s", key, exc)
             continue
+        if residuals and key in _FITS_RUNS_TABLE and result.predicts_loss:
+            result = with_residuals(result, prepared, options)
         extra = {"seeds_averaged": f"{len(prepared.all_runs)} runs"} if averaged and key in _FITS_RUNS_TABLE else {}
         results[key] = replace(result, approach=name, params_convention=prepared.params_convention,
                                options={**result.options, **extra}, data_range=prepared.data_range(),
@@ -249,7 +255,7 @@ def fit_runs(source: RunsSource | Prepared, approach: str = "3", *, columns: Map
         options = law_options if approach != "all" else {k: v for k, v in law_options.items()
                                                           if k in APPROACHES[name].options}
         try:
-            results.update(fit_approach(name, prepared, **boot, skipped=skipped, **options))
+            results.update(fit_approach(name, prepared, **boot, skipped=skipped, residuals=True, **options))
         except ValueError as exc:
             if approach != "all":
                 raise

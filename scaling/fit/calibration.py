@@ -44,6 +44,7 @@ from scipy import stats
 from scaling.fit.isoflop import group_budgets
 from scaling.fit.result import FitResult, FitWarning, interval_rows
 from scaling.laws.base import Array
+from scaling.laws.registry import get_law
 
 MISFIT_P = 0.01
 """ANOVA p-value below which residuals are called structured (by budget or by size)."""
@@ -65,7 +66,7 @@ def residual_model(result: FitResult, runs: pd.DataFrame,
     means = pd.Series(residuals).groupby(budgets).mean().to_numpy()
     centres = pd.Series(np.log10(flops)).groupby(budgets).mean().to_numpy()
     drift, drift_se = _trend(centres, means, pd.Series(budgets).value_counts().sort_index().to_numpy())
-    growth, n_forward = 0.0, 0
+    growth, n_forward, by_level = 0.0, 0, {}
     if refit is not None:
         decades, errors = forward_errors(refit, runs)
         n_forward = int(errors.size)
@@ -75,10 +76,12 @@ def residual_model(result: FitResult, runs: pd.DataFrame,
             base = run_sd**2 + budget_sd**2
             rate = np.sqrt(np.maximum(errors**2 - base, 0.0)) / np.maximum(decades, 1e-3)
             growth = float(np.quantile(rate, level))
+            by_level = {f"{q:g}": float(np.quantile(rate, q)) for q in GROWTH_LEVELS}
     return {"method": "one-way random effects by budget (C = 6ND) + trend of budget means in log10 C"
                       + (" + leave-future-out error growth" if refit is not None else ""),
             "sigma_run": run_sd, "sigma_budget": budget_sd, "drift_per_decade": drift,
             "growth_per_decade": growth, "n_forward_errors": n_forward, "growth_level": level,
+            "growth_by_level": by_level,
             "drift_se_per_decade": drift_se, "largest_flops": float(flops.max()), "n_budgets": int(means.size),
             "misfit_p": {"by_budget": by_budget, "by_size": by_size},
             "misspecified": bool(min(p for p in (by_budget, by_size) if p is not None) < MISFIT_P)
@@ -87,6 +90,8 @@ def residual_model(result: FitResult, runs: pd.DataFrame,
 
 MIN_TRAIN_BUDGETS = 3
 """Fewest budgets a forward (leave-future-out) refit is trained on."""
+GROWTH_LEVELS = (0.5, 0.68, 0.8, 0.9, 0.95, 0.99, 0.999)
+"""Levels at which the forward-error growth is kept, so `prediction_interval` serves any level."""
 MAX_FORWARD_REFITS = 6
 """Forward refits at most (a digitised set can have dozens of budget groups)."""
 
@@ -150,7 +155,11 @@ def prediction_interval(result: FitResult, params: Array, tokens: Array,
     past = np.maximum(np.log10(6.0 * params * tokens / model["largest_flops"]), 0.0)
     spread = np.sqrt(conf**2 + model["sigma_run"]**2 + model["sigma_budget"]**2)
     if "growth_per_decade" in model:  # measured forward errors carry the trend: not counted twice
-        extra = model["growth_per_decade"] * past
+        table = model.get("growth_by_level") or {}
+        levels = sorted(float(q) for q in table)
+        growth = (float(np.interp(level, levels, [table[f"{q:g}"] for q in levels])) if levels
+                  else model["growth_per_decade"])
+        extra = growth * past
     else:
         extra = math.hypot(model["drift_per_decade"], model["drift_se_per_decade"]) * past / stats.norm.ppf(0.95)
     half = np.hypot(stats.norm.ppf(0.5 + level / 2) * spread, extra)
@@ -167,8 +176,6 @@ def confidence_interval(result: FitResult, params: Array, tokens: Array,
 
 
 def _draw_predictions(result: FitResult, params: Array, tokens: Array) -> Array:
-    from scaling.laws.registry import get_law
-
     draws = result.draws()
     with np.errstate(all="ignore"):
         return get_law(result.law).predict(draws, params=params, tokens=tokens, flops=6.0 * params * tokens)
