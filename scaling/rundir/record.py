@@ -34,10 +34,6 @@ FINISHED = ("ok", "diverged")
 TRACEBACK_CHARS = 4000
 """A failed record keeps the last this many characters of the traceback."""
 
-MEASURED = ("params", "params_nonembedding", "tokens", "flops", "flops_method", "flops_6nd", "flops_appf", "lr",
-            "batch_size", "batch_tokens", "steps", "warmup_steps", "epochs", "seed", "data", "data_digest", "device",
-            "started_at", "finished_at", "wall_s", "versions")
-"""RunRecord fields every record `train` writes has; only a "failed" record may leave them None."""
 
 
 class NewerSchema(ValueError):
@@ -89,6 +85,12 @@ def _ill_shaped(record: dict[str, Any]) -> str | None:
     return None
 
 
+def measured() -> Any:
+    """A RunRecord field every record `train` writes fills: only a "failed" record may leave it
+    None (collected in MEASURED)."""
+    return field(default=None, metadata={"measured": True})
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunRecord(Document):
     """The outcome of one run, as record.json holds it. Losses in nats/token.
@@ -112,32 +114,32 @@ class RunRecord(Document):
     """Mean train loss over the last log interval."""
     val_loss: float | None = None
     """Last validation loss measured (also for diverged runs, when one was)."""
-    params: int | None = None
-    params_nonembedding: int | None = None
-    tokens: int | None = None
+    params: int | None = measured()
+    params_nonembedding: int | None = measured()
+    tokens: int | None = measured()
     """Tokens trained on (steps done x batch tokens)."""
-    flops: float | None = None
+    flops: float | None = measured()
     """Training FLOPs of the tokens trained, under `flops_method`."""
-    flops_method: str | None = None
-    flops_6nd: float | None = None
-    flops_appf: float | None = None
-    lr: float | None = None
-    batch_size: int | None = None
-    batch_tokens: int | None = None
-    steps: int | None = None
+    flops_method: str | None = measured()
+    flops_6nd: float | None = measured()
+    flops_appf: float | None = measured()
+    lr: float | None = measured()
+    batch_size: int | None = measured()
+    batch_tokens: int | None = measured()
+    steps: int | None = measured()
     """Optimizer steps done."""
-    warmup_steps: int | None = None
-    epochs: float | None = None
+    warmup_steps: int | None = measured()
+    epochs: float | None = measured()
     """Passes over the training split (above 1 means repeated data)."""
-    seed: int | None = None
-    data: str | None = None
-    data_digest: str | None = None
+    seed: int | None = measured()
+    data: str | None = measured()
+    data_digest: str | None = measured()
     """sha256 of the corpus tokens (for stdlib, of the interpreter's source files)."""
-    device: str | None = None
-    started_at: str | None = None
-    finished_at: str | None = None
-    wall_s: float | None = None
-    versions: dict[str, str] | None = None
+    device: str | None = measured()
+    started_at: str | None = measured()
+    finished_at: str | None = measured()
+    wall_s: float | None = measured()
+    versions: dict[str, str] | None = measured()
     config: dict[str, Any]
     """The resolved TrainConfig (`TrainConfig.from_dict` rebuilds it); {} when the executor had none."""
     error: str | None = None
@@ -172,6 +174,10 @@ class RunRecord(Document):
     @property
     def train_config(self) -> TrainConfig:
         return TrainConfig.from_dict(self.config)
+
+
+MEASURED = tuple(f.name for f in fields(RunRecord) if f.metadata.get("measured"))
+"""RunRecord fields every record `train` writes has; only a "failed" record may leave them None."""
 
 
 def record_path(run_dir: Path) -> Path:
