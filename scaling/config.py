@@ -11,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from scaling.schedules import check_text
+
 
 FLOPS_METHODS = ("6ND", "kaplan", "chinchilla_appF", "chinchilla_appF_noembed", "deepseek_md")
 """FLOP-counting methods (`scaling.flops.flops_per_token`), recorded as `flops_method`."""
@@ -86,7 +88,6 @@ evaluation steps are listed up front."""
 
 PARAMETRIZATIONS = ("standard", "mup")
 DEVICES = ("auto", "cpu", "cuda")
-SCHEDULES = ("cosine", "wsd")
 LR_RULES = ("width", "deepseek")
 RULES_DEEPSEEK = "deepseek"
 """TrainConfig.rules naming the built-in DeepSeek rules (scaling.training.rules.DEEPSEEK_RULES)."""
@@ -142,8 +143,10 @@ class TrainConfig:
     warmup_steps: int | None = None
     """Linear warmup steps; None = params / batch_tokens (Porian et al. 2024), at most 1/4 of the run."""
     schedule: str = "cosine"
-    """"cosine" (to min_lr_ratio at the last step; Hoffmann et al. 2022 Sec. 3.1) or "wsd"
-    (warmup-stable-decay, linear decay over the final `decay_fraction`)."""
+    """The LR schedule's text form (scaling.schedules): "cosine" (to min_lr_ratio at the last step;
+    Hoffmann et al. 2022 Sec. 3.1), "wsd" (warmup-stable-decay, cooling down over the final
+    `decay_fraction`), "stepped" (DeepSeek LLM) or "constant", with shape fields after a colon
+    ("wsd:cooldown_fraction=0.1,cooldown_shape=1-sqrt") overriding min_lr_ratio and decay_fraction."""
     min_lr_ratio: float = 0.1
     """Final LR as a fraction of the peak (Hoffmann et al. 2022: decay by 10x)."""
     decay_fraction: float = 0.2
@@ -194,7 +197,7 @@ class TrainConfig:
             if not (getattr(self, name) is None or isinstance(getattr(self, name), bool)):  # "no" and 1 are not booleans
                 raise ValueError(f"{name} must be true, false or None, got {getattr(self, name)!r}")
         _check_choice("device", self.device, DEVICES)
-        _check_choice("schedule", self.schedule, SCHEDULES)
+        check_text(self.schedule)  # its errors name schedule and the field
         _check_choice("lr_rule", self.lr_rule, LR_RULES)
         _check_rules_spec(self.rules)
         if not (isinstance(self.lr_scale, (int, float)) and math.isfinite(self.lr_scale) and self.lr_scale > 0):

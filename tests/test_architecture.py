@@ -97,7 +97,7 @@ def test_the_checker_sees_imports_inside_functions():
 LAYERS: list[tuple[str, ...]] = [
     ("errors", "frames", "provenance"),
     ("document", "atomic"),
-    ("config",),
+    ("config", "schedules"),
     ("flops", "hardware", "datasets"),
     ("rundir",),
     ("runs",),

@@ -27,11 +27,6 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
-class Schedule(str, Enum):
-    cosine = "cosine"
-    wsd = "wsd"
-
-
 @app.command("train", epilog=examples(
     "scaling train --params 1e5 --tokens 2e6",
     "scaling train --shape 3,32,4 --tokens 1e6 --data synthetic:markov:seed=0,vocab=16",
@@ -54,7 +49,9 @@ def train_command(
     micro_batch_size: Annotated[int | None, typer.Option(help="Sequences per forward pass (the batch is rounded to "
                                                               "whole micro batches); default: the largest that fits "
                                                               "the device's memory.", callback=positive_int)] = None,
-    schedule: Annotated[Schedule, typer.Option(help="LR schedule after warmup.")] = Schedule.cosine,
+    schedule: Annotated[str, typer.Option(help="LR schedule after warmup: cosine, wsd, stepped or constant, with "
+                                               "shape fields after a colon, e.g. "
+                                               "'wsd:cooldown_fraction=0.2,cooldown_shape=1-sqrt'.")] = "cosine",
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.", min=1, max=MAX_THREADS)] = None,
     rules: Annotated[str | None, typer.Option(help="LR and batch from fitted laws: 'rules:FILE' (from scaling "
                                                    "tune) or 'deepseek'.")] = None,
@@ -75,7 +72,7 @@ def train_command(
     from scaling.training.train import train_exclusive
 
     cfg = from_size(tokens, params=params, shape=shape, seq_len=seq_len, data=data, device=device.value,
-                    seed=seed, lr=lr, batch_size=batch_size, schedule=schedule.value, threads=threads, rules=rules,
+                    seed=seed, lr=lr, batch_size=batch_size, schedule=schedule, threads=threads, rules=rules,
                     mup_base_width=mup_base_width)
     with open_tracker(tracker, tracking_uri, "train") as log_run:  # opened first: a bad URI fails before training
         cfg = fit_to_device(dataclasses.replace(cfg, micro_batch_size=micro_batch_size))  # the micro batch is part of the run id

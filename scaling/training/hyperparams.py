@@ -22,6 +22,7 @@ from dataclasses import replace
 
 from scaling.config import OPERATIONAL_FIELDS, TrainConfig
 from scaling.flops import count_params, training_flops
+from scaling.schedules import Schedule, parse_fields, parse_schedule
 from scaling.training.rules import DEEPSEEK_RULES, load_rules
 
 log = logging.getLogger(__name__)
@@ -163,29 +164,22 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     return replace(cfg, micro_batch_size=micro, warmup_steps=warmup, log_every=log_every)
 
 
-def lr_at(step: int, cfg: TrainConfig, steps: int) -> float:
-    """Learning rate for optimizer step `step` (0-based) of `steps`, resolved `cfg`.
-
-    Linear warmup over `warmup_steps` to the peak, then
-    cosine (Hoffmann et al. 2022, Sec. 3.1): lr = min + (peak - min) (1 + cos(pi t)) / 2,
-        t = (step + 1 - warmup) / (steps - warmup), reaching min = min_lr_ratio peak exactly
-        after the last step, so the cycle ends at the token budget;
-    wsd (Hu et al. 2024): the peak until the final `decay_fraction` of the steps, then linear
-        decay to min.
-    """
+def schedule_of(cfg: TrainConfig, steps: int) -> Schedule:
+    """The LR schedule of resolved `cfg` over `steps` optimizer steps (scaling.schedules): its
+    text form, with min_lr_ratio and decay_fraction (as the WSD cooldown fraction) where the text
+    leaves them out."""
     assert cfg.lr is not None and cfg.warmup_steps is not None
-    peak, warmup = cfg.lr, cfg.warmup_steps
-    floor = cfg.min_lr_ratio * peak
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    if cfg.schedule == "cosine":
-        progress = (step + 1 - warmup) / max(1, steps - warmup)
-        return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-    decay_start = max(warmup, steps - round(cfg.decay_fraction * steps))
-    if step < decay_start:
-        return peak
-    progress = (step + 1 - decay_start) / max(1, steps - decay_start)
-    return peak + (floor - peak) * min(1.0, progress)
+    kind, _ = parse_fields(cfg.schedule)
+    defaults = {"min_lr_ratio": cfg.min_lr_ratio} if kind in ("cosine", "wsd") else {}
+    if kind == "wsd":
+        defaults["cooldown_fraction"] = cfg.decay_fraction
+    return parse_schedule(cfg.schedule, peak_lr=cfg.lr, steps=steps, warmup_steps=cfg.warmup_steps, **defaults)
+
+
+def lr_at(step: int, cfg: TrainConfig, steps: int) -> float:
+    """Learning rate for optimizer step `step` (0-based) of `steps`, resolved `cfg`: its
+    `schedule_of` (linear warmup, then cosine, WSD, stepped or constant; scaling.schedules)."""
+    return float(schedule_of(cfg, steps).lr_at(step))
 
 
 def run_id(cfg: TrainConfig) -> str:

@@ -42,6 +42,19 @@ def test_options_reach_the_train_config(tmp_path: Path, monkeypatch: pytest.Monk
                                  "--rules", "deepseek", "--mup-base-width", "32"])
     assert result.exit_code == 2 and seen["cfg"].rules == "deepseek"
     assert (seen["cfg"].model.parametrization, seen["cfg"].model.base_width) == ("mup", 32)
+    result = runner.invoke(app, ["train", "--params", "1e5", "--tokens", "2e6", "--out", str(tmp_path / "wsd"),
+                                 "--schedule", "wsd:cooldown_fraction=0.1,cooldown_shape=1-sqrt"])
+    assert result.exit_code == 2 and seen["cfg"].schedule == "wsd:cooldown_fraction=0.1,cooldown_shape=1-sqrt"
+
+
+@pytest.mark.parametrize("schedule,message", [
+    ("wsd:cooldown_shape=sqrt", "error: schedule.cooldown_shape must be one of linear, 1-sqrt, got 'sqrt'"),
+    ("warmup", "error: schedule.kind must be one of cosine, wsd, stepped, constant, got 'warmup'"),
+])
+def test_a_bad_schedule_is_one_line_naming_the_field(tmp_path: Path, schedule: str, message: str) -> None:
+    result = runner.invoke(app, ["train", "--params", "1e5", "--tokens", "2e6", "--out", str(tmp_path),
+                                 "--schedule", schedule])
+    assert result.exit_code == 2 and result.output.strip() == message
 
 
 @pytest.mark.parametrize("args", [["--tokens", "1e4"], ["--tokens", "1e4", "--params", "1e4", "--shape", "1,8,1"],
