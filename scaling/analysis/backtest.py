@@ -122,6 +122,8 @@ def backtest(runs: pd.DataFrame | RunsSource, *, approaches: Sequence[str] = APP
     if min_budgets < 2:
         raise ValueError(f"min_budgets must be at least 2, got {min_budgets}")
     frame = prepare(runs).runs
+    if not 0 <= drop_highest < len(frame):
+        raise ValueError(f"`drop_highest` must be in [0, {len(frame)}) for these {len(frame)} runs, got {drop_highest}")
     labels = budget_labels(frame)
     budgets = [_budget_truth(frame[labels == label]) for label in np.unique(labels)]
     budgets = [b for b in budgets if b is not None]

@@ -87,6 +87,7 @@ CASES = [
     ("fit-int-past-float", ["fit", "{d}/hugeint.csv"], 2, "params"),
     ("fit-nul-path", ["fit", "{d}/ok.csv", "--out", "{d}/a\x00b.json"], 2, "--out"),
     ("backtest-wide-row", ["backtest", "{d}/wide.csv"], 2, "wide.csv"),
+    ("backtest-drop-highest", ["backtest", "{d}/ok.csv", "--drop-highest", "100000000"], 2, "--drop-highest"),
     ("sweep-range-count", ["sweep", "{d}/count.toml", "--dry-run"], 2, "count.toml"),
     ("sweep-too-many-runs", ["sweep", "{d}/runs.toml", "--dry-run"], 2, "plans 1,000,000 runs"),
     ("sweep-tokens-per-param", ["sweep", "{d}/tpp.toml", "--dry-run"], 2, "grid.tokens_per_param"),
@@ -139,7 +140,15 @@ def _alarm(signum, frame):
     raise TimeoutError(f"over {SECONDS} s")
 
 
-@pytest.mark.parametrize("case_id, args, code, names", CASES, ids=[c[0] for c in CASES])
+TORCH_CASES = [
+    # the shape rule's search is bounded, so a size past any machine is refused by the time bound
+    ("train-huge-params", ["train", "--params", "1e30", "--tokens", "1e6", "--out", "{d}/run"], 2, "would take"),
+]
+
+
+@pytest.mark.parametrize("case_id, args, code, names",
+                         CASES + [pytest.param(*case, marks=pytest.mark.needs("torch")) for case in TORCH_CASES],
+                         ids=[c[0] for c in CASES + TORCH_CASES])
 def test_hostile_case(case_id, args, code, names, folder, monkeypatch):
     monkeypatch.chdir(folder)  # anything a case writes by default stays in the scratch folder
     argv = [a.replace("{d}", str(folder)) for a in args]
