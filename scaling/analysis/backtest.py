@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -100,7 +100,8 @@ class BacktestReport(Document):
 
 
 def backtest(runs: pd.DataFrame | RunsSource, *, approaches: Sequence[str] = APPROACHES, min_budgets: int = 3,
-             drop_highest: int = 0) -> BacktestReport:
+             drop_highest: int = 0, columns: Mapping[str, str] | None = None,
+             where: Sequence[str] = ()) -> BacktestReport:
     """Refit each approach on the budgets up to each cut-off; score its predictions above it.
 
     Parameters
@@ -114,6 +115,8 @@ def backtest(runs: pd.DataFrame | RunsSource, *, approaches: Sequence[str] = APP
         Fewest budgets a fit may use: the first cut-off keeps this many.
     drop_highest
         Approach 3 drops this many highest-loss runs of each fitted subset (Besiroglu et al. 2024: 5).
+    columns, where
+        Column mapping and row filters, as `scaling.runs.read_runs` takes them.
     """
     bad = [a for a in approaches if a not in APPROACHES]
     if bad or not approaches:
@@ -121,7 +124,7 @@ def backtest(runs: pd.DataFrame | RunsSource, *, approaches: Sequence[str] = APP
                          f"got {', '.join(bad) or 'none'}")
     if min_budgets < 2:
         raise ValueError(f"min_budgets must be at least 2, got {min_budgets}")
-    frame = prepare(runs).runs
+    frame = prepare(runs, columns=columns, where=where).runs
     if not 0 <= drop_highest < len(frame):
         raise ValueError(f"`drop_highest` must be in [0, {len(frame)}) for these {len(frame)} runs, got {drop_highest}")
     labels = budget_labels(frame)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from scaling.cli.fit import parse_pairs
 from scaling.cli._app import app, examples, positive_int
 from scaling.cli.plan import Fmt, Format
 from scaling.cli.render import Output, Table, flops, show, si
@@ -32,13 +33,17 @@ def backtest_command(
     drop_highest: Annotated[int, typer.Option(help="Approach 3: drop this many highest-loss runs per fit.",
                                               min=0)] = 0,
     points: Annotated[bool, typer.Option("--points", help="List every (cut-off, held-out budget) point.")] = False,
+    column: Annotated[list[str] | None, typer.Option(help='Map a column: params="Model Size" (repeatable).')] = None,
+    where: Annotated[list[str] | None, typer.Option(help='Keep rows where COLUMN OP VALUE holds, e.g. dataset==rw '
+                                                     '(repeatable: all must hold).')] = None,
     format: Fmt = Format.table,
 ) -> None:
     """How well laws fitted on small budgets predicted the larger ones: errors in N_opt and best loss."""
     # lazy: start-up speed (each command loads only its own library)
     from scaling.analysis.backtest import APPROACHES, backtest
 
-    report = backtest(data, approaches=approach or APPROACHES, min_budgets=min_budgets, drop_highest=drop_highest)
+    report = backtest(data, approaches=approach or APPROACHES, min_budgets=min_budgets, drop_highest=drop_highest,
+                      columns=parse_pairs(column, "--column"), where=tuple(where or ()))
     show(_render(report, points), format)
 
 

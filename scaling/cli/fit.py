@@ -41,7 +41,8 @@ def _window(text: str) -> int | None:
     return value
 
 
-def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+def parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    """NAME=VALUE options (`--column`, `--fix`) as a dict; ValueError naming `option`."""
     pairs = {}
     for text in values or []:
         key, sep, value = text.partition("=")
@@ -114,10 +115,10 @@ def fit_command(
 
         source = read_tracker(data, tracking_uri)
     request = FitRequest(
-        source=source, approach=approach.value, columns=_pairs(column, "--column"), where=tuple(where or ()),
+        source=source, approach=approach.value, columns=parse_pairs(column, "--column"), where=tuple(where or ()),
         drop_invalid=drop_invalid, params_column="params_nonembedding" if nonembedding else "params",
         bootstrap=bootstrap, level=level, seed=seed, n_jobs=jobs, flops=tuple(flops or ()),
-        options={"fix": _floats(_pairs(fix, "--fix"), "--fix"), "drop_highest": drop_highest,
+        options={"fix": _floats(parse_pairs(fix, "--fix"), "--fix"), "drop_highest": drop_highest,
                  "tie": ("alpha", "beta") if tie_exponents else (), "delta": delta, "window": _window(window),
                  "fit_in": fit_in.value, "round_budgets": round_budgets, "flops_convention": flops_convention.value})
     report = fit_request(request)

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from scaling.cli.fit import parse_pairs
 from scaling.cli._app import app, echo, examples, positive_int, resamples
 from scaling.flops import MAX_FLOPS
 
@@ -57,14 +58,18 @@ def plot_command(
     bootstrap: Annotated[int, typer.Option(callback=resamples, help="isoflop, curves: bootstrap resamples behind the "
                                                        "N_opt/D_opt bands (0: no band).")] = 200,
     dpi: Annotated[int, typer.Option(help="Resolution of PNG output.", callback=positive_int)] = 150,
+    column: Annotated[list[str] | None, typer.Option(help='isoflop, curves, residuals: map a column: params="Model Size" (repeatable).')] = None,
+    where: Annotated[list[str] | None, typer.Option(help='Keep rows where COLUMN OP VALUE holds, e.g. dataset==rw '
+                                                     '(repeatable: all must hold).')] = None,
 ) -> None:
     """Draw a figure (Chinchilla paper style) and write it to --out; nothing is shown."""
     # lazy: start-up speed (each command loads only its own library)
     from scaling.plot.figures import draw_figure, save_figure
 
     try:
-        figure = draw_figure(kind.value, data, runs=runs, laws=law, under=under,
-                             flops_range=flops_range, bootstrap=bootstrap)  # type: ignore[arg-type]
+        figure = draw_figure(kind.value, data, runs=runs, laws=law, under=under, flops_range=flops_range,
+                             bootstrap=bootstrap, columns=parse_pairs(column, "--column"),  # type: ignore[arg-type]
+                             where=tuple(where or ()))
     except ValueError as exc:
         if kind is Kind.residuals and runs is None:  # the library's `runs` argument is this option
             raise typer.BadParameter(f"{exc}; give them with --runs DIR|FILE|DATASET") from None

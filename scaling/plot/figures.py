@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from scaling.fit.result import FitResult, FitWarning, resolve_law
 from scaling.plot.laws import DEFAULT_COMPARISON, plot_allocations, plot_contours, plot_frontier, plot_penalty
 from scaling.plot.runs import plot_curves, plot_isoflop, plot_residuals
 from scaling.fit.approaches import fit_approach, prepare
+from scaling.runs import read_runs
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -39,7 +40,8 @@ BOOTSTRAP = 200
 
 def draw_figure(kind: str, data: str, *, runs: str | None = None, laws: Sequence[str] | None = None,
                 under: str | None = None, flops_range: tuple[float, float] | None = None,
-                bootstrap: int | None = None) -> Figure:
+                bootstrap: int | None = None, columns: Mapping[str, str] | None = None,
+                where: Sequence[str] = ()) -> Figure:
     """The figure `scaling plot KIND DATA` draws (see KINDS for what DATA is per kind).
 
     Parameters
@@ -54,12 +56,16 @@ def draw_figure(kind: str, data: str, *, runs: str | None = None, laws: Sequence
         (low, high) budgets of the x axis, FLOPs.
     bootstrap
         isoflop, curves: resamples behind the Approach 2 / Approach 1 bands (default BOOTSTRAP).
+    columns, where
+        isoflop, curves, residuals: column mapping and row filters for the runs, as
+        `scaling.runs.read_runs` takes them (residuals: default, the ones the fit recorded).
     """
     try:
         drawer, _ = KINDS[kind]
     except KeyError:
         raise ValueError(f"unknown plot kind {kind!r}; kinds: {', '.join(KINDS)}") from None
-    options = {"runs": runs, "laws": laws, "under": under, "flops_range": flops_range, "bootstrap": bootstrap}
+    options = {"runs": runs, "laws": laws, "under": under, "flops_range": flops_range, "bootstrap": bootstrap,
+               "columns": dict(columns) if columns else None, "where": tuple(where) or None}
     return drawer(data, **{k: v for k, v in options.items() if v is not None})
 
 
@@ -119,15 +125,17 @@ def _with_frontier(fit: FitResult | None, figure_panels: int, draw: Callable[[An
 
 
 def _isoflop(data: str, *, laws: Sequence[str] | None = None, flops_range: tuple[float, float] | None = None,
-             bootstrap: int = BOOTSTRAP, **_: Any) -> Figure:
-    prepared = prepare(data)
+             bootstrap: int = BOOTSTRAP, columns: Mapping[str, str] | None = None,
+             where: Sequence[str] = (), **_: Any) -> Figure:
+    prepared = prepare(data, columns=columns, where=where)
     fit = _approach_fit("2", prepared, bootstrap)
     return _with_frontier(fit, 3, lambda ax: plot_isoflop(prepared.all_runs, fit=fit, ax=ax), laws, flops_range)
 
 
 def _curves(data: str, *, laws: Sequence[str] | None = None, flops_range: tuple[float, float] | None = None,
-            bootstrap: int = BOOTSTRAP, **_: Any) -> Figure:
-    prepared = prepare(data)
+            bootstrap: int = BOOTSTRAP, columns: Mapping[str, str] | None = None,
+            where: Sequence[str] = (), **_: Any) -> Figure:
+    prepared = prepare(data, columns=columns, where=where)
     if prepared.curves is None:
         raise ValueError(f"curves: DATA must be a sweep directory (or a table with several rows per run_id), "
                          f"got {data!r}")
@@ -172,14 +180,18 @@ def _allocations(data: str, *, under: str | None = None, flops_range: tuple[floa
     return figure
 
 
-def _residuals(data: str, *, runs: str | None = None, **_: Any) -> Figure:
+def _residuals(data: str, *, runs: str | None = None, columns: Mapping[str, str] | None = None,
+               where: Sequence[str] = (), **_: Any) -> Figure:
     if not data.endswith(".json"):
         raise ValueError(f"residuals: DATA must be a fit .json file (from `scaling fit`), got {data!r}")
     fit = resolve_law(data)
     assert isinstance(fit, FitResult)
+    table = None
+    if runs is not None:  # read as the fit read them, unless told otherwise
+        table = read_runs(runs, columns=columns or fit.columns or None, where=tuple(where) or tuple(fit.where))
     figure, (left, right) = _figure(2)
-    plot_residuals(fit, runs, x="flops", ax=left)
-    plot_residuals(fit, runs, x="params", ax=right)
+    plot_residuals(fit, table, x="flops", ax=left)
+    plot_residuals(fit, table, x="params", ax=right)
     return figure
 
 

@@ -160,3 +160,23 @@ def test_kaplan_frontier_reports_its_loss_at_the_budgets():
     rows = [line.split(",") for line in result.stdout.splitlines() if line.startswith("kaplan_c,")]
     loss = [row for row in rows if row[6:8] == ["loss", "1e+19"]]
     assert len(loss) == 1 and 3.19 < float(loss[0][8]) < 3.30  # between the best runs at 1.28e19 and 6.4e18
+
+
+@pytest.mark.slow  # two back-tests, a fit with its forward refits and a figure: about 6 s
+def test_backtest_and_plot_take_the_same_row_filters_and_a_residual_plot_reads_runs_as_the_fit_did(tmp_path):
+    filters = ["--where", "dataset==rw", "--where", "hparams==tuned", "--where", "loss_kind=val"]
+    filtered = runner.invoke(app, ["backtest", "porian-2024", *filters, "--approach", "2", "--min-budgets", "9", "--format", "json"])
+    subset = runner.invoke(app, ["backtest", "porian-2024-rw-tuned", "--approach", "2", "--min-budgets", "9", "--format", "json"])
+    assert filtered.exit_code == 0, filtered.output
+    assert json.loads(filtered.stdout)["points"] == json.loads(subset.stdout)["points"]
+    # A fit of renamed columns remembers its mapping; the residual plot reads the runs by it.
+    runs = tmp_path / "runs.csv"
+    from scaling.datasets import load_dataset
+
+    load_dataset("porian-2024-rw-tuned").rename(columns={"params": "N"}).to_csv(runs, index=False)
+    fit = tmp_path / "fit.json"
+    assert runner.invoke(app, ["fit", str(runs), "--column", "params=N", "--out", str(fit)]).exit_code == 0
+    drawn = runner.invoke(app, ["plot", "residuals", str(fit), "--runs", str(runs), "--out", str(tmp_path / "r.png")])
+    assert drawn.exit_code == 0, drawn.output
+    bad = runner.invoke(app, ["plot", "isoflop", "porian-2024", "--where", "datset==rw", "--out", str(tmp_path / "i.png")])
+    assert bad.exit_code == 2 and "no column 'datset'" in bad.output
