@@ -43,7 +43,7 @@ from scaling.runs import RunsSource, read_runs
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FitResult", "FitWarning", "Problem", "fit_law", "make_problem", "data_digest"]
+__all__ = ["FitResult", "FitWarning", "Problem", "fit_curves", "fit_law", "make_problem", "data_digest"]
 
 DEFAULT_LOG_GRID = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
 """Starts for a log-scale coefficient when the law names none (Hoffmann's a, b grid, extended)."""
@@ -79,6 +79,9 @@ class Problem:
     """Free parameters: each group of coordinate indices shares one value (tied)."""
     max_iter: int
     n_polish: int
+    clusters: Array | None = None
+    """Row -> index of the curve (run) it belongs to, for fits of curve rows: the bootstrap then
+    resamples whole curves, since the rows of one curve are not independent. None: rows are runs."""
 
     @property
     def model(self) -> LawModel:
@@ -187,8 +190,14 @@ def subsample(problem: Problem, rows: int | None = None) -> Problem:
     if n <= rows:
         return problem
     index = np.sort(np.random.default_rng(0).choice(n, size=rows, replace=False))
+    return _rows(problem, index)
+
+
+def _rows(problem: Problem, index: Array) -> Problem:
+    """`problem` on rows `index` (with repeats for a resample)."""
     return replace(problem, log_loss=problem.log_loss[index],
-                   inputs={name: values[index] for name, values in problem.inputs.items()})
+                   inputs={name: values[index] for name, values in problem.inputs.items()},
+                   clusters=None if problem.clusters is None else problem.clusters[index])
 
 
 def screen_starts(problem: Problem, model: LawModel, *, grid: bool = True,
@@ -312,11 +321,48 @@ def fit_law(law: Law | str, runs: pd.DataFrame | RunsSource, *, delta: float = H
                     max_iter=max_iter, bootstrap=bootstrap, level=level, seed=seed, n_jobs=n_jobs)
 
 
+def fit_curves(law: Law | str, curves: pd.DataFrame, *, delta: float = HOFFMANN_DELTA, n_polish: int = 8,
+               max_iter: int = 1000, bootstrap: int = 0, level: float = 0.95, seed: int = 0,
+               n_jobs: int | None = None) -> FitResult:
+    """Fit a loss-curve law (e.g. "momentum_curve") to the rows of logged curves, by the same
+    summed Huber on log-loss as `fit_law`; the bootstrap resamples whole curves (`run_id`).
+
+    `curves` has one row per logged step: `run_id`, `loss` (nats/token) and the law's inputs
+    (for the momentum law, `lr_area` and `lr_annealing`: scaling.laws.momentum.annealing_areas).
+    Memory and time are linear in the rows.
+    """
+    law = get_law(law) if isinstance(law, str) else law
+    if not isinstance(curves, pd.DataFrame):
+        raise ValueError(f"curves must be a DataFrame, got {type(curves).__name__}")
+    missing = [c for c in ("run_id", "loss", *law.inputs) if c not in curves.columns]
+    if missing:
+        raise ValueError(f"curves lack column(s) {', '.join(missing)} (law {law.name!r} reads {', '.join(law.inputs)})")
+    for column in ("loss", *law.inputs):
+        values = pd.to_numeric(curves[column], errors="coerce").to_numpy(float)
+        if not np.all(np.isfinite(values)) or (column == "loss" and not np.all(values > 0)):
+            raise ValueError(f"curves column {column!r} must hold finite numbers{' > 0' if column == 'loss' else ''}")
+    curves = curves.reset_index(drop=True)
+    clusters = pd.factorize(curves["run_id"], sort=True)[0].astype(float)
+    with single_threaded_blas():
+        return _fit_frame(law, curves, {"curves": int(clusters.max()) + 1, "bootstrap_unit": "curve"},
+                          delta=delta, tie=(), fix=None, n_polish=n_polish, max_iter=max_iter,
+                          bootstrap=bootstrap, level=level, seed=seed, n_jobs=n_jobs, clusters=clusters)
+
+
 def _fit(law: Law, runs: pd.DataFrame | RunsSource, *, delta: float, tie: Sequence[str],
          fix: Mapping[str, float] | None, drop_highest: int, params_column: str, n_polish: int,
          max_iter: int, bootstrap: int, level: float, seed: int, n_jobs: int | None) -> FitResult:
     runs, options = _prepare_runs(runs, drop_highest, params_column)
+    return _fit_frame(law, runs, options, delta=delta, tie=tie, fix=fix, n_polish=n_polish, max_iter=max_iter,
+                      bootstrap=bootstrap, level=level, seed=seed, n_jobs=n_jobs, params_column=params_column)
+
+
+def _fit_frame(law: Law, runs: pd.DataFrame, options: dict[str, Any], *, delta: float, tie: Sequence[str],
+               fix: Mapping[str, float] | None, n_polish: int, max_iter: int, bootstrap: int, level: float,
+               seed: int, n_jobs: int | None, params_column: str = "params",
+               clusters: Array | None = None) -> FitResult:
     problem = make_problem(law, runs, delta=delta, tie=tie, fix=fix, max_iter=max_iter, n_polish=n_polish)
+    problem = replace(problem, clusters=clusters)
     check_parametric(law.name, law.inputs, runs, len(problem.groups))
     model = problem.model
     starts = screen_starts(problem, model)
@@ -392,15 +438,22 @@ def _refit_resample(problem: Problem, theta: Array, rng: np.random.Generator) ->
     """One bootstrap refit: resample the runs with replacement and refit from the full-data
     optimum and the best screened start of the resample (so a resample whose optimum moves to
     another basin can follow it). None when neither converged."""
-    n = problem.log_loss.size
-    index = rng.integers(0, n, size=n)
-    distinct = np.unique(index).size
+    if problem.clusters is None:
+        n = problem.log_loss.size
+        index = rng.integers(0, n, size=n)
+        distinct = np.unique(index).size
+    else:  # whole curves: draw curves with replacement, keep every row of each
+        members = [np.flatnonzero(problem.clusters == c) for c in range(int(problem.clusters.max()) + 1)]
+        drawn = rng.integers(0, len(members), size=len(members))
+        if np.unique(drawn).size < 2:  # one curve's rows say nothing about another curve's noise
+            raise resampling.DegenerateResample("a single distinct curve", "every row drawn from one curve")
+        index = np.concatenate([members[c] for c in drawn])
+        distinct = index.size
     if distinct < len(problem.groups):
         raise resampling.DegenerateResample(
             "fewer distinct runs than coefficients",
             f"{distinct} distinct runs for {len(problem.groups)} free coefficients")
-    resample = replace(problem, log_loss=problem.log_loss[index],
-                       inputs={k: v[index] for k, v in problem.inputs.items()})
+    resample = _rows(problem, index)
     model = resample.model
     best_theta, best, _ = polish(resample, model, theta[None])
     # A second basin: the best screened start (Chinchilla: a coarse variable-projection grid;

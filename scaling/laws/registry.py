@@ -11,10 +11,11 @@ from scaling.laws.chinchilla import CHINCHILLA
 from scaling.laws.datablations import DATA_CONSTRAINED
 from scaling.laws.kaplan import KAPLAN_ALLOCATION, KAPLAN_C, KAPLAN_D, KAPLAN_N, KAPLAN_N_OFFSET, KAPLAN_ND
 from scaling.laws.lr_batch import HYPERPARAMETER_POWER
+from scaling.laws.momentum import MOMENTUM_CURVE
 
 LAWS: dict[str, Law] = {law.name: law for law in (
     CHINCHILLA, KAPLAN_N, KAPLAN_N_OFFSET, KAPLAN_D, KAPLAN_ND, KAPLAN_C, KAPLAN_ALLOCATION,
-    POWER_ALLOCATION, TOKENS_PER_PARAM, DATA_CONSTRAINED, HYPERPARAMETER_POWER)}
+    POWER_ALLOCATION, TOKENS_PER_PARAM, DATA_CONSTRAINED, HYPERPARAMETER_POWER, MOMENTUM_CURVE)}
 """Every functional form by name."""
 
 

@@ -1,0 +1,107 @@
+"""Tissue et al. 2024's loss-curve law through the one engine: its areas against their definition,
+recovery of known coefficients from curves under cosine, WSD and constant schedules, a bootstrap
+over whole curves, and one-line refusals of bad curve tables."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scaling.fit.engine import fit_curves
+from scaling.fit.result import FitResult, FitWarning
+from scaling.laws.momentum import MOMENTUM_CURVE, annealing_areas
+from scaling.schedules import parse_schedule
+
+STEPS, WARMUP, PEAK = 2000, 50, 3e-3
+SCHEDULES = ("cosine", "wsd:cooldown_fraction=0.2", "constant", "wsd:cooldown_shape=1-sqrt,cooldown_fraction=0.3")
+
+
+def areas_by_definition(lr: list[float], warmup: int, decay: float) -> tuple[list[float], list[float]]:
+    """Eq. 3 of Tissue et al. 2024 step by step: S1 += eta_i; m_i = lambda m_{i-1} + (eta_{i-1} - eta_i)
+    (no drop counted in the warmup); S2 += m_i."""
+    s1 = s2 = m = 0.0
+    out1, out2 = [], []
+    for i, eta in enumerate(lr):
+        previous = lr[i - 1] if i else eta
+        m = decay * m + (0.0 if i < warmup else previous - eta)
+        s1, s2 = s1 + eta, s2 + m
+        out1.append(s1)
+        out2.append(s2)
+    return out1, out2
+
+
+def synthetic_curve(run_id: str, text: str, truth: dict[str, float], every: int = 10) -> pd.DataFrame:
+    lr = parse_schedule(text, peak_lr=PEAK, steps=STEPS, warmup_steps=WARMUP).lr_at(np.arange(STEPS))
+    area, annealing = annealing_areas(lr, WARMUP)
+    done = np.arange(every, STEPS + 1, every)
+    loss = MOMENTUM_CURVE.predict(truth, lr_area=area[done - 1], lr_annealing=annealing[done - 1])
+    return pd.DataFrame({"run_id": run_id, "step": done, "loss": loss, "lr_area": area[done - 1],
+                         "lr_annealing": annealing[done - 1]})
+
+
+@pytest.mark.parametrize("text", ["cosine", "wsd:cooldown_shape=1-sqrt", "stepped"])
+def test_areas_follow_their_definition(text: str) -> None:
+    lr = parse_schedule(text, peak_lr=1e-2, steps=300, warmup_steps=20).lr_at(np.arange(300))
+    area, annealing = annealing_areas(lr, 20, decay=0.99)
+    truth_area, truth_annealing = areas_by_definition(lr.tolist(), 20, 0.99)
+    assert area == pytest.approx(truth_area, rel=1e-12)
+    assert annealing == pytest.approx(truth_annealing, rel=1e-9, abs=1e-15)
+    assert annealing[19] == 0.0 and annealing[-1] > 0
+
+
+@pytest.mark.parametrize("truth", [{"L0": 2.0, "A": 0.8, "alpha": 0.45, "C": 0.3},
+                                   {"L0": 1.2, "A": 2.5, "alpha": 0.2, "C": 1.5},
+                                   {"L0": 3.0, "A": 0.3, "alpha": 0.8, "C": 0.05}])
+@pytest.mark.parametrize("texts", [SCHEDULES[:1], SCHEDULES[1:2], SCHEDULES])
+def test_the_engine_recovers_the_law_from_cosine_and_wsd_curves(truth: dict[str, float],
+                                                                texts: tuple[str, ...]) -> None:
+    curves = pd.concat([synthetic_curve(f"run{i}", text, truth) for i, text in enumerate(texts)])
+    fit = fit_curves("momentum_curve", curves)
+    assert fit.converged and fit.options["curves"] == len(texts)
+    assert fit.coefficients == pytest.approx(truth, rel=1e-4)
+    held_out = synthetic_curve("held-out", "wsd:cooldown_fraction=0.1", truth)  # a schedule never fitted
+    predicted = MOMENTUM_CURVE.predict(fit.coefficients, lr_area=held_out.lr_area, lr_annealing=held_out.lr_annealing)
+    assert predicted == pytest.approx(held_out.loss, rel=1e-6)
+
+
+def test_the_bootstrap_resamples_whole_curves() -> None:
+    truth = {"L0": 2.0, "A": 0.8, "alpha": 0.45, "C": 0.3}
+    rng = np.random.default_rng(1)
+    curves = pd.concat([synthetic_curve(f"run{i}", text, truth) for i, text in enumerate(SCHEDULES * 2)])
+    curves = curves.assign(loss=curves.loss * np.exp(rng.normal(0, 0.003, len(curves))))
+    fit = fit_curves("momentum_curve", curves, bootstrap=20, n_jobs=1)
+    assert fit.uncertainty == "bootstrap(n=20, seed=0)" and fit.options["bootstrap_unit"] == "curve"
+    assert set(fit.intervals) >= set(truth)
+    for name, value in truth.items():
+        low, high = fit.intervals[name]
+        assert low < fit.coefficients[name] < high and abs(value - fit.coefficients[name]) < 3 * (high - low)
+    assert FitResult.from_json(fit.to_json()) == fit
+    # One curve cannot be resampled as curves: no interval, said so, never a zero-width one.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        alone = fit_curves("momentum_curve", curves[curves.run_id == "run0"], bootstrap=10, n_jobs=1)
+    assert not alone.intervals and alone.uncertainty.startswith("none")
+    assert any(issubclass(w.category, FitWarning) and "single distinct curve" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda c: c.drop(columns="lr_annealing"), "curves lack column(s) lr_annealing"),
+    (lambda c: c.assign(loss=np.where(c.step == 100, np.nan, c.loss)), "curves column 'loss' must hold finite"),
+    (lambda c: c.assign(loss=-c.loss), "curves column 'loss' must hold finite numbers > 0"),
+    (lambda c: c.assign(lr_area="x"), "curves column 'lr_area' must hold finite numbers"),
+])
+def test_bad_curve_tables_are_refused_in_one_line(edit, message: str) -> None:  # type: ignore[no-untyped-def]
+    curves = synthetic_curve("run0", "cosine", {"L0": 2.0, "A": 0.8, "alpha": 0.45, "C": 0.3})
+    with pytest.raises(ValueError) as caught:
+        fit_curves("momentum_curve", edit(curves))
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_curve_law_is_not_a_params_tokens_law() -> None:
+    with pytest.raises(TypeError, match="lr_area and lr_annealing"):
+        MOMENTUM_CURVE.predict({"L0": 2.0, "A": 0.8, "alpha": 0.45, "C": 0.3}, params=1e6, tokens=1e9)
+    with pytest.raises(ValueError, match="positive finite learning rates"):
+        annealing_areas([1e-3, 0.0])
