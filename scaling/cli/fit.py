@@ -5,6 +5,7 @@ scipy and pandas are imported inside the command, so `scaling plan` does not pay
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 from pathlib import Path
 from collections.abc import Sequence
@@ -176,7 +177,7 @@ def _render_one(key: str, fit: dict[str, Any]) -> str:
             continue
         value = fit["coefficients"].get(name, fit.get(name))
         interval = fit["intervals"].get(name)
-        span = f"[{_num(interval[0])}, {_num(interval[1])}]" if interval else "-"
+        span = f"[{_like(value, interval[0])}, {_like(value, interval[1])}]" if interval else "-"
         lines.append(f"  {name:<10} {_num(value):>12}   {span:<28}")
     if "a" in fit["derived"] and "b" in fit["derived"]:
         lines.append(f"  {'a + b':<10} {_num(fit['a'] + fit['b']):>12}")
@@ -202,8 +203,11 @@ def _render_one(key: str, fit: dict[str, Any]) -> str:
         for name in ("params", "tokens", "loss"):
             if name in row:
                 interval = row.get(f"{name}_interval")
-                cell = quantity if name != "loss" else _num
-                parts.append(f"{name} {cell(row[name])}" + (f" [{cell(interval[0])}, {cell(interval[1])}]" if interval else ""))
+                if name == "loss":  # a loss and its interval to the same decimals: 2.130 [2.119, 2.143]
+                    text, low, high = (_like(row[name], v, fixed=True) for v in (row[name], *(interval or (0, 0))))
+                else:
+                    text, low, high = (quantity(v) for v in (row[name], *(interval or (0, 0))))
+                parts.append(f"{name} {text}" + (f" [{low}, {high}]" if interval else ""))
         lines.append("  " + "  ".join(parts))
     return "\n".join(line.rstrip() for line in lines)
 
@@ -211,6 +215,16 @@ def _render_one(key: str, fit: dict[str, Any]) -> str:
 _AT_ONE_FLOP = {"power_allocation": ("k", "k_tokens")}
 """Intercepts that are N_opt, D_opt at C = 1 FLOP: left out of the table (the budgets' rows
 carry them where they mean something); JSON and CSV keep them."""
+
+
+def _like(value: float, other: float, *, fixed: bool = False) -> str:
+    """`other` (an interval's end) to the decimals `value` prints with (_num): 477.8 [295.3,
+    723.0], not [295.3, 723]. Values printed in exponent form keep it; `fixed` prints `value`
+    itself to four significant figures with its trailing zeros (2.130, not 2.13)."""
+    if not (math.isfinite(value) and math.isfinite(other)) or value == 0 or "e" in _num(value):
+        return _num(other)
+    decimals = max(0, 3 - math.floor(math.log10(abs(value))))
+    return f"{other:.{decimals}f}" if fixed or "." in _num(value) or decimals == 0 else _num(other)
 
 
 def _num(value: float) -> str:

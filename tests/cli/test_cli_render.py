@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import logging
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -119,3 +120,31 @@ def test_library_warnings_print_once_with_a_prefix(capsys: pytest.CaptureFixture
     for _ in range(8):
         logging.getLogger("scaling.training.data").warning("validation split holds %d windows", 79)
     assert capsys.readouterr().err.splitlines() == ["warning: validation split holds 79 windows"]
+
+
+@pytest.mark.parametrize("value, end, fixed, text", [
+    (477.8, 723.0, False, "723.0"), (2143.0, 980.1, False, "980"), (0.3473, 0.31, False, "0.3100"),
+    (2.13, 2.13, True, "2.130"), (1.955, 1.93, True, "1.930"), (2.118e4, 707.9, False, "707.9"),
+    (2.616e-06, 1.417e-06, False, "1.417e-06"),
+])
+def test_an_interval_end_takes_its_values_decimals(value: float, end: float, fixed: bool, text: str) -> None:
+    from scaling.cli.fit import _like
+
+    assert _like(value, end, fixed=fixed) == text
+
+
+@pytest.mark.slow  # a bootstrapped fit: about 7 s
+def test_a_fit_prints_each_value_and_its_interval_to_the_same_decimals() -> None:
+    # "477.8 [295.3, 723]" and "loss 2.13 [2.119, 2.143]" read as if the ends were less precise
+    # than the value: every number of a row shows the value's decimals (exponent form excepted).
+    result = runner.invoke(app, ["fit", "chinchilla-2022", "--approach", "3", "--drop-highest", "5",
+                                 "--bootstrap", "20", "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    rows = re.findall(r"^\s+(\w+)\s+(\S+)\s+\[(\S+), (\S+)\]\s*$", result.stdout, flags=re.M)
+    rows += re.findall(r"loss (\S+) \[(\S+), (\S+)\]", result.stdout)
+    assert len(rows) >= 9
+    for row in rows:
+        numbers = row[-3:]
+        if any("e" in n for n in numbers):
+            continue
+        assert len({len(n.partition(".")[2]) for n in numbers}) == 1, row
