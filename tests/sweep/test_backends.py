@@ -200,8 +200,10 @@ def _report_env(config, run_dir):
     write_json(Path(run_dir) / "record.json", {"status": "ok"})
 
 
-def test_gpu_share_lets_small_runs_share_a_gpu():
-    assert gpu_share(1_000_000) == 0.25 and gpu_share(50_000_000) == 0.5 and gpu_share(1_000_000_000) == 1.0
+def test_ray_gpu_shares_grow_with_the_model_and_pack_a_gpu_whole():
+    shares = [gpu_share(10**k) for k in range(3, 12)]
+    assert shares == sorted(shares) and shares[0] < 1.0 and shares[-1] == 1.0  # small runs share; large ones do not
+    assert all((1 / share).is_integer() for share in shares)  # runs of one size fill a GPU, nothing left idle
 
 
 SWEEP_SCRIPT = """
