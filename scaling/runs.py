@@ -220,6 +220,14 @@ def _load(source: RunsSource) -> pd.DataFrame:
                                 f"(built in: {', '.join(DATASETS)})")
     if path.suffix not in (".csv", ".parquet", ".pq"):
         raise ValueError(f"{path}: expected a .csv or .parquet file or a sweep directory")
+    return read_table(path)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV or parquet file as a DataFrame, its size and width checked against MAX_TABLE_BYTES and
+    MAX_TABLE_FIELDS before it is parsed; errors name the file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
     size = path.stat().st_size
     if size > MAX_TABLE_BYTES:
         raise ValueError(f"{path}: {size / 2**20:,.0f} MiB is larger than the {MAX_TABLE_BYTES // 2**20} MiB "
@@ -240,7 +248,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
     except pd.errors.EmptyDataError:
-        raise ValueError(f"{path}: empty; expected a header row (params,tokens,loss) and one row per run") from None
+        raise ValueError(f"{path}: empty; expected a header row, then one row per line") from None
     except pd.errors.ParserError as exc:
         raise ValueError(f"{path}: not a readable CSV: {' '.join(str(exc).split())}") from None
 
@@ -273,6 +281,11 @@ def _read_sweep_summary(sweep_dir: Path) -> pd.DataFrame:
                            int((~ok).sum()), len(summary), counts)
         summary = summary[ok]
     return summary.reset_index(drop=True)
+
+
+def numeric_column(frame: pd.DataFrame, column: str) -> pd.Series:
+    """`frame[column]` as floats: NaN where a value is not a number, inf past float range."""
+    return _numeric(frame, column)
 
 
 def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,6 +21,7 @@ from scaling.fit.calibration import confidence_interval, prediction_interval
 from scaling.fit.request import EXTRAPOLATION_DECADES
 from scaling.fit.result import FitResult
 from scaling.laws.registry import get_law
+from scaling.runs import numeric_column, read_table
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,16 +94,21 @@ def predict_losses(fit: FitResult, params: Any, tokens: Any, level: float | None
     return Prediction(fit=fit.label, level=level, rows=rows, notes=notes)
 
 
+MAX_PAIRS = 100_000
+"""Most (params, tokens) pairs one `read_pairs` file may hold, checked before any prediction."""
+
+
 def read_pairs(path: str) -> tuple[np.ndarray, np.ndarray]:
     """(params, tokens) from a CSV with those columns (ValueError naming the file and column)."""
-    try:
-        table = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot be read as CSV ({exc})") from None
+    if not str(path).endswith(".csv"):
+        raise ValueError(f"{path}: expected a .csv file with columns params and tokens")
+    table = read_table(Path(path))  # bounded in size and width, errors name the file
+    if len(table) > MAX_PAIRS:
+        raise ValueError(f"{path}: {len(table):,} rows, more than the {MAX_PAIRS:,} one prediction file may hold")
     missing = [c for c in ("params", "tokens") if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: missing column {', '.join(missing)}; need params and tokens")
-    values = [pd.to_numeric(table[c], errors="coerce").to_numpy(float) for c in ("params", "tokens")]
+    values = [numeric_column(table, c).to_numpy(float) for c in ("params", "tokens")]
     for name, column in zip(("params", "tokens"), values):
         if not np.all(np.isfinite(column) & (column > 0)):
             raise ValueError(f"{path}: column {name} has missing, non-numeric or non-positive values")

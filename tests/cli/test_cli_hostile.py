@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from scaling.cli import app
 
-FIXTURE_FIT = Path(__file__).parents[1] / "fixtures" / "fitresult_schema1_chinchilla.json"
+FIT = str(Path(__file__).parents[2] / "notebooks" / "fits" / "chinchilla-2022-approach3.json")
 SECONDS = 10
 """Each case's time limit (seconds): a hang fails the test instead of stalling the suite."""
 
@@ -45,6 +45,7 @@ FILES: dict[str, str | bytes] = {
     "wide.csv": "params,tokens,loss\n" + ",".join(["1"] * 100_000) + "\n",
     "latin1.csv": "params,tokens,loss\n1e6,1e9,3.0\n".encode() + b"caf\xe9\n",
     "empty.csv": "",
+    "rows.csv": "params,tokens\n" + "1e9,2e10\n" * 100_001,
     "hugeint.csv": "params,tokens,loss\n" + "".join(f"{10**400},1e9,{2 + i}\n" for i in range(9)),
     "deep.json": "[" * 100_000 + "]" * 100_000,
     "count.toml": SPEC + "[isoflop]\nbudgets = [1e8]\nsizes = { min = 1e3, max = 1e4, count = 1000000000 }\n",
@@ -86,6 +87,10 @@ CASES = [
     ("fit-empty-csv", ["fit", "{d}/empty.csv"], 2, "empty.csv: empty"),
     ("fit-int-past-float", ["fit", "{d}/hugeint.csv"], 2, "params"),
     ("fit-nul-path", ["fit", "{d}/ok.csv", "--out", "{d}/a\x00b.json"], 2, "--out"),
+    ("predict-wide-row", ["predict", FIT, "--csv", "{d}/wide.csv"], 2, "wide.csv: a row has 100,000 fields"),
+    ("predict-not-utf8", ["predict", FIT, "--csv", "{d}/latin1.csv"], 2, "latin1.csv: not UTF-8"),
+    ("predict-int-past-float", ["predict", FIT, "--csv", "{d}/hugeint.csv"], 2, "hugeint.csv: column params"),
+    ("predict-many-rows", ["predict", FIT, "--csv", "{d}/rows.csv"], 2, "rows.csv: 100,001 rows"),
     ("backtest-wide-row", ["backtest", "{d}/wide.csv"], 2, "wide.csv"),
     ("backtest-drop-highest", ["backtest", "{d}/ok.csv", "--drop-highest", "100000000"], 2, "--drop-highest"),
     ("sweep-range-count", ["sweep", "{d}/count.toml", "--dry-run"], 2, "count.toml"),

@@ -55,7 +55,7 @@ def test_csv_rows_in_and_out(fit_path, tmp_path):
     (["--params", "1e9"], "give --params and --tokens"),
     (["--params", "1e9", "--tokens", "-1"], "--tokens"),
     (["--params", "1e9", "--tokens", "1e9", "--csv", "x.csv"], "not both"),
-    (["--csv", "no-such.csv"], "no-such.csv: cannot be read"),
+    (["--csv", "no-such.csv"], "no-such.csv: no such file"),
 ])
 def test_bad_input_is_one_line(fit_path, args, message):
     result = runner.invoke(app, ["predict", str(fit_path), *args])
