@@ -66,6 +66,7 @@ def test_sweep_help_lists_every_bundled_spec():
     ("plan", "--gpu", ["a100", "a100-pcie", "h100", "h100-pcie", "h100-nvl", "h200", "h200-nvl", "l40s", "b200"]),
     ("plan", "--params-convention", ["total", "non-embedding"]),
     ("sweep", "--backend", ["local", "ray"]),
+    ("backtest", "--approach", ["2", "3"]),
     ("train", "--device", None),
     ("fit", "--approach", None),
 ])
@@ -76,3 +77,10 @@ def test_options_with_a_fixed_set_of_values_are_typed_choices(command: str, opti
         assert list(parameter.type.choices) == choices
     result = runner.invoke(app, [command, option, "no-such-value"])
     assert result.exit_code == 2 and option in result.output
+
+
+def test_backtest_choices_are_the_approaches_it_backtests():
+    from scaling.analysis.backtest import APPROACHES
+    from scaling.cli.backtest import BacktestApproach
+
+    assert tuple(a.value for a in BacktestApproach) == APPROACHES
