@@ -246,6 +246,12 @@ class TrainConfig:
         return cls(**{**d, "model": model})
 
 
+def count_steps(cfg: TrainConfig) -> int:
+    """Optimizer steps: the token budget in whole batches (at least one). `batch_size` must be set."""
+    assert cfg.batch_size is not None
+    return max(1, round(cfg.tokens / (cfg.batch_size * cfg.model.seq_len)))
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

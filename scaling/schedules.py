@@ -158,6 +158,18 @@ def parse_schedule(text: Any, *, peak_lr: float, steps: int, warmup_steps: int =
     return Schedule(kind=kind, peak_lr=peak_lr, steps=steps, warmup_steps=warmup_steps, **{**defaults, **values})
 
 
+def run_schedule(text: Any, *, peak_lr: float, steps: int, warmup_steps: int, min_lr_ratio: float,
+                 decay_fraction: float) -> Schedule:
+    """A training run's schedule from its config's fields: the text form, with the config's
+    min_lr_ratio (cosine, wsd) and decay_fraction (as the WSD cooldown fraction) where the text
+    leaves them out."""
+    kind, _ = parse_fields(text)
+    defaults: dict[str, Any] = {"min_lr_ratio": min_lr_ratio} if kind in ("cosine", "wsd") else {}
+    if kind == "wsd":
+        defaults["cooldown_fraction"] = decay_fraction
+    return parse_schedule(text, peak_lr=peak_lr, steps=steps, warmup_steps=warmup_steps, **defaults)
+
+
 def check_text(text: Any) -> None:
     """ValueError (one line naming the field) unless `text` is a schedule's text form whose
     values are all valid, whatever run it is later applied to."""

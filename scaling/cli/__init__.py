@@ -16,6 +16,7 @@ from scaling.tuning import spec as _tune_table  # noqa: E402,F401
 from scaling.cli import plan as _plan  # noqa: E402,F401
 from scaling.cli import fit as _fit  # noqa: E402,F401
 from scaling.cli import predict as _predict  # noqa: E402,F401
+from scaling.cli import curves as _curves  # noqa: E402,F401
 from scaling.cli import backtest as _backtest  # noqa: E402,F401
 from scaling.cli import train as _train  # noqa: E402,F401
 from scaling.cli import plot as _plot  # noqa: E402,F401

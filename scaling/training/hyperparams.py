@@ -20,9 +20,9 @@ import logging
 import math
 from dataclasses import replace
 
-from scaling.config import OPERATIONAL_FIELDS, TrainConfig
+from scaling.config import OPERATIONAL_FIELDS, TrainConfig, count_steps
 from scaling.flops import count_params, training_flops
-from scaling.schedules import Schedule, parse_fields, parse_schedule
+from scaling.schedules import Schedule, run_schedule
 from scaling.training.rules import DEEPSEEK_RULES, load_rules
 
 log = logging.getLogger(__name__)
@@ -125,12 +125,6 @@ def hyperparameter_sources(cfg: TrainConfig) -> dict[str, str]:
     return {"lr": lr, "batch": batch}
 
 
-def count_steps(cfg: TrainConfig) -> int:
-    """Optimizer steps: the token budget in whole batches (at least one). `batch_size` must be set."""
-    assert cfg.batch_size is not None
-    return max(1, round(cfg.tokens / (cfg.batch_size * cfg.model.seq_len)))
-
-
 def rule_warmup_steps(cfg: TrainConfig) -> int:
     """Warmup of about N tokens (Porian et al. 2024: Kaplan's long warmup hurts small models),
     at least one step and at most a quarter of the run."""
@@ -165,15 +159,10 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
 
 
 def schedule_of(cfg: TrainConfig, steps: int) -> Schedule:
-    """The LR schedule of resolved `cfg` over `steps` optimizer steps (scaling.schedules): its
-    text form, with min_lr_ratio and decay_fraction (as the WSD cooldown fraction) where the text
-    leaves them out."""
+    """The LR schedule of resolved `cfg` over `steps` optimizer steps (scaling.schedules.run_schedule)."""
     assert cfg.lr is not None and cfg.warmup_steps is not None
-    kind, _ = parse_fields(cfg.schedule)
-    defaults = {"min_lr_ratio": cfg.min_lr_ratio} if kind in ("cosine", "wsd") else {}
-    if kind == "wsd":
-        defaults["cooldown_fraction"] = cfg.decay_fraction
-    return parse_schedule(cfg.schedule, peak_lr=cfg.lr, steps=steps, warmup_steps=cfg.warmup_steps, **defaults)
+    return run_schedule(cfg.schedule, peak_lr=cfg.lr, steps=steps, warmup_steps=cfg.warmup_steps,
+                        min_lr_ratio=cfg.min_lr_ratio, decay_fraction=cfg.decay_fraction)
 
 
 def lr_at(step: int, cfg: TrainConfig, steps: int) -> float:

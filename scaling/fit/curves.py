@@ -1,0 +1,185 @@
+"""Loss curves from a fitted curve law (scaling.laws.momentum): the rows a run directory gives
+`fit_curves`, and `predict_curve`, the loss along a planned schedule or along a run's own
+schedule, with the law's interval from the fit's bootstrap draws and, for a run, how far its
+logged curve has drifted from the law.
+
+References:
+    Tissue et al. 2024, arXiv:2408.11029 (the law, fitted on curves of one model);
+    Efron & Tibshirani 1993, Ch. 13 (percentile interval over the draws).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from scaling.config import TrainConfig, count_steps
+from scaling.document import Document
+from scaling.fit.result import FitResult
+from scaling.laws.base import Array
+from scaling.laws.momentum import CURVE_INPUTS, annealing_areas
+from scaling.laws.registry import get_law
+from scaling.rundir.curve import read_curve
+from scaling.rundir.record import run_config
+from scaling.schedules import Schedule, parse_schedule, run_schedule
+
+DRIFT_TOLERANCE = 0.01
+"""A run drifts from the law when its last quarter of logged train losses sits, on average, more
+than this relative gap from the law's curve (1%: the mean relative error docs/curves.md asks of
+a curve law's prediction of a held-out run)."""
+MAX_POINTS = 1000
+"""Most points a predicted curve lists."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CurvePoint:
+    """The law's loss after `step` optimizer steps."""
+
+    step: int
+    loss: float
+    """nats/token."""
+    interval: list[float] | None
+    """Percentile interval over the fit's bootstrap draws; None when the fit has none."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CurvePrediction(Document):
+    """A curve law's loss along one schedule and, for a run, its logged curve against the law."""
+
+    SCHEMA: ClassVar[str] = "scaling.CurvePrediction/1"
+
+    fit: str
+    """The fit's label (law and data digest)."""
+    schedule: str
+    """The schedule's text form (scaling.schedules)."""
+    steps: int
+    peak_lr: float
+    warmup_steps: int
+    level: float
+    points: list[CurvePoint]
+    """Evenly spaced steps, the last one `steps`."""
+    final_loss: float
+    final_interval: list[float] | None
+    run: str | None = None
+    """The run directory whose schedule was predicted; None for a planned schedule."""
+    observed_steps: int | None = None
+    """The run's last logged step."""
+    observed_loss: float | None = None
+    """The run's last logged train loss (mean over its log interval)."""
+    drift: float | None = None
+    """Mean of logged / law - 1 over the last quarter of the run's logged rows."""
+    drifting: bool = False
+    """|drift| > DRIFT_TOLERANCE."""
+    notes: list[str]
+
+
+def run_schedule_of(run_dir: Path, steps: int | None = None) -> tuple[str, Schedule]:
+    """The run's id and its schedule (over `steps`, default its planned steps), from its config."""
+    config = run_config(run_dir)
+    if not config:
+        raise ValueError(f"{run_dir}: no config.json or record.json: not a run directory")
+    try:
+        cfg = TrainConfig.from_dict(config)
+    except KeyError as exc:
+        raise ValueError(f"{run_dir}: config is not a TrainConfig (no {exc})") from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{run_dir}: config is not a TrainConfig ({exc})") from None
+    if cfg.lr is None or cfg.warmup_steps is None or cfg.batch_size is None:
+        raise ValueError(f"{run_dir}: config is not resolved (lr, warmup_steps or batch_size missing)")
+    schedule = run_schedule(cfg.schedule, peak_lr=cfg.lr, steps=steps or count_steps(cfg),
+                            warmup_steps=cfg.warmup_steps, min_lr_ratio=cfg.min_lr_ratio,
+                            decay_fraction=cfg.decay_fraction)
+    return str(config.get("run_id") or run_dir.name), schedule
+
+
+def curve_rows(run_dir: Path, split: str = "train") -> pd.DataFrame:
+    """A run's logged curve as rows `fit_curves` reads: run_id, step, loss and the schedule's
+    areas after each logged step (ValueError naming the run directory when it has none)."""
+    run_id, schedule = run_schedule_of(Path(run_dir))
+    table = read_curve(Path(run_dir), columns=("run_id", "step", "split", "loss")).to_pandas()
+    table = table[(table["split"] == split) & (table["step"] >= 1) & (table["step"] <= schedule.steps)]
+    steps = table["step"].to_numpy(int)
+    area, annealing = _areas(schedule, steps)
+    return pd.DataFrame({"run_id": run_id, "step": steps, "loss": table["loss"].to_numpy(float),
+                         "lr_area": area, "lr_annealing": annealing})
+
+
+def predict_curve(fit: FitResult, *, schedule: str | None = None, steps: int | None = None,
+                  peak_lr: float | None = None, warmup_steps: int = 0, run_dir: Path | None = None,
+                  points: int = 10, level: float | None = None) -> CurvePrediction:
+    """The loss `fit` (a curve law) predicts along `schedule` over `steps` at `peak_lr`, or along
+    the schedule of the run in `run_dir` (its planned steps unless `steps`), with the run's
+    logged curve compared against it. ValueError, one line, on bad input."""
+    law = get_law(fit.law)
+    if tuple(law.inputs) != CURVE_INPUTS:
+        raise ValueError(f"{fit.label} ({fit.law}) is not a loss-curve law; predict-curve needs a "
+                         "momentum_curve fit")
+    if not isinstance(points, int) or not 1 <= points <= MAX_POINTS:
+        raise ValueError(f"points must be an integer from 1 to {MAX_POINTS}, got {points!r}")
+    level = level or fit.level
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    if run_dir is not None:
+        if schedule is not None or peak_lr is not None or warmup_steps:
+            raise ValueError("give a run directory or a schedule (with its steps and peak LR), not both")
+        run_id, planned = run_schedule_of(Path(run_dir), steps)
+    else:
+        if schedule is None or steps is None or peak_lr is None:
+            raise ValueError("give a schedule with its steps and peak LR, or a run directory")
+        planned = parse_schedule(schedule, peak_lr=peak_lr, steps=steps, warmup_steps=warmup_steps)
+    marks = np.unique(np.linspace(planned.steps / points, planned.steps, points).round().astype(int).clip(1))
+    loss, interval = _law_curve(fit, planned, marks, level)
+    notes = [] if interval is not None else [f"no interval: {fit.label} has no bootstrap draws "
+                                             "(fit with bootstrap over two or more curves)"]
+    rows = [CurvePoint(step=int(s), loss=float(v), interval=None if interval is None else
+                       [float(interval[0][i]), float(interval[1][i])]) for i, (s, v) in enumerate(zip(marks, loss))]
+    observed: dict[str, Any] = {}
+    if run_dir is not None:
+        observed = _compare(fit, Path(run_dir), planned, notes)
+    return CurvePrediction(fit=fit.label, schedule=planned.to_text(), steps=planned.steps, peak_lr=planned.peak_lr,
+                           warmup_steps=planned.warmup_steps, level=level, points=rows, final_loss=rows[-1].loss,
+                           final_interval=rows[-1].interval, run=None if run_dir is None else str(run_dir),
+                           notes=notes, **observed)
+
+
+def _areas(schedule: Schedule, steps: Array) -> tuple[Array, Array]:
+    area, annealing = annealing_areas(schedule.lr_at(np.arange(schedule.steps)), schedule.warmup_steps)
+    return area[steps - 1], annealing[steps - 1]
+
+
+def _law_curve(fit: FitResult, schedule: Schedule, steps: Array,
+               level: float) -> tuple[Array, tuple[Array, Array] | None]:
+    """The law's loss at `steps` and its percentile interval over the fit's draws (None without)."""
+    law = get_law(fit.law)
+    area, annealing = _areas(schedule, steps)
+    loss = law.predict(fit.coefficients, lr_area=area, lr_annealing=annealing)  # type: ignore[call-arg]
+    if not fit.samples:
+        return loss, None
+    draws = {name: np.asarray(fit.samples[name], dtype=float)[:, None] for name in law.param_names}
+    curves = law.predict(draws, lr_area=area, lr_annealing=annealing)  # type: ignore[call-arg]
+    tail = 100 * (1 - level) / 2
+    return loss, (np.percentile(curves, tail, axis=0), np.percentile(curves, 100 - tail, axis=0))
+
+
+def _compare(fit: FitResult, run_dir: Path, schedule: Schedule, notes: list[str]) -> dict[str, Any]:
+    """The run's logged curve against the law: last logged step and loss, drift, a flag."""
+    rows = curve_rows(run_dir)
+    rows = rows[rows["step"] <= schedule.steps]
+    if rows.empty:
+        notes.append(f"{run_dir}: no logged train rows yet: nothing to compare with the law")
+        return {}
+    tail = rows.iloc[-max(1, len(rows) // 4):]
+    law = get_law(fit.law)
+    expected = law.predict(fit.coefficients, lr_area=tail["lr_area"].to_numpy(),  # type: ignore[call-arg]
+                           lr_annealing=tail["lr_annealing"].to_numpy())
+    drift = float(np.mean(tail["loss"].to_numpy() / expected - 1))
+    drifting = abs(drift) > DRIFT_TOLERANCE
+    if drifting:
+        notes.append(f"drifting: the run's last {len(tail)} logged losses sit {100 * drift:+.1f}% from the law "
+                     f"(tolerance {100 * DRIFT_TOLERANCE:g}%): the estimated final loss is not reliable for this run")
+    return {"observed_steps": int(rows["step"].iloc[-1]), "observed_loss": float(rows["loss"].iloc[-1]),
+            "drift": drift, "drifting": drifting}

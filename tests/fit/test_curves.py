@@ -1,0 +1,111 @@
+"""Loss curves from a fitted curve law: a planned schedule's curve, a run directory's estimated
+final loss, the drift flag, and `scaling predict-curve` (table, json, csv; one-line refusals)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from scaling.cli import app
+from scaling.fit.curves import DRIFT_TOLERANCE, CurvePrediction, curve_rows, predict_curve
+from scaling.fit.engine import fit_curves
+from scaling.fit.result import FitResult
+from tests.laws.test_momentum import SCHEDULES, synthetic_curve
+
+TRUTH = {"L0": 2.0, "A": 0.8, "alpha": 0.45, "C": 0.3}
+RUN = sorted((Path(__file__).parents[2] / "runs" / "cpu-isoflop").glob("*/curve.parquet"))[0].parent
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def fit() -> FitResult:
+    rng = np.random.default_rng(1)
+    curves = pd.concat([synthetic_curve(f"run{i}", text, TRUTH) for i, text in enumerate(SCHEDULES * 2)])
+    curves = curves.assign(loss=curves.loss * np.exp(rng.normal(0, 0.002, len(curves))))
+    return fit_curves("momentum_curve", curves, bootstrap=20, n_jobs=1)
+
+
+def test_a_planned_schedule_follows_the_law(fit: FitResult) -> None:
+    prediction = predict_curve(fit, schedule="wsd:cooldown_fraction=0.1", steps=2000, peak_lr=3e-3, warmup_steps=50,
+                               points=200)
+    truth = synthetic_curve("truth", "wsd:cooldown_fraction=0.1", TRUTH)  # every 10th step, as the points
+    assert [p.step for p in prediction.points] == truth.step.tolist()
+    assert [p.loss for p in prediction.points] == pytest.approx(truth.loss, rel=2e-3)
+    assert prediction.final_loss == prediction.points[-1].loss and prediction.run is None
+    for point in prediction.points:
+        assert point.interval is not None and point.interval[0] <= point.loss <= point.interval[1]
+    assert CurvePrediction.from_json(prediction.to_json()) == prediction
+
+
+def test_a_run_directory_gets_its_final_loss_and_a_drift_flag() -> None:
+    rows = curve_rows(RUN)
+    assert rows.step.is_monotonic_increasing and (rows.lr_area > 0).all() and len(rows) > 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a single curve: no bootstrap asked
+        own = fit_curves("momentum_curve", rows)
+    prediction = predict_curve(own, run_dir=RUN)
+    assert prediction.steps == 1031 and prediction.observed_steps == rows.step.iloc[-1]
+    assert abs(prediction.drift) < DRIFT_TOLERANCE and not prediction.drifting
+    assert prediction.final_interval is None and any("no bootstrap draws" in n for n in prediction.notes)
+    shifted = replace(own, coefficients={**own.coefficients, "L0": own.coefficients["L0"] + 0.1})
+    drifted = predict_curve(shifted, run_dir=RUN)
+    assert drifted.drifting and drifted.drift < -DRIFT_TOLERANCE
+    assert any(n.startswith("drifting:") for n in drifted.notes)
+
+
+def test_the_command_renders_table_json_and_csv(fit: FitResult, tmp_path: Path) -> None:
+    path = tmp_path / "curve-fit.json"
+    path.write_text(fit.to_json())
+    args = ["predict-curve", str(path), "--schedule", "cosine", "--steps", "2000", "--lr", "3e-3", "--points", "4"]
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0 and "final loss" in table.output and "2000" in table.output
+    document = json.loads(runner.invoke(app, [*args, "--format", "json"]).output)
+    assert document["schema"] == "scaling.CurvePrediction/1" and len(document["points"]) == 4
+    csv = runner.invoke(app, [*args, "--format", "csv"]).output.splitlines()
+    assert csv[0] == "step,loss,low,high,level" and len(csv) == 5
+    run = runner.invoke(app, ["predict-curve", str(path), "--run", str(RUN), "--format", "json"])
+    assert run.exit_code == 0 and json.loads(run.output)["drifting"] is True  # another model's law
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--schedule", "wsd:cooldown_shape=sqrt", "--steps", "10", "--lr", "1e-3"], "schedule.cooldown_shape must be one of"),
+    (["--schedule", "cosine", "--steps", "10"], "give a schedule with its steps and peak LR, or a run directory"),
+    (["--schedule", "cosine", "--steps", "0", "--lr", "1e-3"], "--steps"),
+    (["--schedule", "cosine", "--steps", "10", "--lr", "nan"], "--lr"),
+    (["--run", "RUN", "--schedule", "cosine"], "give a run directory or a schedule"),
+    (["--run", "NOWHERE"], "no config.json or record.json: not a run directory"),
+    (["--schedule", "cosine", "--steps", "10", "--lr", "1e-3", "--points", "0"], "--points"),
+])
+def test_hostile_input_is_one_line(fit: FitResult, tmp_path: Path, args: list[str], message: str) -> None:
+    path = tmp_path / "curve-fit.json"
+    path.write_text(fit.to_json())
+    args = [str(RUN) if a == "RUN" else str(tmp_path / "nowhere") if a == "NOWHERE" else a for a in args]
+    result = runner.invoke(app, ["predict-curve", str(path), *args])
+    assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_law_of_params_and_tokens_is_refused(tmp_path: Path) -> None:
+    source = Path(__file__).parents[2] / "runs" / "cpu-isoflop" / "fits"
+    fits = sorted(source.glob("*.json"))
+    assert fits
+    result = runner.invoke(app, ["predict-curve", str(fits[0]), "--schedule", "cosine", "--steps", "10", "--lr", "1e-3"])
+    assert result.exit_code == 2 and "is not a loss-curve law" in result.output
+
+
+def test_a_run_without_a_usable_config_is_named(fit: FitResult, tmp_path: Path) -> None:
+    path = tmp_path / "curve-fit.json"
+    path.write_text(fit.to_json())
+    broken = tmp_path / "broken"
+    shutil.copytree(RUN, broken)
+    (broken / "config.json").write_text('{"run_id": "x", "config": {"tokens": 5}}')
+    (broken / "record.json").unlink(missing_ok=True)
+    result = runner.invoke(app, ["predict-curve", str(path), "--run", str(broken)])
+    assert result.exit_code == 2 and f"{broken}: config is not a TrainConfig" in result.output
