@@ -17,7 +17,7 @@ from scaling.atomic import check_target
 from scaling.cli._app import (MAX_WORKERS, Format, app, budget, examples, finite_range, positive_finite, resamples,
                               seed_option)
 from scaling.cli.render import Output, quantity, show
-from scaling.fit.names import CHOICES, FIT_AXES, FLOPS_CONVENTIONS
+from scaling.fit.names import CHOICES, FIT_AXES, FLOPS_CONVENTIONS, OBJECTIVES
 
 
 
@@ -28,6 +28,8 @@ Axis = Enum("Axis", {name: name for name in FIT_AXES}, type=str)  # type: ignore
 Convention = Enum("Convention", {name if name.isidentifier() else "six_nd": name for name in FLOPS_CONVENTIONS},
                   type=str)  # type: ignore[misc]
 """`--flops-convention` choices."""
+Objective = Enum("Objective", {name.replace("-", "_"): name for name in OBJECTIVES}, type=str)  # type: ignore[misc]
+"""`--objective` choices."""
 
 
 def _window(text: str) -> int | None:
@@ -81,6 +83,9 @@ def fit_command(
                                               min=0)] = 0,
     delta: Annotated[float, typer.Option(help="Huber delta on log loss (Hoffmann et al. 2022: 1e-3).",
                                          callback=positive_finite)] = 1e-3,
+    objective: Annotated[Objective, typer.Option(help="What the fit minimises: Huber on log loss (Hoffmann et al. "
+                                                      "2022), least squares on log loss, or on loss (Gadre et al. "
+                                                      "2024, curve_fit).")] = Objective("huber-log"),
     tie_exponents: Annotated[bool, typer.Option(help="Constrain alpha = beta (approach 3).")] = False,
     fix: Annotated[list[str] | None, typer.Option(help="Hold a coefficient, e.g. E=1.69 (repeatable).")] = None,
     nonembedding: Annotated[bool, typer.Option(help="Fit params_nonembedding instead of params.")] = False,
@@ -120,7 +125,8 @@ def fit_command(
         drop_invalid=drop_invalid, params_column="params_nonembedding" if nonembedding else "params",
         bootstrap=bootstrap, level=level, seed=seed, n_jobs=jobs, flops=tuple(flops or ()),
         options={"fix": _floats(parse_pairs(fix, "--fix"), "--fix"), "drop_highest": drop_highest,
-                 "tie": ("alpha", "beta") if tie_exponents else (), "delta": delta, "window": _window(window),
+                 "tie": ("alpha", "beta") if tie_exponents else (), "delta": delta, "objective": objective.value,
+                 "window": _window(window),
                  "fit_in": fit_in.value, "round_budgets": round_budgets, "flops_convention": flops_convention.value})
     report = fit_request(request)
     if out is not None:
@@ -182,7 +188,10 @@ def _render_one(key: str, fit: dict[str, Any]) -> str:
     if "a" in fit["derived"] and "b" in fit["derived"]:
         lines.append(f"  {'a + b':<10} {_num(fit['a'] + fit['b']):>12}")
     if fit.get("objective") is not None:
-        lines.append(f"  objective {fit['objective']:.6g} (summed Huber, delta {fit['options'].get('delta')})")
+        kind = fit["options"].get("objective", "huber-log")
+        what = (f"summed Huber, delta {fit['options'].get('delta')}" if kind == "huber-log"
+                else "half the summed squared " + ("log residuals" if kind == "lsq-log" else "residuals of the loss"))
+        lines.append(f"  objective {fit['objective']:.6g} ({what})")
     boot = (fit.get("diagnostics") or {}).get("bootstrap")
     if boot and (boot.get("degenerate") or boot.get("failed")):
         parts = [f"{boot['failed']} failed"] if boot["failed"] else []

@@ -142,7 +142,7 @@ def with_residuals(result: FitResult, prepared: Prepared, options: Mapping[str, 
     error growth measured by leave-future-out refits under the same objective options, and a
     FitWarning when the residuals are structured."""
     runs = prepared.runs[~prepared.runs["run_id"].isin(result.options.get("dropped_runs", []))]
-    same = {k: options[k] for k in ("delta", "tie", "fix") if k in options}
+    same = {k: options[k] for k in ("delta", "tie", "fix", "objective") if k in options}
     model = residual_model(result, runs.reset_index(drop=True),
                            refit=functools.partial(_forward_refit, result.law, same), level=result.level)
     warn_misfit(f"{result.law} fit", model)
@@ -169,7 +169,7 @@ def fit_frontier(optima: Sequence[Mapping[str, Any]], **options: Any) -> FitResu
     return fit_law("kaplan_c", frontier, **options)
 
 
-LAW_OPTIONS = ("fix", "drop_highest", "tie", "delta")
+LAW_OPTIONS = ("fix", "drop_highest", "tie", "delta", "objective")
 """Options of the parametric fits (scaling.fit.engine.fit_law)."""
 ISOFLOP_OPTIONS = ("window", "fit_in", "round_budgets", "flops_convention")
 """Options of Approach 2 (scaling.fit.isoflop.fit_isoflop)."""

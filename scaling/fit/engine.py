@@ -35,6 +35,7 @@ from scipy import optimize
 from scaling.fit import resampling
 from scaling.fit._blas import single_threaded_blas
 from scaling.fit.identify import check_parametric
+from scaling.fit.names import OBJECTIVES
 from scaling.laws.base import Array, Law
 from scaling.laws.registry import get_law
 from scaling.fit.objective import HOFFMANN_DELTA, ChinchillaLseModel, KaplanJointModel, LawModel, huber, make_model
@@ -60,6 +61,8 @@ the final polish sees every row. Data sets up to this size are fitted exactly as
 COLLAPSE = 1e4
 """A bootstrap draw whose scale coefficient falls below 1/COLLAPSE of the full-data value has
 lost that term (its loss contribution under 1e-4 of what the data showed): a degenerate draw."""
+LSQ_SCALE = 1e-2
+"""A typical residual for least squares (1% of the loss): the optimiser sees the objective over its square."""
 BLOCK_ELEMENTS = 1 << 20
 """Starts x rows evaluated at once while screening (8 MB per float array)."""
 
@@ -82,6 +85,15 @@ class Problem:
     clusters: Array | None = None
     """Row -> index of the curve (run) it belongs to, for fits of curve rows: the bootstrap then
     resamples whole curves, since the rows of one curve are not independent. None: rows are runs."""
+    objective_name: str = "huber-log"
+    """"huber-log" (Hoffmann et al. 2022), "lsq-log" (least squares on log loss) or "lsq"
+    (least squares on loss: Gadre et al. 2024's and scipy curve_fit users' objective)."""
+
+    @property
+    def scale(self) -> float:
+        """The objective's factor inside the optimiser, so its size suits L-BFGS-B's tolerances:
+        1/delta for Huber (the summed |log residual|), 1/residual-scale^2 for least squares."""
+        return 1.0 / self.delta if self.objective_name == "huber-log" else 1.0 / LSQ_SCALE**2
 
     @property
     def model(self) -> LawModel:
@@ -113,8 +125,18 @@ class Problem:
         return theta[..., [group[0] for group in self.groups]]
 
     def objective(self, model: LawModel, free: Array) -> tuple[float, Array]:
-        """Summed Huber value and its gradient with respect to the free values."""
-        value, full = model.huber_value_grad(self.expand(free), self.log_loss, self.delta)
+        """Summed objective (Huber, or half the squared residuals) and its gradient in the free values."""
+        if self.objective_name == "huber-log":
+            value, full = model.huber_value_grad(self.expand(free), self.log_loss, self.delta)
+        else:
+            predicted, jac = model.log_loss_jac(self.expand(free))
+            if self.objective_name == "lsq-log":
+                residual, slope = predicted - self.log_loss, predicted - self.log_loss
+            else:  # d/dtheta (L_hat - L) = L_hat d log L_hat / dtheta
+                fitted = np.exp(predicted)
+                residual = fitted - np.exp(self.log_loss)
+                slope = residual * fitted
+            value, full = float(0.5 * (residual**2).sum()), (slope[:, None] * jac).sum(axis=0)
         if self.simple:
             return value, full
         return value, np.array([full[list(group)].sum() for group in self.groups])
@@ -129,9 +151,14 @@ class Problem:
         holding at most `BLOCK_ELEMENTS` residuals each."""
         values = np.empty(len(thetas))
         for block in _blocks(len(thetas), self.log_loss.size):
-            with np.errstate(invalid="ignore"):
-                residuals = model.log_loss(thetas[block]) - self.log_loss
-            values[block] = huber(residuals, self.delta)[0].sum(axis=1)
+            with np.errstate(invalid="ignore", over="ignore"):
+                predicted = model.log_loss(thetas[block])
+                if self.objective_name == "lsq":
+                    values[block] = 0.5 * ((np.exp(predicted) - np.exp(self.log_loss)) ** 2).sum(axis=1)
+                    continue
+                residuals = predicted - self.log_loss
+            values[block] = (huber(residuals, self.delta)[0] if self.objective_name == "huber-log"
+                             else 0.5 * residuals**2).sum(axis=1)
         return np.where(np.isfinite(values), values, np.inf)
 
 
@@ -142,10 +169,12 @@ def _blocks(n_starts: int, n_rows: int) -> list[slice]:
 
 def make_problem(law: Law, runs: pd.DataFrame, *, delta: float = HOFFMANN_DELTA,
                  tie: Sequence[str] = (), fix: Mapping[str, float] | None = None,
-                 max_iter: int = 1000, n_polish: int = 8) -> Problem:
+                 max_iter: int = 1000, n_polish: int = 8, objective: str = "huber-log") -> Problem:
     """Validate fitting options against `law` and package the data (see `fit_law`)."""
     if not (np.isfinite(delta) and delta > 0):
         raise ValueError(f"delta must be positive, got {delta}")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     names = list(law.param_names)
     log_names = set(getattr(law, "log_coefficients", ()))
     fix = dict(fix or {})
@@ -168,7 +197,7 @@ def make_problem(law: Law, runs: pd.DataFrame, *, delta: float = HOFFMANN_DELTA,
     inputs = {name: runs[name].to_numpy(float) for name in law.inputs}
     return Problem(law=law, log_loss=np.log(runs["loss"].to_numpy(float)), inputs=inputs,
                    delta=float(delta), fixed=fixed, groups=tuple(groups), max_iter=max_iter,
-                   n_polish=n_polish)
+                   n_polish=n_polish, objective_name=objective)
 
 
 def start_grid(problem: Problem) -> Array:
@@ -227,7 +256,7 @@ def polish(problem: Problem, model: LawModel, starts: Array) -> tuple[Array, opt
     # The objective is scaled by 1/delta inside the optimiser only, so that its size (about the
     # summed |log residual|) suits L-BFGS-B's tolerances whatever delta is; averaging instead
     # would shrink it by n and stop the search at its start (Besiroglu et al. 2024).
-    scale = 1.0 / problem.delta
+    scale = problem.scale
     if not problem.groups:  # every coefficient fixed: nothing to optimise
         value = problem.objective(model, np.empty(0))[0] * scale
         return starts[0], optimize.OptimizeResult(x=np.empty(0), fun=value, success=True, nit=0,
@@ -283,7 +312,7 @@ def fit_law(law: Law | str, runs: pd.DataFrame | RunsSource, *, delta: float = H
             tie: Sequence[str] = (), fix: Mapping[str, float] | None = None, drop_highest: int = 0,
             params_column: str = "params", n_polish: int = 8, max_iter: int = 1000,
             bootstrap: int = 0, level: float = 0.95, seed: int = 0, n_jobs: int | None = None,
-            ) -> FitResult:
+            objective: str = "huber-log") -> FitResult:
     """Fit a parametric law to runs by Huber regression on log-loss (Hoffmann et al. 2022).
 
     minimise_theta  sum_i Huber_delta( log L_hat(N_i, D_i; theta) - log L_i )
@@ -297,6 +326,10 @@ def fit_law(law: Law | str, runs: pd.DataFrame | RunsSource, *, delta: float = H
         Runs table (see `scaling.runs.read_runs`) or anything `read_runs` accepts.
     delta
         Huber threshold on log residuals (1e-3: Hoffmann et al. 2022).
+    objective
+        "huber-log" (the default, above), "lsq-log" (half the summed squared log residuals) or
+        "lsq" (half the summed squared residuals of the loss itself, as Gadre et al. 2024 and
+        scipy's curve_fit minimise); every objective runs through the same starts and polish.
     tie
         Coefficients constrained equal, e.g. ("alpha", "beta").
     fix
@@ -318,7 +351,8 @@ def fit_law(law: Law | str, runs: pd.DataFrame | RunsSource, *, delta: float = H
     with single_threaded_blas():
         return _fit(get_law(law) if isinstance(law, str) else law, runs, delta=delta, tie=tie, fix=fix,
                     drop_highest=drop_highest, params_column=params_column, n_polish=n_polish,
-                    max_iter=max_iter, bootstrap=bootstrap, level=level, seed=seed, n_jobs=n_jobs)
+                    max_iter=max_iter, bootstrap=bootstrap, level=level, seed=seed, n_jobs=n_jobs,
+                    objective=objective)
 
 
 def fit_curves(law: Law | str, curves: pd.DataFrame, *, delta: float = HOFFMANN_DELTA, n_polish: int = 8,
@@ -351,17 +385,20 @@ def fit_curves(law: Law | str, curves: pd.DataFrame, *, delta: float = HOFFMANN_
 
 def _fit(law: Law, runs: pd.DataFrame | RunsSource, *, delta: float, tie: Sequence[str],
          fix: Mapping[str, float] | None, drop_highest: int, params_column: str, n_polish: int,
-         max_iter: int, bootstrap: int, level: float, seed: int, n_jobs: int | None) -> FitResult:
+         max_iter: int, bootstrap: int, level: float, seed: int, n_jobs: int | None,
+         objective: str = "huber-log") -> FitResult:
     runs, options = _prepare_runs(runs, drop_highest, params_column)
     return _fit_frame(law, runs, options, delta=delta, tie=tie, fix=fix, n_polish=n_polish, max_iter=max_iter,
-                      bootstrap=bootstrap, level=level, seed=seed, n_jobs=n_jobs, params_column=params_column)
+                      bootstrap=bootstrap, level=level, seed=seed, n_jobs=n_jobs, params_column=params_column,
+                      objective=objective)
 
 
 def _fit_frame(law: Law, runs: pd.DataFrame, options: dict[str, Any], *, delta: float, tie: Sequence[str],
                fix: Mapping[str, float] | None, n_polish: int, max_iter: int, bootstrap: int, level: float,
                seed: int, n_jobs: int | None, params_column: str = "params",
-               clusters: Array | None = None) -> FitResult:
-    problem = make_problem(law, runs, delta=delta, tie=tie, fix=fix, max_iter=max_iter, n_polish=n_polish)
+               clusters: Array | None = None, objective: str = "huber-log") -> FitResult:
+    problem = make_problem(law, runs, delta=delta, tie=tie, fix=fix, max_iter=max_iter, n_polish=n_polish,
+                           objective=objective)
     problem = replace(problem, clusters=clusters)
     check_parametric(law.name, law.inputs, runs, len(problem.groups))
     model = problem.model
@@ -377,7 +414,7 @@ def _fit_frame(law: Law, runs: pd.DataFrame, options: dict[str, Any], *, delta: 
     if not converged:
         warnings.warn(f"fit of {law.name!r} did not converge: {best.message}", FitWarning, stacklevel=3)
     objective_value = float(problem.objective(model, problem.reduce(theta))[0])
-    options.update(delta=delta, tie=list(tie), fix=dict(fix or {}), n_starts_screened=len(starts),
+    options.update(objective=objective, delta=delta, tie=list(tie), fix=dict(fix or {}), n_starts_screened=len(starts),
                    n_polished=min(n_polish, len(starts)), n_polished_converged=n_converged,
                    max_iter=max_iter, strategy="screen (law grid + variable projection) then L-BFGS-B")
     if screened is not problem:
@@ -462,7 +499,7 @@ def _refit_resample(problem: Problem, theta: Array, rng: np.random.Generator) ->
     # optimum than this in 40 resamples checked.
     screened = screen_starts(resample, model, grid=not isinstance(model, ChinchillaLseModel),
                              exponents=COARSE_PROFILE_EXPONENTS)[:1]
-    if len(screened) and resample.batch_objective(model, screened)[0] < best.fun * resample.delta:
+    if len(screened) and resample.batch_objective(model, screened)[0] < best.fun / resample.scale:
         other_theta, other, _ = polish(resample, model, screened)
         if other.fun < best.fun:
             best_theta, best = other_theta, other

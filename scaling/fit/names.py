@@ -10,3 +10,6 @@ FLOPS_CONVENTIONS = ("6ND", "column")
 (scaling.fit.isoflop)."""
 FIT_AXES = ("params", "tokens")
 """The variable Approach 2's per-budget parabola is fitted in (log N or log D)."""
+OBJECTIVES = ("huber-log", "lsq-log", "lsq")
+"""What the engine minimises: Huber on log loss (Hoffmann et al. 2022), least squares on log loss,
+or least squares on loss (Gadre et al. 2024; scipy curve_fit). scaling.fit.engine checks it is its list."""

@@ -36,6 +36,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "drop_highest": ("--drop-highest", 0),
     "tie": ("--tie-exponents", ()),
     "delta": ("--delta", HOFFMANN_DELTA),
+    "objective": ("--objective", "huber-log"),
     "window": ("--window", 2),
     "fit_in": ("--in", "params"),
     "round_budgets": ("--round-budgets", False),

@@ -106,6 +106,8 @@ def test_all_skips_what_the_data_cannot_support():
     (["fit", "chinchilla-2022", "--approach", "3", "--in", "tokens", "--round-budgets"],
      "--in, --round-budgets apply to approach 2 only, not approach 3"),
     (["fit", "chinchilla-2022", "--approach", "2", "--in", "flops"], "'flops' is not one of"),
+    (["fit", "chinchilla-2022", "--approach", "2", "--objective", "lsq"], "--objective apply to approaches 3 and kaplan only"),
+    (["fit", "chinchilla-2022", "--objective", "l1"], "'l1' is not one of"),
 ])
 def test_bad_input_is_one_line(args, message):
     result = runner.invoke(app, args)

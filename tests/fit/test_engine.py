@@ -279,3 +279,28 @@ def test_a_degenerate_resample_survives_the_trip_back_from_a_worker():
 
     again = pickle.loads(pickle.dumps(DegenerateResample("a term collapsed to a bound", "E fell by 1e4")))
     assert (again.kind, str(again)) == ("a term collapsed to a bound", "E fell by 1e4")
+
+
+@pytest.mark.parametrize("objective", ["lsq", "lsq-log"])
+def test_least_squares_objectives_reach_scipy_curve_fits_optimum(objective):
+    from scipy.optimize import curve_fit
+
+    runs = synthetic_runs("chinchilla", EPOCH, noise=0.01, seed=3)
+    N, D, L = (runs[c].to_numpy(float) for c in ("params", "tokens", "loss"))
+    logged = objective == "lsq-log"
+
+    def model(_, E, A, B, alpha, beta):
+        value = E + A / N**alpha + B / D**beta
+        return np.log(value) if logged else value
+
+    start = [EPOCH[k] for k in ("E", "A", "B", "alpha", "beta")]
+    reference, _ = curve_fit(model, None, np.log(L) if logged else L, p0=start, maxfev=20000)
+    fit = fit_law("chinchilla", runs, objective=objective)
+    assert fit.options["objective"] == objective
+    target = np.log(L) if logged else L
+    ours = 0.5 * ((model(None, *[fit.coefficients[k] for k in ("E", "A", "B", "alpha", "beta")]) - target) ** 2).sum()
+    theirs = 0.5 * ((model(None, *reference) - target) ** 2).sum()
+    assert fit.objective == pytest.approx(ours, rel=1e-9)  # the reported objective is this one
+    assert ours <= theirs * (1 + 1e-6)
+    assert fit.coefficients["alpha"] == pytest.approx(reference[3], rel=1e-3)
+    assert fit.coefficients["beta"] == pytest.approx(reference[4], rel=1e-3)
