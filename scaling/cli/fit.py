@@ -187,6 +187,9 @@ def _render_one(key: str, fit: dict[str, Any]) -> str:
         lines.append(f"  {name:<10} {_num(value):>12}   {span:<28}")
     if "a" in fit["derived"] and "b" in fit["derived"]:
         lines.append(f"  {'a + b':<10} {_num(fit['a'] + fit['b']):>12}")
+    if "eta" in fit["derived"]:
+        lines.append("  over-training form (Gadre et al. 2024, Eq. 4): L(C, M) = E + (gadre_a M^eta + gadre_b M^-eta) "
+                     "C^-eta, M = D / N")
     if fit.get("objective") is not None:
         kind = fit["options"].get("objective", "huber-log")
         what = (f"summed Huber, delta {fit['options'].get('delta')}" if kind == "huber-log"

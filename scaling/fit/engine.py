@@ -39,7 +39,7 @@ from scaling.fit.names import OBJECTIVES
 from scaling.laws.base import Array, Law
 from scaling.laws.registry import get_law
 from scaling.fit.objective import HOFFMANN_DELTA, ChinchillaLseModel, KaplanJointModel, LawModel, huber, make_model
-from scaling.fit.result import FitResult, FitWarning
+from scaling.fit.result import FitResult, FitWarning, percentile_interval
 from scaling.runs import RunsSource, read_runs
 
 logger = logging.getLogger(__name__)
@@ -430,12 +430,37 @@ def _fit_frame(law: Law, runs: pd.DataFrame, options: dict[str, Any], *, delta: 
             rows = np.asarray(draws.draws)
             coefficients_drawn = model.coefficients(rows.T)
             samples = np.column_stack([coefficients_drawn[name] for name in law.param_names])
-    return FitResult.build(
+    result = FitResult.build(
         law=law.name, coefficients=coefficients, converged=converged, message=str(best.message),
         n_points=len(runs), data_digest=data_digest(runs, law.inputs), options=options,
         objective=objective_value, edge_of_grid=edge_of_grid(problem, theta),
         params_convention="non-embedding" if params_column == "params_nonembedding" else "total",
         samples=samples, uncertainty=uncertainty, level=level, diagnostics=diagnostics)
+    if law.name == "chinchilla" and set(tie) == {"alpha", "beta"}:
+        return with_overtraining_form(result)
+    return result
+
+
+def overtraining_form(coefficients: Mapping[str, Any]) -> dict[str, Any]:
+    """Gadre et al. 2024, Eq. 4: Chinchilla's law with alpha = beta in compute C = 6 N D and token
+    multiplier M = D / N,  L(C, M) = E + (a M^eta + b M^-eta) C^-eta,  with
+    eta = alpha / 2, a = A 6^eta, b = B 6^eta  (N = sqrt(C / (6 M)), D = sqrt(C M / 6)).
+    Keys "eta", "gadre_a", "gadre_b" (a and b already name the allocation exponents)."""
+    eta = np.asarray(coefficients["alpha"], dtype=float) / 2.0
+    return {"eta": eta, "gadre_a": coefficients["A"] * 6.0**eta, "gadre_b": coefficients["B"] * 6.0**eta}
+
+
+def with_overtraining_form(result: FitResult) -> FitResult:
+    """A tied (alpha = beta) Chinchilla fit with Gadre et al.'s (a, b, eta) among its derived
+    quantities, with intervals from the same draws."""
+    extra = {k: float(v) for k, v in overtraining_form(result.coefficients).items()}
+    if not result.samples:
+        return replace(result, derived={**result.derived, **extra})
+    drawn = {k: np.asarray(v) for k, v in overtraining_form(
+        {k: np.asarray(result.samples[k]) for k in ("alpha", "A", "B")}).items()}
+    return replace(result, derived={**result.derived, **extra},
+                   samples={**result.samples, **{k: v.tolist() for k, v in drawn.items()}},
+                   intervals={**result.intervals, **{k: percentile_interval(v, result.level) for k, v in drawn.items()}})
 
 
 def _prepare_runs(runs: pd.DataFrame | RunsSource, drop_highest: int,

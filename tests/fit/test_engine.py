@@ -304,3 +304,17 @@ def test_least_squares_objectives_reach_scipy_curve_fits_optimum(objective):
     assert ours <= theirs * (1 + 1e-6)
     assert fit.coefficients["alpha"] == pytest.approx(reference[3], rel=1e-3)
     assert fit.coefficients["beta"] == pytest.approx(reference[4], rel=1e-3)
+
+
+def test_a_tied_fit_reports_gadres_overtraining_form_which_predicts_the_same_losses():
+    truth = {"E": 1.7, "A": 400.0, "B": 900.0, "alpha": 0.35, "beta": 0.35}
+    fit = fit_law("chinchilla", synthetic_runs("chinchilla", truth, noise=0.01), tie=("alpha", "beta"),
+                  bootstrap=8, n_jobs=1)
+    d = fit.derived
+    assert d["eta"] == pytest.approx(fit.coefficients["alpha"] / 2)
+    # Gadre et al. 2024, Eq. 4 in compute C = 6 N D and token multiplier M = D / N.
+    C, M = 6 * GRID_PARAMS * GRID_TOKENS, GRID_TOKENS / GRID_PARAMS
+    gadre = fit.coefficients["E"] + (d["gadre_a"] * M ** d["eta"] + d["gadre_b"] * M ** -d["eta"]) * C ** -d["eta"]
+    assert gadre == pytest.approx(fit.predict(GRID_PARAMS, GRID_TOKENS), rel=1e-12)
+    assert {"eta", "gadre_a", "gadre_b"} <= set(fit.intervals) and len(fit.samples["eta"]) == len(fit.samples["E"])
+    assert "eta" not in fit_law("chinchilla", synthetic_runs("chinchilla", truth)).derived  # untied: not this form
