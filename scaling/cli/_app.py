@@ -234,3 +234,15 @@ MAX_WORKERS = 1024
 """Most worker processes (--workers, --jobs) a command starts: more than any one machine's cores."""
 MAX_RETRIES = 100
 """Most extra attempts at a failing run (--retries)."""
+
+
+MAX_PRICE = 1e6
+"""Largest --price-per-gpu-hour, dollars: far above any GPU's rent (a few dollars an hour), low
+enough that a plan's dollars stay finite at the largest budget."""
+
+
+def price(value: float | None) -> float | None:
+    """Option callback: a positive, finite price up to MAX_PRICE dollars per GPU-hour."""
+    if value is not None and not (math.isfinite(value) and 0 < value <= MAX_PRICE):
+        raise typer.BadParameter(f"must be a positive number of dollars up to {MAX_PRICE:g}, got {value!r}")
+    return value

@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from scaling.cli._app import Format, app, examples, nonnegative_finite, positive_finite, positive_int, unit_interval
+from scaling.cli._app import (Format, app, examples, nonnegative_finite, positive_finite, positive_int, price,
+                              unit_interval)
 from scaling.analysis.compare import Comparison, compare_range
 from scaling.analysis.compare import compare as compare_laws
 from scaling.cli import render
@@ -80,7 +81,7 @@ def plan_command(
     loss: Annotated[float | None, typer.Option(help="Target loss: the least compute reaching it (or, with "
                                                "--inference-tokens, the loss to hold).", callback=positive_finite)] = None,
     price_per_gpu_hour: Annotated[float | None, typer.Option(help="Dollars per GPU-hour (needs --gpu).",
-                                                             callback=positive_finite)] = None,
+                                                             callback=price)] = None,
     format: Fmt = Format.table,
 ) -> None:
     """Compute-optimal params, tokens and loss for a budget, from every published law built in."""

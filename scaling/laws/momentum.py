@@ -20,7 +20,6 @@ from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import lfilter
 
 from scaling.laws.base import Array, Law
 
@@ -70,5 +69,7 @@ def annealing_areas(lr: npt.ArrayLike, warmup_steps: int = 0,
         raise ValueError(f"decay must be in [0, 1), got {decay!r}")
     drops = np.diff(eta, prepend=eta[0]) * -1.0
     drops[:warmup_steps] = 0.0
+    from scipy.signal import lfilter  # lazy: the registry loads this module, and scaling plan must not load scipy
+
     momentum = lfilter([1.0], [1.0, -decay], drops)  # m_i = lambda m_{i-1} + drop_i, linear in T
     return np.cumsum(eta), np.cumsum(momentum)

@@ -6,9 +6,11 @@ compute-optimal plan, or the data-constrained, inference-aware, target-loss or p
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from scaling.fit.result import resolve_law
+from scaling.flops import MAX_FLOPS, MIN_FLOPS
 from scaling.hardware import DEFAULT_MFU, GPU_PEAK_FLOPS, Hardware
 from scaling.laws.presets import PRESETS
 from scaling.planning.optimal import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, PlanReport, plan_report
@@ -62,10 +64,16 @@ def budget(request: PlanRequest) -> tuple[Hardware | None, float | None]:
                 raise ValueError(f"`{name}` needs `gpu` ({', '.join(GPU_PEAK_FLOPS)})")
         return None, request.flops
     hardware = Hardware(gpu=request.gpu, gpus=request.gpus or 1, mfu=request.mfu or DEFAULT_MFU)
-    if request.gpu_hours is not None:
-        return hardware, hardware.flops_for_gpu_hours(request.gpu_hours)
-    if request.days is not None:
-        return hardware, hardware.flops_for_days(request.days)
+    for name, to_flops in (("gpu_hours", hardware.flops_for_gpu_hours), ("days", hardware.flops_for_days)):
+        value = getattr(request, name)
+        if value is None:
+            continue
+        flops = to_flops(value)  # inf past float range: out of range, said below
+        if not (math.isfinite(flops) and MIN_FLOPS <= flops <= MAX_FLOPS):
+            # name the option given, not the FLOPs derived from it
+            raise ValueError(f"`{name}` {value:g} on {hardware.gpus} x {hardware.gpu} gives {flops:.3g} FLOPs, "
+                             f"outside the supported budgets {MIN_FLOPS:g} to {MAX_FLOPS:g}")
+        return hardware, flops
     return hardware, request.flops
 
 

@@ -121,7 +121,7 @@ BAD_INPUT = [
     (["plan", "--flops", "1e-300"], "flops"),
     (["plan", "--params", "1e300"], "params"),
     (["plan", "--tokens", "1e-300"], "tokens"),
-    (["plan", "--gpu-hours", "1e300", "--gpu", "h100"], "flops"),
+    (["plan", "--gpu-hours", "1e300", "--gpu", "h100"], "--gpu-hours"),
 ]
 
 
