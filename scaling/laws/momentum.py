@@ -67,6 +67,9 @@ def annealing_areas(lr: npt.ArrayLike, warmup_steps: int = 0,
         raise ValueError("lr must be a non-empty 1-D array of positive finite learning rates")
     if not 0 <= decay < 1:
         raise ValueError(f"decay must be in [0, 1), got {decay!r}")
+    # lazy: scipy stays out of the start-up of `scaling plan`, which imports every law
+    from scipy.signal import lfilter
+
     drops = np.diff(eta, prepend=eta[0]) * -1.0
     drops[:warmup_steps] = 0.0
     from scipy.signal import lfilter  # lazy: the registry loads this module, and scaling plan must not load scipy
