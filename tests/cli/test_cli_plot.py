@@ -82,6 +82,7 @@ def test_plan_fit_and_compare_never_import_matplotlib():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.slow  # a fresh interpreter importing matplotlib (9 s loaded); the kinds above draw PNGs in-process
 def test_headless_subprocess_writes_png(tmp_path):
     # A fresh process without a display: the command must not need an interactive backend.
     out = tmp_path / "a.png"

@@ -109,6 +109,7 @@ class Killed(Exception):
     pass
 
 
+@pytest.mark.slow  # two rounds' worth of sweeps (12 s loaded); the loop's fast test: the width goal above
 def test_an_interrupted_round_is_trained_again_as_planned(tmp_path):
     """Killed after its runs finished but before its fit: the same command trains the same
     round (nothing new: its finished runs are not given fresh seeds) and fits it."""
