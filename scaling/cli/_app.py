@@ -115,7 +115,8 @@ FLAGS = {"price_per_gpu_hour": "--price-per-gpu-hour", "hardware": "--gpu", "par
          "drop_invalid": "--drop-invalid", "out": "--out", "figure": "--figure",
          "rules": "--rules", "uri": "--tracking-uri", "bootstrap": "--bootstrap",
          "gpu": "--gpu", "gpus": "--gpus", "mfu": "--mfu", "gpu_hours": "--gpu-hours", "days": "--days",
-         "until_width": "--until-width", "drop_highest": "--drop-highest"}
+         "until_width": "--until-width", "drop_highest": "--drop-highest",
+         "steps": "--steps"}
 """Library argument -> the option that sets it. Library errors name arguments in backticks
 (`flops`); the CLI says which option to change."""
 

@@ -108,6 +108,11 @@ def curve_rows(run_dir: Path, split: str = "train") -> pd.DataFrame:
                          "lr_area": area, "lr_annealing": annealing})
 
 
+MAX_CURVE_STEPS = 10**8
+"""Most optimizer steps a predicted curve may span: the schedule's areas are summed step by step
+(several arrays of this length), and 1e8 steps is a hundred times a frontier run's."""
+
+
 def predict_curve(fit: FitResult, *, schedule: str | None = None, steps: int | None = None,
                   peak_lr: float | None = None, warmup_steps: int = 0, run_dir: Path | None = None,
                   points: int = 10, level: float | None = None) -> CurvePrediction:
@@ -123,6 +128,8 @@ def predict_curve(fit: FitResult, *, schedule: str | None = None, steps: int | N
     level = level or fit.level
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
+    if steps is not None and not 1 <= steps <= MAX_CURVE_STEPS:  # the schedule is evaluated at every step
+        raise ValueError(f"`steps` must be from 1 to {MAX_CURVE_STEPS:,}, got {steps!r}")
     if run_dir is not None:
         if schedule is not None or peak_lr is not None or warmup_steps:
             raise ValueError("give a run directory or a schedule (with its steps and peak LR), not both")

@@ -83,6 +83,7 @@ def test_the_command_renders_table_json_and_csv(fit: FitResult, tmp_path: Path) 
     (["--run", "RUN", "--schedule", "cosine"], "give a run directory or a schedule"),
     (["--run", "NOWHERE"], "no config.json or record.json: not a run directory"),
     (["--schedule", "cosine", "--steps", "10", "--lr", "1e-3", "--points", "0"], "--points"),
+    (["--schedule", "cosine", "--steps", "1000000000000", "--lr", "1e-3"], "--steps must be from 1 to"),
 ])
 def test_hostile_input_is_one_line(fit: FitResult, tmp_path: Path, args: list[str], message: str) -> None:
     path = tmp_path / "curve-fit.json"
