@@ -26,7 +26,10 @@ def test_cuda_without_a_gpu_is_refused():
 def test_peak_is_the_datasheet_figure_of_the_gpu_the_driver_names(monkeypatch):
     assert peak_flops(torch.device("cpu")) is None  # no MFU on a CPU
     # NVIDIA H100 SXM datasheet: 989 TFLOP/s dense BF16 (1,979 with sparsity); A100: 312.
-    for name, peak in (("NVIDIA H100 80GB HBM3", 989e12), ("NVIDIA A100-SXM4-80GB", 312e12)):
+    # H100 PCIe 756, H100 NVL 835 (same datasheet); L40S 362 (L40S datasheet); B200 2,250 (HGX B200).
+    for name, peak in (("NVIDIA H100 80GB HBM3", 989e12), ("NVIDIA A100-SXM4-80GB", 312e12),
+                       ("NVIDIA H100 PCIe", 756e12), ("NVIDIA H100 NVL", 835e12), ("NVIDIA L40S", 362e12),
+                       ("NVIDIA B200", 2250e12)):
         monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None, name=name: name)
         assert peak_flops(torch.device("cuda", 0)) == pytest.approx(peak, rel=0.01)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Some Future Accelerator")
