@@ -87,6 +87,28 @@ def test_token_folder_with_nanogpt_splits(tmp_path: Path) -> None:
     assert corpus.train.size == 300 and corpus.val.size == 50
 
 
+def test_token_digest_is_computed_once_per_version_of_the_file(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    from scaling.training.data import corpus as corpus_module
+
+    path = tmp_path / "tokens.bin"
+    (np.arange(1000, dtype=np.uint16) % 500).tofile(path)
+    spec, cache = f"tokens:{path}:vocab=500", tmp_path / "cache"
+    first = load_corpus(spec, cache=cache)
+    assert first.digest == corpus_module.token_digest(first.train, first.val)
+
+    def no_hashing(train, val):
+        raise AssertionError("hashed again")
+
+    monkeypatch.setattr(corpus_module, "token_digest", no_hashing)
+    assert load_corpus(spec, cache=cache).digest == first.digest  # cached by path, size, mtime
+    monkeypatch.undo()
+    (np.arange(1000, dtype=np.uint16) % 499).tofile(path)  # rewritten: same size, new contents
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert load_corpus(spec, cache=cache).digest != first.digest
+
+
 @pytest.mark.parametrize("spec", ["tokens:x.bin", "synthetic:zipf", "synthetic:markov:colour=red", "no/such/path"])
 def test_bad_specs_raise_value_error(spec: str) -> None:
     with pytest.raises(ValueError):

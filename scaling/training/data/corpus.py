@@ -79,7 +79,7 @@ def load_corpus(spec: str, *, val_fraction: float = 0.01, cache: Path | None = N
         return markov_corpus(spec, _parse_options(options, spec), val_fraction)
     if kind == "tokens":
         path, _, options = rest.partition(":")
-        return _token_corpus(spec, Path(path), _parse_options(options, spec), val_fraction)
+        return _token_corpus(spec, Path(path), _parse_options(options, spec), val_fraction, cache or cache_dir())
     path = Path(spec)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path) and _is_text(p))
@@ -198,7 +198,7 @@ def _text_corpus(spec: str, root: Path, files: list[Path], val_fraction: float) 
     return Corpus(spec=spec, train=train, val=val, vocab_size=256, digest=token_digest(train, val), facts=facts)
 
 
-def _token_corpus(spec: str, path: Path, options: dict[str, str], val_fraction: float) -> Corpus:
+def _token_corpus(spec: str, path: Path, options: dict[str, str], val_fraction: float, cache: Path) -> Corpus:
     if "vocab" not in options:
         raise ValueError(f"token data needs its vocabulary size: {spec!r} (add ':vocab=V')")
     vocab_size = _option_int(options, "vocab", 0, 2, 2**32, spec)
@@ -212,8 +212,31 @@ def _token_corpus(spec: str, path: Path, options: dict[str, str], val_fraction: 
         tokens = _read_tokens(path, dtype)
         cut = tokens.size - max(1, int(val_fraction * tokens.size))
         train, val = tokens[:cut], tokens[cut:]
-    return Corpus(spec=spec, train=train, val=val, vocab_size=vocab_size, digest=token_digest(train, val),
+    files = [path / "train.bin", path / "val.bin"] if path.is_dir() else [path]
+    return Corpus(spec=spec, train=train, val=val, vocab_size=vocab_size,
+                  digest=_cached_token_digest(files, train, val, cache),
                   facts={"train_tokens": int(train.size), "val_tokens": int(val.size)})
+
+
+def _cached_token_digest(files: list[Path], train: TokenArray, val: TokenArray, cache: Path) -> str:
+    """`token_digest(train, val)`, computed once per version of the files: cached under `cache`
+    by each file's resolved path, size and modification time (in nanoseconds) and the split,
+    so a run start or resume does not hash a 10 GB corpus again; a rewritten file is hashed anew."""
+    stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    key = hashlib.sha256(json.dumps([CACHE_VERSION, stats, train.dtype.str, int(train.size),
+                                     int(val.size)]).encode()).hexdigest()[:16]
+    path = cache / f"tokens-{key}.digest"
+    try:
+        return path.read_text().strip()
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    digest = token_digest(train, val)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, digest.encode())
+    except OSError as exc:  # a read-only cache costs a hash per load, nothing else
+        log.info("token digest not cached under %s: %s", cache, exc)
+    return digest
 
 
 def _read_tokens(path: Path, dtype: np.dtype[Any]) -> TokenArray:
