@@ -104,3 +104,17 @@ def test_one_worker_compiles_every_shape_past_the_recompile_limit(tmp_path):
         records.append(train(cfg, tmp_path / f"w{width}"))
     assert [r.status for r in records] == ["ok"] * 9
     assert all(r.extra["compiled_graphs"] >= 1 for r in records), [r.extra["compiled_graphs"] for r in records]
+
+
+@pytest.mark.slow
+def test_the_gpu_check_runs_every_part_on_cpu():
+    """benchmarks/gpu_check.py --cpu-smoke: the five parts at tiny sizes (about 3 minutes on 2 busy cores)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "gpu_check.py"), "--cpu-smoke"],
+                          capture_output=True, text=True, env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    for part in ("[1]", "[2]", "[3]", "[4]", "[5]", "none fell back to eager"):
+        assert part in done.stdout, done.stdout
