@@ -229,3 +229,12 @@ def test_data_specs_are_refused_before_their_allocation(spec, names, folder):
 
     with pytest.raises(ValueError, match=names):
         load_corpus(spec.replace("{d}", str(folder)))
+
+
+def test_a_runs_file_past_the_size_cap_is_refused_unread(tmp_path):
+    huge = tmp_path / "huge.csv"
+    with huge.open("wb") as file:
+        file.truncate(300 * 2**20)  # sparse: 300 MiB on paper, nothing written
+    result = CliRunner().invoke(app, ["fit", str(huge)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {huge}: 300 MiB is larger than the 256 MiB a runs file may be"
