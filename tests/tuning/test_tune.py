@@ -108,7 +108,7 @@ def test_a_rules_file_is_its_to_json_text():
     text = (Path(__file__).resolve().parents[2] / "runs" / "cpu-tune" / "rules.json").read_text()
     rules = TuneRules.from_json(text, where="rules.json")
     assert rules.to_json() == text
-    assert rules.lr.intervals["p"] == [-0.6623481387709985, -0.2793648832649023]
+    assert rules.lr.intervals["p"] == [-0.6623481387710002, -0.27936488326490244]
     with pytest.raises(ValueError, match="^bad.json: not a rules file"):
         TuneRules.from_json(json.dumps({"schema": "scaling.FitResult/1"}), where="bad.json")
     with pytest.raises(ValueError, match="^bad.json: bad rules file: 'lr'"):
