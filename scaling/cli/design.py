@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from scaling.cli.fit import parse_pairs
 from scaling.cli._app import app, budget, examples, positive_finite, seed_option
 from scaling.cli.render import Output, Table, flops, quantity, show
 from scaling.cli.render import Format as RenderFormat
@@ -61,6 +62,9 @@ def design_command(
     until_width: Annotated[float | None, typer.Option(help="Take the cheapest design predicted to reach this "
                                                            "relative width.", callback=positive_finite)] = None,
     level: Annotated[float, typer.Option(help="Interval level.", min=0.5, max=0.999)] = 0.9,
+    column: Annotated[list[str] | None, typer.Option(help='Map a column of --runs: params="Model Size" (repeatable).')] = None,
+    where: Annotated[list[str] | None, typer.Option(help='Keep the --runs rows where COLUMN OP VALUE holds, e.g. '
+                                                     'dataset==rw (repeatable: all must hold).')] = None,
     spec: Annotated[str | None, typer.Option(help="Sweep spec whose data, shape and training settings the "
                                                   "TOML keeps (and whose shape rule sizes the runs).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the prior draws and simulations.", callback=seed_option)] = 0,
@@ -76,7 +80,9 @@ def design_command(
     goal = Goal(target=target, study_flops=study_flops, approach=approach.value, quantity=quantity_.value, level=level,
                 max_run_flops=max_run_flops, min_run_flops=min_run_flops, until_width=until_width, prior=prior,
                 prior_spread=prior_spread)
-    trained = load_runs(runs) if runs is not None else None
+    if runs is None and (column or where):
+        raise ValueError("--column and --where apply to --runs, which is not given")
+    trained = load_runs(runs, parse_pairs(column, "--column"), tuple(where or ())) if runs is not None else None
     base = spec_for(spec, goal)
     proposal = design(goal, trained, seed=seed, shape=base.shape if spec is not None else None)
     if format is DesignFormat.toml:

@@ -255,9 +255,10 @@ def round_spec(spec: SweepConfig, proposal: Proposal, runs: pd.DataFrame | None)
     return replace(spec, grid=grid)
 
 
-def load_runs(source: Any) -> pd.DataFrame:
-    """The runs `scaling design --runs` names (a sweep directory, CSV/parquet, a data set), seeds apart."""
-    return read_runs(source)
+def load_runs(source: Any, columns: dict[str, str] | None = None, where: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The runs `scaling design --runs` names (a sweep directory, CSV/parquet, a data set), seeds
+    apart; `columns` and `where` as `scaling.runs.read_runs` takes them."""
+    return read_runs(source, columns=columns, where=where)
 
 
 def spec_for(spec: str | None, goal: Goal) -> SweepConfig:

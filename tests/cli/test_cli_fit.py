@@ -182,3 +182,12 @@ def test_backtest_and_plot_take_the_same_row_filters_and_a_residual_plot_reads_r
     assert drawn.exit_code == 0, drawn.output
     bad = runner.invoke(app, ["plot", "isoflop", "porian-2024", "--where", "datset==rw", "--out", str(tmp_path / "i.png")])
     assert bad.exit_code == 2 and "no column 'datset'" in bad.output
+
+
+@pytest.mark.parametrize("command", [["report", "--out", "r.html"],
+                                     ["design", "--target", "1e21", "--study-flops", "1e20"]])
+def test_design_and_report_take_row_filters_for_their_runs_only(command):
+    result = runner.invoke(app, [*command, "--where", "dataset==rw"])
+    assert result.exit_code == 2 and "--column and --where apply to --runs" in result.output
+    bad = runner.invoke(app, [*command, "--runs", "porian-2024", "--where", "datset==rw"])
+    assert bad.exit_code == 2 and "no column 'datset'" in bad.output and bad.output.count("\n") == 1
