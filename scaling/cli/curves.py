@@ -1,5 +1,6 @@
-"""`scaling predict-curve FIT --schedule S --steps T --lr PEAK` (or `--run DIR`): parse, call
-`scaling.fit.curves.predict_curve`, render."""
+"""`scaling fit-curve RUNS... --out FIT` (fit a loss-curve law to logged curves) and
+`scaling predict-curve FIT --schedule S --steps T --lr PEAK` (or `--run DIR`): parse, call
+`scaling.fit.curves`, render."""
 
 from __future__ import annotations
 
@@ -8,8 +9,52 @@ from typing import Annotated, Any
 
 import typer
 
-from scaling.cli._app import Format, app, examples, finite_range, positive_finite, positive_int
+from scaling.atomic import check_target, write_atomic
+from scaling.cli._app import Format, app, examples, finite_range, positive_finite, positive_int, resamples
 from scaling.cli.render import Output, Table, show
+
+
+@app.command("fit-curve", epilog=examples(
+    "scaling fit-curve runs/cpu-isoflop/008229a5f667 --out curve-fit.json",
+    "scaling fit-curve runs/my-wsd-sweep --bootstrap 200 --format json",
+))
+def fit_curve_command(
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN_OR_SWEEP_DIR", help="Run directories, or sweep directories (their runs), of one "
+                                                    "model on one data set.")],
+    out: Annotated[Path | None, typer.Option(help="Write the FitResult JSON here (for `scaling predict-curve`).")] = None,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of whole curves (0: none; an interval needs "
+                                                "two curves or more).", callback=resamples)] = 0,
+    level: Annotated[float, typer.Option(help="Interval level, in [0.5, 0.999].",
+                                         callback=finite_range(0.5, 0.999))] = 0.95,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.", min=0, max=2**32 - 1)] = 0,
+    format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+) -> None:
+    """Fit Tissue et al. 2024's loss-curve law to runs' logged train curves, whatever their schedules."""
+    # lazy: start-up speed (scipy and pandas load only when fitting)
+    from scaling.fit.curves import fit_run_curves
+
+    if out is not None:  # before fitting
+        check_target(out, argument="out", suffixes=(".json",))
+    fit = fit_run_curves(list(runs), bootstrap=bootstrap, level=level, seed=seed)
+    if out is not None:
+        write_atomic(out, fit.to_json().encode())
+    show(render_curve_fit(fit, out), format)
+
+
+def render_curve_fit(fit: Any, out: Path | None) -> Output:
+    """One row per coefficient: estimate and interval; notes on convergence, curves and the file."""
+    level = f"{100 * fit.level:g}%"
+    rows = [[name, f"{value:.5g}", "[{:.5g}, {:.5g}]".format(*fit.intervals[name]) if name in fit.intervals else "-"]
+            for name, value in fit.coefficients.items()]
+    notes = [f"{fit.law} fitted to {fit.n_points} logged steps of {fit.options.get('curves', '?')} curve(s)"
+             f"{'' if fit.converged else '; NOT CONVERGED: ' + fit.message}"]
+    notes += [f"not identifiable: {reason}" for reason in fit.not_identifiable]
+    if out is not None:
+        notes.append(f"wrote {out} (scaling predict-curve {out} ...)")
+    records = [{"coefficient": name, "value": value, "low": (fit.intervals.get(name) or [None, None])[0],
+                "high": (fit.intervals.get(name) or [None, None])[1]} for name, value in fit.coefficients.items()]
+    return Output([Table(["coefficient", "value", f"{level} interval"], rows, align="lrr")], notes=notes,
+                  records=records, document=fit.to_document())
 
 
 @app.command("predict-curve", epilog=examples(

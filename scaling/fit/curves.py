@@ -10,6 +10,7 @@ References:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,13 +20,17 @@ import pandas as pd
 
 from scaling.config import TrainConfig, count_steps
 from scaling.document import Document
-from scaling.fit.result import FitResult
 from scaling.laws.base import Array
 from scaling.laws.momentum import CURVE_INPUTS, annealing_areas
 from scaling.laws.registry import get_law
-from scaling.rundir.curve import read_curve
+from scaling.fit.engine import fit_curves
+from scaling.fit.result import FitResult
+from scaling.rundir.curve import curve_path, read_curve
+from scaling.rundir.files import run_dirs
 from scaling.rundir.record import run_config
 from scaling.schedules import Schedule, parse_schedule, run_schedule
+
+logger = logging.getLogger(__name__)
 
 DRIFT_TOLERANCE = 0.01
 """A run drifts from the law when its last quarter of logged train losses sits, on average, more
@@ -106,6 +111,49 @@ def curve_rows(run_dir: Path, split: str = "train") -> pd.DataFrame:
     area, annealing = _areas(schedule, steps)
     return pd.DataFrame({"run_id": run_id, "step": steps, "loss": table["loss"].to_numpy(float),
                          "lr_area": area, "lr_annealing": annealing})
+
+
+MAX_CURVE_RUNS = 1000
+"""Most run directories one curve fit reads (a curve law describes one model on one data set: a
+handful of schedules, not a sweep)."""
+
+
+def fit_run_curves(paths: list[Path], *, law: str = "momentum_curve", split: str = "train",
+                   bootstrap: int = 0, level: float = 0.95, seed: int = 0) -> FitResult:
+    """Fit a loss-curve law to the logged curves of run directories, each path a run directory
+    or a sweep directory (its runs). The law describes one model on one data set (Tissue et al.
+    2024), so every run must share the model shape and data; a ValueError names the one that
+    does not, or a path that holds no run."""
+    chosen: list[tuple[Path, bool]] = []  # (run directory, named by the user)
+    for path in map(Path, paths):
+        if not path.is_dir():
+            raise ValueError(f"{path}: no such run or sweep directory")
+        found = [(path, True)] if run_config(path) else [(d, False) for d in run_dirs(path)]
+        if not found:
+            raise ValueError(f"{path}: holds no run directory")
+        chosen.extend(found)
+    if len(chosen) > MAX_CURVE_RUNS:
+        raise ValueError(f"{len(chosen)} runs: a curve fit reads at most {MAX_CURVE_RUNS} (one model's schedules)")
+    first: tuple[Path, Any] | None = None
+    frames = []
+    for run_dir, named in chosen:
+        if not curve_path(run_dir).exists():
+            if named:
+                raise ValueError(f"{run_dir}: no curve.parquet (the run has logged nothing)")
+            logger.warning("%s: no curve.parquet (the run has logged nothing): left out", run_dir)
+            continue
+        config = run_config(run_dir)
+        key = (config.get("model"), config.get("data"))
+        if first is None:
+            first = (run_dir, key)
+        elif key != first[1]:
+            raise ValueError(f"{run_dir}: model or data differ from {first[0]}'s; a curve law is fitted "
+                             "to runs of one model on one data set")
+        frames.append(curve_rows(run_dir, split))
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if rows.empty:
+        raise ValueError(f"no logged {split} loss in {len(chosen)} run(s)")
+    return fit_curves(law, rows, bootstrap=bootstrap, level=level, seed=seed)
 
 
 MAX_CURVE_STEPS = 10**8

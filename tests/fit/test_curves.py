@@ -110,3 +110,53 @@ def test_a_run_without_a_usable_config_is_named(fit: FitResult, tmp_path: Path) 
     (broken / "record.json").unlink(missing_ok=True)
     result = runner.invoke(app, ["predict-curve", str(path), "--run", str(broken)])
     assert result.exit_code == 2 and f"{broken}: config is not a TrainConfig" in result.output
+
+
+def test_fit_curve_fits_a_run_that_predict_curve_then_follows(tmp_path: Path) -> None:
+    out = tmp_path / "curve-fit.json"
+    result = runner.invoke(app, ["fit-curve", str(RUN), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    fit = FitResult.read(out)
+    assert fit.law == "momentum_curve" and fit.n_points == len(curve_rows(RUN))
+    prediction = predict_curve(fit, run_dir=RUN)
+    assert abs(prediction.drift) < DRIFT_TOLERANCE and not prediction.drifting  # the law fits its own curve
+
+
+def test_fit_curve_resamples_whole_curves_of_a_sweep(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    for i in range(3):  # three seeds of one model: copies of one run under other ids, one of them cut short
+        copy = shutil.copytree(RUN, sweep / f"run{i}")
+        if i == 2:
+            (copy / "curve.parquet").unlink()
+    result = runner.invoke(app, ["fit-curve", str(sweep), "--bootstrap", "20", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["options"]["curves"] == 2 and set(document["intervals"]) >= {"L0", "A", "alpha", "C"}
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "no such run or sweep directory"),
+    ("empty", "holds no run directory"),
+    ("two models", "a curve law is fitted to runs of one model on one data set"),
+    ("no curve", "no curve.parquet"),
+])
+def test_fit_curve_refuses_in_one_line(tmp_path: Path, case: str, message: str) -> None:
+    args = {"missing": [str(tmp_path / "nowhere")], "empty": [str(tmp_path)]}.get(case)
+    if case == "two models":
+        other = sorted(p.parent for p in RUN.parent.glob("*/curve.parquet") if p.parent != RUN)[0]
+        args = [str(RUN), str(other)]
+    if case == "no curve":
+        copy = shutil.copytree(RUN, tmp_path / "run")
+        (copy / "curve.parquet").unlink()
+        args = [str(copy)]
+    result = runner.invoke(app, ["fit-curve", *args, "--out", str(tmp_path / "fit.json")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert not (tmp_path / "fit.json").exists()
+
+
+def test_fit_curve_checks_out_before_fitting(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["fit-curve", str(RUN), "--out", str(tmp_path / "fit.txt")])
+    assert result.exit_code == 2 and "--out must end in .json" in result.output
