@@ -82,3 +82,20 @@ def test_unknown_card_names_are_refused_in_one_line():
         named_gpus("v100")
     with pytest.raises(ValueError, match="count after ':'"):
         named_gpus("h100:zero")
+
+
+@pytest.mark.slow
+def test_a_designed_1e23_spec_dry_runs_on_an_h100(tmp_path):
+    """`scaling design --target 1e23 --study-flops 3e19 --format toml` writes a spec whose runs
+    once needed 77 GiB for one forward pass of the whole batch; on an H100 each fits the card."""
+    from typer.testing import CliRunner
+
+    from scaling.cli import app
+
+    designed = CliRunner().invoke(app, ["design", "--target", "1e23", "--study-flops", "3e19", "--format", "toml"])
+    assert designed.exit_code == 0, designed.output
+    path = tmp_path / "design.toml"
+    path.write_text(designed.stdout)
+    dry = CliRunner().invoke(app, ["sweep", str(path), "--dry-run", "--gpu", "h100", "--out", str(tmp_path / "runs")])
+    assert dry.exit_code == 0, dry.output
+    assert "placement: 1 x H100 SXM5" in dry.output and " x 1 " in dry.output
