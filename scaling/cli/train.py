@@ -66,6 +66,7 @@ def train_command(
 ) -> None:
     """Train one GPT and write its loss curve (parquet) and run record (JSON)."""
     # lazy: start-up speed (each command loads only its own library)
+    from scaling.sweep.placement import run_threads
     from scaling.training.bounds import fit_to_device
     from scaling.training.presets import from_size
     from scaling.training.hyperparams import run_id
@@ -76,6 +77,11 @@ def train_command(
                     mup_base_width=mup_base_width)
     with open_tracker(tracker, tracking_uri, "train") as log_run:  # opened first: a bad URI fails before training
         cfg = fit_to_device(dataclasses.replace(cfg, micro_batch_size=micro_batch_size))  # the micro batch is part of the run id
+        if threads is None:  # threads are operational: the run id does not change
+            chosen, note = run_threads(cfg.device)
+            if note:
+                progress.say(note)
+                cfg = dataclasses.replace(cfg, threads=chosen)
         run_dir = out if out is not None else Path("runs") / "train" / run_id(cfg)
         with ProgressView(run_id(cfg), cfg.tokens, unit="tokens", enabled=not quiet) as view:
             record = train_exclusive(cfg, run_dir,

@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from scaling.hardware import GPU_SPECS, Gpu, gpu_spec
+from scaling.hardware import GPU_SPECS, Gpu, gpu_spec, visible_gpus
 from scaling.training.bounds import GPU_USABLE, available_ram, estimate_memory, fit_batch
 
 if TYPE_CHECKING:
@@ -80,6 +80,19 @@ def cpu_cores() -> tuple[int, int, float]:
     except OSError:  # not available on this platform
         load = 0.0
     return cores, max(1, min(cores, cores - round(load))), load
+
+
+def run_threads(device: str) -> tuple[int | None, str | None]:
+    """Torch threads for one run trained in this process (`scaling train`), and a note: on a CPU
+    whose cores are busy, the cores free (torch's default of every core runs 3-8x slower on a
+    loaded machine: threads contend with the load); else None, leaving torch's default."""
+    if device == "cuda" or (device == "auto" and visible_gpus()):
+        return None, None
+    cores, free, load = cpu_cores()
+    if free >= cores:
+        return None, None
+    return free, (f"{cores - free} of {cores} cores busy (load average {load:.1f}): training with {free} "
+                  f"thread(s); --threads to choose")
 
 
 def named_gpus(text: str) -> list[Gpu]:

@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("torch", reason="needs torch: pip install -e '.[train]'")
 from typer.testing import CliRunner
 
+import scaling.sweep.placement
 import scaling.training.train
 from scaling.cli import app
 from scaling.config import TrainConfig
@@ -45,6 +46,25 @@ def test_options_reach_the_train_config(tmp_path: Path, monkeypatch: pytest.Monk
     result = runner.invoke(app, ["train", "--params", "1e5", "--tokens", "2e6", "--out", str(tmp_path / "wsd"),
                                  "--schedule", "wsd:cooldown_fraction=0.1,cooldown_shape=1-sqrt"])
     assert result.exit_code == 2 and seen["cfg"].schedule == "wsd:cooldown_fraction=0.1,cooldown_shape=1-sqrt"
+
+
+def test_a_loaded_cpu_trains_with_the_free_cores_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_train(cfg: TrainConfig, run_dir: Path, *, progress: Any = None) -> Any:
+        seen.update(cfg=cfg)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(scaling.training.train, "train", fake_train)
+    monkeypatch.setattr(scaling.sweep.placement, "cpu_cores", lambda: (8, 3, 5.2))  # 8 cores, load 5.2
+    args = ["train", "--params", "1e5", "--tokens", "2e6", "--device", "cpu", "--out", str(tmp_path)]
+    result = runner.invoke(app, args)
+    assert seen["cfg"].threads == 3 and "5 of 8 cores busy (load average 5.2): training with 3 thread(s)" in result.output
+    runner.invoke(app, [*args, "--threads", "6"])
+    assert seen["cfg"].threads == 6  # asked for: kept
+    monkeypatch.setattr(scaling.sweep.placement, "cpu_cores", lambda: (8, 8, 0.1))
+    result = runner.invoke(app, args)
+    assert seen["cfg"].threads is None and "cores busy" not in result.output  # a quiet machine: torch's default
 
 
 @pytest.mark.parametrize("schedule,message", [
