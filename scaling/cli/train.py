@@ -77,15 +77,14 @@ def train_command(
                     mup_base_width=mup_base_width)
     with open_tracker(tracker, tracking_uri, "train") as log_run:  # opened first: a bad URI fails before training
         cfg = fit_to_device(dataclasses.replace(cfg, micro_batch_size=micro_batch_size))  # the micro batch is part of the run id
-        if threads is None:  # threads are operational: the run id does not change
-            chosen, note = run_threads(cfg.device)
-            if note:
-                progress.say(note)
-                cfg = dataclasses.replace(cfg, threads=chosen)
+        chosen, note = run_threads(cfg.device) if threads is None else (threads, None)
+        cfg = dataclasses.replace(cfg, threads=chosen)  # operational: the run id does not change
         run_dir = out if out is not None else Path("runs") / "train" / run_id(cfg)
         with ProgressView(run_id(cfg), cfg.tokens, unit="tokens", enabled=not quiet) as view:
             record = train_exclusive(cfg, run_dir,
                                      progress=lambda p: view.update(p.tokens_seen, _train_status(p), total=p.tokens))
+        if note:  # said once the run has trained: a refusal before it stays one line
+            progress.say(note)
         if log_run is not None:
             # lazy: start-up speed (each command loads only its own library)
             from scaling.rundir.summary import summary_row

@@ -59,7 +59,16 @@ def test_a_loaded_cpu_trains_with_the_free_cores_and_says_so(tmp_path: Path, mon
     monkeypatch.setattr(scaling.sweep.placement, "cpu_cores", lambda: (8, 3, 5.2))  # 8 cores, load 5.2
     args = ["train", "--params", "1e5", "--tokens", "2e6", "--device", "cpu", "--out", str(tmp_path)]
     result = runner.invoke(app, args)
-    assert seen["cfg"].threads == 3 and "5 of 8 cores busy (load average 5.2): training with 3 thread(s)" in result.output
+    assert seen["cfg"].threads == 3 and result.output.strip() == "error: stop here"  # a refusal stays one line
+    monkeypatch.undo()  # a real tiny run, its threads chosen on a loaded machine
+    monkeypatch.setattr(scaling.sweep.placement, "cpu_cores", lambda: (2, 1, 1.4))
+    tiny = [arg for i, arg in enumerate(TINY) if "--threads" not in TINY[max(i - 1, 0):i + 1]]
+    result = runner.invoke(app, ["train", *tiny, "--out", str(tmp_path / "tiny")])
+    assert result.exit_code == 0, result.output
+    assert "1 of 2 cores busy (load average 1.4): training with 1 thread(s)" in result.output
+    assert read_record(tmp_path / "tiny").extra["threads"] == 1
+    monkeypatch.setattr(scaling.training.train, "train", fake_train)
+    monkeypatch.setattr(scaling.sweep.placement, "cpu_cores", lambda: (8, 3, 5.2))
     runner.invoke(app, [*args, "--threads", "6"])
     assert seen["cfg"].threads == 6  # asked for: kept
     monkeypatch.setattr(scaling.sweep.placement, "cpu_cores", lambda: (8, 8, 0.1))
