@@ -77,10 +77,8 @@ class _Killed(Exception):
     pass
 
 
-def test_killed_run_resumes_to_the_same_curve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    reference = train(CFG, tmp_path / "reference")
-    interrupted = replace(CFG, checkpoint_every=10)
-    assert run_id(interrupted) == reference.run_id  # checkpointing does not change the run
+def _dies_at_step_33(monkeypatch: pytest.MonkeyPatch):
+    """Make the trainer die at step 33 (as a kill would); returns the real lr_at, to restore."""
     lr_at = scaling.training.train.lr_at
 
     def dies_at_33(step: int, cfg: TrainConfig, steps: int) -> float:
@@ -89,6 +87,14 @@ def test_killed_run_resumes_to_the_same_curve(tmp_path: Path, monkeypatch: pytes
         return lr_at(step, cfg, steps)
 
     monkeypatch.setattr(scaling.training.train, "lr_at", dies_at_33)
+    return lr_at
+
+
+def test_killed_run_resumes_to_the_same_curve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = train(CFG, tmp_path / "reference")
+    interrupted = replace(CFG, checkpoint_every=10)
+    assert run_id(interrupted) == reference.run_id  # checkpointing does not change the run
+    lr_at = _dies_at_step_33(monkeypatch)
     with pytest.raises(_Killed):
         train(interrupted, tmp_path / "run")
     failed = read_record(tmp_path / "run")
@@ -148,14 +154,7 @@ def test_a_resumed_run_whose_corpus_was_replaced_is_refused(tmp_path: Path, monk
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the quick brown fox jumps over the lazy dog. " * 400)
     cfg = replace(CFG, data=str(corpus), model=replace(CFG.model, vocab_size=256), checkpoint_every=10)
-    lr_at = scaling.training.train.lr_at
-
-    def dies_at_33(step: int, cfg: TrainConfig, steps: int) -> float:
-        if step == 33:
-            raise _Killed("killed")
-        return lr_at(step, cfg, steps)
-
-    monkeypatch.setattr(scaling.training.train, "lr_at", dies_at_33)
+    lr_at = _dies_at_step_33(monkeypatch)
     with pytest.raises(_Killed):
         train(cfg, tmp_path / "run")
     monkeypatch.setattr(scaling.training.train, "lr_at", lr_at)
