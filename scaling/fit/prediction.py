@@ -18,8 +18,7 @@ import pandas as pd
 
 from scaling.document import Document
 from scaling.fit.calibration import confidence_interval, prediction_interval
-from scaling.fit.request import EXTRAPOLATION_DECADES
-from scaling.fit.result import FitResult
+from scaling.fit.result import EXTRAPOLATION_DECADES, FitResult
 from scaling.laws.registry import get_law
 from scaling.runs import numeric_column, read_table
 

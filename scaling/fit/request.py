@@ -20,12 +20,8 @@ from typing import Any
 from scaling.fit.approaches import APPROACHES, fit_runs, summary
 from scaling.fit.names import APPROACH_NAMES
 from scaling.fit.objective import HOFFMANN_DELTA
-from scaling.fit.result import FitResult
+from scaling.fit.result import FitResult, extrapolation_note
 
-EXTRAPOLATION_DECADES = 2.0
-"""A budget more than this many decades of FLOPs past the largest run fitted gets a note: the
-Chinchilla fits extrapolated about 1.5-2 decades (Hoffmann et al. 2022, Sec. 3.4), and a
-back-test of the shipped Porian runs (`scaling backtest`) shows errors growing past that."""
 SHOWN_DECADES = 2.0
 """Default budgets: the largest run's FLOPs and this many decades past it."""
 DISAGREEMENT = 1.25
@@ -148,9 +144,7 @@ def extrapolation_notes(results: Mapping[str, FitResult], budgets: Sequence[floa
     top = largest_run(results)
     if top is None:
         return []
-    far = [(c, math.log10(c / top)) for c in budgets if math.log10(c / top) > EXTRAPOLATION_DECADES]
-    return [f"C {c:.3g} is {decades:.1f} decades past the largest run fitted ({top:.3g} FLOPs): an extrapolation "
-            f"(more than {EXTRAPOLATION_DECADES:g} decades); treat its optimum as a guess" for c, decades in far]
+    return [note for note in (extrapolation_note(c, top) for c in budgets) if note]
 
 
 def disagreement_notes(report: Mapping[str, Any]) -> list[str]:

@@ -34,6 +34,22 @@ class FitWarning(UserWarning):
     """A fit that did not converge, or whose uncertainty could not be estimated."""
 
 
+EXTRAPOLATION_DECADES = 2.0
+"""A budget more than this many decades of FLOPs past the largest run fitted gets a note: the
+Chinchilla fits extrapolated about 1.5-2 decades (Hoffmann et al. 2022, Sec. 3.4), and a
+back-test of the shipped Porian runs (`scaling backtest`) shows errors growing past that."""
+
+
+def extrapolation_note(flops: float, top: float) -> str | None:
+    """The note for a budget `flops` more than EXTRAPOLATION_DECADES past `top`, the largest run
+    fitted; None within them."""
+    decades = math.log10(flops / top)
+    if decades <= EXTRAPOLATION_DECADES:
+        return None
+    return (f"C {flops:.3g} is {decades:.1f} decades past the largest run fitted ({top:.3g} FLOPs): an extrapolation "
+            f"(more than {EXTRAPOLATION_DECADES:g} decades); treat its optimum as a guess")
+
+
 @dataclass(frozen=True, kw_only=True)
 class FitResult(Document):
     """A fitted law: coefficients, uncertainty, convergence and the data it came from."""

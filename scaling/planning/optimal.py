@@ -18,6 +18,7 @@ import numpy as np
 
 from scaling.config import ModelConfig
 from scaling.document import Document, renamed
+from scaling.fit.result import extrapolation_note
 from scaling.flops import MAX_FLOPS, MIN_FLOPS, check_budget, count_params, positive_number, suggest_shape
 from scaling.hardware import Hardware
 from scaling.laws.base import LawEstimate
@@ -251,6 +252,15 @@ def _assumptions(estimates: Sequence[LawEstimate], plans: Sequence[Plan], hardwa
                      f"({hardware.flops_per_second:.3g} FLOP/s achieved)")
     if any(p.loss is not None for p in plans):
         notes.append(LOSS_CAVEAT)
+        fitted = [p.label for e, p in zip(estimates, plans) if getattr(e, "data_digest", None) and p.loss is not None]
+        if fitted:
+            notes.append(f"{', '.join(fitted)}: loss in the unit of the loss column fitted (nats/token only "
+                         "if the runs logged it so)")
+    for estimate, plan in zip(estimates, plans):
+        top = (getattr(estimate, "data_range", None) or {}).get("flops", [None, None])[1]
+        note = extrapolation_note(plan.flops, top) if top and plan.flops else None
+        if note:
+            notes.append(f"{plan.label}: {note}")
     return tuple(notes)
 
 

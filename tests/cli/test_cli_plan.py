@@ -5,6 +5,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -169,3 +170,15 @@ def test_missing_optional_dependency_is_one_line(monkeypatch):
     result = CliRunner().invoke(app, ["train", "--params", "1e4", "--tokens", "1e5", "--out", "unused"])
     assert result.exit_code == 2
     assert result.output.strip() == "error: this command needs torch: pip install 'scaling-laws[train]'"
+
+
+def test_a_plan_from_a_fit_names_its_loss_unit_and_an_extrapolation() -> None:
+    fit = str(Path(__file__).parents[2] / "runs" / "cpu-isoflop" / "fits" / "total.approach_3.json")
+    far = runner.invoke(app, ["plan", "--flops", "1e21", "--law", fit])
+    assert far.exit_code == 0, far.output
+    assert "C 1e+21 is 8.0 decades past the largest run fitted (1e+13 FLOPs): an extrapolation" in far.output
+    assert "loss in the unit of the loss column fitted" in far.output
+    near = runner.invoke(app, ["plan", "--flops", "1e14", "--law", fit])  # one decade past: no note
+    assert near.exit_code == 0 and "decades past" not in near.output
+    preset = runner.invoke(app, ["plan", "--flops", "1e21"])  # the published laws: no fit, no such notes
+    assert "decades past" not in preset.output and "loss column fitted" not in preset.output
