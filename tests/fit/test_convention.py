@@ -9,7 +9,7 @@ from scaling.fit.approaches import fit_runs
 from scaling.fit.result import FitWarning
 from scaling.laws.registry import get_law
 
-from tests.fit.test_isoflop import TRUTH, isoflop_runs
+from isoflop_world import TRUTH, isoflop_runs
 
 
 ATTENTION = 6.0 * 12 * 2048 * 768

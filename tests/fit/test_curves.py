@@ -18,7 +18,7 @@ from scaling.cli import app
 from scaling.fit.curves import DRIFT_TOLERANCE, CurvePrediction, curve_rows, predict_curve
 from scaling.fit.engine import fit_curves
 from scaling.fit.result import FitResult
-from tests.laws.test_momentum import SCHEDULES, synthetic_curve
+from curve_world import SCHEDULES, synthetic_curve
 
 TRUTH = {"L0": 2.0, "A": 0.8, "alpha": 0.45, "C": 0.3}
 RUN = sorted((Path(__file__).parents[2] / "runs" / "cpu-isoflop").glob("*/curve.parquet"))[0].parent

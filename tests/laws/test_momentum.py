@@ -15,9 +15,7 @@ from scaling.fit.result import FitResult, FitWarning
 from scaling.laws.momentum import MOMENTUM_CURVE, annealing_areas
 from scaling.schedules import parse_schedule
 
-STEPS, WARMUP, PEAK = 2000, 50, 3e-3
-SCHEDULES = ("cosine", "wsd:cooldown_fraction=0.2", "constant", "wsd:cooldown_shape=1-sqrt,cooldown_fraction=0.3")
-
+from curve_world import PEAK, SCHEDULES, STEPS, WARMUP, synthetic_curve
 
 def areas_by_definition(lr: list[float], warmup: int, decay: float) -> tuple[list[float], list[float]]:
     """Eq. 3 of Tissue et al. 2024 step by step: S1 += eta_i; m_i = lambda m_{i-1} + (eta_{i-1} - eta_i)
@@ -31,15 +29,6 @@ def areas_by_definition(lr: list[float], warmup: int, decay: float) -> tuple[lis
         out1.append(s1)
         out2.append(s2)
     return out1, out2
-
-
-def synthetic_curve(run_id: str, text: str, truth: dict[str, float], every: int = 10) -> pd.DataFrame:
-    lr = parse_schedule(text, peak_lr=PEAK, steps=STEPS, warmup_steps=WARMUP).lr_at(np.arange(STEPS))
-    area, annealing = annealing_areas(lr, WARMUP)
-    done = np.arange(every, STEPS + 1, every)
-    loss = MOMENTUM_CURVE.predict(truth, lr_area=area[done - 1], lr_annealing=annealing[done - 1])
-    return pd.DataFrame({"run_id": run_id, "step": done, "loss": loss, "lr_area": area[done - 1],
-                         "lr_annealing": annealing[done - 1]})
 
 
 @pytest.mark.parametrize("text", ["cosine", "wsd:cooldown_shape=1-sqrt", "stepped"])
