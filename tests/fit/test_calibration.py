@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaling.fit.calibration import _components, prediction_interval, residual_model
+from scaling.fit.calibration import _components, _scale_slope, prediction_interval, residual_model
 from scaling.fit.engine import fit_law
 from scaling.laws.registry import get_law
 from scaling.runs import read_runs
@@ -22,6 +22,15 @@ def test_variance_components_recover_the_ones_drawn_and_the_check_sees_structure
     assert run_sd == pytest.approx(0.01, rel=0.1) and budget_sd == pytest.approx(0.03, rel=0.25) and p < 1e-12
     run_sd, budget_sd, p = _components(rng.normal(0, 0.01, groups.size), groups)  # no structure
     assert budget_sd < 0.003 and p > 0.01
+
+
+def test_the_run_scale_slope_recovers_the_one_drawn_and_is_zero_without_one():
+    rng = np.random.default_rng(2)
+    groups = np.repeat(np.arange(30), 15)
+    distance = np.tile(np.linspace(0.0, 1.2, 15), 30)
+    drawn = rng.normal(0, 0.01, groups.size) * np.exp(2.0 * distance / 2)  # log Var e = const + 2 x
+    assert _scale_slope(drawn, groups, distance) == pytest.approx(2.0, abs=0.4)
+    assert _scale_slope(rng.normal(0, 0.01, groups.size), groups, distance) < 0.4
 
 
 def test_a_well_specified_fit_is_not_flagged_and_its_interval_holds_its_noise():
@@ -86,10 +95,10 @@ def test_prediction_intervals_cover_held_out_budgets_of_a_law_outside_the_form()
 
 @pytest.mark.slow
 def test_prediction_intervals_on_held_out_budgets_of_the_shipped_porian_runs():
-    # Porian et al. 2024's tuned RefinedWeb runs, cut at each of their 6th to 11th budgets. The
-    # intervals are wider than they need be here (measured: 98% at nominal 90%): the wide
-    # profiles of the budgets fitted scatter more around Chinchilla's form than the near-optimal
-    # runs of its largest budgets. Held to the lower bound only; the upper is documented, unmet.
+    # Porian et al. 2024's tuned RefinedWeb runs, cut at each of their 6th to 11th budgets: the
+    # wide profiles of the budgets fitted scatter more around Chinchilla's form, and extrapolate
+    # worse, than the near-optimal runs of its largest budgets; the run scale and the error growth
+    # follow the distance from the optimum. Measured: 88.9% at nominal 90% (98% with one scale).
     runs = read_runs("porian-2024-rw-tuned")
     budgets = np.sort(runs["flops"].unique())
-    assert _coverage(runs, budgets[5:11]) >= 0.85
+    assert 0.85 <= _coverage(runs, budgets[5:11]) <= 0.95
