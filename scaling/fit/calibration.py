@@ -205,8 +205,10 @@ def prediction_interval(result: FitResult, params: Array, tokens: Array,
         with np.errstate(all="ignore"):
             conf = np.nanstd(np.log(_draw_predictions(result, params, tokens)), axis=0, ddof=1)
     past = np.maximum(np.log10(6.0 * params * tokens / model["largest_flops"]), 0.0)
-    relative = (np.exp(model["run_scale_slope"] * optimum_distance(result, params, tokens) / 2.0)
-                if model.get("run_scale_slope") else np.ones_like(centre))
+    # Fits written before the run scale followed the distance have neither slope: 0 for both.
+    distance = (optimum_distance(result, params, tokens)
+                if model.get("run_scale_slope") or model.get("growth_slope_by_level") else np.zeros_like(centre))
+    relative = np.exp(model.get("run_scale_slope", 0.0) * distance / 2.0)
     spread = np.sqrt(conf**2 + (model["sigma_run"] * relative) ** 2 + model["sigma_budget"]**2)
     if "growth_per_decade" in model:  # measured forward errors carry the trend: not counted twice
         table = model.get("growth_by_level") or {}
@@ -216,7 +218,7 @@ def prediction_interval(result: FitResult, params: Array, tokens: Array,
                   else model["growth_per_decade"])
         if slopes:  # the growth as a line in the distance from the budget's optimum
             growth = np.maximum(growth + float(np.interp(level, levels, [slopes[f"{q:g}"] for q in levels]))
-                                * optimum_distance(result, params, tokens), 0.0)
+                                * distance, 0.0)
         extra = growth * past
     else:
         extra = math.hypot(model["drift_per_decade"], model["drift_se_per_decade"]) * past / stats.norm.ppf(0.95)
