@@ -24,6 +24,7 @@ cannot be learned).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -140,7 +141,7 @@ def compiles(folder: Path, smoke: bool) -> None:
 def packing(folder: Path, smoke: bool) -> None:
     from scaling.hardware import visible_gpus
     from scaling.sweep.scheduler import run_sweep
-    from scaling.sweep.spec import load_spec
+    from scaling.sweep.specfile import load_spec
 
     spec = load_spec("gpu-small")
     budgets = (1e9,) if smoke else (3e13, 1e14)
@@ -168,7 +169,9 @@ def idle_share(folder: Path, smoke: bool) -> None:
     train(replace(cfg, tokens=cfg.tokens // 10), folder / "idle-warmup")  # compile and caches first
     profiled = torch.cuda.is_available() and not smoke
     start = time.perf_counter()
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA], enabled=profiled) as profile:
+    profiler = (torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) if profiled
+                else contextlib.nullcontext())
+    with profiler as profile:
         record = train(cfg, folder / "idle")
     wall = time.perf_counter() - start
     if not profiled:

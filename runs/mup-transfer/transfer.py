@@ -36,7 +36,7 @@ def config(width: int, parametrization: str, lr: float):  # -> TrainConfig
 
 
 def run(args: tuple[int, str, float]) -> tuple[int, str, float, float | None]:
-    from scaling.records import run_id
+    from scaling.training.hyperparams import run_id
     from scaling.training.train import train
 
     cfg = config(*args)
