@@ -244,7 +244,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise ValueError(f"{path}: a row has {widest:,} fields, more than the {MAX_TABLE_FIELDS:,} "
                          "a runs file may have")
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(path, float_precision="round_trip")  # exact: same bits, same digest, any pandas
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
     except pd.errors.EmptyDataError:

@@ -75,7 +75,7 @@ def load_dataset(name: str) -> pd.DataFrame:
     except KeyError:
         raise ValueError(f"unknown data set {name!r}; built in: {', '.join(DATASETS)}") from None
     with resources.files(__name__).joinpath(dataset.file).open("r") as handle:
-        frame = pd.read_csv(handle)
+        frame = pd.read_csv(handle, float_precision="round_trip")  # exact parsing: the same bits under every pandas
     for column, value in dataset.where.items():
         frame = frame[frame[column] == value]
     frame = frame.rename(columns=dataset.columns).reset_index(drop=True)

@@ -284,6 +284,8 @@ def label_positions(lines: object, x: Array, y: Array, margin: float = 0.12,
     kept: list[tuple[float, float]] = []  # in axis fractions
     positions = []
     for segments in lines.allsegs:  # type: ignore[attr-defined]
+        if isinstance(segments, np.ndarray) and segments.ndim == 2:  # matplotlib 3.8.0: one array per level
+            segments = [segments]
         pieces = []
         for segment in segments:
             if not len(segment):

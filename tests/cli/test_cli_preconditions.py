@@ -7,11 +7,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from importlib.util import find_spec
+
 import pytest
 from typer.testing import CliRunner
 
 from sweep_specs import tiny_spec
 from scaling.cli import app
+
+needs_torch = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch: pip install -e '.[train]' (its check comes first)")
 
 TUNE = tiny_spec(name="tiny-tune", budgets="[1e8]", widths="[8]").replace(
     "batch_size = 8\n", "") + "[tune]\nlr = [0.001, 0.01]\nbatch_size = [4, 8]\n"
@@ -62,6 +66,7 @@ def test_dry_run_without_torch_is_one_line(tmp_path, no_torch):
     assert _written(tmp_path) == []
 
 
+@needs_torch
 def test_ray_backend_without_ray_is_refused_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     result = _invoke(tmp_path, "sweep", "--backend", "ray")
@@ -69,6 +74,7 @@ def test_ray_backend_without_ray_is_refused_before_any_work(tmp_path, monkeypatc
     assert _written(tmp_path) == []
 
 
+@needs_torch
 def test_a_cuda_spec_without_a_gpu_is_refused_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     spec = tmp_path / "spec.toml"

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from importlib.util import find_spec
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,8 @@ from sweep_specs import tiny_spec
 from scaling.rundir.events import read_events
 from scaling.rundir.meta import update_sweep_meta
 from scaling.cli import app
+
+needs_torch = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch: pip install -e '.[train]' (its check comes first)")
 
 TINY = tiny_spec()
 
@@ -115,6 +118,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path):
         assert result.output.startswith("error: ") and result.output.count("\n") == 1
 
 
+@needs_torch
 def test_sweep_delegates_options_to_run_sweep(tmp_path, monkeypatch):
     import scaling.sweep.backends
     import scaling.sweep.scheduler
