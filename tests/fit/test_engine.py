@@ -57,7 +57,7 @@ def test_epoch_refit_lands_on_published_estimates(epoch_fit):
 
 
 def test_epoch_optimum_is_at_least_as_good_as_published(epoch_fit):
-    runs = pd.read_csv(_epoch_csv()).nsmallest(240, "loss")
+    runs = pd.read_csv(_epoch_csv(), float_precision="round_trip").nsmallest(240, "loss")
     runs = runs.assign(params=runs["Model Size"], tokens=runs["Training FLOP"] / (6 * runs["Model Size"]))
     published = np.log(CHINCHILLA.predict(EPOCH, params=runs["params"], tokens=runs["tokens"]))
     published_objective = scipy.special.huber(1e-3, published - np.log(runs["loss"])).sum()
@@ -73,7 +73,7 @@ def test_objective_is_summed_not_averaged(epoch_fit):
     expected = scipy.special.huber(1e-3, np.log(1 / 1.01) * np.ones(len(runs))).sum()
     assert fit.objective == pytest.approx(expected, rel=1e-9)
     # ... and the optimiser's answer does not depend on how many copies of the data it sees.
-    runs = pd.read_csv(_epoch_csv()).nsmallest(240, "loss").rename(
+    runs = pd.read_csv(_epoch_csv(), float_precision="round_trip").nsmallest(240, "loss").rename(
         columns={"Model Size": "params", "Training FLOP": "flops"})
     threefold = fit_law("chinchilla", pd.concat([runs] * 3, ignore_index=True), n_polish=1)
     assert threefold.objective == pytest.approx(3 * epoch_fit.objective, rel=1e-4)
@@ -150,7 +150,7 @@ def test_tie_and_fix():
 
 
 def test_drop_highest_and_shuffle_invariance(epoch_fit):
-    runs = pd.read_csv(_epoch_csv()).rename(columns={"Model Size": "params", "Training FLOP": "flops"})
+    runs = pd.read_csv(_epoch_csv(), float_precision="round_trip").rename(columns={"Model Size": "params", "Training FLOP": "flops"})
     shuffled = fit_law("chinchilla", runs.sample(frac=1.0, random_state=3), drop_highest=5, n_polish=3)
     assert shuffled.n_points == 240
     assert shuffled.data_digest == epoch_fit.data_digest
