@@ -41,7 +41,10 @@ class Placement:
     gpus: list[Gpu] = field(default_factory=list)
     runs_per_gpu: int = 1
     notes: list[str] = field(default_factory=list)
-    """What the placement wants the user to know (oversubscription, unknown GPUs)."""
+    """What the placement warns of (oversubscription, unknown GPUs)."""
+    load: str = ""
+    """How busy this machine's cores were when the threads were chosen (shown, not warned of: a
+    busy machine is ordinary, and its threads already follow)."""
     rate: float | None = None
     """Peak FLOP/s of one of the GPUs (None on CPU): the time bound's optimistic rate."""
 
@@ -68,7 +71,7 @@ class Placement:
                     f"{_gib(self.memory)} each; {self.workers} workers, {self.threads} thread(s) each")
         else:
             line = f"{self.workers} CPU workers, {self.threads} thread each, {_gib(self.memory)} RAM each"
-        return "; ".join([line, *self.notes])
+        return "; ".join([line, *([self.load] if self.load else []), *self.notes])
 
 
 def cpu_cores() -> tuple[int, int, float]:
@@ -115,16 +118,15 @@ def place(configs: list[TrainConfig], *, device: str, gpus: list[Gpu], workers: 
     not bound the workers.
     """
     cores, free, load = cpu_cores()
-    notes = []
-    if free < cores:
-        notes.append(f"{cores - free} of {cores} cores busy (load average {load:.1f})")
+    notes: list[str] = []
+    busy = f"{cores - free} of {cores} cores busy (load average {load:.1f})" if free < cores else ""
     use_gpus = device in ("auto", "cuda") and bool(gpus)
     if not use_gpus:
         count = workers or free
         if workers and workers > free:
             notes.append(f"{workers} workers on {free} free cores: oversubscribed")
         memory = available_ram() / max(1, min(count, len(configs) or 1))
-        return Placement(count, 1, memory, False, notes=notes)
+        return Placement(count, 1, memory, False, notes=notes, load=busy)
     unknown = sorted({g.name for g in gpus if g.spec is None})
     if unknown:
         notes.append(f"unknown GPU {', '.join(unknown)}: no MFU, memory as the driver reports it")
@@ -144,7 +146,7 @@ def place(configs: list[TrainConfig], *, device: str, gpus: list[Gpu], workers: 
         notes.append(f"{count} workers on {free} free cores: oversubscribed")
     rate = min((g.spec.peak_flops for g in gpus if g.spec is not None), default=None)
     return Placement(count, threads, usable / per_gpu, True, gpus=list(gpus), runs_per_gpu=per_gpu,
-                     notes=notes, rate=rate)
+                     notes=notes, rate=rate, load="" if named else busy)
 
 
 def _need(cfg: TrainConfig, usable: float) -> float:

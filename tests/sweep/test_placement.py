@@ -75,6 +75,10 @@ def test_busy_cores_lower_the_threads_and_are_said(monkeypatch):
     assert where.threads == 1 and "14 of 16 cores busy" in where.describe()
     cpu = place([train_config(spec, run) for run in plan_runs(spec)], device="cpu", gpus=[])
     assert cpu.workers == 2 and not cpu.on_gpu
+    # a busy machine is shown, not warned of (run_sweep warns only of notes): its threads already follow
+    assert cpu.notes == [] and "14 of 16 cores busy" in cpu.describe()
+    crowded = place([train_config(spec, run) for run in plan_runs(spec)], device="cpu", gpus=[], workers=4)
+    assert crowded.notes == ["4 workers on 2 free cores: oversubscribed"]
 
 
 def test_unknown_card_names_are_refused_in_one_line():
