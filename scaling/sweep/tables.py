@@ -10,10 +10,7 @@ table only what `SpecTable` declares.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
-
-if TYPE_CHECKING:
-    from scaling.sweep.spec import SweepConfig
+from typing import Any, ClassVar, Protocol
 
 
 class SpecTable(Protocol):
@@ -31,8 +28,10 @@ class SpecTable(Protocol):
         """len(points()), counted without building them (the spec's run cap is checked first)."""
         ...
 
-    def check(self, name: str, spec: SweepConfig) -> None:
-        """ValueError when the rest of `spec` contradicts this table (registered as `name`)."""
+    def check(self, name: str, spec: Any) -> None:
+        """ValueError when the rest of `spec` (a scaling.sweep.spec.SweepConfig: typed Any here, as
+        this module sits below the spec that holds its tables) contradicts this table (registered
+        as `name`)."""
         ...
 
 
