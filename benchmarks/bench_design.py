@@ -27,7 +27,6 @@ import argparse
 import math
 import time
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np

@@ -40,7 +40,7 @@ import torch
 from scaling.config import ModelConfig, TrainConfig
 from scaling.flops import count_params, flops_per_token, mfu_flops_per_token
 from scaling.rundir.curve import read_curve
-from scaling.training.bounds import estimate_memory, fit_to_device
+from scaling.training.bounds import fit_to_device
 from scaling.training.runtime import peak_flops, resolve_device
 from scaling.training.train import train
 

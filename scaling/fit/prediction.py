@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 
 from scaling.document import Document
 from scaling.fit.calibration import confidence_interval, prediction_interval

@@ -72,7 +72,5 @@ def annealing_areas(lr: npt.ArrayLike, warmup_steps: int = 0,
 
     drops = np.diff(eta, prepend=eta[0]) * -1.0
     drops[:warmup_steps] = 0.0
-    from scipy.signal import lfilter  # lazy: the registry loads this module, and scaling plan must not load scipy
-
     momentum = lfilter([1.0], [1.0, -decay], drops)  # m_i = lambda m_{i-1} + drop_i, linear in T
     return np.cumsum(eta), np.cumsum(momentum)

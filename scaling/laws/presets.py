@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from scaling.document import Document
 from scaling.laws import datablations  # noqa: F401  (registers "data_constrained" for muennighoff2023)
-from scaling.laws.base import Array, LawEstimate
+from scaling.laws.base import Array
 from scaling.laws.registry import get_law
 from scaling.laws.kaplan import CRITICAL_BATCH_FACTOR, TABLE6
 

@@ -58,7 +58,7 @@ from scaling.rundir.lock import lock_holder, run_lock
 from scaling.rundir.protocol import checkpoint_path, final_record, open_run
 from scaling.rundir.record import RunRecord, RunSink
 from scaling.training.runtime import peak_flops, resolve_device, versions
-from scaling.training.hyperparams import count_steps, eval_steps, lr_at, resolve, run_id
+from scaling.training.hyperparams import count_steps, eval_steps, lr_at, run_id
 from scaling.errors import RunBusy
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,6 @@
 """Approach 2 (scaling.fit.isoflop): local parabolas, edges, budget grouping, real data."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from scaling.laws.registry import get_law

@@ -15,7 +15,7 @@ from scaling.fit.result import FitResult, FitWarning
 from scaling.laws.momentum import MOMENTUM_CURVE, annealing_areas
 from scaling.schedules import parse_schedule
 
-from curve_world import PEAK, SCHEDULES, STEPS, WARMUP, synthetic_curve
+from curve_world import SCHEDULES, synthetic_curve
 
 def areas_by_definition(lr: list[float], warmup: int, decay: float) -> tuple[list[float], list[float]]:
     """Eq. 3 of Tissue et al. 2024 step by step: S1 += eta_i; m_i = lambda m_{i-1} + (eta_{i-1} - eta_i)

@@ -14,7 +14,7 @@ import pytest
 
 from scaling.atomic import write_json
 from scaling.provenance import CHECKOUT
-from scaling.rundir.record import is_finished, read_record_json
+from scaling.rundir.record import is_finished
 from scaling.rundir.events import append_event, read_events
 from scaling.rundir.lock import is_locked, run_lock
 from scaling.rundir.meta import read_sweep_meta, update_sweep_meta
