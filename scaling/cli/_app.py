@@ -116,7 +116,7 @@ FLAGS = {"price_per_gpu_hour": "--price-per-gpu-hour", "hardware": "--gpu", "par
          "rules": "--rules", "uri": "--tracking-uri", "bootstrap": "--bootstrap",
          "gpu": "--gpu", "gpus": "--gpus", "mfu": "--mfu", "gpu_hours": "--gpu-hours", "days": "--days",
          "until_width": "--until-width", "drop_highest": "--drop-highest",
-         "steps": "--steps"}
+         "steps": "--steps", "curve_fit": "--curve-fit", "schedule": "--schedule"}
 """Library argument -> the option that sets it. Library errors name arguments in backticks
 (`flops`); the CLI says which option to change."""
 

@@ -61,6 +61,11 @@ def train_command(
     format: Annotated[Format, typer.Option("--format", help="Output format (json: the run record).")] = Format.table,
     json_output: Annotated[bool, typer.Option("--json", hidden=True, help="Deprecated: --format json.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    curve_fit: Annotated[Path | None, typer.Option(help="A loss-curve fit .json (scaling fit-curve --out): the "
+                                                        "progress line's final-loss estimate comes from it along this "
+                                                        "run's schedule, and flags a run drifting from it (default: "
+                                                        "the law fitted to the run's own curve, from 25% of the "
+                                                        "steps once the LR decays).")] = None,
     tracker: TrackerOption = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
@@ -71,7 +76,11 @@ def train_command(
     from scaling.training.presets import from_size
     from scaling.training.hyperparams import run_id
     from scaling.training.train import train_exclusive
+    from scaling.fit.curves import read_curve_fit
+    from scaling.training.estimate import FinalLossEstimator
 
+    fit = None if curve_fit is None else read_curve_fit(curve_fit)  # refused before training
+    estimator = None if quiet else FinalLossEstimator(fit)
     cfg = from_size(tokens, params=params, shape=shape, seq_len=seq_len, data=data, device=device.value,
                     seed=seed, lr=lr, batch_size=batch_size, schedule=schedule, threads=threads, rules=rules,
                     mup_base_width=mup_base_width)
@@ -81,8 +90,10 @@ def train_command(
         cfg = dataclasses.replace(cfg, threads=chosen)  # operational: the run id does not change
         run_dir = out if out is not None else Path("runs") / "train" / run_id(cfg)
         with ProgressView(run_id(cfg), cfg.tokens, unit="tokens", enabled=not quiet) as view:
-            record = train_exclusive(cfg, run_dir,
+            record = train_exclusive(cfg, run_dir, estimator=estimator,
                                      progress=lambda p: view.update(p.tokens_seen, _train_status(p), total=p.tokens))
+        if estimator is not None and estimator.rows:  # not for a run finished before
+            progress.say(estimator.closing_line(record.train_loss))
         if note:  # said once the run has trained: a refusal before it stays one line
             progress.say(note)
         if log_run is not None:
@@ -100,8 +111,18 @@ def train_command(
 def _train_status(p: Progress) -> str:
     val = f" val {p.val_loss:.3f}" if p.val_loss is not None else ""
     eta = duration(p.eta_s) if p.eta_s != float("inf") else "?"
-    return (f"{quantity(p.tokens_seen)}/{quantity(p.tokens)} tokens, loss {p.loss:.3f}{val}, "
+    return (f"{quantity(p.tokens_seen)}/{quantity(p.tokens)} tokens, loss {p.loss:.3f}{val}{_estimate(p)}, "
             f"{quantity(p.tokens_per_s)} tokens/s, ETA {eta}")
+
+
+def _estimate(p: Progress) -> str:
+    """`, final ~ 2.345 [2.31, 2.38]` (own curve), with a DRIFTING flag past the curve fit's tolerance."""
+    e = p.estimate
+    if e is None:
+        return ""
+    span = f" [{e.interval[0]:.3f}, {e.interval[1]:.3f}]" if e.interval else ""
+    drift = f" DRIFTING {100 * e.drift:+.1f}% from the fit" if e.drifting and e.drift is not None else ""
+    return f", final ~ {e.loss:.3f}{span}{' (own curve)' if e.source == 'own curve' else ''}{drift}"
 
 
 def _render(record: RunRecord, run_dir: Path) -> Output:

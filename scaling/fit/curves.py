@@ -11,7 +11,7 @@ References:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.config import TrainConfig, count_steps
+from scaling.flops import count_params
 from scaling.document import Document
 from scaling.laws.base import Array
 from scaling.laws.momentum import CURVE_INPUTS, annealing_areas
@@ -84,6 +85,11 @@ class CurvePrediction(Document):
 
 def run_schedule_of(run_dir: Path, steps: int | None = None) -> tuple[str, Schedule]:
     """The run's id and its schedule (over `steps`, default its planned steps), from its config."""
+    run_id, schedule, _ = _run_train_config(run_dir, steps)
+    return run_id, schedule
+
+
+def _run_train_config(run_dir: Path, steps: int | None = None) -> tuple[str, Schedule, TrainConfig]:
     config = run_config(run_dir)
     if not config:
         raise ValueError(f"{run_dir}: no config.json or record.json: not a run directory")
@@ -98,7 +104,7 @@ def run_schedule_of(run_dir: Path, steps: int | None = None) -> tuple[str, Sched
     schedule = run_schedule(cfg.schedule, peak_lr=cfg.lr, steps=steps or count_steps(cfg),
                             warmup_steps=cfg.warmup_steps, min_lr_ratio=cfg.min_lr_ratio,
                             decay_fraction=cfg.decay_fraction)
-    return str(config.get("run_id") or run_dir.name), schedule
+    return str(config.get("run_id") or run_dir.name), schedule, cfg
 
 
 def curve_rows(run_dir: Path, split: str = "train") -> pd.DataFrame:
@@ -135,7 +141,7 @@ def fit_run_curves(paths: list[Path], *, law: str = "momentum_curve", split: str
     if len(chosen) > MAX_CURVE_RUNS:
         raise ValueError(f"{len(chosen)} runs: a curve fit reads at most {MAX_CURVE_RUNS} (one model's schedules)")
     first: tuple[Path, Any] | None = None
-    frames = []
+    frames, facts = [], []
     for run_dir, named in chosen:
         if not curve_path(run_dir).exists():
             if named:
@@ -150,10 +156,12 @@ def fit_run_curves(paths: list[Path], *, law: str = "momentum_curve", split: str
             raise ValueError(f"{run_dir}: model or data differ from {first[0]}'s; a curve law is fitted "
                              "to runs of one model on one data set")
         frames.append(curve_rows(run_dir, split))
+        facts.append(run_facts(run_dir))
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if rows.empty:
         raise ValueError(f"no logged {split} loss in {len(chosen)} run(s)")
-    return fit_curves(law, rows, bootstrap=bootstrap, level=level, seed=seed)
+    fit = fit_curves(law, rows, bootstrap=bootstrap, level=level, seed=seed)
+    return replace(fit, options={**fit.options, "curve_runs": facts})
 
 
 MAX_CURVE_STEPS = 10**8
@@ -238,3 +246,25 @@ def _compare(fit: FitResult, run_dir: Path, schedule: Schedule, notes: list[str]
                      f"(tolerance {100 * DRIFT_TOLERANCE:g}%): the estimated final loss is not reliable for this run")
     return {"observed_steps": int(rows["step"].iloc[-1]), "observed_loss": float(rows["loss"].iloc[-1]),
             "drift": drift, "drifting": drifting}
+
+
+def run_facts(run_dir: Path) -> dict[str, Any]:
+    """What a curve fit keeps of each run it read (`options["curve_runs"]`), so a planner can put
+    the law on a schedule of its own length: the run's schedule (text), steps, peak LR, warmup,
+    batch tokens and total params. The law holds for that model at that peak LR, batch and
+    warmup (Tissue et al. 2024 fit one model's curves)."""
+    run_id, schedule, cfg = _run_train_config(Path(run_dir))
+    return {"run_id": run_id, "schedule": schedule.to_text(), "steps": schedule.steps, "peak_lr": schedule.peak_lr,
+            "warmup_steps": schedule.warmup_steps, "batch_tokens": int(cfg.batch_size * cfg.model.seq_len),  # type: ignore[operator]
+            "params": int(count_params(cfg.model).total)}
+
+
+def read_curve_fit(path: Path, option: str = "curve_fit") -> FitResult:
+    """A loss-curve law's fit file (`scaling fit-curve --out`); ValueError, one line naming the
+    option (`option` in backticks), when it is missing, not a fit file or not a curve law's."""
+    try:
+        fit = FitResult.read(path)
+        predict_curve(fit, schedule="constant", steps=1, peak_lr=1.0, points=1)  # refuses another law's fit
+    except ValueError as exc:
+        raise ValueError(f"`{option}`: {exc}") from None
+    return fit

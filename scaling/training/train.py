@@ -7,6 +7,9 @@
 
     record = train(cfg, run_dir, progress=None)   # progress(Progress) after each logged row
 
+- `estimator` (scaling.training.estimate.FinalLossEstimator), optional: the run's estimated
+  final loss, refreshed on its budget, reaches `progress` as `Progress.estimate`.
+
 - `cfg` is resolved first (scaling.training.hyperparams.resolve fills lr, batch_size, warmup_steps,
   micro_batch_size, log_every); `run_id(cfg)` (scaling.training.hyperparams) hashes the resolved config.
 - run_dir/config.json: {"run_id", "schema_version", "config": resolved cfg.to_dict()}. A
@@ -43,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -60,6 +63,9 @@ from scaling.rundir.record import RunRecord, RunSink
 from scaling.training.runtime import peak_flops, resolve_device, versions
 from scaling.training.hyperparams import count_steps, eval_steps, lr_at, run_id
 from scaling.errors import RunBusy
+
+if TYPE_CHECKING:
+    from scaling.training.estimate import FinalEstimate, FinalLossEstimator
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +89,8 @@ class Progress:
     tokens_per_s: float
     """Over the last log interval."""
     wall_s: float
+    estimate: FinalEstimate | None = None
+    """The run's estimated final loss (scaling.training.estimate), when an estimator is given and has one."""
 
     @property
     def eta_s(self) -> float:
@@ -90,7 +98,8 @@ class Progress:
         return (self.tokens - self.tokens_seen) * self.wall_s / self.tokens_seen if self.tokens_seen else math.inf
 
 
-def train(cfg: TrainConfig, run_dir: Path, *, progress: Callable[[Progress], None] | None = None) -> RunRecord:
+def train(cfg: TrainConfig, run_dir: Path, *, progress: Callable[[Progress], None] | None = None,
+          estimator: FinalLossEstimator | None = None) -> RunRecord:
     """Train one run into `run_dir` (created), resuming from its checkpoint; see the module doc."""
     run_dir = Path(run_dir)
     cfg = fit_to_device(cfg)  # the micro batch (and the batch in whole micro batches) is part of the run id
@@ -102,7 +111,7 @@ def train(cfg: TrainConfig, run_dir: Path, *, progress: Callable[[Progress], Non
         return previous
     check_run(cfg, label=f"run {rid}")  # before any allocation: refuse what cannot fit
     sink = open_run(run_dir, rid, cfg)  # a failed attempt's record is dropped: it is retried
-    trainer = _Trainer(cfg, sink, progress)
+    trainer = _Trainer(cfg, sink, progress, estimator)
     try:
         return trainer.run()
     except Exception as exc:
@@ -110,8 +119,8 @@ def train(cfg: TrainConfig, run_dir: Path, *, progress: Callable[[Progress], Non
         raise
 
 
-def train_exclusive(cfg: TrainConfig, run_dir: Path, *,
-                    progress: Callable[[Progress], None] | None = None) -> RunRecord:
+def train_exclusive(cfg: TrainConfig, run_dir: Path, *, progress: Callable[[Progress], None] | None = None,
+                    estimator: FinalLossEstimator | None = None) -> RunRecord:
     """`train` holding the run directory's lock, the one sweep workers take (scaling.rundir.lock), so
     two processes never train one run; RunBusy when another process holds it."""
     run_dir = Path(run_dir)
@@ -121,7 +130,7 @@ def train_exclusive(cfg: TrainConfig, run_dir: Path, *,
         if not taken:
             holder = lock_holder(run_dir) or "another process"
             raise RunBusy(f"{run_dir} is being trained by {holder} (host pid); wait for it, or use another --out")
-        return train(cfg, run_dir, progress=progress)
+        return train(cfg, run_dir, progress=progress, estimator=estimator)
 
 
 def divergence(rows: list[dict[str, Any]], final_loss: float | None, vocab_size: int) -> str | None:
@@ -159,9 +168,10 @@ def _to_host(state: Any) -> Any:
 class _Trainer:
     """State of one run; `run()` trains it, `record()` describes it at any point."""
 
-    def __init__(self, cfg: TrainConfig, sink: RunSink, progress: Callable[[Progress], None] | None) -> None:
+    def __init__(self, cfg: TrainConfig, sink: RunSink, progress: Callable[[Progress], None] | None,
+                 estimator: FinalLossEstimator | None = None) -> None:
         assert cfg.batch_size is not None and cfg.micro_batch_size is not None and cfg.log_every is not None
-        self.cfg, self.sink, self.progress = cfg, sink, progress
+        self.cfg, self.sink, self.progress, self.estimator = cfg, sink, progress, estimator
         self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.device = resolve_device(cfg.device)
         self.steps = count_steps(cfg)
@@ -433,10 +443,14 @@ class _Trainer:
             self.mfu_sum, self.mfu_rows = self.mfu_sum + mfu, self.mfu_rows + 1
         self.sink.append(**self._row("train", self.train_loss, lr), grad_norm=grad_norm,
                          tokens_per_s=tokens_per_s, mfu=mfu)
+        estimate = None
+        if self.estimator is not None:  # its refits are rationed (a share of the wall time)
+            estimate = self.estimator.after_row(self.sink.run_dir, self.step, self.steps, self.wall_s, self.sink.flush)
         if self.progress is not None:
             self.progress(Progress(step=self.step, steps=self.steps, tokens_seen=self.step * self.batch_tokens,
                                    tokens=self.steps * self.batch_tokens, loss=self.train_loss,
-                                   val_loss=self.val_loss, tokens_per_s=tokens_per_s, wall_s=self.wall_s))
+                                   val_loss=self.val_loss, tokens_per_s=tokens_per_s, wall_s=self.wall_s,
+                                   estimate=estimate))
 
     def _log_val(self, lr: float) -> None:
         loss = self.evaluate()

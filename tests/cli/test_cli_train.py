@@ -27,7 +27,7 @@ TINY = ["--shape", "2,32,4", "--seq-len", "32", "--tokens", "7680", "--batch-siz
 def test_options_reach_the_train_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
 
-    def fake_train(cfg: TrainConfig, run_dir: Path, *, progress: Any = None) -> Any:
+    def fake_train(cfg: TrainConfig, run_dir: Path, *, progress: Any = None, estimator: Any = None) -> Any:
         seen.update(cfg=cfg, run_dir=run_dir)
         raise ValueError("stop here")
 
@@ -51,7 +51,7 @@ def test_options_reach_the_train_config(tmp_path: Path, monkeypatch: pytest.Monk
 def test_a_loaded_cpu_trains_with_the_free_cores_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
 
-    def fake_train(cfg: TrainConfig, run_dir: Path, *, progress: Any = None) -> Any:
+    def fake_train(cfg: TrainConfig, run_dir: Path, *, progress: Any = None, estimator: Any = None) -> Any:
         seen.update(cfg=cfg)
         raise ValueError("stop here")
 
@@ -129,3 +129,38 @@ def test_a_tracker_that_cannot_open_fails_before_the_run_trains(tmp_path, monkey
     assert result.exit_code == 2, result.output
     assert result.output.startswith(f"error: --tracking-uri '{blocked / 'logs'}': the {tracker} tracker cannot open it")
     assert result.output.count("\n") == 1
+
+
+def test_a_curve_fit_puts_a_final_loss_estimate_in_the_progress_line(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from curve_world import SCHEDULES, synthetic_curve
+    from scaling.fit.engine import fit_curves
+
+    truth = {"L0": 2.0, "A": 0.8, "alpha": 0.45, "C": 0.3}
+    curves = pd.concat([synthetic_curve(f"run{i}", text, truth) for i, text in enumerate(SCHEDULES)])
+    fit = tmp_path / "curve-fit.json"
+    fit.write_text(fit_curves("momentum_curve", curves, bootstrap=8, n_jobs=1).to_json())
+    result = runner.invoke(app, ["train", *TINY, "--out", str(tmp_path / "run"), "--curve-fit", str(fit)])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stderr.splitlines() if "tokens/s" in line)  # the last progress line
+    assert ", final ~ " in line and "own curve" not in line
+    assert "DRIFTING" in line  # another model's law: this run is far from it
+    assert "final train loss " in result.stderr and "from the curve fit" in result.stderr
+    own = runner.invoke(app, ["train", *TINY, "--out", str(tmp_path / "own")])
+    assert own.exit_code == 0 and "final ~" not in own.stderr  # 30 steps: too short for its own curve
+    assert "no final-loss estimate" in own.stderr
+
+
+@pytest.mark.parametrize("content,names", [(None, "no such fit file"), ("[]", "--curve-fit"),
+                                           ("chinchilla", "not a loss-curve law")])
+def test_a_bad_curve_fit_is_refused_before_training(tmp_path: Path, content: str | None, names: str) -> None:
+    path = tmp_path / "fit.json"
+    if content == "chinchilla":
+        path.write_text((Path(__file__).parents[1] / "fixtures" / "fitresult_schema1_chinchilla.json").read_text())
+    elif content is not None:
+        path.write_text(content)
+    result = runner.invoke(app, ["train", *TINY, "--out", str(tmp_path / "run"), "--curve-fit", str(path)])
+    assert result.exit_code == 2 and result.output.startswith("error: --curve-fit: ") and names in result.output
+    assert result.output.count("\n") == 1 and not (tmp_path / "run").exists()
