@@ -25,6 +25,7 @@ from scaling.fit.result import resolve_law
 from scaling.planning.optimal import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, PlanReport
 from scaling.planning.report import BeyondReport
 from scaling.planning.request import PlanRequest, answer
+from scaling.planning.schedule import ScheduleChoice
 
 
 class Convention(str, Enum):
@@ -82,6 +83,12 @@ def plan_command(
                                                "--inference-tokens, the loss to hold).", callback=positive_finite)] = None,
     price_per_gpu_hour: Annotated[float | None, typer.Option(help="Dollars per GPU-hour (needs --gpu).",
                                                              callback=price)] = None,
+    schedule: Annotated[str | None, typer.Option(help="The LR schedule the plan assumes, e.g. "
+                                                      "'wsd:cooldown_fraction=0.2,cooldown_shape=1-sqrt' (stated in "
+                                                      "the report; costed against others with --curve-fit).")] = None,
+    curve_fit: Annotated[str | None, typer.Option(help="A loss-curve fit .json (scaling fit-curve --out): each "
+                                                       "plan's loss difference under other schedules (needs "
+                                                       "--schedule).")] = None,
     format: Fmt = Format.table,
 ) -> None:
     """Compute-optimal params, tokens and loss for a budget, from every published law built in."""
@@ -89,7 +96,7 @@ def plan_command(
         laws=tuple(law or ()), flops=flops, params=params, tokens=tokens, gpu_hours=gpu_hours, days=days,
         gpu=None if gpu is None else gpu.value, gpus=gpus, mfu=mfu, params_convention=params_convention.value,
         vocab_size=vocab_size, seq_len=seq_len, unique_tokens=unique_tokens, inference_tokens=inference_tokens,
-        loss=loss, price_per_gpu_hour=price_per_gpu_hour))
+        loss=loss, price_per_gpu_hour=price_per_gpu_hour, schedule=schedule, curve_fit=curve_fit))
     show(render_beyond(report) if isinstance(report, BeyondReport) else _render_plan(report), format)
 
 
@@ -166,7 +173,29 @@ def _render_plan(report: PlanReport) -> Output:
         f"{name} [{si(span[0])}, {si(span[1])}]" if name != "loss" else f"loss [{span[0]:.3f}, {span[1]:.3f}]"
         for name, span in (("params", p.params_interval), ("tokens", p.tokens_interval), ("loss", p.loss_interval))
         if span is not None) for p in report.plans if p.params_interval is not None]
-    return Output([Table(headers, rows)], list(report.assumptions) + details, records, report.to_json())
+    tables, notes = [Table(headers, rows)], list(report.assumptions) + details
+    if report.schedule is not None:
+        schedule_table, schedule_notes = _render_schedule(report.schedule)
+        tables += schedule_table
+        notes += schedule_notes
+    return Output(tables, notes, records, report.to_json())
+
+
+def _render_schedule(choice: ScheduleChoice) -> tuple[list[Table], list[str]]:
+    """The schedule the plans assume (a note) and, with a curve fit, one row per schedule with its
+    loss difference from the chosen one at each plan's length."""
+    shape = (f" (cooldown over {choice.cooldown_fraction:.0%} of the steps, {choice.cooldown_shape})"
+             if choice.kind == "wsd" else "")
+    notes = [f"schedule: {choice.schedule}{shape}", *choice.notes]
+    if not choice.plans:
+        return [], notes
+    headers = ["schedule"] + [f"{p.label} ({si(p.steps)} steps{', extrapolated' if p.extrapolated else ''})"
+                              for p in choice.plans]
+    rows = [[cost.schedule + (" (chosen)" if i == 0 else "")]
+            + [f"{p.costs[i].delta:+.4f} ({pct(p.costs[i].delta_pct)})" for p in choice.plans]
+            for i, cost in enumerate(choice.plans[0].costs)]
+    notes.append("schedule costs: final loss minus the chosen schedule's, nats/token (and %), under the curve law")
+    return [Table(headers, rows, align="l" + "r" * len(choice.plans))], notes
 
 
 def _render_compare(result: Comparison, table_by_decade: bool) -> Output:

@@ -17,13 +17,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from scaling.config import ModelConfig
-from scaling.document import Document, renamed
+from scaling.document import Document, renamed, to_plain
 from scaling.fit.result import extrapolation_note
 from scaling.flops import MAX_FLOPS, MIN_FLOPS, check_budget, count_params, positive_number, suggest_shape
 from scaling.hardware import Hardware
 from scaling.laws.base import LawEstimate
 from scaling.laws.registry import get_law
 from scaling.laws.presets import convert_params
+from scaling.planning.schedule import ScheduleChoice
 
 SCHEMA = "scaling.Plan/2"
 PLAN_V1_FIELDS = {"law": "label", "law_form": "law"}
@@ -103,8 +104,8 @@ class Plan(Document):
 class PlanReport(Document):
     """Plans from several laws for one request, and the assumptions behind them."""
 
-    SCHEMA: ClassVar[str] = "scaling.PlanReport/2"
-    OLD_SCHEMAS: ClassVar[tuple[str, ...]] = ("scaling.PlanReport/1",)
+    SCHEMA: ClassVar[str] = "scaling.PlanReport/3"
+    OLD_SCHEMAS: ClassVar[tuple[str, ...]] = ("scaling.PlanReport/1", "scaling.PlanReport/2")
 
     flops: float | None
     """The FLOP budget asked for (None for --params/--tokens requests)."""
@@ -115,6 +116,9 @@ class PlanReport(Document):
     hardware: Hardware | None = None
     plans: tuple[Plan, ...]
     assumptions: tuple[str, ...] = ()
+    schedule: ScheduleChoice | None = None
+    """The LR schedule the plans assume and, from a curve fit, other schedules' loss cost (`--schedule`);
+    None when none was stated (PlanReport/2 had no such field)."""
 
     _frame_rows = "plans"
 
@@ -122,7 +126,8 @@ class PlanReport(Document):
         return {"flops": self.flops, "params": self.params, "tokens": self.tokens,
                 "params_convention": self.params_convention,
                 "hardware": self.hardware.to_dict() if self.hardware else None,
-                "plans": [p.to_dict() for p in self.plans], "assumptions": list(self.assumptions)}
+                "plans": [p.to_dict() for p in self.plans], "assumptions": list(self.assumptions),
+                "schedule": to_plain(self.schedule)}
 
 
 def plan(estimate: LawEstimate, flops: float, *, hardware: Hardware | None = None,

@@ -1,13 +1,14 @@
 """`scaling plan` as one library call: which of the options states the budget (FLOPs, a model
 size, a data size, GPU-hours or days on named hardware), and which planner answers (the
 compute-optimal plan, or the data-constrained, inference-aware, target-loss or priced one of
-`plan_beyond`). Errors name the arguments in backticks, as every library error does.
+`plan_beyond`), and the LR schedule the plan assumes with other schedules' cost
+(scaling.planning.schedule). Errors name the arguments in backticks, as every library error does.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scaling.fit.result import resolve_law
 from scaling.flops import MAX_FLOPS, MIN_FLOPS
@@ -15,6 +16,7 @@ from scaling.hardware import DEFAULT_MFU, GPU_PEAK_FLOPS, Hardware
 from scaling.laws.presets import PRESETS
 from scaling.planning.optimal import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, PlanReport, plan_report
 from scaling.planning.report import BeyondReport, plan_beyond
+from scaling.planning.schedule import choose_schedule
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +44,10 @@ class PlanRequest:
     inference_tokens: float | None = None
     loss: float | None = None
     price_per_gpu_hour: float | None = None
+    schedule: str | None = None
+    """The LR schedule the plans assume, in text form (scaling.schedules): stated in the report."""
+    curve_fit: str | None = None
+    """A loss-curve fit file: the loss cost of other schedules at each plan's length (needs `schedule`)."""
 
     @property
     def beyond(self) -> bool:
@@ -81,6 +87,11 @@ def answer(request: PlanRequest) -> PlanReport | BeyondReport:
     """The plans for `request`: `plan_beyond` past N and D for C, else `plan_report` (every preset
     when no law is named)."""
     hardware, flops = budget(request)
+    if request.curve_fit is not None and request.schedule is None:
+        raise ValueError("`curve_fit` needs `schedule`: the schedule the plan assumes, which the others are costed against")
+    if request.schedule is not None and request.beyond:
+        raise ValueError("`schedule` applies to the compute-optimal plan, not with `unique_tokens`, `inference_tokens`, "
+                         "`loss` or `price_per_gpu_hour`")
     estimates = [resolve_law(name) for name in request.laws]
     if request.beyond:
         return plan_beyond(estimates or None, flops=flops, params=request.params, tokens=request.tokens,
@@ -88,6 +99,10 @@ def answer(request: PlanRequest) -> PlanReport | BeyondReport:
                            inference_tokens=request.inference_tokens, loss=request.loss, hardware=hardware,
                            price_per_gpu_hour=request.price_per_gpu_hour, vocab_size=request.vocab_size,
                            seq_len=request.seq_len)
-    return plan_report(estimates or list(PRESETS.values()), flops=flops, params=request.params,
-                       tokens=request.tokens, params_convention=request.params_convention, hardware=hardware,
-                       vocab_size=request.vocab_size, seq_len=request.seq_len)
+    report = plan_report(estimates or list(PRESETS.values()), flops=flops, params=request.params,
+                         tokens=request.tokens, params_convention=request.params_convention, hardware=hardware,
+                         vocab_size=request.vocab_size, seq_len=request.seq_len)
+    if request.schedule is None:
+        return report
+    return replace(report, schedule=choose_schedule(request.schedule, [(p.label, p.tokens) for p in report.plans],
+                                                    request.curve_fit))

@@ -80,6 +80,13 @@ CASES = [
     ("plan-price-huge", ["plan", "--flops", "1e20", "--gpu", "h100", "--price-per-gpu-hour", "1e308"], 2,
      "--price-per-gpu-hour"),
     ("plan-deep-json", ["plan", "--flops", "1e20", "--law", "{d}/deep.json"], 2, "deep.json"),
+    ("plan-bad-schedule", ["plan", "--flops", "1e20", "--schedule", "wsd:cooldown_fraction=nan"], 2, "--schedule"),
+    ("plan-curve-fit-missing", ["plan", "--flops", "1e20", "--schedule", "cosine", "--curve-fit", "{d}/none.json"], 2,
+     "--curve-fit"),
+    ("plan-curve-fit-not-curve", ["plan", "--flops", "1e20", "--schedule", "cosine", "--curve-fit", FIT], 2,
+     "--curve-fit"),
+    ("plan-curve-fit-deep", ["plan", "--flops", "1e20", "--schedule", "cosine", "--curve-fit", "{d}/deep.json"], 2,
+     "--curve-fit"),
     ("fit-bootstrap-huge", ["fit", "{d}/ok.csv", "--bootstrap", "1000000000"], 2, "--bootstrap"),
     ("fit-bootstrap-two", ["fit", "{d}/ok.csv", "--bootstrap", "2"], 2, "--bootstrap 2 is too few"),
     ("fit-seed-negative", ["fit", "{d}/ok.csv", "--seed", "-1"], 2, "--seed"),
@@ -152,6 +159,9 @@ def _alarm(signum, frame):
 TORCH_CASES = [
     # the shape rule's search is bounded, so a size past any machine is refused by the time bound
     ("train-huge-params", ["train", "--params", "1e30", "--tokens", "1e6", "--out", "{d}/run"], 2, "would take"),
+    ("train-curve-fit-missing", ["train", "--params", "1e5", "--tokens", "1e6", "--curve-fit", "{d}/none.json"], 2,
+     "--curve-fit"),
+    ("train-curve-fit-not-curve", ["train", "--params", "1e5", "--tokens", "1e6", "--curve-fit", FIT], 2, "--curve-fit"),
 ]
 
 

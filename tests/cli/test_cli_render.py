@@ -27,7 +27,7 @@ def test_every_result_command_takes_the_three_formats(command: str) -> None:
 
 
 @pytest.mark.parametrize("args, schema", [
-    (["plan", "--flops", "1e21"], "scaling.PlanReport/2"),
+    (["plan", "--flops", "1e21"], "scaling.PlanReport/3"),
     (["plan", "--flops", "1e21", "--unique-tokens", "1e10"], "scaling.BeyondReport/2"),
     (["compare", "--flops", "1e21"], "scaling.Comparison/2"),
     (["laws"], "scaling.Laws/1"),
