@@ -178,6 +178,13 @@ class TrainConfig:
     """torch.compile the model; None = on CUDA only."""
     bf16: bool | None = None
     """bf16 autocast; None = on CUDA only (slower on CPU below ~1M parameters)."""
+    save_at: tuple[int, ...] = ()
+    """Steps (optimizer steps done) after which the run keeps its whole training state for cooldown
+    branches (a WSD sweep's stable run; scaling.sweep.branches): increasing, within the run."""
+    branch_from: str | None = None
+    """"PARENT_RUN_ID@STEP": a cooldown branch, starting from the state its parent (a run directory
+    beside this one) kept after STEP steps, and training on from there (Hagele et al. 2024,
+    arXiv:2405.18392, Sec. 3: cooldowns branched from one constant-LR run)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, ModelConfig):
@@ -220,6 +227,7 @@ class TrainConfig:
             raise ValueError(f"checkpoint_every_s must be positive or None, got {self.checkpoint_every_s!r}")
         if not isinstance(self.data, str) or not self.data or "\x00" in self.data:
             raise ValueError(f"data must be a non-empty spec string without NUL bytes, got {self.data!r}")
+        _check_branching(self.save_at, self.branch_from)
         if self.micro_batch_size is not None and self.batch_size is not None and self.batch_size % self.micro_batch_size:
             raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size "
                              f"({self.micro_batch_size})")
@@ -227,12 +235,14 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict; `TrainConfig.from_dict(cfg.to_dict()) == cfg`. `rules` only when
         set, so configs without rules (and their run ids) read as before rules existed; likewise
-        `batch_size_asked` only when rounding changed the batch."""
-        d = {**asdict(self), "model": self.model.to_dict()}
-        if self.rules is None:
-            del d["rules"]
-        if self.batch_size_asked is None:
-            del d["batch_size_asked"]
+        `batch_size_asked` only when rounding changed the batch, `save_at` and `branch_from` only
+        in a branched sweep."""
+        d = {**asdict(self), "model": self.model.to_dict(), "save_at": list(self.save_at)}
+        for name in ("rules", "batch_size_asked", "branch_from"):
+            if d[name] is None:
+                del d[name]
+        if not self.save_at:
+            del d["save_at"]
         return d
 
     @classmethod
@@ -243,13 +253,33 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown TrainConfig keys: {', '.join(unknown)}")
         model = d["model"] if isinstance(d["model"], ModelConfig) else ModelConfig(**d["model"])
-        return cls(**{**d, "model": model})
+        extra = {"save_at": tuple(d["save_at"])} if isinstance(d.get("save_at"), list) else {}
+        return cls(**{**d, "model": model, **extra})
 
 
 def count_steps(cfg: TrainConfig) -> int:
     """Optimizer steps: the token budget in whole batches (at least one). `batch_size` must be set."""
     assert cfg.batch_size is not None
     return max(1, round(cfg.tokens / (cfg.batch_size * cfg.model.seq_len)))
+
+
+def branch_parent(branch_from: str) -> tuple[str, int]:
+    """(parent run id, step) of a `branch_from` value."""
+    parent, _, step = branch_from.partition("@")
+    return parent, int(step)
+
+
+def _check_branching(save_at: Any, branch_from: Any) -> None:
+    if (not isinstance(save_at, tuple) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1
+                                                 for s in save_at)
+            or any(a >= b for a, b in zip(save_at, save_at[1:]))):
+        raise ValueError(f"save_at must be increasing step counts >= 1, got {save_at!r}")
+    if branch_from is None:
+        return
+    parent, at, step = branch_from.partition("@") if isinstance(branch_from, str) else ("", "", "")
+    if not (len(parent) == 12 and all(c in "0123456789abcdef" for c in parent) and at and step.isdigit()
+            and int(step) >= 1):
+        raise ValueError(f"branch_from must be 'PARENT_RUN_ID@STEP' (12 hex digits, a step >= 1), got {branch_from!r}")
 
 
 def _is_number(value: Any) -> bool:

@@ -280,6 +280,14 @@ def _read_sweep_summary(sweep_dir: Path) -> pd.DataFrame:
             logger.warning("%s: skipped %d of %d runs whose status is not ok (%s)", sweep_dir,
                            int((~ok).sum()), len(summary), counts)
         summary = summary[ok]
+    if "role" in summary.columns:
+        stable = summary["role"] == "stable"
+        if stable.any():
+            logger.info("%s: %d stable (constant-LR) runs of a WSD sweep left out: their LR never decayed; the "
+                        "cooldown branches from them are the fit points", sweep_dir, int(stable.sum()))
+            summary = summary[~stable]
+        # A branch's family is its parent: branches of one stable run share its path and noise.
+        summary = summary.assign(family=summary["parent_run_id"].fillna(summary["run_id"]))
     return summary.reset_index(drop=True)
 
 

@@ -166,8 +166,17 @@ def _render_dry_run(estimate: DryRun) -> Output:
              for r in rows]
     total = (f"~{duration(estimate.wall_s)} on {estimate.workers} workers" if estimate.wall_s is not None
              else "not measured here")
-    footer = [f"{len(rows)} runs ({estimate.to_train} to train), {sum(r['flops'] for r in rows):.3g} FLOPs; "
+    trained = sum(r.get("trained_flops", r["flops"]) for r in rows)
+    footer = [f"{len(rows)} runs ({estimate.to_train} to train), {trained:.3g} FLOPs; "
               f"estimated wall time {total} ({estimate.basis})", f"placement: {estimate.placement}"]
+    if estimate.branching is not None:
+        b = estimate.branching
+        footer.insert(1, f"WSD branches: stable runs {b['stable_flops']:.3g} + cooldowns {b['cooldown_flops']:.3g} "
+                         f"= {b['total_flops']:.3g} FLOPs, {b['ratio']:.2f} x the {b['grid_flops']:.3g} FLOPs of "
+                         "training each branch's point as its own run")
+        for row, r in zip(table, rows):  # the run's place in its family
+            row[1] = {"stable": "stable", "branch": f"{row[1]} <- {r.get('parent_run_id', '')[:6]}@{r.get('branch_step')}"}\
+                .get(r.get("role", ""), row[1])
     headers = ["run_id", "budget", "L", "d_model", "params", "tokens", "flops", "lr", "batch", "micro x accum",
                "memory", "status", "est", "lr from; batch from"]
     return Output([Table(headers, table, align="lrrrrrrrrrrrrl")], records=rows, footer=footer,

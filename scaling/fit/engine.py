@@ -388,9 +388,14 @@ def _fit(law: Law, runs: pd.DataFrame | RunsSource, *, delta: float, tie: Sequen
          max_iter: int, bootstrap: int, level: float, seed: int, n_jobs: int | None,
          objective: str = "huber-log") -> FitResult:
     runs, options = _prepare_runs(runs, drop_highest, params_column)
+    clusters = None
+    if "family" in runs.columns and runs["family"].nunique() < len(runs):
+        # Cooldown branches of one stable run share its path: the bootstrap draws whole families.
+        clusters = pd.factorize(runs["family"], sort=True)[0].astype(float)
+        options = {**options, "bootstrap_unit": "family", "families": int(clusters.max()) + 1}
     return _fit_frame(law, runs, options, delta=delta, tie=tie, fix=fix, n_polish=n_polish, max_iter=max_iter,
                       bootstrap=bootstrap, level=level, seed=seed, n_jobs=n_jobs, params_column=params_column,
-                      objective=objective)
+                      objective=objective, clusters=clusters)
 
 
 def _fit_frame(law: Law, runs: pd.DataFrame, options: dict[str, Any], *, delta: float, tie: Sequence[str],
@@ -504,11 +509,11 @@ def _refit_resample(problem: Problem, theta: Array, rng: np.random.Generator) ->
         n = problem.log_loss.size
         index = rng.integers(0, n, size=n)
         distinct = np.unique(index).size
-    else:  # whole curves: draw curves with replacement, keep every row of each
+    else:  # whole clusters (a curve's rows, a family's branches): drawn with replacement, every row kept
         members = [np.flatnonzero(problem.clusters == c) for c in range(int(problem.clusters.max()) + 1)]
         drawn = rng.integers(0, len(members), size=len(members))
         if np.unique(drawn).size < 2:  # one curve's rows say nothing about another curve's noise
-            raise resampling.DegenerateResample("a single distinct curve", "every row drawn from one curve")
+            raise resampling.DegenerateResample("a single distinct curve or family", "every row drawn from one of them")
         index = np.concatenate([members[c] for c in drawn])
         distinct = index.size
     if distinct < len(problem.groups):

@@ -283,7 +283,9 @@ def fit_isoflop(runs: pd.DataFrame | RunsSource, *, window: int | None = 2, gap_
         flops_convention=flops_convention, diagnostics=diagnostics,
         options={"window": window, "gap_decades": gap_decades, "method": method.describe(), "fit_in": fit_in,
                  "round_budgets": round_budgets,
-                 **({"resampling": "residuals of the parabolas, design kept"} if bootstrap else {})})
+                 **({"resampling": "residuals of the parabolas, design kept"
+                     + (", in blocks of one stable run's branches" if statistic.families is not None else "")}
+                    if bootstrap else {})})
 
 
 @dataclass(frozen=True)
@@ -302,6 +304,11 @@ class _ResidualResample:
     """The point estimate (k, a, k_tokens, b)."""
     centre: dict[str, float]
     """The same estimator applied to `fitted`: the truth of the bootstrap's world."""
+    run_residuals: Array | None = None
+    """Each run's scaled log residual (NaN outside its window), for family blocks."""
+    families: list[Array] | None = None
+    """Runs of each family (cooldown branches of one stable run), by tokens; None when every run
+    is its own: then residuals are drawn run by run."""
 
     @classmethod
     def of(cls, runs: pd.DataFrame, method: IsoflopMethod, gap_decades: float,
@@ -311,6 +318,7 @@ class _ResidualResample:
         labels = budget_labels(runs, gap_decades, round_budgets=method.round_budgets)
         fitted = loss.copy()
         residuals = []
+        by_run = np.full(loss.size, np.nan)
         for label in np.unique(labels):
             member = np.flatnonzero(labels == label)
             if np.unique(axis[member]).size < 3:
@@ -324,17 +332,33 @@ class _ResidualResample:
             fitted[member[inside]] = np.polyval(parabola, x[inside])
             scale = np.sqrt(sizes / (sizes - 3))
             residuals.append(scale * np.log(loss[member[inside]] / fitted[member[inside]]))
+            by_run[member[inside]] = residuals[-1]
         pooled = np.concatenate(residuals) if residuals else np.empty(0)
+        families = None
+        if "family" in runs.columns and runs["family"].nunique() < len(runs):
+            codes = pd.factorize(runs["family"])[0]
+            families = [np.flatnonzero(codes == c)[np.argsort(tokens[codes == c])] for c in range(codes.max() + 1)]
         try:
             centre = allocation(flops, params, tokens, fitted, labels, method=method)
         except ValueError:  # the smoothed profiles lose an interior budget: centre on the estimate
             centre = dict(estimate)
-        return cls((flops, params, tokens), labels, fitted, pooled, method, dict(estimate), centre)
+        return cls((flops, params, tokens), labels, fitted, pooled, method, dict(estimate), centre, by_run, families)
 
     def __call__(self, rng: np.random.Generator) -> dict[str, float]:
         if self.residuals.size == 0:
             raise ValueError("no budget has more than 3 sizes around its minimum: no residuals to resample")
-        loss = self.fitted * np.exp(rng.choice(self.residuals, size=self.fitted.size))
+        drawn_residuals = rng.choice(self.residuals, size=self.fitted.size)
+        if self.families is not None and self.run_residuals is not None:
+            # Branches of one stable run share its path, so their errors are not independent: each
+            # family takes another family's residuals whole, the k-th shortest branch the donor's
+            # k-th (a block bootstrap; Efron & Tibshirani 1993, Ch. 8.6), pooled draws where it has none.
+            for members, donor in zip(self.families, rng.integers(0, len(self.families), len(self.families))):
+                source = self.families[donor]
+                m = min(len(members), len(source))
+                values = self.run_residuals[source[:m]]
+                kept = np.isfinite(values)
+                drawn_residuals[members[:m][kept]] = values[kept]
+        loss = self.fitted * np.exp(drawn_residuals)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RANK_WARNING)  # near-duplicate sizes: polyfit still solves
             drawn = allocation(*self.columns, loss, self.labels, method=self.method)

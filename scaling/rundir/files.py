@@ -3,7 +3,8 @@
     runs/<sweep>/sweep.json        what was asked: the spec, the planned runs, command, git sha, machine
     runs/<sweep>/events.jsonl      append-only log: one line per run start / finish (provenance)
     runs/<sweep>/summary.parquet   one row per run dir, derived from them (never edited by hand)
-    runs/<sweep>/<run_id>/         config.json, curve.parquet, checkpoint.pt, record.json, lock
+    runs/<sweep>/<run_id>/         config.json, curve.parquet, checkpoint.pt, record.json, lock,
+                                   branch-<step>.pt (a stable run's state kept for its cooldown branches)
 
 A store is shared (committed to git, which keeps symlinks), so nothing in it is opened through a
 symbolic link: files are opened with O_NOFOLLOW and run directories are refused when they are
@@ -30,6 +31,8 @@ CONFIG = "config.json"
 RECORD = "record.json"
 CURVE = "curve.parquet"
 CHECKPOINT = "checkpoint.pt"
+BRANCH_STATE = "branch-{step}.pt"
+"""A stable run's whole training state after `step` steps, kept for the cooldown branches that start there."""
 LOCK = "lock"
 SWEEP_META = "sweep.json"
 EVENTS = "events.jsonl"

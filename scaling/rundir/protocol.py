@@ -9,6 +9,9 @@
   skip a finished run whose curve reads, retry a failed one, train, and record a failure
   ("failed" record.json) that `train` did not record itself; events.jsonl gets start and finish.
 - `run_status`: what `scaling runs` shows for a run directory.
+- Branch states: a stable run keeps its state after each branch step (`branch_state_path`,
+  written like a checkpoint); a cooldown branch starts from its parent's, in the run directory
+  beside its own (`parent_dir`); `drop_branch_states` removes them once every branch is done.
 """
 
 from __future__ import annotations
@@ -24,7 +27,16 @@ from typing import TYPE_CHECKING, Any
 from scaling.errors import StoreFault
 from scaling.rundir.curve import curve_path, read_curve
 from scaling.rundir.events import append_event
-from scaling.rundir.files import CHECKPOINT, CorruptFile, clear_stale_temps, make_run_dir, quarantine, run_path
+from scaling.rundir.files import (
+    BRANCH_STATE,
+    CHECKPOINT,
+    CorruptFile,
+    check_folder,
+    clear_stale_temps,
+    make_run_dir,
+    quarantine,
+    run_path,
+)
 from scaling.rundir.lock import is_locked, run_lock
 from scaling.rundir.record import (
     FINISHED,
@@ -48,6 +60,41 @@ logger = logging.getLogger(__name__)
 
 def checkpoint_path(run_dir: Path) -> Path:
     return run_path(run_dir, CHECKPOINT)
+
+
+def branch_state_path(run_dir: Path, step: int) -> Path:
+    """Where a stable run keeps its state after `step` steps for the branches that start there."""
+    return run_path(run_dir, BRANCH_STATE.format(step=int(step)))
+
+
+def branch_states(run_dir: Path) -> dict[int, Path]:
+    """A run's kept branch states by step (links left out: never read)."""
+    prefix, suffix = BRANCH_STATE.split("{step}")
+    found = {}
+    for path in check_folder(run_dir).glob(BRANCH_STATE.format(step="*")):
+        middle = path.name[len(prefix):-len(suffix)]
+        if middle.isdigit() and not path.is_symlink():
+            found[int(middle)] = path
+    return dict(sorted(found.items()))
+
+
+def parent_dir(run_dir: Path, parent_id: str) -> Path:
+    """The run directory of a branch's parent: beside the branch's own, in its sweep directory."""
+    return check_folder(Path(run_dir).parent / parent_id)
+
+
+def branch_ready(parent: Path, step: int) -> bool:
+    """Whether the parent run has kept its state after `step` steps (a branch may start)."""
+    path = branch_state_path(parent, step)
+    return path.is_file() and not path.is_symlink()
+
+
+def drop_branch_states(run_dir: Path) -> int:
+    """Delete a finished stable run's kept states (every branch from them has ended); how many."""
+    states = branch_states(run_dir)
+    for path in states.values():
+        path.unlink(missing_ok=True)
+    return len(states)
 
 
 def final_record(run_dir: Path) -> RunRecord | None:

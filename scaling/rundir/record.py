@@ -284,6 +284,12 @@ class RunSink:
             return
         self.rows = [r for r in table.to_pylist() if r["step"] <= up_to_step]
 
+    def adopt(self, parent_dir: Path, up_to_step: int) -> None:
+        """Start with a parent run's rows up to `up_to_step`, as this run's (a cooldown branch:
+        its curve is whole from step 0); CorruptFile when the parent's curve does not read."""
+        table = read_curve(parent_dir)
+        self.rows = [{**r, "run_id": self.run_id} for r in table.to_pylist() if r["step"] <= up_to_step]
+
     def flush(self) -> None:
         write_atomic(self.curve_path, curve_bytes(self.rows))
 

@@ -22,7 +22,7 @@ from scaling.rundir.record import NewerSchema, read_record_lenient, run_config
 
 logger = logging.getLogger(__name__)
 
-SUMMARY_SCHEMA_VERSION = 1
+SUMMARY_SCHEMA_VERSION = 2
 """Version of summary.parquet's columns; bump on any column change."""
 
 SUMMARY_COLUMNS: dict[str, str] = {
@@ -32,9 +32,13 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "vocab_size": "int64", "params": "int64", "params_nonembedding": "int64", "tokens": "int64",
     "flops": "float64", "flops_method": "string", "budget_flops": "float64", "lr": "float64",
     "batch_tokens": "int64", "status": "string", "loss": "float64", "train_loss": "float64",
+    "schedule": "string", "role": "string", "parent_run_id": "string", "branch_step": "int64",
 }
 """summary.parquet columns and pandas dtypes: the run record's fields (scaling.rundir.record), plus `budget_flops` (the
-IsoFLOP budget a run belongs to, null on N x D grids) and `train_loss` (final training loss)."""
+IsoFLOP budget a run belongs to, null on N x D grids), `train_loss` (final training loss), `schedule`
+(the LR schedule's text form) and a WSD sweep's families: `role` ("stable": a constant-LR run
+kept for branching, not a fit point; "branch": a cooldown from `parent_run_id` after
+`branch_step` steps; "run": any other), from the run's config."""
 
 SHAPE_COLUMNS = ("n_layer", "d_model", "n_head", "seq_len", "vocab_size")
 """Summary columns read from the run's model config."""
@@ -68,12 +72,22 @@ def summary_row(run_dir: Path, sweep: str, planned: Mapping[str, Any] | None = N
     }
     for key in SHAPE_COLUMNS:
         row[key] = model.get(key)
+    row.update(_family(config))
     for key in RECORD_COLUMNS:
         if record.get(key) is not None:
             row[key] = record[key]
     loss = record.get("loss")
     row["loss"] = loss if status == "ok" and loss is not None else None  # null, never NaN
     return _typed(row, run_dir)
+
+
+def _family(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary's schedule and WSD family columns of a run's config."""
+    branch = config.get("branch_from")
+    parent, _, step = branch.partition("@") if isinstance(branch, str) else (None, "", "")
+    role = "branch" if parent else "stable" if config.get("save_at") else "run"
+    return {"schedule": config.get("schedule", "cosine") if config else None, "role": role,
+            "parent_run_id": parent or None, "branch_step": int(step) if step.isdigit() else None}
 
 
 def _typed(row: dict[str, Any], where: Path) -> dict[str, Any]:

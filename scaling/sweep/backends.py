@@ -58,6 +58,14 @@ class RunTask:
     "batch from" describes); None when `config` is that."""
 
     @property
+    def after(self) -> tuple[str, int] | None:
+        """A cooldown branch's parent run id and step: it starts once the parent kept that state."""
+        if self.config.branch_from is None:
+            return None
+        parent, _, step = self.config.branch_from.partition("@")
+        return parent, int(step)
+
+    @property
     def run_dir(self) -> Path:
         return self.sweep_dir / self.run_id
 

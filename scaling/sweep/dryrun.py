@@ -25,6 +25,7 @@ from scaling.rundir.events import read_events
 from scaling.rundir.protocol import run_status
 from scaling.rundir.record import FINISHED, read_record_lenient
 from scaling.sweep.backends import LocalBackend, RunTask
+from scaling.sweep.branches import trained_tokens
 from scaling.sweep.scheduler import check_tasks, place_sweep, schedule, sweep_tasks, task_steps, train_in_worker
 from scaling.training.bounds import estimate_memory
 from scaling.training.hyperparams import count_steps, eval_steps, hyperparameter_sources, resolve
@@ -52,6 +53,10 @@ class DryRun(Document):
     """Where the throughput came from: a probe here, or this store's own history."""
     placement: str = ""
     """Where the runs go: workers, GPUs and runs per GPU, memory per run (scaling.sweep.placement)."""
+    branching: dict[str, float] | None = None
+    """A [wsd] sweep's FLOPs: `stable_flops` (the stable runs), `cooldown_flops` (the branches'
+    own), `total_flops`, `grid_flops` (the same points trained as separate runs: the sum of the
+    branches' whole paths) and `ratio` = total / grid; None for other sweeps."""
 
     @property
     def to_train(self) -> int:
@@ -60,7 +65,8 @@ class DryRun(Document):
 
     def to_dict(self) -> dict[str, Any]:
         return {"runs": to_plain(self.runs), "to_train": self.to_train, "workers": self.workers,
-                "wall_s": self.wall_s, "basis": self.basis, "placement": self.placement}
+                "wall_s": self.wall_s, "basis": self.basis, "placement": self.placement,
+                "branching": self.branching}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DryRun:
@@ -194,9 +200,9 @@ def _short_copy(task: RunTask, threads: int, max_steps: int) -> TrainConfig:
     """`task`'s config cut to at most `max_steps` steps (and about 5e11 FLOPs) with one evaluation."""
     from dataclasses import replace
 
-    cfg = resolve(replace(task.config, threads=threads))
+    cfg = resolve(replace(task.config, threads=threads, branch_from=None, save_at=()))  # a copy starts afresh
     batch_tokens = cfg.batch_size * cfg.model.seq_len  # type: ignore[operator]
-    per_step = task.flops * batch_tokens / max(cfg.tokens, 1)
+    per_step = task.flops * batch_tokens / max(trained_tokens(task.config), 1)
     steps = max(3, min(max_steps, round(cfg.tokens / batch_tokens), int(5e11 / max(per_step, 1.0))))
     return replace(cfg, tokens=steps * batch_tokens, log_every=None, eval_points=1,
                    warmup_steps=min(cfg.warmup_steps or 1, max(1, steps // 4)))
@@ -303,4 +309,15 @@ def dry_run(spec: SweepConfig, out: Path = Path("runs"), *, workers: int | None 
                      "accumulation_steps": resolved.batch_size // resolved.micro_batch_size,  # type: ignore[operator]
                      "memory": estimate_memory(resolved, on_gpu=placement.on_gpu).total,
                      "status": status, "est_s": est})
-    return DryRun(runs, count, wall_s, basis, placement.describe())
+    return DryRun(runs, count, wall_s, basis, placement.describe(),
+                  branching=branch_flops(runs) if spec.wsd is not None else None)
+
+
+def branch_flops(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """A [wsd] sweep's FLOPs, stable and cooldown apart, against the same points trained as
+    separate (e.g. cosine) runs: `DryRun.branching`."""
+    stable = sum(r["flops"] for r in runs if r.get("role") == "stable")
+    cooldown = sum(r["trained_flops"] for r in runs if r.get("role") == "branch")
+    grid = sum(r["flops"] for r in runs if r.get("role") == "branch")
+    return {"stable_flops": stable, "cooldown_flops": cooldown, "total_flops": stable + cooldown,
+            "grid_flops": grid, "ratio": (stable + cooldown) / grid if grid else float("nan")}

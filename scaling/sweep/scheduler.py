@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from scaling.errors import StoreFault
 from scaling.rundir.lock import is_locked
+from scaling.rundir.protocol import branch_ready, drop_branch_states, parent_dir, record_crash
 from scaling.rundir.meta import read_sweep_meta, update_sweep_meta
 from scaling.rundir.record import is_finished, read_record_lenient
 from scaling.rundir.summary import read_summary, summary_row, write_summary
@@ -33,13 +34,14 @@ from scaling.sweep.backends import (
 )
 from scaling.flops import count_params, flops_per_token
 from scaling.hardware import Gpu, visible_gpus
+from scaling.config import TrainConfig
 from scaling.sweep.placement import Placement, place
-from scaling.sweep.spec import plan_runs, train_config
+from scaling.sweep.branches import linked, trained_tokens
+from scaling.sweep.spec import PlannedRun, families, plan_runs, train_config
 from scaling.training.bounds import check_run
 from scaling.training.hyperparams import count_steps, resolve, run_id
 
 if TYPE_CHECKING:
-    from scaling.config import TrainConfig
     from scaling.rundir.record import RunRecord
     from scaling.sweep.spec import SweepConfig
 
@@ -54,23 +56,48 @@ def train_in_worker(config: TrainConfig, run_dir: Path) -> RunRecord:
 def sweep_tasks(spec: SweepConfig, sweep_dir: Path,
                 placement: Placement | None = None) -> tuple[list[RunTask], list[dict[str, Any]]]:
     """The sweep's RunTasks and their sweep.json entries (run_id, budget, shape, counts); with a
-    placement, each run's micro batch is the largest its memory there allows (part of its id)."""
+    placement, each run's micro batch is the largest its memory there allows (part of its id).
+    A [wsd] sweep's tasks are its families, each stable run before its branches; a task's `flops`
+    are those it trains (a branch's cooldown), an entry's `flops` those of its whole path."""
+    fit = placement.fit if placement is not None else (lambda c: c)
+    planned_configs: list[tuple[PlannedRun | None, TrainConfig, TrainConfig]] = []
+    if spec.wsd is not None:
+        for fam in families(spec):
+            stable, *branches = linked(fam, fit)
+            planned_configs.append((None, fam.stable, stable))
+            planned_configs.extend(zip(fam.keys, fam.branches, branches))
+    else:
+        for run in plan_runs(spec):
+            planned = train_config(spec, run)
+            planned_configs.append((run, planned, fit(planned)))
     tasks, entries, seen = [], [], set()
-    for run in plan_runs(spec):
-        planned = train_config(spec, run)
-        cfg = placement.fit(planned) if placement is not None else planned
+    for run, planned, cfg in planned_configs:
         rid = run_id(cfg)
         if rid in seen:
             continue
         seen.add(rid)
-        flops = flops_per_token(run.model, spec.flops_method) * run.tokens
-        params = count_params(run.model).total
-        tasks.append(RunTask(rid, cfg, sweep_dir, flops=flops, params=params,
+        per_token = flops_per_token(cfg.model, spec.flops_method)
+        params = count_params(cfg.model).total
+        tasks.append(RunTask(rid, cfg, sweep_dir, flops=per_token * trained_tokens(cfg), params=params,
                              planned=planned if cfg is not planned else None))
-        entries.append({"run_id": rid, "budget_flops": run.budget_flops, "params": params,
-                        "tokens": run.tokens, "flops": flops, "seed": run.seed,
-                        "n_layer": run.model.n_layer, "d_model": run.model.d_model})
+        entry = {"run_id": rid, "budget_flops": run.budget_flops if run is not None else None, "params": params,
+                 "tokens": cfg.tokens, "flops": per_token * cfg.tokens, "seed": cfg.seed,
+                 "n_layer": cfg.model.n_layer, "d_model": cfg.model.d_model}
+        if spec.wsd is not None:
+            entry.update(role_of(cfg), trained_flops=per_token * trained_tokens(cfg))
+        entries.append(entry)
     return tasks, entries
+
+
+def role_of(cfg: TrainConfig) -> dict[str, Any]:
+    """A run's place in a WSD family: role "stable" (with the steps it keeps states at), "branch"
+    (with its parent and step) or "run"."""
+    if cfg.branch_from is not None:
+        parent, _, step = cfg.branch_from.partition("@")
+        return {"role": "branch", "parent_run_id": parent, "branch_step": int(step)}
+    if cfg.save_at:
+        return {"role": "stable", "save_at": list(cfg.save_at)}
+    return {"role": "run"}
 
 
 def check_can_train(spec: SweepConfig, backend: str = "local", *, default_trainer: bool = True,
@@ -136,7 +163,9 @@ def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
     fault: str | None = None
     while pending or in_flight or elsewhere:
         while pending and backend.free_slots() > 0:
-            task = pending.popleft()
+            task = _take_ready(pending)
+            if task is None:  # only branches whose parents have not reached their step yet
+                break
             backend.submit(task)
             in_flight.add(task.run_id)
         for outcome in backend.poll(POLL_S):
@@ -163,6 +192,9 @@ def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
         if elsewhere and time.monotonic() - last_check > 2 * POLL_S:
             last_check = time.monotonic()
             _check_elsewhere(elsewhere, pending, state)
+        for task in _orphans(pending, in_flight | set(elsewhere)):
+            pending.remove(task)
+            _fail_orphan(task, state, on_run_end)
         state.running, state.elsewhere = len(in_flight - finished_before), len(elsewhere)
         if progress is not None:
             progress(state)
@@ -172,10 +204,67 @@ def schedule(tasks: Iterable[RunTask], backend: Backend, *, retries: int = 1,
     return state
 
 
+def _ready(task: RunTask) -> bool:
+    """Whether a task may start: any run but a branch; a branch once its parent kept its state
+    (or when it finished before: it is skipped)."""
+    if task.after is None:
+        return True
+    parent, step = task.after
+    return branch_ready(parent_dir(task.run_dir, parent), step) or is_finished(task.run_dir)
+
+
+def _take_ready(pending: deque[RunTask]) -> RunTask | None:
+    """The first pending task that may start (the others keep their order), or None."""
+    for _ in range(len(pending)):
+        task = pending.popleft()
+        if _ready(task):
+            return task
+        pending.append(task)
+    return None
+
+
+def _orphans(pending: deque[RunTask], running: set[str]) -> list[RunTask]:
+    """Branches that can never start: their parent is neither pending nor running (it ended, or
+    is not in this sweep) and its state for them is not there."""
+    active = {t.run_id for t in pending} | running
+    return [t for t in pending if t.after is not None and t.after[0] not in active and not _ready(t)]
+
+
+def _fail_orphan(task: RunTask, state: SweepProgress,
+                 on_run_end: Callable[[RunTask, RunOutcome], None] | None) -> None:
+    assert task.after is not None
+    parent, step = task.after
+    error = (f"its parent run {parent} ended without keeping its state after {step} steps (see that run's "
+             "record); rerun the sweep once the parent is trained")
+    logger.warning("branch %s not started: %s", task.run_id, error)
+    record_crash(task.run_dir, task.sweep_dir, task.run_id, task.config.to_dict(), error)
+    state.failed += 1
+    state.left.pop(task.run_id, None)
+    if on_run_end is not None:
+        on_run_end(task, RunOutcome(task.run_id, "failed", error))
+
+
+def drop_finished_states(tasks: list[RunTask]) -> int:
+    """Remove each stable run's kept states once it and every branch from it have finished;
+    how many stable runs were cleared."""
+    children: dict[str, list[RunTask]] = {}
+    for task in tasks:
+        if task.after is not None:
+            children.setdefault(task.after[0], []).append(task)
+    cleared = 0
+    for task in tasks:
+        if task.run_id in children and is_finished(task.run_dir) and all(
+                is_finished(c.run_dir) for c in children[task.run_id]):
+            cleared += drop_branch_states(task.run_dir) > 0
+    return cleared
+
+
 def task_steps(task: RunTask) -> float:
-    """Optimizer steps the run takes (its cost in the progress ETA); 0 for a config that cannot say."""
+    """Optimizer steps the run takes itself (its cost in the progress ETA; a branch's cooldown);
+    0 for a config that cannot say."""
     try:
-        return float(count_steps(resolve(task.config)))
+        steps = count_steps(resolve(task.config))
+        return float(steps - task.after[1] if task.after is not None else steps)
     except (ValueError, TypeError, AttributeError):  # the run itself will report a bad config
         return 0.0
 
@@ -243,6 +332,8 @@ def run_sweep(spec: SweepConfig, out: Path = Path("runs"), *, backend: str = "lo
                         on_run_end=ended if on_run_end is not None else None)
     finally:
         runner.close()
+        if spec.wsd is not None and not spec.wsd.keep_states:
+            drop_finished_states(tasks)
         try:
             if complete:
                 read_summary(sweep_dir)  # rewritten only where it disagrees with the run records

@@ -22,6 +22,7 @@ from typing import Any
 
 from scaling.config import MAX_SEED, ModelConfig, TrainConfig
 from scaling.flops import FLOPS_METHODS, count_params, flops_per_token
+from scaling.sweep.branches import Cooldowns, Family, family, linked
 from scaling.sweep.grids import IsoFlopGrid, NxDGrid, ShapeRule
 from scaling.sweep.tables import SpecTable
 
@@ -69,6 +70,8 @@ class SweepConfig:
     """Plug-in tables by name (scaling.sweep.tables): [tune], an LR x batch grid crossed with every
     planned run (scaling.tuning.spec); [design], a study `scaling sweep` runs round by round
     (scaling.design.goal)."""
+    wsd: Cooldowns | None = None
+    """[wsd]: each shape's runs trained as cooldown branches of one stable run (scaling.sweep.branches)."""
 
     def __post_init__(self) -> None:
         if self.grid is None and not any(t.chooses_runs for t in self.tables.values()):
@@ -84,6 +87,10 @@ class SweepConfig:
             raise ValueError("seeds must list at least one seed")
         if any(not 0 <= s <= MAX_SEED for s in self.seeds):
             raise ValueError(f"seeds must be integers from 0 to {MAX_SEED}, got {list(self.seeds)}")
+        if self.wsd is not None and "schedule" in self.train:
+            raise ValueError("[wsd] sets the schedule (a stable run, then cooldowns): leave schedule out of [train]")
+        if self.wsd is not None and any(t.chooses_runs for t in self.tables.values()):
+            raise ValueError("[wsd] branches a grid's runs: it needs an [isoflop] or [grid] table, not a designed study")
         reserved = sorted(set(self.train) & set(_RESERVED_TRAIN_KEYS))
         if reserved:
             raise ValueError(f"[train] may not set {', '.join(reserved)}: the spec sets them at top level or in the grid")
@@ -167,8 +174,25 @@ def train_config(spec: SweepConfig, run: PlannedRun) -> TrainConfig:
                        device=spec.device, flops_method=spec.flops_method, **{**spec.train, **dict(run.overrides)})
 
 
+def families(spec: SweepConfig) -> list[Family]:
+    """A [wsd] sweep's families: the planned runs of one shape, seed and plug-in point, as cooldown
+    branches of one stable run (scaling.sweep.branches), in plan order of their first run."""
+    assert spec.wsd is not None
+    groups: dict[tuple[Any, ...], list[PlannedRun]] = {}
+    for run in plan_runs(spec):
+        groups.setdefault((run.model, run.seed, run.overrides), []).append(run)
+    found = []
+    for runs in groups.values():
+        runs = sorted(runs, key=lambda r: r.tokens)
+        found.append(family(train_config(spec, runs[-1]), [r.tokens for r in runs], spec.wsd, keys=tuple(runs)))
+    return found
+
+
 def expand(spec: SweepConfig) -> list[TrainConfig]:
-    """The sweep's runs as TrainConfigs, in plan order (budget, size, seed)."""
+    """The sweep's runs as TrainConfigs, in plan order (budget, size, seed); a [wsd] sweep's by
+    family, each stable run before its branches."""
+    if spec.wsd is not None:
+        return [cfg for fam in families(spec) for cfg in linked(fam)]
     return [train_config(spec, run) for run in plan_runs(spec)]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from scaling.config import ModelConfig
 from scaling.sweep import tables
+from scaling.sweep.branches import parse_wsd
 from scaling.sweep.grids import IsoFlopGrid, NxDGrid, ShapeRule, Sizes, log_range
 from scaling.sweep.spec import PlannedRun, SweepConfig, train_config
 from scaling.sweep.tables import integer as _int
@@ -21,7 +22,7 @@ from scaling.sweep.tables import number as _float
 from scaling.sweep.tables import table as _table
 
 _SPEC_KEYS = {"name", "description", "data", "device", "seeds", "flops_method", "shape", "train",
-              "isoflop", "grid"}
+              "isoflop", "grid", "wsd"}
 
 
 def parse_spec(doc: dict[str, Any], default_name: str = "") -> SweepConfig:
@@ -54,6 +55,7 @@ def parse_spec(doc: dict[str, Any], default_name: str = "") -> SweepConfig:
         train=dict(_table(doc.get("train", {}), "train", None)),
         description=str(doc.get("description", "")),
         tables=plugins,
+        wsd=parse_wsd(doc["wsd"]) if "wsd" in doc else None,
     )
     # [train], data and device are checked now, on a stand-in run, so a bad value is named with
     # the spec's file (load_spec) rather than when the runs are planned

@@ -48,20 +48,29 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from scaling.training.bounds import check_run, eval_pass_sequences, fit_to_device
-from scaling.config import TrainConfig
+from scaling.config import TrainConfig, branch_parent
 from scaling.training.data.corpus import BatchSampler, Corpus, eval_windows, load_corpus
 from scaling.flops import count_params, flops_per_token, mfu_flops_per_token
 from scaling.training.model import GPT
 from scaling.atomic import write_atomic
 from scaling.rundir.files import CorruptFile, open_read, quarantine
 from scaling.rundir.lock import lock_holder, run_lock
-from scaling.rundir.protocol import checkpoint_path, final_record, open_run
-from scaling.rundir.record import RunRecord, RunSink
+from scaling.rundir.protocol import (
+    branch_ready,
+    branch_state_path,
+    branch_states,
+    checkpoint_path,
+    final_record,
+    open_run,
+    parent_dir,
+)
+from scaling.rundir.record import RunRecord, RunSink, read_config_json
 from scaling.training.runtime import peak_flops, resolve_device, versions
-from scaling.training.hyperparams import count_steps, eval_steps, lr_at, run_id
+from scaling.training.hyperparams import count_steps, eval_steps, lr_at, run_id, schedule_of
 from scaling.errors import RunBusy
 
 if TYPE_CHECKING:
@@ -71,6 +80,10 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY_S = {"cpu": 60.0, "cuda": 1800.0}
 """Default seconds between checkpoints by device type (TrainConfig.checkpoint_every_s None)."""
+TRAJECTORY_FIELDS = ("model", "data", "seed", "lr", "batch_size", "warmup_steps", "weight_decay", "beta1", "beta2",
+                     "grad_clip", "val_fraction", "eval_tokens")
+"""What a cooldown branch shares with its parent (its path up to the branch step); the LR of every
+step before it is compared too."""
 SYNC_FREE_ON_CPU = False
 """Use the GPU's sync-free step (non-finite guard on the device, fused AdamW skipping the step)
 on CPU too: for tests of that path; a CPU run pays nothing for `.item()`, so it stays off."""
@@ -189,6 +202,7 @@ class _Trainer:
         self.val_loss: float | None = None
         self.corpus: Corpus | None = None
         self.sampler: BatchSampler | None = None
+        self.branched_at: tuple[str, int, float] | None = None
 
     # -- setup -------------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -235,11 +249,40 @@ class _Trainer:
         self._resume()
 
     def _resume(self) -> None:
-        path = checkpoint_path(self.sink.run_dir)
+        """Continue from the most advanced state this run kept (its checkpoint, or a state it kept
+        for its branches after a later step); a cooldown branch's first start, from its parent's."""
+        run_dir = self.sink.run_dir
+        state, path = self._read_state(checkpoint_path(run_dir)), checkpoint_path(run_dir)
+        later = [(step, kept) for step, kept in branch_states(run_dir).items()
+                 if state is None or step > int(state["step"])]
+        if later:  # a stable run killed after keeping a branch state its last checkpoint predates
+            kept_state = self._read_state(later[-1][1])
+            if kept_state is not None:
+                state, path = kept_state, later[-1][1]
+        if state is None:
+            if self.cfg.branch_from is not None:
+                self._start_branch()
+            return
+        if state["run_id"] != self.sink.run_id:
+            raise ValueError(f"{path} belongs to run {state['run_id']}, not {self.sink.run_id}")
+        self._check_digest(state, path)
+        try:
+            self.sink.load(up_to_step=int(state["step"]))
+        except CorruptFile as exc:  # the rows before the checkpoint are lost: start over
+            quarantine(self.sink.curve_path, str(exc))
+            quarantine(path, "its curve.parquet was corrupt")
+            if self.cfg.branch_from is not None:
+                self._start_branch()
+            return
+        self._restore(state)
+        log.info("run %s resumes at step %d of %d", self.sink.run_id, self.step, self.steps)
+
+    def _read_state(self, path: Path) -> dict[str, Any] | None:
+        """A training state this run wrote (None when absent; a corrupt one is moved aside)."""
         try:
             stream = open_read(path)  # a link is refused (LinkRefused), never loaded
         except FileNotFoundError:
-            return
+            return None
         try:
             with stream:
                 state = torch.load(stream, map_location=self.device, weights_only=True)
@@ -247,45 +290,98 @@ class _Trainer:
                 raise ValueError("not a training checkpoint")
         except Exception as exc:  # truncated or corrupt (zip, pickle, EOF errors): start over
             quarantine(path, f"{type(exc).__name__}: {exc}")
-            return
-        if state["run_id"] != self.sink.run_id:
-            raise ValueError(f"{path} belongs to run {state['run_id']}, not {self.sink.run_id}")
+            return None
+        return state
+
+    def _check_digest(self, state: dict[str, Any], path: Path) -> None:
         assert self.corpus is not None
         started_on = state.get("data_digest")  # None in checkpoints written before it was kept
         if started_on is not None and started_on != self.corpus.digest:
-            raise ValueError(f"{path}: run {self.sink.run_id} started on data {self.cfg.data!r} with digest "
+            raise ValueError(f"{path}: run {state['run_id']} started on data {self.cfg.data!r} with digest "
                              f"{started_on[:16]}, which now has digest {self.corpus.digest[:16]} (the corpus was "
                              "replaced); restore it, or train into a fresh directory")
-        try:
-            self.sink.load(up_to_step=int(state["step"]))
-        except CorruptFile as exc:  # the rows before the checkpoint are lost: start over
-            quarantine(self.sink.curve_path, str(exc))
-            quarantine(path, "its curve.parquet was corrupt")
-            return
+
+    def _restore(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.wall_s = int(state["step"]), float(state["wall_s"])
         self.val_loss, self.train_loss = state["val_loss"], state["train_loss"]
-        log.info("run %s resumes at step %d of %d", self.sink.run_id, self.step, self.steps)
+        if self.cfg.branch_from is not None and state.get("parent_wall_s") is not None:
+            parent_id, step = branch_parent(self.cfg.branch_from)
+            self.branched_at = (parent_id, step, float(state["parent_wall_s"]))
 
-    def _checkpoint(self) -> None:
+    def _start_branch(self) -> None:
+        """A cooldown branch's start: its parent's state after the branch step, and the parent's
+        curve up to it (the branch's curve is whole from step 0). The parent must have trained
+        exactly the branch's path so far: same shape, data, seed, optimiser and LR at every step."""
+        assert self.cfg.branch_from is not None
+        parent_id, step = branch_parent(self.cfg.branch_from)
+        parent = parent_dir(self.sink.run_dir, parent_id)
+        path = branch_state_path(parent, step)
+        if not branch_ready(parent, step):
+            raise ValueError(f"run {self.sink.run_id} branches from run {parent_id} after {step} steps, but "
+                             f"{path} is not there (the parent has not reached that step, or its kept states "
+                             "were removed once its branches had finished)")
+        try:
+            with open_read(path) as stream:
+                state = torch.load(stream, map_location=self.device, weights_only=True)
+        except Exception as exc:
+            raise ValueError(f"{path}: the parent's kept state does not load ({type(exc).__name__}: {exc})") from None
+        if not isinstance(state, dict) or state.get("run_id") != parent_id or state.get("step") != step:
+            raise ValueError(f"{path} is not run {parent_id}'s state after {step} steps")
+        self._check_digest(state, path)
+        self._check_parent(parent, parent_id, step)
+        try:
+            self.sink.adopt(parent, up_to_step=step)
+        except CorruptFile as exc:
+            raise ValueError(f"run {self.sink.run_id}: its parent's curve does not read ({exc})") from None
+        self._restore(state)
+        self.branched_at = (parent_id, step, self.wall_s)
+        log.info("run %s branches from run %s at step %d of %d", self.sink.run_id, parent_id, step, self.steps)
+
+    def _check_parent(self, parent: Path, parent_id: str, step: int) -> None:
+        """ValueError unless the parent's config trains the same path as this branch up to `step`."""
+        try:
+            claimed = read_config_json(parent) or {}
+            parent_cfg = TrainConfig.from_dict(claimed.get("config", {}))
+        except (CorruptFile, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{parent}: the parent's config.json does not read ({exc})") from None
+        for name in TRAJECTORY_FIELDS:
+            if getattr(parent_cfg, name) != getattr(self.cfg, name):
+                raise ValueError(f"run {self.sink.run_id} cannot branch from run {parent_id}: their {name} differ "
+                                 f"({getattr(self.cfg, name)!r} here, {getattr(parent_cfg, name)!r} there)")
+        steps = np.arange(step)
+        ours = schedule_of(self.cfg, self.steps).lr_at(steps)
+        theirs = schedule_of(parent_cfg, count_steps(parent_cfg)).lr_at(steps)
+        apart = np.flatnonzero(~np.isclose(ours, theirs, rtol=1e-12, atol=0.0))
+        if apart.size:
+            raise ValueError(f"run {self.sink.run_id} cannot branch from run {parent_id} after {step} steps: their "
+                             f"learning rates differ from step {int(apart[0])} (the cooldown must start at or "
+                             "after the branch step)")
+
+    def _checkpoint(self, keep: bool = False) -> None:
         """Flush the curve, snapshot the state to host memory and hand it to a writer thread
         (serialising and fsyncing a large state would stall training). One write at a time;
-        the curve is flushed first, so it never lags the checkpoint a resume reads."""
+        the curve is flushed first, so it never lags the checkpoint a resume reads. `keep`: also
+        keep the state for the branches starting at this step (written after the checkpoint)."""
         self._wait_for_writer()
         self.sink.flush()
         assert self.corpus is not None
         state = {"run_id": self.sink.run_id, "step": self.step, "wall_s": self.wall_s,
                  "data_digest": self.corpus.digest,
                  "val_loss": self.val_loss, "train_loss": self.train_loss,
+                 "parent_wall_s": self.branched_at[2] if self.branched_at is not None else None,
                  "model": _to_host(self.model.state_dict()), "optimizer": _to_host(self.optimizer.state_dict())}
         path = checkpoint_path(self.sink.run_dir)
+        kept = branch_state_path(self.sink.run_dir, self.step) if keep else None
 
         def write() -> None:
             try:
                 buffer = io.BytesIO()
                 torch.save(state, buffer)
                 write_atomic(path, buffer.getvalue())
+                if kept is not None:  # a branch may start once this file is in place
+                    write_atomic(kept, buffer.getvalue())
             except BaseException as exc:  # raised on the training thread by _wait_for_writer
                 self.writer_error = exc
 
@@ -316,6 +412,7 @@ class _Trainer:
         interval_steps = 0
         last_checkpoint = tick = time.perf_counter()
         status = "ok"
+        save_at = set(cfg.save_at)
         batch = self._batch(self.step)
         while self.step < self.steps:
             lr = lr_at(self.step, cfg, self.steps)
@@ -365,6 +462,19 @@ class _Trainer:
                     last_checkpoint = time.perf_counter()
                     self.wall_s += last_checkpoint - tick
                     tick = last_checkpoint
+            if self.step in save_at:  # a branch point: its held-out loss, and the whole state kept
+                if self.sync_free and nonfinite.item():
+                    status = "diverged"
+                    log.warning("run %s: non-finite loss or gradient norm by step %d; stopping (no state "
+                                "kept for its branches)", self.sink.run_id, self.step)
+                    break
+                now = time.perf_counter()
+                self.wall_s += now - tick
+                if not any(r["split"] == "val" and r["step"] == self.step for r in self.sink.rows[-2:]):
+                    self._log_val(lr)
+                self._checkpoint(keep=True)
+                last_checkpoint = tick = time.perf_counter()
+                self.wall_s += tick - now
         self._wait_for_writer()
         reason = None
         if status == "ok":
@@ -476,7 +586,16 @@ class _Trainer:
             started_at=self.started_at, finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             wall_s=self.wall_s, versions=versions(), config=cfg.to_dict(),
             extra={**(self.corpus.facts if self.corpus else {}), "threads": torch.get_num_threads(),
-                   **self._execution()})
+                   **self._execution(), **self._branch_facts()})
+
+    def _branch_facts(self) -> dict[str, Any]:
+        """A cooldown branch's provenance: its parent's id, the step it branched at and the wall
+        time the parent had spent by then (included in this run's wall_s)."""
+        if self.cfg.branch_from is None:
+            return {}
+        parent_id, step = branch_parent(self.cfg.branch_from)
+        wall = self.branched_at[2] if self.branched_at is not None else None
+        return {"parent_run_id": parent_id, "branch_step": step, "parent_wall_s": wall}
 
     def _execution(self) -> dict[str, Any]:
         """How the run executed: micro batch and accumulation (and the batch asked, where whole

@@ -19,7 +19,9 @@ ROOT = Path(scaling.__file__).parent
 OWNER = ROOT / "rundir"
 NAMES = (files.CONFIG, files.RECORD, files.CURVE, files.EVENTS, files.SWEEP_META, files.SUMMARY, files.CHECKPOINT,
          files.SWEEP_LOCK)
-PATTERN = re.compile(r"(^|/)(" + "|".join(re.escape(n) for n in NAMES) + r")$")
+_KEPT = files.BRANCH_STATE.split("{step}")
+PATTERN = re.compile(r"(^|/)(" + "|".join(re.escape(n) for n in NAMES)
+                     + "|" + re.escape(_KEPT[0]) + r"[^/]*" + re.escape(_KEPT[1]) + r")$")
 
 
 def raw_uses(source: str) -> list[tuple[int, str]]:
