@@ -60,9 +60,10 @@ class RunTask:
     @property
     def after(self) -> tuple[str, int] | None:
         """A cooldown branch's parent run id and step: it starts once the parent kept that state."""
-        if self.config.branch_from is None:
+        branch_from = getattr(self.config, "branch_from", None)  # None for a config that cannot say
+        if branch_from is None:
             return None
-        parent, _, step = self.config.branch_from.partition("@")
+        parent, _, step = branch_from.partition("@")
         return parent, int(step)
 
     @property
