@@ -24,7 +24,7 @@ from scaling.sweep.scheduler import schedule, sweep_tasks
 from scaling.sweep.spec import SweepConfig, expand
 from scaling.sweep.specfile import parse_spec
 from scaling.training.hyperparams import count_steps, run_id, schedule_of
-from test_backends import InlineBackend
+from test_backends import InlineBackend, local_ray  # noqa: F401 (a fixture)
 
 
 def wsd_spec(name="w", seeds=(0,), tokens=(4000, 6400, 8000), widths=(8, 16), **train):
@@ -231,3 +231,13 @@ def test_a_stable_run_resumes_from_a_kept_state_newer_than_its_checkpoint(tmp_pa
     resumed = train(stable, run_dir)
     assert resumed.loss == full.loss
     assert read_record_json(run_dir)["steps"] == count_steps(stable) and len(curve) > 0
+
+
+@pytest.mark.slow  # starting a Ray cluster takes seconds; the local backend is the default run's
+def test_branches_wait_for_their_parent_on_the_ray_backend(tmp_path, local_ray):
+    from scaling.sweep.scheduler import run_sweep
+
+    spec = wsd_spec(widths=(8, 16))
+    state = run_sweep(spec, tmp_path, backend="ray", train_fn=fake_branching_train)
+    assert (state.ok, state.failed) == (8, 0)  # a branch started early would have failed its assert
+    assert not list((tmp_path / "w").rglob("branch-*.pt"))  # every branch finished: kept states removed
