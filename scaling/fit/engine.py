@@ -34,13 +34,15 @@ from scipy import optimize
 
 from scaling.fit import resampling
 from scaling.fit._blas import single_threaded_blas
-from scaling.fit.identify import check_parametric
+from scaling.fit.identify import NotIdentifiable, check_parametric
 from scaling.fit.names import OBJECTIVES
 from scaling.laws.base import Array, Law
 from scaling.laws.registry import get_law
-from scaling.fit.objective import HOFFMANN_DELTA, ChinchillaLseModel, KaplanJointModel, LawModel, huber, make_model
+from scaling.fit.objective import (HOFFMANN_DELTA, ChinchillaLseModel, KaplanJointModel, LawModel, MultiPowerModel,
+                                   huber, make_model)
 from scaling.fit.result import FitResult, FitWarning, percentile_interval
 from scaling.runs import RunsSource, read_runs
+from scaling.schedules import Schedule
 
 logger = logging.getLogger(__name__)
 
@@ -169,8 +171,10 @@ def _blocks(n_starts: int, n_rows: int) -> list[slice]:
 
 def make_problem(law: Law, runs: pd.DataFrame, *, delta: float = HOFFMANN_DELTA,
                  tie: Sequence[str] = (), fix: Mapping[str, float] | None = None,
-                 max_iter: int = 1000, n_polish: int = 8, objective: str = "huber-log") -> Problem:
-    """Validate fitting options against `law` and package the data (see `fit_law`)."""
+                 max_iter: int = 1000, n_polish: int = 8, objective: str = "huber-log",
+                 inputs: Mapping[str, Array] | None = None) -> Problem:
+    """Validate fitting options against `law` and package the data (see `fit_law`); `inputs`
+    (the law's per-row input arrays) instead of the columns of `runs` where given."""
     if not (np.isfinite(delta) and delta > 0):
         raise ValueError(f"delta must be positive, got {delta}")
     if objective not in OBJECTIVES:
@@ -194,8 +198,9 @@ def make_problem(law: Law, runs: pd.DataFrame, *, delta: float = HOFFMANN_DELTA,
     groups = [(i,) for i in range(len(names)) if i not in fixed and i not in tied]
     if tied:
         groups.insert(min(tied), tied)
-    inputs = {name: runs[name].to_numpy(float) for name in law.inputs}
-    return Problem(law=law, log_loss=np.log(runs["loss"].to_numpy(float)), inputs=inputs,
+    if inputs is None:
+        inputs = {name: runs[name].to_numpy(float) for name in law.inputs}
+    return Problem(law=law, log_loss=np.log(runs["loss"].to_numpy(float)), inputs=dict(inputs),
                    delta=float(delta), fixed=fixed, groups=tuple(groups), max_iter=max_iter,
                    n_polish=n_polish, objective_name=objective)
 
@@ -243,6 +248,8 @@ def screen_starts(problem: Problem, model: LawModel, *, grid: bool = True,
         profiled = np.concatenate([model.profile_starts(problem.log_loss, alphas[block], betas[block])
                                    for block in _blocks(alphas.size, problem.log_loss.size)])
         candidates.append(problem.expand(problem.reduce(profiled)))  # honour fix and tie
+    elif isinstance(model, MultiPowerModel):  # variable projection: L0, A, B are linear given the rest
+        candidates.append(problem.expand(problem.reduce(model.profile_starts(problem.log_loss, exponents))))
     if extra is not None:
         candidates.append(np.atleast_2d(extra))
     thetas = np.concatenate(candidates)
@@ -358,29 +365,74 @@ def fit_law(law: Law | str, runs: pd.DataFrame | RunsSource, *, delta: float = H
 def fit_curves(law: Law | str, curves: pd.DataFrame, *, delta: float = HOFFMANN_DELTA, n_polish: int = 8,
                max_iter: int = 1000, bootstrap: int = 0, level: float = 0.95, seed: int = 0,
                n_jobs: int | None = None) -> FitResult:
-    """Fit a loss-curve law (e.g. "momentum_curve") to the rows of logged curves, by the same
-    summed Huber on log-loss as `fit_law`; the bootstrap resamples whole curves (`run_id`).
+    """Fit a loss-curve law ("momentum_curve", "multi_power_curve") to the rows of logged curves,
+    by the same summed Huber on log-loss as `fit_law`; the bootstrap resamples whole curves (`run_id`).
 
-    `curves` has one row per logged step: `run_id`, `loss` (nats/token) and the law's inputs
-    (for the momentum law, `lr_area` and `lr_annealing`: scaling.laws.momentum.annealing_areas).
-    Memory and time are linear in the rows.
+    `curves` has one row per logged step: `run_id`, `step` (optimizer steps done), `loss`
+    (nats/token) and `schedule` (the run's `scaling.schedules.Schedule`, one per run). The law
+    builds its inputs from each curve's schedule and steps (`Law.curve_inputs`: O(T) per curve,
+    then rows, or rows x groups for the multi-power law): memory and time are linear in the rows.
     """
     law = get_law(law) if isinstance(law, str) else law
+    if not law.curve:
+        raise ValueError(f"law {law.name!r} is not a loss-curve law")
     if not isinstance(curves, pd.DataFrame):
         raise ValueError(f"curves must be a DataFrame, got {type(curves).__name__}")
-    missing = [c for c in ("run_id", "loss", *law.inputs) if c not in curves.columns]
+    missing = [c for c in ("run_id", "step", "loss", "schedule") if c not in curves.columns]
     if missing:
-        raise ValueError(f"curves lack column(s) {', '.join(missing)} (law {law.name!r} reads {', '.join(law.inputs)})")
-    for column in ("loss", *law.inputs):
+        raise ValueError(f"curves lack column(s) {', '.join(missing)} (law {law.name!r} builds its inputs "
+                         "from each run's schedule and logged steps)")
+    for column in ("loss", "step"):
         values = pd.to_numeric(curves[column], errors="coerce").to_numpy(float)
         if not np.all(np.isfinite(values)) or (column == "loss" and not np.all(values > 0)):
             raise ValueError(f"curves column {column!r} must hold finite numbers{' > 0' if column == 'loss' else ''}")
     curves = curves.reset_index(drop=True)
-    clusters = pd.factorize(curves["run_id"], sort=True)[0].astype(float)
+    codes, run_ids = pd.factorize(curves["run_id"], sort=True)
+    parts: list[dict[str, Array]] = []
+    for code, run_id in enumerate(run_ids):
+        rows = np.flatnonzero(codes == code)
+        schedules = set(curves["schedule"].iloc[rows])
+        if len(schedules) != 1 or not isinstance(next(iter(schedules)), Schedule):
+            raise ValueError(f"curves column 'schedule' must hold one Schedule per run; run {run_id!r} has "
+                             f"{len(schedules)} value(s)")
+        try:
+            parts.append(law.curve_inputs(next(iter(schedules)), curves["step"].to_numpy(float)[rows]))
+        except ValueError as exc:
+            raise ValueError(f"curves of run {run_id!r}: {exc}") from None
+    order = np.argsort(codes, kind="stable")  # the rows as the parts stack them, curve by curve
+    curves = curves.iloc[order].reset_index(drop=True)
+    clusters = codes[order].astype(float)
+    inputs = {name: _stack([part[name] for part in parts], law.empty_group.get(name, 0.0)) for name in law.inputs}
+    for name, values in inputs.items():
+        if values.ndim == 2 and np.ptp(values) == 0:
+            raise NotIdentifiable(f"every logged row has {name} = {values.flat[0]:.6g}: {law.name} needs curves "
+                                  "whose schedules decay the LR after warmup (cosine, wsd, stepped)")
     with single_threaded_blas():
-        return _fit_frame(law, curves, {"curves": int(clusters.max()) + 1, "bootstrap_unit": "curve"},
+        return _fit_frame(law, curves, {"curves": len(run_ids), "bootstrap_unit": "curve"},
                           delta=delta, tie=(), fix=None, n_polish=n_polish, max_iter=max_iter,
-                          bootstrap=bootstrap, level=level, seed=seed, n_jobs=n_jobs, clusters=clusters)
+                          bootstrap=bootstrap, level=level, seed=seed, n_jobs=n_jobs, clusters=clusters,
+                          inputs=inputs)
+
+
+def _stack(parts: list[Array], empty: float) -> Array:
+    """Per-curve input arrays stacked by rows; 2-D ones (rows x groups) padded to the widest
+    curve's groups with `empty` (the law's value of an empty group, `Law.empty_group`)."""
+    if parts[0].ndim == 2:
+        width = max(part.shape[1] for part in parts)
+        parts = [np.pad(part, ((0, 0), (0, width - part.shape[1])), constant_values=empty) for part in parts]
+    return np.concatenate(parts)
+
+
+def input_columns(loss: Array, inputs: Mapping[str, Array]) -> pd.DataFrame:
+    """A law's inputs as columns (a 2-D input's column j named `name_j`) beside `loss`: the table
+    a fit's data digest and identifiability check read."""
+    columns: dict[str, Array] = {"loss": loss}
+    for name, values in inputs.items():
+        if values.ndim == 1:
+            columns[name] = values
+        else:
+            columns.update({f"{name}_{j}": values[:, j] for j in range(values.shape[1])})
+    return pd.DataFrame(columns)
 
 
 def _fit(law: Law, runs: pd.DataFrame | RunsSource, *, delta: float, tie: Sequence[str],
@@ -401,11 +453,16 @@ def _fit(law: Law, runs: pd.DataFrame | RunsSource, *, delta: float, tie: Sequen
 def _fit_frame(law: Law, runs: pd.DataFrame, options: dict[str, Any], *, delta: float, tie: Sequence[str],
                fix: Mapping[str, float] | None, n_polish: int, max_iter: int, bootstrap: int, level: float,
                seed: int, n_jobs: int | None, params_column: str = "params",
-               clusters: Array | None = None, objective: str = "huber-log") -> FitResult:
+               clusters: Array | None = None, objective: str = "huber-log",
+               inputs: Mapping[str, Array] | None = None) -> FitResult:
     problem = make_problem(law, runs, delta=delta, tie=tie, fix=fix, max_iter=max_iter, n_polish=n_polish,
-                           objective=objective)
+                           objective=objective, inputs=inputs)
     problem = replace(problem, clusters=clusters)
-    check_parametric(law.name, law.inputs, runs, len(problem.groups))
+    digest_columns: Sequence[str] = law.inputs
+    if inputs is not None:  # a curve law's inputs, built from schedules: checked and digested as columns
+        runs = input_columns(problem.log_loss, problem.inputs).assign(loss=runs["loss"].to_numpy(float))
+        digest_columns = [c for c in runs.columns if c != "loss"]
+    check_parametric(law.name, [n for n in law.inputs if problem.inputs[n].ndim == 1], runs, len(problem.groups))
     model = problem.model
     starts = screen_starts(problem, model)
     screened = subsample(problem)
@@ -437,7 +494,7 @@ def _fit_frame(law: Law, runs: pd.DataFrame, options: dict[str, Any], *, delta: 
             samples = np.column_stack([coefficients_drawn[name] for name in law.param_names])
     result = FitResult.build(
         law=law.name, coefficients=coefficients, converged=converged, message=str(best.message),
-        n_points=len(runs), data_digest=data_digest(runs, law.inputs), options=options,
+        n_points=len(runs), data_digest=data_digest(runs, digest_columns), options=options,
         objective=objective_value, edge_of_grid=edge_of_grid(problem, theta),
         params_convention="non-embedding" if params_column == "params_nonembedding" else "total",
         samples=samples, uncertainty=uncertainty, level=level, diagnostics=diagnostics)

@@ -195,11 +195,105 @@ class KaplanJointModel(LawModel):
             return np.column_stack([np.log(u) / p, np.log(d_c), alphas_N, alphas_D])
 
 
+class MultiPowerModel(LawModel):
+    """Luo et al. 2025, Eq. 1 (the multi-power law over grouped LR drops, scaling.laws.multipower)
+    with a hand-written gradient and variable-projection starts.
+
+        L = L0 + A s^-alpha - B sum_j d_j G_j,  G_j = 1 - (u_j + 1)^-beta,  u_j = C eta_j^-gamma S_j
+    theta = (log L0, log A, alpha, log B, log C, beta, gamma) in `param_names` order, and
+        dL/dlog C = -B sum_j d_j beta (u_j + 1)^(-beta-1) u_j,   dL/dgamma = -log(eta_j) x the same,
+        dL/dbeta = -B sum_j d_j (u_j + 1)^-beta log(1 + u_j);    d log L = dL / L.
+    Screening evaluates one start at a time: it holds no (starts, rows, groups) array.
+    """
+
+    PROFILE_GRID = {"C": np.arange(-6.0, 6.1, 1.5), "beta": np.array([0.25, 0.5, 1.0, 2.0]),
+                    "gamma": np.array([0.0, 0.3, 0.6, 0.9])}
+    """(log C, beta, gamma) points of the variable-projection starts; alpha runs over `exponents`."""
+
+    def __init__(self, law: Law, inputs: Mapping[str, Array]):
+        super().__init__(law, inputs)
+        held = np.any(self.inputs["drop"] != 0, axis=0)  # groups no row uses cost nothing
+        self.drop = self.inputs["drop"][:, held]
+        self.log_lr = np.log(self.inputs["drop_lr"][:, held])
+        self.log_since = np.log(self.inputs["drop_area"][:, held])
+        self.log_area = np.log(self.inputs["lr_area"])
+
+    def _reduction(self, log_c: float, beta: float, gamma: float) -> tuple[Array, Array, Array, Array]:
+        """sum_j d_j G_j and the sums d_j dG/dlog C, d_j dG/dgamma, d_j dG/dbeta, each (n,)."""
+        with np.errstate(over="ignore"):
+            u = np.exp(log_c - gamma * self.log_lr + self.log_since)
+        grow = np.log1p(u)
+        left = np.exp(-beta * grow)  # (u + 1)^-beta
+        slope = self.drop * (beta * left * (u / (1.0 + u)))  # d_j dG/dlog C
+        return ((self.drop * -np.expm1(-beta * grow)).sum(axis=1), slope.sum(axis=1),
+                -(slope * self.log_lr).sum(axis=1), (self.drop * left * grow).sum(axis=1))
+
+    def log_loss(self, thetas: Array) -> Array:
+        out = np.empty((len(thetas), self.log_area.size))
+        with np.errstate(all="ignore"):  # overflowing starts score inf and are never polished
+            for i, theta in enumerate(thetas):
+                l0, a, alpha, b, c, beta, gamma = theta
+                loss = np.exp(l0) + np.exp(a - alpha * self.log_area) - np.exp(b) * self._reduction(c, beta, gamma)[0]
+                out[i] = np.where(loss > 0, np.log(np.abs(loss)), np.inf)
+        return out
+
+    def log_loss_jac(self, theta: Array) -> tuple[Array, Array]:
+        l0, a, alpha, b, c, beta, gamma = theta
+        with np.errstate(all="ignore"):
+            reduction, by_c, by_gamma, by_beta = self._reduction(c, beta, gamma)
+            power = np.exp(a - alpha * self.log_area)
+            scale = np.exp(b)
+            loss = np.exp(l0) + power - scale * reduction
+            jac = np.stack([np.full_like(loss, np.exp(l0)), power, -power * self.log_area, -scale * reduction,
+                            -scale * by_c, -scale * by_beta, -scale * by_gamma], axis=1)
+            return np.log(loss), jac / loss[:, None]
+
+    def profile_starts(self, log_loss: Array, alphas: Array, keep: int = 24) -> Array:
+        """Variable projection: for each alpha and (log C, beta, gamma) of `PROFILE_GRID`, the best
+        linear (L0, A, B) > 0 by weighted least squares on L (weights 1/L^2: relative errors, the
+        log residual to first order). Returns the `keep` best theta rows (keep, 7)."""
+        loss = np.exp(log_loss)
+        weight = loss**-2.0
+        grid = np.array(np.meshgrid(*self.PROFILE_GRID.values(), indexing="ij")).reshape(3, -1).T
+        with np.errstate(all="ignore"):
+            powers = np.exp(-alphas[:, None] * self.log_area)  # (nA, n)
+            reductions = np.array([-self._reduction(c, beta, gamma)[0] for c, beta, gamma in grid])  # (nG, n)
+        features = [np.ones((1, loss.size)), powers, reductions]
+        pairs = [(i, j) for i in range(3) for j in range(3)]
+        index_a, index_g = (x.ravel() for x in np.meshgrid(np.arange(alphas.size), np.arange(len(grid)), indexing="ij"))
+
+        def cross(i: int, j: int) -> Array:  # sum w f_i f_j for every (alpha, grid) pair
+            left, right = features[i] * weight, features[j]
+            table = left @ right.T  # (rows of i, rows of j)
+            rows = {0: np.zeros_like(index_a), 1: index_a, 2: index_g}
+            return table[rows[i], rows[j]]
+
+        gram = np.empty((index_a.size, 3, 3))
+        for i, j in pairs:
+            gram[:, i, j] = cross(i, j)
+        rhs = np.stack([((features[i] * weight) @ loss)[{0: np.zeros_like(index_a), 1: index_a, 2: index_g}[i]]
+                        for i in range(3)], axis=1)
+        gram += 1e-12 * gram[:, 0, 0, None, None] * np.eye(3)
+        with np.errstate(all="ignore"):
+            scales = np.linalg.solve(gram, rhs[..., None])[..., 0]
+        # A non-positive scale means that term is not needed: start it negligible, not at -inf.
+        floor = 1e-6 * loss.min()
+        scales = np.where(np.isfinite(scales) & (scales > floor), scales, floor)
+        # Weighted residual sum of squares of each start (a quadratic in its scales): only the best
+        # `keep` go on, since each costs the engine a rows x groups evaluation to rank again.
+        rss = (weight * loss**2).sum() - 2 * (scales * rhs).sum(axis=1) + np.einsum("gi,gij,gj->g", scales, gram, scales)
+        best = np.argsort(np.where(np.isfinite(rss), rss, np.inf))[:keep]
+        return np.column_stack([np.log(scales[:, 0]), np.log(scales[:, 1]), alphas[index_a], np.log(scales[:, 2]),
+                                grid[index_g, 0], grid[index_g, 1], grid[index_g, 2]])[best]
+
+
 def make_model(law: Law, inputs: Mapping[str, Array]) -> LawModel:
     """The model the engine optimises for `law`: the LSE form for Chinchilla, the projected
-    starts for Kaplan's joint form, else generic."""
+    starts for Kaplan's joint form, the hand-written gradient of the multi-power law, else generic."""
     if law.name == "chinchilla":
         return ChinchillaLseModel(law, inputs)
     if law.name == "kaplan_nd":
         return KaplanJointModel(law, inputs)
+    if law.name == "multi_power_curve":
+        return MultiPowerModel(law, inputs)
     return LawModel(law, inputs)

@@ -9,10 +9,13 @@ only code that optimises, and it reads the metadata here (starting grid, transfo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from scaling.schedules import Schedule
 
 Array = npt.NDArray[np.float64]
 
@@ -34,6 +37,18 @@ class Law:
     """Fitting metadata: coefficients the optimiser sees as logarithms (scales: E, A, B, N_c)."""
     init_grid: ClassVar[Mapping[str, tuple[float, ...]]] = {}
     """Fitting metadata: starting values per coefficient, in the optimiser's coordinates."""
+    curve: ClassVar[bool] = False
+    """True for a loss-curve law: its inputs are built from a run's schedule by `curve_inputs`."""
+    empty_group: ClassVar[Mapping[str, float]] = {}
+    """A curve law with (rows, groups) inputs: each one's value in a group that holds nothing (what
+    pads a curve with fewer groups when curves are stacked)."""
+
+    def curve_inputs(self, schedule: Schedule, steps: npt.ArrayLike) -> dict[str, Array]:
+        """A loss-curve law's per-row inputs after each of `steps` optimizer steps done (1-based
+        counts, each in [1, schedule.steps]) of `schedule`: arrays whose first axis is the rows,
+        what `predict(coefficients, **inputs)` reads. The one place a curve law's inputs are made,
+        for fitting (`scaling.fit.engine.fit_curves`) and predicting alike."""
+        raise TypeError(f"law {self.name!r} is not a loss-curve law")
 
     def predict(self, coefficients: Mapping[str, float], params: npt.ArrayLike | None = None,
                 tokens: npt.ArrayLike | None = None, flops: npt.ArrayLike | None = None) -> Array:
@@ -87,3 +102,15 @@ def positive_array(name: str, values: npt.ArrayLike) -> Array:
     if not np.all(np.isfinite(array) & (array > 0)):
         raise ValueError(f"{name} must be positive and finite")
     return array
+
+
+def done_steps(schedule: Schedule, steps: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """`steps` (optimizer steps done, one per logged row) as integers, ValueError unless each is in
+    [1, schedule.steps]."""
+    done = np.asarray(steps)
+    if done.ndim != 1 or not np.all(np.isfinite(done.astype(float))) or not np.all(done == np.round(done)):
+        raise ValueError("steps must be a 1-D array of whole optimizer step counts")
+    done = done.astype(np.int64)
+    if done.size and (done.min() < 1 or done.max() > schedule.steps):
+        raise ValueError(f"steps must be from 1 to the schedule's {schedule.steps}, got {done.min()} to {done.max()}")
+    return done

@@ -21,7 +21,8 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
-from scaling.laws.base import Array, Law
+from scaling.laws.base import Array, Law, done_steps
+from scaling.schedules import Schedule
 
 MOMENTUM_DECAY = 0.999
 """lambda in Eq. 3 (Tissue et al. 2024, Sec. 3: 0.999 fits their runs; 0.99-0.9999 change little)."""
@@ -33,6 +34,7 @@ class MomentumLaw(Law):
     name = "momentum_curve"
     param_names = ("L0", "A", "alpha", "C")
     inputs = CURVE_INPUTS
+    curve = True
     reference = "Tissue et al. 2024, arXiv:2408.11029, Eq. 1 and Eq. 3 (lambda = 0.999)"
     log_coefficients = ("L0", "A", "C")
     # Starts in the optimiser's coordinates (log L0, log A, alpha, log C): losses of nats/token
@@ -50,6 +52,12 @@ class MomentumLaw(Law):
         S1 = np.asarray(lr_area)
         S2 = np.asarray(lr_annealing)
         return c["L0"] + c["A"] * S1 ** (-c["alpha"]) - c["C"] * S2
+
+    def curve_inputs(self, schedule: Schedule, steps: npt.ArrayLike) -> dict[str, Array]:
+        """S1 and S2 (`annealing_areas`, O(T) for the whole schedule) after each of `steps` done."""
+        done = done_steps(schedule, steps)
+        area, annealing = annealing_areas(schedule.lr_at(np.arange(schedule.steps)), schedule.warmup_steps)
+        return {"lr_area": area[done - 1], "lr_annealing": annealing[done - 1]}
 
 
 MOMENTUM_CURVE = MomentumLaw()
