@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,14 +15,25 @@ from scaling.cli._app import Format, app, examples, finite_range, positive_finit
 from scaling.cli.render import Output, Table, show
 
 
+class CurveLaw(str, Enum):
+    """The loss-curve laws `scaling fit-curve --law` fits (docs/curves.md says which to use when)."""
+
+    momentum_curve = "momentum_curve"
+    multi_power_curve = "multi_power_curve"
+
+
 @app.command("fit-curve", epilog=examples(
     "scaling fit-curve runs/cpu-isoflop/008229a5f667 --out curve-fit.json",
     "scaling fit-curve runs/my-wsd-sweep --bootstrap 200 --format json",
+    "scaling fit-curve runs/my-wsd-sweep --law multi_power_curve --out mpl-fit.json",
 ))
 def fit_curve_command(
     runs: Annotated[list[Path], typer.Argument(metavar="RUN_OR_SWEEP_DIR", help="Run directories, or sweep directories (their runs), of one "
                                                     "model on one data set.")],
     out: Annotated[Path | None, typer.Option(help="Write the FitResult JSON here (for `scaling predict-curve`).")] = None,
+    law: Annotated[CurveLaw, typer.Option(help="momentum_curve (Tissue et al. 2024, 4 coefficients) or "
+                                               "multi_power_curve (Luo et al. 2025, 7; needs curves with an "
+                                               "LR decay).")] = CurveLaw.momentum_curve,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of whole curves (0: none; an interval needs "
                                                 "two curves or more).", callback=resamples)] = 0,
     level: Annotated[float, typer.Option(help="Interval level, in [0.5, 0.999].",
@@ -29,13 +41,14 @@ def fit_curve_command(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.", min=0, max=2**32 - 1)] = 0,
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
-    """Fit Tissue et al. 2024's loss-curve law to runs' logged train curves, whatever their schedules."""
+    """Fit a loss-curve law (Tissue et al. 2024's, or Luo et al. 2025's multi-power law) to runs'
+    logged train curves, whatever their schedules."""
     # lazy: start-up speed (scipy and pandas load only when fitting)
     from scaling.fit.curves import fit_run_curves
 
     if out is not None:  # before fitting
         check_target(out, argument="out", suffixes=(".json",))
-    fit = fit_run_curves(list(runs), bootstrap=bootstrap, level=level, seed=seed)
+    fit = fit_run_curves(list(runs), law=law.value, bootstrap=bootstrap, level=level, seed=seed)
     if out is not None:
         write_atomic(out, fit.to_json().encode())
     show(render_curve_fit(fit, out), format)
@@ -62,7 +75,8 @@ def render_curve_fit(fit: Any, out: Path | None) -> Output:
     "scaling predict-curve curve-fit.json --run runs/train/0123456789ab --format json",
 ))
 def predict_curve_command(
-    fit: Annotated[Path, typer.Argument(help="A loss-curve fit .json (law momentum_curve; scaling.fit.engine.fit_curves).")],
+    fit: Annotated[Path, typer.Argument(help="A loss-curve fit .json (momentum_curve or multi_power_curve; "
+                                                   "`scaling fit-curve --out`).")],
     schedule: Annotated[str | None, typer.Option(help="Planned schedule: cosine, wsd, stepped or constant, with shape "
                                                       "fields after a colon (docs/curves.md).")] = None,
     steps: Annotated[int | None, typer.Option(help="Optimizer steps of the planned run (with --run: instead of "
@@ -77,7 +91,8 @@ def predict_curve_command(
                                                 callback=finite_range(0.5, 0.999))] = None,
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
-    """A curve law's loss along a schedule, or a run's estimated final loss and its drift from the law."""
+    """A curve law's loss along a schedule, or a run's estimated final loss, its drift from the law and
+    the law's errors on it (final loss, mean over the logged rows)."""
     # lazy: start-up speed (scipy and pandas load only when predicting)
     from scaling.fit.curves import predict_curve
     from scaling.fit.result import FitResult
@@ -102,6 +117,12 @@ def render_curve(prediction: Any) -> Output:
     if prediction.run is not None and prediction.drift is not None:
         notes.append(f"run {prediction.run}: step {prediction.observed_steps}, loss {prediction.observed_loss:.4g}, "
                      f"drift {100 * prediction.drift:+.2f}% from the law")
+        notes.append(f"held out: final {prediction.final_split} loss at step {prediction.final_step} "
+                     f"{prediction.final_observed:.4g}, law {prediction.final_predicted:.4g} "
+                     f"({100 * prediction.final_error:+.2f}%)")
+        if prediction.mean_relative_error is not None:
+            notes.append(f"held out: mean relative error {100 * prediction.mean_relative_error:.2f}% over "
+                         f"{prediction.error_rows} logged train rows after warmup")
     records = [{"step": p.step, "loss": p.loss, "low": (p.interval or [None, None])[0],
                 "high": (p.interval or [None, None])[1], "level": prediction.level} for p in prediction.points]
     return Output([table], notes=[*notes, *prediction.notes], records=records, document=prediction.to_document())

@@ -1,10 +1,12 @@
-"""Loss curves from a fitted curve law (scaling.laws.momentum): the rows a run directory gives
-`fit_curves`, and `predict_curve`, the loss along a planned schedule or along a run's own
-schedule, with the law's interval from the fit's bootstrap draws and, for a run, how far its
-logged curve has drifted from the law.
+"""Loss curves from a fitted curve law (scaling.laws.momentum, scaling.laws.multipower): the rows
+a run directory gives `fit_curves`, and `predict_curve`, the loss along a planned schedule or
+along a run's own schedule, with the law's interval from the fit's bootstrap draws and, for a
+run, how far its logged curve has drifted from the law and the law's held-out errors on it.
+Whatever the law, its inputs come from a schedule and logged steps (`Law.curve_inputs`).
 
 References:
-    Tissue et al. 2024, arXiv:2408.11029 (the law, fitted on curves of one model);
+    Tissue et al. 2024, arXiv:2408.11029; Luo et al. 2025, arXiv:2503.12811 (the laws, fitted on
+    curves of one model);
     Efron & Tibshirani 1993, Ch. 13 (percentile interval over the draws).
 """
 
@@ -21,8 +23,7 @@ import pandas as pd
 from scaling.config import TrainConfig, count_steps
 from scaling.flops import count_params
 from scaling.document import Document
-from scaling.laws.base import Array
-from scaling.laws.momentum import CURVE_INPUTS, annealing_areas
+from scaling.laws.base import Array, Law
 from scaling.laws.registry import get_law
 from scaling.fit.engine import fit_curves
 from scaling.fit.result import FitResult
@@ -56,7 +57,9 @@ class CurvePoint:
 class CurvePrediction(Document):
     """A curve law's loss along one schedule and, for a run, its logged curve against the law."""
 
-    SCHEMA: ClassVar[str] = "scaling.CurvePrediction/1"
+    SCHEMA: ClassVar[str] = "scaling.CurvePrediction/2"
+    OLD_SCHEMAS: ClassVar[tuple[str, ...]] = ("scaling.CurvePrediction/1",)
+    """/1 lacks the held-out fields (final_step ... error_rows); they read back as None."""
 
     fit: str
     """The fit's label (law and data digest)."""
@@ -80,6 +83,21 @@ class CurvePrediction(Document):
     """Mean of logged / law - 1 over the last quarter of the run's logged rows."""
     drifting: bool = False
     """|drift| > DRIFT_TOLERANCE."""
+    final_step: int | None = None
+    """The run's observed final row: its last `val` row's step if it logged any, else its last train row's."""
+    final_split: str | None = None
+    """"val" or "train": which row `final_step` is."""
+    final_observed: float | None = None
+    """That row's loss (nats/token)."""
+    final_predicted: float | None = None
+    """The law's loss at `final_step` (the law is fitted to train loss: against a val row the
+    error includes the run's generalisation gap)."""
+    final_error: float | None = None
+    """final_predicted / final_observed - 1."""
+    mean_relative_error: float | None = None
+    """Mean of |law / logged - 1| over the run's logged train rows after warmup."""
+    error_rows: int | None = None
+    """How many rows `mean_relative_error` averages."""
     notes: list[str]
 
 
@@ -108,15 +126,14 @@ def _run_train_config(run_dir: Path, steps: int | None = None) -> tuple[str, Sch
 
 
 def curve_rows(run_dir: Path, split: str = "train") -> pd.DataFrame:
-    """A run's logged curve as rows `fit_curves` reads: run_id, step, loss and the schedule's
-    areas after each logged step (ValueError naming the run directory when it has none)."""
+    """A run's logged curve as rows `fit_curves` reads: run_id, step, loss and the run's schedule
+    (the same `Schedule` on every row), whatever the law (ValueError naming the run directory
+    when it has no config)."""
     run_id, schedule = run_schedule_of(Path(run_dir))
     table = read_curve(Path(run_dir), columns=("run_id", "step", "split", "loss")).to_pandas()
     table = table[(table["split"] == split) & (table["step"] >= 1) & (table["step"] <= schedule.steps)]
-    steps = table["step"].to_numpy(int)
-    area, annealing = _areas(schedule, steps)
-    return pd.DataFrame({"run_id": run_id, "step": steps, "loss": table["loss"].to_numpy(float),
-                         "lr_area": area, "lr_annealing": annealing})
+    return pd.DataFrame({"run_id": run_id, "step": table["step"].to_numpy(int),
+                         "loss": table["loss"].to_numpy(float), "schedule": schedule})
 
 
 MAX_CURVE_RUNS = 1000
@@ -176,9 +193,9 @@ def predict_curve(fit: FitResult, *, schedule: str | None = None, steps: int | N
     the schedule of the run in `run_dir` (its planned steps unless `steps`), with the run's
     logged curve compared against it. ValueError, one line, on bad input."""
     law = get_law(fit.law)
-    if tuple(law.inputs) != CURVE_INPUTS:
+    if not law.curve:
         raise ValueError(f"{fit.label} ({fit.law}) is not a loss-curve law; predict-curve needs a "
-                         "momentum_curve fit")
+                         "momentum_curve or multi_power_curve fit")
     if not isinstance(points, int) or not 1 <= points <= MAX_POINTS:
         raise ValueError(f"points must be an integer from 1 to {MAX_POINTS}, got {points!r}")
     level = level or fit.level
@@ -202,50 +219,62 @@ def predict_curve(fit: FitResult, *, schedule: str | None = None, steps: int | N
                        [float(interval[0][i]), float(interval[1][i])]) for i, (s, v) in enumerate(zip(marks, loss))]
     observed: dict[str, Any] = {}
     if run_dir is not None:
-        observed = _compare(fit, Path(run_dir), planned, notes)
+        observed = _compare(fit, Path(run_dir), notes)
     return CurvePrediction(fit=fit.label, schedule=planned.to_text(), steps=planned.steps, peak_lr=planned.peak_lr,
                            warmup_steps=planned.warmup_steps, level=level, points=rows, final_loss=rows[-1].loss,
                            final_interval=rows[-1].interval, run=None if run_dir is None else str(run_dir),
                            notes=notes, **observed)
 
 
-def _areas(schedule: Schedule, steps: Array) -> tuple[Array, Array]:
-    area, annealing = annealing_areas(schedule.lr_at(np.arange(schedule.steps)), schedule.warmup_steps)
-    return area[steps - 1], annealing[steps - 1]
-
-
 def _law_curve(fit: FitResult, schedule: Schedule, steps: Array,
                level: float) -> tuple[Array, tuple[Array, Array] | None]:
     """The law's loss at `steps` and its percentile interval over the fit's draws (None without)."""
     law = get_law(fit.law)
-    area, annealing = _areas(schedule, steps)
-    loss = law.predict(fit.coefficients, lr_area=area, lr_annealing=annealing)  # type: ignore[call-arg]
+    inputs = law.curve_inputs(schedule, steps)
+    loss = law.predict(fit.coefficients, **inputs)  # type: ignore[call-arg]
     if not fit.samples:
         return loss, None
     draws = {name: np.asarray(fit.samples[name], dtype=float)[:, None] for name in law.param_names}
-    curves = law.predict(draws, lr_area=area, lr_annealing=annealing)  # type: ignore[call-arg]
+    curves = law.predict(draws, **inputs)  # type: ignore[call-arg]
     tail = 100 * (1 - level) / 2
     return loss, (np.percentile(curves, tail, axis=0), np.percentile(curves, 100 - tail, axis=0))
 
 
-def _compare(fit: FitResult, run_dir: Path, schedule: Schedule, notes: list[str]) -> dict[str, Any]:
-    """The run's logged curve against the law: last logged step and loss, drift, a flag."""
+def _law_at(law: Law, fit: FitResult, rows: pd.DataFrame) -> Array:
+    """The law's loss at the logged rows of one run (their `schedule` and `step`)."""
+    schedule = rows["schedule"].iloc[0]
+    return law.predict(fit.coefficients, **law.curve_inputs(schedule, rows["step"].to_numpy()))  # type: ignore[call-arg]
+
+
+def _compare(fit: FitResult, run_dir: Path, notes: list[str]) -> dict[str, Any]:
+    """The run's logged curve (under its own schedule) against the law: last logged step and
+    loss, drift and its flag, the final loss observed against the law's, and the law's mean
+    relative error over the train rows after warmup."""
     rows = curve_rows(run_dir)
-    rows = rows[rows["step"] <= schedule.steps]
     if rows.empty:
         notes.append(f"{run_dir}: no logged train rows yet: nothing to compare with the law")
         return {}
-    tail = rows.iloc[-max(1, len(rows) // 4):]
     law = get_law(fit.law)
-    expected = law.predict(fit.coefficients, lr_area=tail["lr_area"].to_numpy(),  # type: ignore[call-arg]
-                           lr_annealing=tail["lr_annealing"].to_numpy())
-    drift = float(np.mean(tail["loss"].to_numpy() / expected - 1))
+    expected = _law_at(law, fit, rows)
+    tail = slice(len(rows) - max(1, len(rows) // 4), None)
+    drift = float(np.mean(rows["loss"].to_numpy()[tail] / expected[tail] - 1))
     drifting = abs(drift) > DRIFT_TOLERANCE
     if drifting:
-        notes.append(f"drifting: the run's last {len(tail)} logged losses sit {100 * drift:+.1f}% from the law "
+        notes.append(f"drifting: the run's last {len(rows) - tail.start} logged losses sit {100 * drift:+.1f}% from the law "
                      f"(tolerance {100 * DRIFT_TOLERANCE:g}%): the estimated final loss is not reliable for this run")
+    validation = curve_rows(run_dir, "val")
+    final = validation.iloc[-1:] if not validation.empty else rows.iloc[-1:]
+    final_predicted = float(_law_at(law, fit, final)[0])
+    final_observed = float(final["loss"].iloc[0])
+    after = (rows["step"] > rows["schedule"].iloc[0].warmup_steps).to_numpy()
+    errors = np.abs(expected[after] / rows["loss"].to_numpy()[after] - 1)
+    if not after.any():
+        notes.append(f"{run_dir}: no logged train rows after warmup: no mean relative error")
     return {"observed_steps": int(rows["step"].iloc[-1]), "observed_loss": float(rows["loss"].iloc[-1]),
-            "drift": drift, "drifting": drifting}
+            "drift": drift, "drifting": drifting, "final_step": int(final["step"].iloc[0]),
+            "final_split": "val" if not validation.empty else "train", "final_observed": final_observed,
+            "final_predicted": final_predicted, "final_error": final_predicted / final_observed - 1,
+            "mean_relative_error": float(errors.mean()) if errors.size else None, "error_rows": int(errors.size)}
 
 
 def run_facts(run_dir: Path) -> dict[str, Any]:

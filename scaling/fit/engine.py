@@ -302,7 +302,7 @@ def preconditioner(problem: Problem, model: LawModel, free: Array) -> Array:
         if not np.all(np.isfinite(gram)):
             return np.eye(free.size)
         values, vectors = np.linalg.eigh(gram)
-    values = np.maximum(values, 1e-10 * max(values.max(), 1e-300))
+    values = np.maximum(values, model.whiten_floor * max(values.max(), 1e-300))
     return vectors / np.sqrt(values)
 
 

@@ -40,6 +40,10 @@ def huber(residuals: Array, delta: float) -> tuple[Array, Array]:
 class LawModel:
     """log L(theta) for a law through its `predict`, with complex-step exact derivatives."""
 
+    whiten_floor = 1e-10
+    """The polish whitens J^T J (engine.preconditioner) with its eigenvalues floored at this share
+    of the largest: a direction the start leaves flat moves at most 1/sqrt(floor) times faster."""
+
     def __init__(self, law: Law, inputs: Mapping[str, Array]):
         self.law = law
         self.inputs = dict(inputs)
@@ -206,6 +210,12 @@ class MultiPowerModel(LawModel):
     Screening evaluates one start at a time: it holds no (starts, rows, groups) array.
     """
 
+    whiten_floor = 1e-4
+    """A start whose C x is small (G linear in it) leaves B, C and beta almost one direction;
+    whitened at the default floor, a first step there jumps B and C by e^20 and the line search
+    never returns."""
+    LOSS_FLOOR = 1e-6
+    """nats/token: below it a predicted loss is non-physical (see `log_loss_jac`)."""
     PROFILE_GRID = {"C": np.arange(-6.0, 6.1, 1.5), "beta": np.array([0.25, 0.5, 1.0, 2.0]),
                     "gamma": np.array([0.0, 0.3, 0.6, 0.9])}
     """(log C, beta, gamma) points of the variable-projection starts; alpha runs over `exponents`."""
@@ -237,6 +247,15 @@ class MultiPowerModel(LawModel):
                 out[i] = np.where(loss > 0, np.log(np.abs(loss)), np.inf)
         return out
 
+    def huber_value_grad(self, theta: Array, log_loss: Array, delta: float) -> tuple[float, Array]:
+        # A step that makes some predicted loss non-positive (B too large) or overflows scores +inf,
+        # so that L-BFGS-B's line search backs off; NaN would end the search where it stands.
+        with np.errstate(invalid="ignore"):
+            value, grad = super().huber_value_grad(theta, log_loss, delta)
+        if not (np.isfinite(value) and np.all(np.isfinite(grad))):
+            return np.inf, np.zeros_like(theta)
+        return value, grad
+
     def log_loss_jac(self, theta: Array) -> tuple[Array, Array]:
         l0, a, alpha, b, c, beta, gamma = theta
         with np.errstate(all="ignore"):
@@ -246,7 +265,11 @@ class MultiPowerModel(LawModel):
             loss = np.exp(l0) + power - scale * reduction
             jac = np.stack([np.full_like(loss, np.exp(l0)), power, -power * self.log_area, -scale * reduction,
                             -scale * by_c, -scale * by_beta, -scale * by_gamma], axis=1)
-            return np.log(loss), jac / loss[:, None]
+            # Below LOSS_FLOOR (a step with B too large), log L continues as its tangent there: finite
+            # and steep, so the line search backs off instead of meeting a NaN.
+            kept = np.maximum(loss, self.LOSS_FLOOR)
+            log_loss = np.log(kept) + (loss - kept) / self.LOSS_FLOOR
+            return log_loss, jac / kept[:, None]
 
     def profile_starts(self, log_loss: Array, alphas: Array, keep: int = 24) -> Array:
         """Variable projection: for each alpha and (log C, beta, gamma) of `PROFILE_GRID`, the best

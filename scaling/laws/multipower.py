@@ -15,8 +15,8 @@ the drop-weighted area and log LR), and each logged row sees its drops in at mos
 distance grows by `GROUP_RATIO` (1.15), each group one term at its drop-weighted mean area and
 geometric-mean LR. Rows x groups memory and work: 3 arrays of 8 x 128 bytes per row at most
 (a 2,000-step curve needs 51 groups). The grouped sum differs from the exact one by the curvature of
-G over a group (its area varies by 15% at most beyond the exact steps): on 2,000-step cosine and
-WSD curves, 1e-3 of LD at most and 1e-4 of the loss (`tests/laws/test_multipower.py` checks it
+G over a group (its area varies by 15% at most beyond the exact steps): on 1,500-2,000-step cosine and
+WSD curves, 2e-3 of the largest LD at most and 1e-4 of the loss (`tests/laws/test_multipower.py` checks it
 against the O(T^2) sum).
 
 References:

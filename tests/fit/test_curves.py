@@ -1,5 +1,6 @@
-"""Loss curves from a fitted curve law: a planned schedule's curve, a run directory's estimated
-final loss, the drift flag, and `scaling predict-curve` (table, json, csv; one-line refusals)."""
+"""Loss curves from a fitted curve law (momentum or multi-power): a planned schedule's curve, a run
+directory's estimated final loss, the drift flag, the held-out errors on a finished or running
+run, and `scaling fit-curve` / `scaling predict-curve` (table, json, csv; one-line refusals)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from scaling.cli import app
-from scaling.fit.curves import DRIFT_TOLERANCE, CurvePrediction, curve_rows, predict_curve
+from scaling.fit.curves import DRIFT_TOLERANCE, CurvePrediction, curve_rows, fit_run_curves, predict_curve
 from scaling.fit.engine import fit_curves
 from scaling.fit.result import FitResult
-from curve_world import SCHEDULES, synthetic_curve
+from curve_world import RUN_TRUTH, SCHEDULES, synthetic_curve, synthetic_run
 
 TRUTH = {"L0": 2.0, "A": 0.8, "alpha": 0.45, "C": 0.3}
 RUN = sorted((Path(__file__).parents[2] / "runs" / "cpu-isoflop").glob("*/curve.parquet"))[0].parent
@@ -47,7 +48,7 @@ def test_a_planned_schedule_follows_the_law(fit: FitResult) -> None:
 
 def test_a_run_directory_gets_its_final_loss_and_a_drift_flag() -> None:
     rows = curve_rows(RUN)
-    assert rows.step.is_monotonic_increasing and (rows.lr_area > 0).all() and len(rows) > 100
+    assert rows.step.is_monotonic_increasing and len(rows) > 100 and rows.schedule.nunique() == 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a single curve: no bootstrap asked
         own = fit_curves("momentum_curve", rows)
@@ -68,7 +69,10 @@ def test_the_command_renders_table_json_and_csv(fit: FitResult, tmp_path: Path) 
     table = runner.invoke(app, args)
     assert table.exit_code == 0 and "final loss" in table.output and "2000" in table.output
     document = json.loads(runner.invoke(app, [*args, "--format", "json"]).output)
-    assert document["schema"] == "scaling.CurvePrediction/1" and len(document["points"]) == 4
+    assert document["schema"] == "scaling.CurvePrediction/2" and len(document["points"]) == 4
+    old = {k: v for k, v in document.items() if not k.startswith(("final_step", "final_split", "final_observed",
+                                                                  "final_predicted", "final_error", "mean_relative", "error_rows"))}
+    assert CurvePrediction.from_json(json.dumps({**old, "schema": "scaling.CurvePrediction/1"})).final_error is None
     csv = runner.invoke(app, [*args, "--format", "csv"]).output.splitlines()
     assert csv[0] == "step,loss,low,high,level" and len(csv) == 5
     run = runner.invoke(app, ["predict-curve", str(path), "--run", str(RUN), "--format", "json"])
@@ -160,3 +164,71 @@ def test_fit_curve_refuses_in_one_line(tmp_path: Path, case: str, message: str) 
 def test_fit_curve_checks_out_before_fitting(tmp_path: Path) -> None:
     result = runner.invoke(app, ["fit-curve", str(RUN), "--out", str(tmp_path / "fit.txt")])
     assert result.exit_code == 2 and "--out must end in .json" in result.output
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthetic runs of one multi-power law: constant and WSD runs (finished), a cosine run
+    (finished, val rows 1% above the law), a cosine run stopped at step 600 and a WSD run with no
+    val rows."""
+    root = tmp_path_factory.mktemp("study")
+    synthetic_run(root / "fitted" / "constant", "constant", RUN_TRUTH)
+    synthetic_run(root / "fitted" / "wsd", "wsd", RUN_TRUTH)
+    synthetic_run(root / "fitted" / "wsd-sqrt", "wsd:cooldown_shape=1-sqrt,cooldown_fraction=0.3", RUN_TRUTH)
+    synthetic_run(root / "cosine", "cosine", RUN_TRUTH, val_gap=0.01)
+    synthetic_run(root / "running", "cosine", RUN_TRUTH, stop=600)
+    synthetic_run(root / "no-val", "wsd:cooldown_fraction=0.1", RUN_TRUTH, val_steps=())
+    return root
+
+
+@pytest.fixture(scope="module")
+def multi_power_fit(study: Path) -> FitResult:
+    return fit_run_curves([study / "fitted"], law="multi_power_curve")
+
+
+def test_a_multi_power_fit_of_run_directories_gets_the_law_back(multi_power_fit: FitResult) -> None:
+    assert multi_power_fit.law == "multi_power_curve" and multi_power_fit.converged
+    assert multi_power_fit.options["curves"] == 3
+    assert multi_power_fit.coefficients == pytest.approx(RUN_TRUTH, rel=1e-3)
+
+
+def test_held_out_errors_of_a_finished_run_use_its_last_val_row(multi_power_fit: FitResult, study: Path) -> None:
+    prediction = predict_curve(multi_power_fit, run_dir=study / "cosine")
+    assert (prediction.final_split, prediction.final_step) == ("val", 1031)
+    assert prediction.final_observed == pytest.approx(1.01 * prediction.final_predicted, rel=1e-6)
+    assert prediction.final_error == pytest.approx(1 / 1.01 - 1, rel=1e-3)  # the val gap, nothing else
+    assert prediction.mean_relative_error < 1e-5 and prediction.error_rows == (1031 - 176) // 2
+    assert prediction.final_predicted == pytest.approx(prediction.final_loss, rel=1e-12)  # finished: same step
+    assert CurvePrediction.from_json(prediction.to_json()) == prediction
+
+
+def test_held_out_errors_of_a_running_run_stop_where_it_stands(multi_power_fit: FitResult, study: Path) -> None:
+    prediction = predict_curve(multi_power_fit, run_dir=study / "running")
+    assert (prediction.final_split, prediction.final_step, prediction.observed_steps) == ("val", 516, 600)
+    assert abs(prediction.final_error) < 1e-5 and prediction.mean_relative_error < 1e-5
+    assert prediction.steps == 1031 and prediction.final_loss < prediction.observed_loss  # the rest of the cosine
+    without_val = predict_curve(multi_power_fit, run_dir=study / "no-val")
+    assert (without_val.final_split, without_val.final_step) == ("train", 1030)
+
+
+def test_a_wrong_law_shows_in_the_held_out_errors(multi_power_fit: FitResult, study: Path) -> None:
+    shifted = replace(multi_power_fit, coefficients={**multi_power_fit.coefficients, "L0": 2.02})
+    prediction = predict_curve(shifted, run_dir=study / "running")
+    assert prediction.final_error > 0.005 and prediction.mean_relative_error > 0.005
+
+
+def test_fit_curve_and_predict_curve_take_either_law(study: Path, tmp_path: Path) -> None:
+    for law in ("multi_power_curve", "momentum_curve"):
+        out = tmp_path / f"{law}.json"
+        fitted = runner.invoke(app, ["fit-curve", str(study / "fitted"), "--law", law, "--out", str(out)])
+        assert fitted.exit_code == 0, fitted.output
+        assert f"{law} fitted to" in fitted.output and FitResult.read(out).law == law
+        table = runner.invoke(app, ["predict-curve", str(out), "--run", str(study / "cosine"), "--points", "3"])
+        assert table.exit_code == 0, table.output
+        assert "held out: final val loss at step 1031" in table.output and "mean relative error" in table.output
+        document = json.loads(runner.invoke(app, ["predict-curve", str(out), "--run", str(study / "cosine"),
+                                                  "--format", "json"]).output)
+        assert document["final_split"] == "val" and document["error_rows"] == 427
+        assert document["mean_relative_error"] < (1e-5 if law == "multi_power_curve" else 0.05)
+    refused = runner.invoke(app, ["fit-curve", str(study / "fitted"), "--law", "chinchilla"])
+    assert refused.exit_code == 2 and "--law" in refused.output

@@ -15,7 +15,7 @@ from scaling.fit.result import FitResult, FitWarning
 from scaling.laws.momentum import MOMENTUM_CURVE, annealing_areas
 from scaling.schedules import parse_schedule
 
-from curve_world import SCHEDULES, synthetic_curve
+from curve_world import SCHEDULES, schedule_of, synthetic_curve
 
 def areas_by_definition(lr: list[float], warmup: int, decay: float) -> tuple[list[float], list[float]]:
     """Eq. 3 of Tissue et al. 2024 step by step: S1 += eta_i; m_i = lambda m_{i-1} + (eta_{i-1} - eta_i)
@@ -52,7 +52,8 @@ def test_the_engine_recovers_the_law_from_cosine_and_wsd_curves(truth: dict[str,
     assert fit.converged and fit.options["curves"] == len(texts)
     assert fit.coefficients == pytest.approx(truth, rel=1e-4)
     held_out = synthetic_curve("held-out", "wsd:cooldown_fraction=0.1", truth)  # a schedule never fitted
-    predicted = MOMENTUM_CURVE.predict(fit.coefficients, lr_area=held_out.lr_area, lr_annealing=held_out.lr_annealing)
+    inputs = MOMENTUM_CURVE.curve_inputs(schedule_of("wsd:cooldown_fraction=0.1"), held_out.step)
+    predicted = MOMENTUM_CURVE.predict(fit.coefficients, **inputs)
     assert predicted == pytest.approx(held_out.loss, rel=1e-6)
 
 
@@ -77,16 +78,26 @@ def test_the_bootstrap_resamples_whole_curves() -> None:
 
 
 @pytest.mark.parametrize("edit,message", [
-    (lambda c: c.drop(columns="lr_annealing"), "curves lack column(s) lr_annealing"),
+    (lambda c: c.drop(columns="schedule"), "curves lack column(s) schedule"),
     (lambda c: c.assign(loss=np.where(c.step == 100, np.nan, c.loss)), "curves column 'loss' must hold finite"),
     (lambda c: c.assign(loss=-c.loss), "curves column 'loss' must hold finite numbers > 0"),
-    (lambda c: c.assign(lr_area="x"), "curves column 'lr_area' must hold finite numbers"),
+    (lambda c: c.assign(step="x"), "curves column 'step' must hold finite numbers"),
+    (lambda c: c.assign(step=c.step * 2), "curves of run 'run0': steps must be from 1 to the schedule's 2000"),
+    (lambda c: c.assign(schedule=[schedule_of("cosine"), schedule_of("constant")] * (len(c) // 2)),
+     "curves column 'schedule' must hold one Schedule per run; run 'run0' has 2"),
 ])
 def test_bad_curve_tables_are_refused_in_one_line(edit, message: str) -> None:  # type: ignore[no-untyped-def]
     curves = synthetic_curve("run0", "cosine", {"L0": 2.0, "A": 0.8, "alpha": 0.45, "C": 0.3})
     with pytest.raises(ValueError) as caught:
         fit_curves("momentum_curve", edit(curves))
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_curve_inputs_are_the_areas_at_the_logged_steps() -> None:
+    schedule = schedule_of("wsd:cooldown_fraction=0.2")
+    area, annealing = annealing_areas(schedule.lr_at(np.arange(schedule.steps)), schedule.warmup_steps)
+    inputs = MOMENTUM_CURVE.curve_inputs(schedule, [1, 10, 2000])
+    assert inputs["lr_area"] == pytest.approx(area[[0, 9, 1999]]) and inputs["lr_annealing"] == pytest.approx(annealing[[0, 9, 1999]])
 
 
 def test_the_curve_law_is_not_a_params_tokens_law() -> None:
