@@ -53,7 +53,7 @@ def group_edges(steps: int) -> Array:
     curve of `steps` steps: 0, 1, ..., EXACT_DROPS, then growing by GROUP_RATIO, at most MAX_GROUPS."""
     edges = list(range(min(EXACT_DROPS, steps) + 1))
     while edges[-1] < steps and len(edges) < MAX_GROUPS:
-        edges.append(max(edges[-1] + 1, int(round(edges[-1] * GROUP_RATIO))))
+        edges.append(max(edges[-1] + 1, round(edges[-1] * GROUP_RATIO)))
     return np.array(edges[:-1], dtype=np.int64)  # the last group reaches back to the first step
 
 
