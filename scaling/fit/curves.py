@@ -40,6 +40,8 @@ than this relative gap from the law's curve (1%: the mean relative error docs/cu
 a curve law's prediction of a held-out run)."""
 MAX_POINTS = 1000
 """Most points a predicted curve lists."""
+DRAW_BLOCK_ELEMENTS = 1 << 22
+"""Draws x input values a predicted curve's interval evaluates at once (32 MB per float array)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -235,7 +237,11 @@ def _law_curve(fit: FitResult, schedule: Schedule, steps: Array,
     if not fit.samples:
         return loss, None
     draws = {name: np.asarray(fit.samples[name], dtype=float)[:, None] for name in law.param_names}
-    curves = law.predict(draws, **inputs)  # type: ignore[call-arg]
+    # Blocks of draws: a law with (rows, groups) inputs holds draws x rows x groups while predicting.
+    size = max(1, DRAW_BLOCK_ELEMENTS // max(1, sum(v.size for v in inputs.values())))
+    count = len(draws[law.param_names[0]])
+    curves = np.concatenate([law.predict({k: v[i:i + size] for k, v in draws.items()}, **inputs)  # type: ignore[call-arg]
+                             for i in range(0, count, size)])
     tail = 100 * (1 - level) / 2
     return loss, (np.percentile(curves, tail, axis=0), np.percentile(curves, 100 - tail, axis=0))
 

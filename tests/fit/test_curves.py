@@ -232,3 +232,20 @@ def test_fit_curve_and_predict_curve_take_either_law(study: Path, tmp_path: Path
         assert document["mean_relative_error"] < (1e-5 if law == "multi_power_curve" else 0.05)
     refused = runner.invoke(app, ["fit-curve", str(study / "fitted"), "--law", "chinchilla"])
     assert refused.exit_code == 2 and "--law" in refused.output
+
+
+def test_a_multi_power_fit_with_draws_gives_intervals_along_a_planned_schedule(study: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    fit = fit_run_curves([study / "fitted", study / "cosine"], law="multi_power_curve", bootstrap=4, seed=1)
+    assert fit.samples and fit.options["curves"] == 4
+    prediction = predict_curve(fit, schedule="wsd:cooldown_fraction=0.1", steps=1031, peak_lr=0.0125,
+                               warmup_steps=176, points=5)
+    for point in prediction.points:  # noise-free runs: every draw is the law, to rounding
+        assert point.interval is not None and point.interval[0] - 1e-9 <= point.loss <= point.interval[1] + 1e-9
+        assert point.interval[1] - point.interval[0] < 1e-6
+    monkeypatch.setattr("scaling.fit.curves.DRAW_BLOCK_ELEMENTS", 1)  # one draw at a time: same interval
+    blocked = predict_curve(fit, schedule="wsd:cooldown_fraction=0.1", steps=1031, peak_lr=0.0125,
+                            warmup_steps=176, points=5)
+    assert blocked == prediction
+    truth = synthetic_run(study / "planned", "wsd:cooldown_fraction=0.1", RUN_TRUTH)
+    assert predict_curve(fit, run_dir=truth).final_predicted == pytest.approx(prediction.final_loss, rel=1e-9)
