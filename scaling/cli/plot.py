@@ -24,6 +24,7 @@ class Kind(str, Enum):
     curves = "curves"
     allocations = "allocations"
     residuals = "residuals"
+    branches = "branches"
 
 
 def _flops_range(value: str | None) -> tuple[float, float] | None:
@@ -43,12 +44,12 @@ def _flops_range(value: str | None) -> tuple[float, float] | None:
     "scaling plot contours chinchilla --out contours.svg",
 ))
 def plot_command(
-    kind: Annotated[Kind, typer.Argument(help="isoflop, frontier, contours, curves, allocations or residuals.")],
+    kind: Annotated[Kind, typer.Argument(help="isoflop, frontier, contours, curves, allocations, residuals or branches.")],
     data: Annotated[str, typer.Argument(help="isoflop, curves: a sweep directory (or runs file / data set); "
                                              "frontier, contours, residuals: a fit .json or preset name; "
                                              "allocations: comma-separated presets or fit .json files.")],
     out: Annotated[Path, typer.Option(help="Output file: .png, .svg or .pdf.")],
-    runs: Annotated[str | None, typer.Option(help="residuals: the runs the fit was fitted to.")] = None,
+    runs: Annotated[str | None, typer.Option(help="residuals: the runs the fit was fitted to; branches: a sweep of the same points as separate runs.")] = None,
     law: Annotated[list[str] | None, typer.Option("--law", help="Preset or fit .json to compare with "
                                                                 "(frontier; repeatable).")] = None,
     under: Annotated[str | None, typer.Option(help="allocations: loss law scoring each allocation "

@@ -19,7 +19,7 @@ from scaling.laws.base import LawEstimate
 from scaling.laws.registry import get_law
 from scaling.fit.result import FitResult, FitWarning, resolve_law
 from scaling.plot.laws import DEFAULT_COMPARISON, plot_allocations, plot_contours, plot_frontier, plot_penalty
-from scaling.plot.runs import plot_curves, plot_isoflop, plot_residuals
+from scaling.plot.runs import plot_branches, plot_curves, plot_isoflop, plot_residuals
 from scaling.fit.approaches import fit_approach, prepare
 from scaling.runs import read_runs
 
@@ -195,6 +195,12 @@ def _residuals(data: str, *, runs: str | None = None, columns: Mapping[str, str]
     return figure
 
 
+def _branches(data: str, *, runs: str | None = None, **_: Any) -> Figure:
+    figure, (left, right) = _figure(2)
+    plot_branches(data, compare=runs, ax=left, ax_final=right)
+    return figure
+
+
 KINDS: dict[str, tuple[Callable[..., Figure], str]] = {
     "isoflop": (_isoflop, "runs of an IsoFLOP sweep: profiles, local fits, minima, and Approach 2's N_opt, D_opt (Fig. 3)"),
     "curves": (_curves, "a sweep directory: training curves by N, the envelope, and Approach 1's N_opt, D_opt (Fig. 2)"),
@@ -202,5 +208,7 @@ KINDS: dict[str, tuple[Callable[..., Figure], str]] = {
     "contours": (_contours, "a loss law (fit .json or preset): loss contours, frontier, iso-FLOP lines (Fig. 4)"),
     "allocations": (_allocations, "comma-separated presets or fits: allocations and their loss penalty (Fig. 1)"),
     "residuals": (_residuals, "a fit .json (and --runs for a loss law): residuals against C and N"),
+    "branches": (_branches, "a WSD sweep directory (and --runs for the same points as separate runs): "
+                            "cooldown branches fanning off each stable run, final losses against tokens"),
 }
 """Kind -> (drawer, what DATA is and what the figure shows)."""

@@ -219,3 +219,89 @@ def _optima_residuals(fit: FitResult, x: str, ax: Axes) -> Axes:
     ax.set_title(f"{fit.label}, approach {fit.approach}", fontsize="medium")
     ax.legend(fontsize="small", frameon=False)
     return ax
+
+
+SMOOTH_ROWS = 15
+"""Train-loss rows averaged (centred rolling mean) in the branch figure's curves."""
+
+
+def plot_branches(sweep_dir: str, *, compare: str | None = None, ax: Axes | None = None,
+                  ax_final: Axes | None = None) -> Axes:
+    """A WSD sweep's families: each size's stable run and the cooldown branches fanning off it
+    (train loss, a rolling mean of SMOOTH_ROWS logged rows, against tokens), and, on `ax_final`,
+    each branch's final held-out loss against tokens; `compare` (a sweep of the same points
+    trained as separate runs, e.g. cosine) adds its curves (dashed) and its final losses (mean and
+    standard deviation over seeds). Hagele et al. 2024, arXiv:2405.18392, Fig. 3-4 draw the same."""
+    # lazy: the run store is read only when this figure is drawn
+    from pathlib import Path
+
+    from scaling.rundir.curve import read_curve
+    from scaling.rundir.summary import read_summary
+
+    for where in filter(None, (sweep_dir, compare)):
+        if not Path(where).is_dir():
+            raise ValueError(f"{where}: no such sweep directory")
+    store = read_summary(Path(sweep_dir))
+    store = store[store["status"] == "ok"]
+    if "role" not in store.columns or not (store["role"] == "branch").any():
+        raise ValueError(f"{sweep_dir}: no cooldown branches (a sweep spec's [wsd] table makes them)")
+    other = None
+    if compare is not None:
+        other = read_summary(Path(compare))
+        other = other[other["status"] == "ok"]
+    sizes = sorted(store["params"].unique())
+    colors = dict(zip(sizes, sequential_colors(len(sizes))))
+    ax = get_axes(ax)
+
+    def curve(sweep: str, run_id: str, after: int = 0) -> pd.DataFrame:
+        rows = read_curve(Path(sweep) / run_id, columns=("step", "tokens_seen", "split", "loss")).to_pandas()
+        rows = rows[rows["split"] == "train"].sort_values("step")
+        rows["smooth"] = rows["loss"].rolling(SMOOTH_ROWS, center=True, min_periods=1).mean()
+        first = max(0, int(np.searchsorted(rows["step"].to_numpy(), after, side="right")) - 1)
+        return rows.iloc[first:]  # from the last row at or before the branch point: the fan joins its stem
+
+    for _, run in store.sort_values("params").iterrows():
+        color = colors[run["params"]]
+        after = int(run["branch_step"]) if run["role"] == "branch" else 0
+        rows = curve(sweep_dir, run["run_id"], after)
+        label = f"N = {run['params']:,.0f}" if run["role"] == "stable" else None
+        ax.plot(rows["tokens_seen"], rows["smooth"], color=color, linewidth=1.6 if run["role"] == "stable" else 1.1,
+                label=label)
+        if run["role"] == "branch":
+            ax.plot(rows["tokens_seen"].iloc[-1], rows["smooth"].iloc[-1], "o", color=color, markersize=4)
+    if other is not None:
+        for _, run in other[other["seed"] == other["seed"].min()].iterrows():
+            if run["params"] in colors:
+                rows = curve(compare, run["run_id"])  # type: ignore[arg-type]
+                ax.plot(rows["tokens_seen"], rows["smooth"], color=colors[run["params"]], linewidth=0.8,
+                        linestyle=(0, (3, 2)), alpha=0.7)
+        ax.plot([], [], color="grey", linewidth=0.8, linestyle=(0, (3, 2)), label="separate runs (dashed)")
+    # lazy: matplotlib loads only when a figure is drawn
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("tokens seen")
+    ax.set_ylabel("train loss (nats/token), rolling mean")
+    ax.grid(True, alpha=0.3, linewidth=0.6)
+    ax.legend(fontsize="small", frameon=False)
+    if ax_final is not None:
+        branches = store[store["role"] == "branch"]
+        for size in sizes:
+            color = colors[size]
+            mine = branches[branches["params"] == size].sort_values("tokens")
+            ax_final.plot(mine["tokens"], mine["loss"], "o-", color=color, markersize=5, linewidth=1.2,
+                          label=f"N = {size:,.0f}, branches")
+            if other is not None:
+                theirs = other[other["params"] == size].groupby("tokens")["loss"].agg(["mean", "std"])
+                ax_final.errorbar(theirs.index, theirs["mean"], yerr=theirs["std"].fillna(0), fmt="s",
+                                  mfc="none", color=color, markersize=6, capsize=2, linewidth=0.9)
+        if other is not None:
+            ax_final.plot([], [], "s", mfc="none", color="grey", label="separate runs: mean, SD over seeds")
+        ax_final.set_xscale("log")
+        ax_final.xaxis.set_minor_formatter(NullFormatter())
+        ax_final.set_xlabel("tokens D")
+        ax_final.set_ylabel("final held-out loss (nats/token)")
+        ax_final.grid(True, alpha=0.3, linewidth=0.6)
+        ax_final.legend(fontsize="x-small", frameon=False)
+    return ax

@@ -241,3 +241,22 @@ def test_branches_wait_for_their_parent_on_the_ray_backend(tmp_path, local_ray):
     state = run_sweep(spec, tmp_path, backend="ray", train_fn=fake_branching_train)
     assert (state.ok, state.failed) == (8, 0)  # a branch started early would have failed its assert
     assert not list((tmp_path / "w").rglob("branch-*.pt"))  # every branch finished: kept states removed
+
+
+def test_the_branch_figure_fans_each_branch_off_its_stable_run(branched_sweep, tmp_path):
+    from scaling.plot.figures import draw_figure
+
+    spec, sweep_dir = branched_sweep
+    figure = draw_figure("branches", str(sweep_dir), runs=str(sweep_dir))  # itself as the comparison
+    curves, final = figure.axes[:2]
+    solid = [line for line in curves.lines if line.get_linestyle() == "-" and len(line.get_xdata()) > 1]
+    assert len(solid) == 4  # the stable run and its three branches
+    stem = max(solid, key=lambda line: len(line.get_xdata()))
+    for branch in solid:
+        if branch is not stem:  # each branch starts on its stem's path, at or before its branch point
+            assert branch.get_xdata()[0] in set(stem.get_xdata())
+    assert [round(x) for x in final.lines[0].get_xdata()] == sorted(count_steps(b) * 4 * 16 for b in expand(spec)[1:])
+    with pytest.raises(ValueError, match="no such sweep directory"):
+        draw_figure("branches", str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="no cooldown branches"):
+        draw_figure("branches", str(Path(__file__).parents[2] / "runs" / "cpu-isoflop"))
