@@ -64,9 +64,11 @@ class DryRun(Document):
         return sum(1 for run in self.runs if run["status"] not in FINISHED)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"runs": to_plain(self.runs), "to_train": self.to_train, "workers": self.workers,
-                "wall_s": self.wall_s, "basis": self.basis, "placement": self.placement,
-                "branching": self.branching}
+        plain = {"runs": to_plain(self.runs), "to_train": self.to_train, "workers": self.workers,
+                 "wall_s": self.wall_s, "basis": self.basis, "placement": self.placement}
+        if self.branching is not None:  # a [wsd] sweep's only
+            plain["branching"] = self.branching
+        return plain
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DryRun:

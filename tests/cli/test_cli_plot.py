@@ -27,7 +27,7 @@ def test_every_kind_is_offered():
     from scaling.cli.plot import Kind
 
     assert {k.value for k in Kind} == set(KINDS) == {"isoflop", "frontier", "contours", "curves",
-                                                      "allocations", "residuals"}
+                                                      "allocations", "residuals", "branches"}
 
 
 @pytest.mark.parametrize("kind", sorted(CASES))
