@@ -13,6 +13,7 @@ References:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,6 +24,8 @@ from scaling.laws.registry import get_law
 from scaling.fit.isoflop import budget_labels, isoflop_optima, local_parabola, profile
 from scaling.laws.presets import get_preset
 from scaling.plot.style import AXIS_LABELS, MARKERS, get_axes, law_style, params_label, sequential_colors
+from scaling.rundir.curve import read_curve
+from scaling.rundir.summary import read_summary
 from scaling.runs import RunsSource, read_runs
 from scaling.fit.envelope import N_BUDGETS, envelope_optima
 
@@ -232,12 +235,6 @@ def plot_branches(sweep_dir: str, *, compare: str | None = None, ax: Axes | None
     each branch's final held-out loss against tokens; `compare` (a sweep of the same points
     trained as separate runs, e.g. cosine) adds its curves (dashed) and its final losses (mean and
     standard deviation over seeds). Hagele et al. 2024, arXiv:2405.18392, Fig. 3-4 draw the same."""
-    # lazy: the run store is read only when this figure is drawn
-    from pathlib import Path
-
-    from scaling.rundir.curve import read_curve
-    from scaling.rundir.summary import read_summary
-
     for where in filter(None, (sweep_dir, compare)):
         if not Path(where).is_dir():
             raise ValueError(f"{where}: no such sweep directory")
