@@ -148,7 +148,8 @@ def fit_run_curves(paths: list[Path], *, law: str = "momentum_curve", split: str
     """Fit a loss-curve law to the logged curves of run directories, each path a run directory
     or a sweep directory (its runs). The law describes one model on one data set (Tissue et al.
     2024), so every run must share the model shape and data; a ValueError names the one that
-    does not, or a path that holds no run."""
+    does not, or a path that holds no run. A WSD sweep's branch fitted beside its stable run
+    gives only its rows after the branch step (those before are its parent's, counted once)."""
     chosen: list[tuple[Path, bool]] = []  # (run directory, named by the user)
     for path in map(Path, paths):
         if not path.is_dir():
@@ -161,6 +162,7 @@ def fit_run_curves(paths: list[Path], *, law: str = "momentum_curve", split: str
         raise ValueError(f"{len(chosen)} runs: a curve fit reads at most {MAX_CURVE_RUNS} (one model's schedules)")
     first: tuple[Path, Any] | None = None
     frames, facts = [], []
+    fitted_ids = {str(run_config(d).get("run_id") or d.name) for d, _ in chosen} | {d.name for d, _ in chosen}
     for run_dir, named in chosen:
         if not curve_path(run_dir).exists():
             if named:
@@ -174,7 +176,11 @@ def fit_run_curves(paths: list[Path], *, law: str = "momentum_curve", split: str
         elif key != first[1]:
             raise ValueError(f"{run_dir}: model or data differ from {first[0]}'s; a curve law is fitted "
                              "to runs of one model on one data set")
-        frames.append(curve_rows(run_dir, split))
+        rows = curve_rows(run_dir, split)
+        parent, _, step = str(config.get("branch_from") or "").partition("@")
+        if parent in fitted_ids:  # a cooldown branch beside its stable run: its rows up to the branch are the parent's
+            rows = rows[rows["step"] > int(step)]
+        frames.append(rows)
         facts.append(run_facts(run_dir))
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if rows.empty:
