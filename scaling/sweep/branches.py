@@ -28,7 +28,7 @@ from scaling.schedules import COOLDOWN_SHAPES
 from scaling.sweep.tables import number, table
 from scaling.training.hyperparams import resolve, run_id, schedule_of
 
-WSD_KEYS = {"cooldown_fraction", "cooldown_shape", "keep_states"}
+WSD_KEYS = {"cooldown_fraction", "cooldown_shape", "min_lr_ratio", "keep_states"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,11 +39,18 @@ class Cooldowns:
     """Share of each branch's steps spent cooling down (Hagele et al. 2024 use 20%)."""
     cooldown_shape: str = "1-sqrt"
     """"linear" or "1-sqrt" (Hagele et al. 2024, Sec. 3: 1-sqrt matches cosine with a shorter cooldown)."""
+    min_lr_ratio: float | None = None
+    """The LR a cooldown ends at, as a fraction of the peak; None = the runs' `min_lr_ratio` (0.1,
+    as a cosine run decays to). Hagele et al. 2024 cool down to 0 (Sec. 3, Fig. 2)."""
     keep_states: bool = False
     """Keep the stable runs' kept states once every branch has finished (to branch more later);
     by default they are removed then (each is the run's whole optimizer state)."""
 
     def __post_init__(self) -> None:
+        if self.min_lr_ratio is not None and not (
+                isinstance(self.min_lr_ratio, (int, float)) and not isinstance(self.min_lr_ratio, bool)
+                and 0 <= self.min_lr_ratio < 1):
+            raise ValueError(f"wsd.min_lr_ratio must be a number in [0, 1), got {self.min_lr_ratio!r}")
         if not (isinstance(self.cooldown_fraction, (int, float)) and not isinstance(self.cooldown_fraction, bool)
                 and 0 < self.cooldown_fraction < 1 and math.isfinite(self.cooldown_fraction)):
             raise ValueError(f"wsd.cooldown_fraction must be a number in (0, 1), got {self.cooldown_fraction!r}")
@@ -56,15 +63,17 @@ class Cooldowns:
     @property
     def schedule(self) -> str:
         """The branches' schedule in its text form (scaling.schedules)."""
-        return f"wsd:cooldown_fraction={self.cooldown_fraction:g},cooldown_shape={self.cooldown_shape}"
+        floor = "" if self.min_lr_ratio is None else f",min_lr_ratio={self.min_lr_ratio:g}"
+        return f"wsd:cooldown_fraction={self.cooldown_fraction:g},cooldown_shape={self.cooldown_shape}{floor}"
 
 
 def parse_wsd(value: Any) -> Cooldowns:
     """The [wsd] table of a sweep spec (errors name the field)."""
     t = table(value, "wsd", WSD_KEYS)
     fraction = number(t["cooldown_fraction"], "wsd.cooldown_fraction") if "cooldown_fraction" in t else 0.2
+    floor = number(t["min_lr_ratio"], "wsd.min_lr_ratio") if "min_lr_ratio" in t else None
     return Cooldowns(cooldown_fraction=fraction, cooldown_shape=t.get("cooldown_shape", "1-sqrt"),
-                     keep_states=t.get("keep_states", False))
+                     min_lr_ratio=floor, keep_states=t.get("keep_states", False))
 
 
 @dataclass(frozen=True)

@@ -64,10 +64,13 @@ def test_a_wsd_spec_reads_from_toml_and_refuses_what_contradicts_it():
     assert expand(spec)[1].schedule == "wsd:cooldown_fraction=0.1,cooldown_shape=linear"
     bad = [({"cooldown_fraction": 1.5}, "wsd.cooldown_fraction"), ({"cooldown_shape": "cosine"}, "wsd.cooldown_shape"),
            ({"cooldowns": [1]}, "unknown keys in [wsd]"), ({"keep_states": "yes"}, "wsd.keep_states"),
-           ({"cooldown_fraction": True}, "wsd.cooldown_fraction")]
+           ({"cooldown_fraction": True}, "wsd.cooldown_fraction"), ({"min_lr_ratio": 1.0}, "wsd.min_lr_ratio")]
     for table, message in bad:
         with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
             parse_wsd(table)
+    zero = parse_spec({**doc, "wsd": {"min_lr_ratio": 0}})  # Hagele et al. 2024 cool down to 0
+    assert expand(zero)[1].schedule == "wsd:cooldown_fraction=0.2,cooldown_shape=1-sqrt,min_lr_ratio=0"
+    assert expand(zero)[0] == expand(parse_spec({**doc, "wsd": {}}))[0]  # the same stable run
     with pytest.raises(ValueError, match="leave schedule out of"):
         parse_spec({**doc, "train": {"schedule": "cosine"}})
 
