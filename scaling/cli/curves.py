@@ -15,6 +15,13 @@ from scaling.cli._app import Format, app, examples, finite_range, positive_finit
 from scaling.cli.render import Output, Table, show
 
 
+class Split(str, Enum):
+    """Which logged rows a curve law is fitted to (and scored on)."""
+
+    train = "train"
+    val = "val"
+
+
 class CurveLaw(str, Enum):
     """The loss-curve laws `scaling fit-curve --law` fits (docs/curves.md says which to use when)."""
 
@@ -39,6 +46,8 @@ def fit_curve_command(
     level: Annotated[float, typer.Option(help="Interval level, in [0.5, 0.999].",
                                          callback=finite_range(0.5, 0.999))] = 0.95,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.", min=0, max=2**32 - 1)] = 0,
+    split: Annotated[Split, typer.Option(help="Fit the logged train rows (many, each a log interval's mean) "
+                                              "or the held-out val rows (few, on fixed windows).")] = Split.train,
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """Fit a loss-curve law (Tissue et al. 2024's, or Luo et al. 2025's multi-power law) to runs'
@@ -48,7 +57,7 @@ def fit_curve_command(
 
     if out is not None:  # before fitting
         check_target(out, argument="out", suffixes=(".json",))
-    fit = fit_run_curves(list(runs), law=law.value, bootstrap=bootstrap, level=level, seed=seed)
+    fit = fit_run_curves(list(runs), law=law.value, split=split.value, bootstrap=bootstrap, level=level, seed=seed)
     if out is not None:
         write_atomic(out, fit.to_json().encode())
     show(render_curve_fit(fit, out), format)
@@ -59,7 +68,8 @@ def render_curve_fit(fit: Any, out: Path | None) -> Output:
     level = f"{100 * fit.level:g}%"
     rows = [[name, f"{value:.5g}", "[{:.5g}, {:.5g}]".format(*fit.intervals[name]) if name in fit.intervals else "-"]
             for name, value in fit.coefficients.items()]
-    notes = [f"{fit.law} fitted to {fit.n_points} logged steps of {fit.options.get('curves', '?')} curve(s)"
+    notes = [f"{fit.law} fitted to {fit.n_points} logged {fit.options.get('split', 'train')} rows of "
+             f"{fit.options.get('curves', '?')} curve(s)"
              f"{'' if fit.converged else '; NOT CONVERGED: ' + fit.message}"]
     notes += [f"not identifiable: {reason}" for reason in fit.not_identifiable]
     if out is not None:
@@ -121,8 +131,10 @@ def render_curve(prediction: Any) -> Output:
                      f"{prediction.final_observed:.4g}, law {prediction.final_predicted:.4g} "
                      f"({100 * prediction.final_error:+.2f}%)")
         if prediction.mean_relative_error is not None:
+            scatter = (f" (the rows' own scatter: {100 * prediction.row_scatter:.2f}%)"
+                       if prediction.row_scatter is not None else "")
             notes.append(f"held out: mean relative error {100 * prediction.mean_relative_error:.2f}% over "
-                         f"{prediction.error_rows} logged train rows after warmup")
+                         f"{prediction.error_rows} logged {prediction.final_split} rows after warmup{scatter}")
     records = [{"step": p.step, "loss": p.loss, "low": (p.interval or [None, None])[0],
                 "high": (p.interval or [None, None])[1], "level": prediction.level} for p in prediction.points]
     return Output([table], notes=[*notes, *prediction.notes], records=records, document=prediction.to_document())

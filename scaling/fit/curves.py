@@ -86,20 +86,24 @@ class CurvePrediction(Document):
     drifting: bool = False
     """|drift| > DRIFT_TOLERANCE."""
     final_step: int | None = None
-    """The run's observed final row: its last `val` row's step if it logged any, else its last train row's."""
+    """The run's observed final step: its last row of the split the law was fitted to."""
     final_split: str | None = None
-    """"val" or "train": which row `final_step` is."""
+    """"train" or "val": the split the law was fitted to, which every error here reads."""
     final_observed: float | None = None
-    """That row's loss (nats/token)."""
+    """The loss at the end (nats/token): the last val row; for train rows (each a log interval's
+    mean, noisy at small batches) the mean of the rows over the run's last FINAL_SHARE of steps."""
     final_predicted: float | None = None
-    """The law's loss at `final_step` (the law is fitted to train loss: against a val row the
-    error includes the run's generalisation gap)."""
+    """The law's loss there (over the same rows)."""
     final_error: float | None = None
     """final_predicted / final_observed - 1."""
     mean_relative_error: float | None = None
-    """Mean of |law / logged - 1| over the run's logged train rows after warmup."""
+    """Mean of |law / logged - 1| over the run's logged rows of that split after warmup."""
     error_rows: int | None = None
     """How many rows `mean_relative_error` averages."""
+    row_scatter: float | None = None
+    """Mean of |logged / rolling mean - 1| over the same rows (a centred mean of SCATTER_ROWS rows):
+    the noise of the logged rows themselves, which no law predicts; a mean relative error near it
+    is as close as the rows allow."""
     notes: list[str]
 
 
@@ -137,6 +141,11 @@ def curve_rows(run_dir: Path, split: str = "train") -> pd.DataFrame:
     return pd.DataFrame({"run_id": run_id, "step": table["step"].to_numpy(int),
                          "loss": table["loss"].to_numpy(float), "schedule": schedule})
 
+
+FINAL_SHARE = 0.02
+"""The last share of a run's steps whose train rows make its observed final loss."""
+SCATTER_ROWS = 15
+"""Rows in the rolling mean `row_scatter` measures the logged rows' noise against."""
 
 MAX_CURVE_RUNS = 1000
 """Most run directories one curve fit reads (a curve law describes one model on one data set: a
@@ -186,6 +195,7 @@ def fit_run_curves(paths: list[Path], *, law: str = "momentum_curve", split: str
     if rows.empty:
         raise ValueError(f"no logged {split} loss in {len(chosen)} run(s)")
     fit = fit_curves(law, rows, bootstrap=bootstrap, level=level, seed=seed)
+    fit = replace(fit, options={**fit.options, "split": split})
     return replace(fit, options={**fit.options, "curve_runs": facts})
 
 
@@ -260,8 +270,9 @@ def _law_at(law: Law, fit: FitResult, rows: pd.DataFrame) -> Array:
 
 def _compare(fit: FitResult, run_dir: Path, notes: list[str]) -> dict[str, Any]:
     """The run's logged curve (under its own schedule) against the law: last logged step and
-    loss, drift and its flag, the final loss observed against the law's, and the law's mean
-    relative error over the train rows after warmup."""
+    loss, drift and its flag (train rows), and on the split the law was fitted to: the final loss
+    observed against the law's, the law's mean relative error over the rows after warmup, and
+    the rows' own scatter."""
     rows = curve_rows(run_dir)
     if rows.empty:
         notes.append(f"{run_dir}: no logged train rows yet: nothing to compare with the law")
@@ -274,19 +285,27 @@ def _compare(fit: FitResult, run_dir: Path, notes: list[str]) -> dict[str, Any]:
     if drifting:
         notes.append(f"drifting: the run's last {len(rows) - tail.start} logged losses sit {100 * drift:+.1f}% from the law "
                      f"(tolerance {100 * DRIFT_TOLERANCE:g}%): the estimated final loss is not reliable for this run")
-    validation = curve_rows(run_dir, "val")
-    final = validation.iloc[-1:] if not validation.empty else rows.iloc[-1:]
-    final_predicted = float(_law_at(law, fit, final)[0])
-    final_observed = float(final["loss"].iloc[0])
-    after = (rows["step"] > rows["schedule"].iloc[0].warmup_steps).to_numpy()
-    errors = np.abs(expected[after] / rows["loss"].to_numpy()[after] - 1)
+    split = fit.options.get("split", "train")
+    scored = rows if split == "train" else curve_rows(run_dir, split)
+    after = (scored["step"] > scored["schedule"].iloc[0].warmup_steps).to_numpy() if len(scored) else np.array([])
     if not after.any():
-        notes.append(f"{run_dir}: no logged train rows after warmup: no mean relative error")
+        notes.append(f"{run_dir}: no logged {split} rows after warmup: no held-out errors")
+        return {"observed_steps": int(rows["step"].iloc[-1]), "observed_loss": float(rows["loss"].iloc[-1]),
+                "drift": drift, "drifting": drifting}
+    scored = scored[after]
+    law_there = _law_at(law, fit, scored)
+    logged = scored["loss"].to_numpy()
+    last = scored["step"].to_numpy() >= scored["step"].iloc[-1] * (1 - FINAL_SHARE) if split == "train" \
+        else np.arange(len(scored)) == len(scored) - 1
+    final_observed, final_predicted = float(logged[last].mean()), float(law_there[last].mean())
+    errors = np.abs(law_there / logged - 1)
+    smooth = pd.Series(logged).rolling(SCATTER_ROWS, center=True, min_periods=1).mean().to_numpy()
     return {"observed_steps": int(rows["step"].iloc[-1]), "observed_loss": float(rows["loss"].iloc[-1]),
-            "drift": drift, "drifting": drifting, "final_step": int(final["step"].iloc[0]),
-            "final_split": "val" if not validation.empty else "train", "final_observed": final_observed,
+            "drift": drift, "drifting": drifting, "final_step": int(scored["step"].iloc[-1]),
+            "final_split": split, "final_observed": final_observed,
             "final_predicted": final_predicted, "final_error": final_predicted / final_observed - 1,
-            "mean_relative_error": float(errors.mean()) if errors.size else None, "error_rows": int(errors.size)}
+            "row_scatter": float(np.mean(np.abs(logged / smooth - 1))),
+            "mean_relative_error": float(errors.mean()), "error_rows": int(errors.size)}
 
 
 def run_facts(run_dir: Path) -> dict[str, Any]:

@@ -192,23 +192,29 @@ def test_a_multi_power_fit_of_run_directories_gets_the_law_back(multi_power_fit:
     assert multi_power_fit.coefficients == pytest.approx(RUN_TRUTH, rel=1e-3)
 
 
-def test_held_out_errors_of_a_finished_run_use_its_last_val_row(multi_power_fit: FitResult, study: Path) -> None:
+def test_held_out_errors_are_scored_on_the_split_the_law_was_fitted_to(multi_power_fit: FitResult,
+                                                                      study: Path) -> None:
+    assert multi_power_fit.options["split"] == "train"
     prediction = predict_curve(multi_power_fit, run_dir=study / "cosine")
-    assert (prediction.final_split, prediction.final_step) == ("val", 1031)
-    assert prediction.final_observed == pytest.approx(1.01 * prediction.final_predicted, rel=1e-6)
-    assert prediction.final_error == pytest.approx(1 / 1.01 - 1, rel=1e-3)  # the val gap, nothing else
-    assert prediction.mean_relative_error < 1e-5 and prediction.error_rows == (1031 - 176) // 2
-    assert prediction.final_predicted == pytest.approx(prediction.final_loss, rel=1e-12)  # finished: same step
+    assert prediction.final_split == "train" and prediction.final_step == prediction.observed_steps
+    assert abs(prediction.final_error) < 1e-5  # train rows against a law of train rows: no val gap in it
+    assert prediction.mean_relative_error < 1e-5 and prediction.row_scatter < 1e-3
     assert CurvePrediction.from_json(prediction.to_json()) == prediction
+    # a law of val rows is scored on the run's val rows: its last one is the final loss
+    val_fit = replace(multi_power_fit, options={**multi_power_fit.options, "split": "val"})
+    on_val = predict_curve(val_fit, run_dir=study / "cosine")
+    assert (on_val.final_split, on_val.final_step) == ("val", 1031)
+    assert on_val.final_error == pytest.approx(1 / 1.01 - 1, rel=1e-3)  # the synthetic val gap, nothing else
 
 
 def test_held_out_errors_of_a_running_run_stop_where_it_stands(multi_power_fit: FitResult, study: Path) -> None:
     prediction = predict_curve(multi_power_fit, run_dir=study / "running")
-    assert (prediction.final_split, prediction.final_step, prediction.observed_steps) == ("val", 516, 600)
+    assert (prediction.final_split, prediction.final_step, prediction.observed_steps) == ("train", 600, 600)
     assert abs(prediction.final_error) < 1e-5 and prediction.mean_relative_error < 1e-5
     assert prediction.steps == 1031 and prediction.final_loss < prediction.observed_loss  # the rest of the cosine
-    without_val = predict_curve(multi_power_fit, run_dir=study / "no-val")
-    assert (without_val.final_split, without_val.final_step) == ("train", 1030)
+    val_fit = replace(multi_power_fit, options={**multi_power_fit.options, "split": "val"})
+    without_val = predict_curve(val_fit, run_dir=study / "no-val")
+    assert without_val.final_error is None and any("no logged val rows" in n for n in without_val.notes)
 
 
 def test_a_wrong_law_shows_in_the_held_out_errors(multi_power_fit: FitResult, study: Path) -> None:
@@ -225,13 +231,16 @@ def test_fit_curve_and_predict_curve_take_either_law(study: Path, tmp_path: Path
         assert f"{law} fitted to" in fitted.output and FitResult.read(out).law == law
         table = runner.invoke(app, ["predict-curve", str(out), "--run", str(study / "cosine"), "--points", "3"])
         assert table.exit_code == 0, table.output
-        assert "held out: final val loss at step 1031" in table.output and "mean relative error" in table.output
+        assert "held out: final train loss at step" in table.output and "mean relative error" in table.output
+        assert "own scatter" in table.output
         document = json.loads(runner.invoke(app, ["predict-curve", str(out), "--run", str(study / "cosine"),
                                                   "--format", "json"]).output)
-        assert document["final_split"] == "val" and document["error_rows"] == 427
+        assert document["final_split"] == "train" and document["error_rows"] == 427
         assert document["mean_relative_error"] < (1e-5 if law == "multi_power_curve" else 0.05)
     refused = runner.invoke(app, ["fit-curve", str(study / "fitted"), "--law", "chinchilla"])
     assert refused.exit_code == 2 and "--law" in refused.output
+    refused = runner.invoke(app, ["fit-curve", str(study / "fitted"), "--split", "test"])
+    assert refused.exit_code == 2 and "--split" in refused.output
 
 
 def test_a_multi_power_fit_with_draws_gives_intervals_along_a_planned_schedule(study: Path,
@@ -248,4 +257,4 @@ def test_a_multi_power_fit_with_draws_gives_intervals_along_a_planned_schedule(s
                             warmup_steps=176, points=5)
     assert blocked == prediction
     truth = synthetic_run(study / "planned", "wsd:cooldown_fraction=0.1", RUN_TRUTH)
-    assert predict_curve(fit, run_dir=truth).final_predicted == pytest.approx(prediction.final_loss, rel=1e-9)
+    assert abs(predict_curve(fit, run_dir=truth).final_error) < 1e-6  # the planned schedule, run: the same law
