@@ -2,15 +2,17 @@
 
     python runs/cpu-wsd/analyze.py [--bootstrap 1000] [--json OUT.json]
 
-Prints (and with --json writes) four checks:
+Two branched arms (cooldowns to 10% of the peak, as the cosine runs decay, and to 0, as Hagele et
+al. 2024 cool down) against one cosine grid. Prints (and with --json writes) four checks:
 1. each branch's final loss against the cosine runs (2 seeds) of its size and length: the gap in
-   seed standard deviations;
-2. N_opt at the study's largest budget (1.5e12 FLOPs) and at 1e13 from the branches and from the
-   cosine grid, Approaches 2 and 3 with bootstrap intervals (families resampled for the branches);
-3. the FLOPs each study trained (the branched one against the cosine grid, one seed and both);
-4. loss-curve laws fitted, per size, on its stable (constant-LR) run and its WSD branches, then
-   predicting that size's held-out cosine runs: final-loss error and mean relative error of the
-   curve.
+   seed standard deviations, each point's own (2 seeds) and pooled over the 16 points;
+2. N_opt at the study's target, its largest budget (1.5e12 FLOPs), and at 1e13 (extrapolated),
+   from each arm and from the cosine grid, Approaches 2 and 3 with bootstrap intervals (families
+   resampled for the branches);
+3. the FLOPs each arm trained against the cosine grid, one seed and both;
+4. loss-curve laws fitted, per size, on its stable (constant-LR) runs and the WSD branches of both
+   arms, then predicting that size's held-out cosine runs: final-loss error and mean relative
+   error of the curve, beside the logged rows' own scatter, on train rows and on val rows.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from scaling.rundir.summary import read_summary
 from scaling.runs import read_runs
 
 HERE = Path(__file__).parent
-BRANCHES, COSINE = HERE / "cpu-wsd", HERE / "cpu-wsd-cosine"
+ARMS = {"to 10%": HERE / "cpu-wsd", "to 0": HERE / "cpu-wsd-zero"}
+COSINE = HERE / "cpu-wsd-cosine"
 TARGETS = (1.5e12, 1e13)
 LEVEL = 0.9
 CURVE_LAWS = ("multi_power_curve", "momentum_curve")
@@ -43,9 +46,12 @@ def branch_vs_cosine(branches: pd.DataFrame, cosine: pd.DataFrame) -> pd.DataFra
     table = branches[["d_model", "params", "tokens", "loss"]].rename(columns={"loss": "branch"})
     table = table.merge(grouped.mean().rename("cosine_mean"), on=["d_model", "tokens"])
     table = table.merge(grouped.std(ddof=1).rename("cosine_sd"), on=["d_model", "tokens"])
+    pooled = float(np.sqrt((grouped.var(ddof=1)).mean()))  # seed SD from all points (16 degrees of freedom)
     table["gap"] = table["branch"] - table["cosine_mean"]
     table["gap_sd"] = table["gap"] / table["cosine_sd"]
     table["within_2sd"] = table["gap"].abs() <= 2 * table["cosine_sd"]
+    table["gap_pooled_sd"] = table["gap"] / pooled
+    table["within_2_pooled_sd"] = table["gap"].abs() <= 2 * pooled
     return table.sort_values(["d_model", "tokens"]).reset_index(drop=True)
 
 
@@ -69,9 +75,9 @@ def optima(source: Path, bootstrap: int) -> dict[str, dict[str, list[float]]]:
     return out
 
 
-def flops_spent() -> dict[str, float]:
-    """FLOPs each study trained, from the sweeps' planned runs (6ND)."""
-    branched = read_sweep_meta(BRANCHES)["runs"]
+def flops_spent(arm: Path) -> dict[str, float]:
+    """FLOPs an arm trained against the cosine grid, from the sweeps' planned runs (6ND)."""
+    branched = read_sweep_meta(arm)["runs"]
     cosine = read_sweep_meta(COSINE)["runs"]
     stable = sum(r["trained_flops"] for r in branched if r["role"] == "stable")
     cooldown = sum(r["trained_flops"] for r in branched if r["role"] == "branch")
@@ -83,20 +89,26 @@ def flops_spent() -> dict[str, float]:
 
 
 def curve_checks(cosine: pd.DataFrame) -> list[dict[str, object]]:
-    """Per size and law: fit on the stable run and its branches, predict each cosine run."""
+    """Per size, law and split: fit on the stable runs and branches of both arms, predict each
+    cosine run of that size."""
     rows = []
-    store = read_summary(BRANCHES)  # every run, the stable ones included (the runs table leaves them out)
-    for d_model, family in store[store["status"] == "ok"].groupby("d_model"):
-        fitted_on = [BRANCHES / rid for rid in family["run_id"]]
+    stores = {name: read_summary(arm) for name, arm in ARMS.items()}  # stable runs included
+    for d_model in sorted(cosine["d_model"].unique()):
+        fitted_on = [ARMS[name] / rid for name, store in stores.items()
+                     for rid in store[(store["d_model"] == d_model) & (store["status"] == "ok")]["run_id"]]
         held_out = cosine[cosine["d_model"] == d_model]["run_id"]
         for law in CURVE_LAWS:
-            start = time.perf_counter()
-            fit = fit_run_curves(fitted_on, law=law)
-            seconds = time.perf_counter() - start
-            for run_id in held_out:
-                prediction = predict_curve(fit, run_dir=COSINE / run_id)
-                rows.append({"d_model": int(d_model), "law": law, "run_id": run_id, "fit_s": seconds,
-                             "final_error": prediction.final_error, "curve_mre": prediction.mean_relative_error})
+            for split in ("train", "val"):
+                start = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    fit = fit_run_curves(fitted_on, law=law, split=split)
+                seconds = time.perf_counter() - start
+                for run_id in held_out:
+                    p = predict_curve(fit, run_dir=COSINE / run_id)
+                    rows.append({"d_model": int(d_model), "law": law, "split": split, "run_id": run_id,
+                                 "fit_s": seconds, "converged": fit.converged, "final_error": p.final_error,
+                                 "curve_mre": p.mean_relative_error, "row_scatter": p.row_scatter})
     return rows
 
 
@@ -105,43 +117,51 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    branches, cosine = read_runs(BRANCHES), read_runs(COSINE)
-    report: dict[str, object] = {}
+    cosine = read_runs(COSINE)
+    report: dict[str, dict[str, object]] = {}
 
-    table = branch_vs_cosine(branches, cosine)
-    report["branches"] = table.to_dict("records")
+    report["branches"], report["optima"], report["flops"] = {}, {}, {}
     print("1. branch endpoints against cosine runs of the same length (2 seeds)")
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"   within 2 seed SDs: {int(table['within_2sd'].sum())} of {len(table)}; mean gap "
-          f"{table['gap'].mean():+.4f} nats ({100 * (table['gap'] / table['cosine_mean']).mean():+.2f}%)")
+    for name, arm in ARMS.items():
+        table = branch_vs_cosine(read_runs(arm), cosine)
+        report["branches"][name] = table.to_dict("records")
+        print(f"   cooldown {name}:")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print(f"   within 2 seed SDs: {int(table['within_2sd'].sum())} of {len(table)} (each point's 2 seeds), "
+              f"{int(table['within_2_pooled_sd'].sum())} of {len(table)} (pooled); mean gap "
+              f"{table['gap'].mean():+.4f} nats ({100 * (table['gap'] / table['cosine_mean']).mean():+.2f}%)")
 
     print(f"\n2. N_opt at {', '.join(f'{c:.3g}' for c in TARGETS)} FLOPs, {LEVEL:.0%} intervals")
-    report["optima"] = {}
-    for name, source in (("branches", BRANCHES), ("cosine", COSINE)):
+    for name, source in (*ARMS.items(), ("cosine", COSINE)):
         report["optima"][name] = found = optima(source, args.bootstrap)
         for approach, o in found.items():
             spans = [f"{n:,.0f}" + (f" [{lo:,.0f}, {hi:,.0f}]" if o["low"] else "")
                      for n, lo, hi in zip(o["n_opt"], o["low"] or [0] * 2, o["high"] or [0] * 2)]
             print(f"   {name:8s} {approach}: {'; '.join(spans)}  ({o['uncertainty']}; {o['resampling']})")
-    for approach in ("approach 2", "approach 3"):
-        b, c = report["optima"]["branches"][approach], report["optima"]["cosine"][approach]
-        if c["low"]:
-            inside = [lo <= n <= hi for n, lo, hi in zip(b["n_opt"], c["low"], c["high"])]
-            print(f"   {approach}: branches' N_opt inside the cosine grid's interval: {inside}")
+    for name in ARMS:
+        for approach in ("approach 2", "approach 3"):
+            b, c = report["optima"][name][approach], report["optima"]["cosine"][approach]
+            if c["low"]:
+                inside = [lo <= n <= hi for n, lo, hi in zip(b["n_opt"], c["low"], c["high"])]
+                print(f"   cooldown {name}, {approach}: N_opt inside the cosine grid's interval at "
+                      f"{', '.join(f'{t:.3g}' for t in TARGETS)}: {inside}")
 
-    report["flops"] = spent = flops_spent()
-    print(f"\n3. FLOPs: stable {spent['stable']:.3g} + cooldowns {spent['cooldowns']:.3g} = {spent['branched']:.3g}; "
-          f"cosine grid {spent['cosine_one_seed']:.3g} (one seed), {spent['cosine_two_seeds']:.3g} (two): "
-          f"ratio {spent['ratio_one_seed']:.3f} / {spent['ratio_two_seeds']:.3f}")
+    print("\n3. FLOPs")
+    for name, arm in ARMS.items():
+        report["flops"][name] = spent = flops_spent(arm)
+        print(f"   cooldown {name}: stable {spent['stable']:.3g} + cooldowns {spent['cooldowns']:.3g} = "
+              f"{spent['branched']:.3g}; cosine grid {spent['cosine_one_seed']:.3g} (one seed), "
+              f"{spent['cosine_two_seeds']:.3g} (two): ratio {spent['ratio_one_seed']:.3f} / {spent['ratio_two_seeds']:.3f}")
 
-    print("\n4. curve laws fitted on each size's stable run and branches, predicting its cosine runs")
+    print("\n4. curve laws fitted on each size's stable runs and branches, predicting its cosine runs")
     checks = pd.DataFrame(curve_checks(cosine))
-    report["curves"] = checks.to_dict("records")
-    print(checks.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    for law, rows in checks.groupby("law"):
-        print(f"   {law}: |final error| max {rows['final_error'].abs().max():.2%}, mean "
+    report["curves"] = {"rows": checks.to_dict("records")}
+    for (law, split), rows in checks.groupby(["law", "split"]):
+        print(f"   {law}, {split} rows: |final error| max {rows['final_error'].abs().max():.2%}, mean "
               f"{rows['final_error'].abs().mean():.2%}; curve MRE max {rows['curve_mre'].max():.2%}, mean "
-              f"{rows['curve_mre'].mean():.2%}; fit {rows['fit_s'].mean():.1f} s per size")
+              f"{rows['curve_mre'].mean():.2%} (rows' own scatter {rows['row_scatter'].mean():.2%}); "
+              f"fit {rows['fit_s'].mean():.1f} s per size, {int(rows.groupby('d_model')['converged'].first().sum())} "
+              "of 4 converged")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, default=float))
 

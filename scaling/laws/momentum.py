@@ -30,6 +30,11 @@ CURVE_INPUTS = ("lr_area", "lr_annealing")
 """The per-row inputs a curve law reads: S1 and S2 at the row's step (`annealing_areas`)."""
 
 
+ZERO_LR = 1e-6
+"""A step's LR of 0 (a cooldown to 0 ends at one) counts as this fraction of the peak: it adds
+nothing that matters to the LR areas, and keeps LR powers finite."""
+
+
 class MomentumLaw(Law):
     name = "momentum_curve"
     param_names = ("L0", "A", "alpha", "C")
@@ -71,8 +76,9 @@ def annealing_areas(lr: npt.ArrayLike, warmup_steps: int = 0,
     m_0 = 0, eta_0 = eta_1, and no drop counted inside the warmup (Tissue et al. 2024, Eq. 3).
     """
     eta = np.asarray(lr, dtype=np.float64)
-    if eta.ndim != 1 or eta.size == 0 or not np.all(np.isfinite(eta) & (eta > 0)):
-        raise ValueError("lr must be a non-empty 1-D array of positive finite learning rates")
+    if eta.ndim != 1 or eta.size == 0 or not np.all(np.isfinite(eta) & (eta >= 0)) or not eta.max() > 0:
+        raise ValueError("lr must be a non-empty 1-D array of finite learning rates >= 0, not all 0")
+    eta = np.maximum(eta, ZERO_LR * eta.max())
     if not 0 <= decay < 1:
         raise ValueError(f"decay must be in [0, 1), got {decay!r}")
     # lazy: scipy stays out of the start-up of `scaling plan`, which imports every law

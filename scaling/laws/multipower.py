@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scaling.laws.base import Array, Law, done_steps
+from scaling.laws.momentum import ZERO_LR
 from scaling.schedules import Schedule
 
 MAX_GROUPS = 128
@@ -68,8 +69,9 @@ def drop_groups(lr: npt.ArrayLike, warmup_steps: int, steps: npt.ArrayLike) -> d
     |d_s|-weighted means of P_s and log eta_s.
     """
     eta = np.asarray(lr, dtype=np.float64)
-    if eta.ndim != 1 or eta.size == 0 or not np.all(np.isfinite(eta) & (eta > 0)):
-        raise ValueError("lr must be a non-empty 1-D array of positive finite learning rates")
+    if eta.ndim != 1 or eta.size == 0 or not np.all(np.isfinite(eta) & (eta >= 0)) or not eta.max() > 0:
+        raise ValueError("lr must be a non-empty 1-D array of finite learning rates >= 0, not all 0")
+    eta = np.maximum(eta, ZERO_LR * eta.max())
     done = np.asarray(steps, dtype=np.int64)
     drop = np.zeros_like(eta)
     drop[1:] = eta[:-1] - eta[1:]

@@ -103,5 +103,9 @@ def test_the_curve_inputs_are_the_areas_at_the_logged_steps() -> None:
 def test_the_curve_law_is_not_a_params_tokens_law() -> None:
     with pytest.raises(TypeError, match="lr_area and lr_annealing"):
         MOMENTUM_CURVE.predict({"L0": 2.0, "A": 0.8, "alpha": 0.45, "C": 0.3}, params=1e6, tokens=1e9)
-    with pytest.raises(ValueError, match="positive finite learning rates"):
-        annealing_areas([1e-3, 0.0])
+    for bad in ([0.0, 0.0], [1e-3, -1e-3], [1e-3, float("nan")]):
+        with pytest.raises(ValueError, match="learning rates >= 0, not all 0"):
+            annealing_areas(bad)
+    # a cooldown to 0 ends at an LR of 0: it counts as ZERO_LR of the peak, adding nothing that matters
+    area, annealing = annealing_areas([1e-3, 1e-3, 0.0])
+    assert area[-1] == pytest.approx(2e-3, rel=1e-5) and annealing[-1] == pytest.approx(1e-3, rel=1e-5)

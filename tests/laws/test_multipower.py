@@ -66,8 +66,8 @@ def test_groups_are_bounded_and_the_recent_drops_exact() -> None:
     held = inputs["drop"][0] != 0
     assert inputs["drop"][0][held] == pytest.approx([0.25, 0.5])
     assert inputs["drop_lr"][0][held] == pytest.approx([0.25, 0.5]) and inputs["drop_area"][0][held] == pytest.approx([0.25, 1.25])
-    with pytest.raises(ValueError, match="positive finite learning rates"):
-        drop_groups([1e-3, 0.0], 0, np.array([1]))
+    with pytest.raises(ValueError, match="learning rates >= 0, not all 0"):
+        drop_groups([0.0, 0.0], 0, np.array([1]))
 
 
 def test_the_gradient_is_exact() -> None:
@@ -186,3 +186,17 @@ def test_curves_without_a_decay_are_refused_in_one_line() -> None:
 def test_the_law_is_not_a_params_tokens_law() -> None:
     with pytest.raises(TypeError, match="lr_area, drop, drop_lr, drop_area"):
         MULTI_POWER_CURVE.predict(MULTI_POWER_TRUTH, params=1e6, tokens=1e9)
+
+
+def test_a_cooldown_to_zero_is_a_schedule_the_law_reads() -> None:
+    from scaling.laws.registry import get_law
+    from scaling.schedules import parse_schedule
+
+    law = get_law("multi_power_curve")
+    to_zero = parse_schedule("wsd:min_lr_ratio=0", peak_lr=1e-2, steps=400, warmup_steps=20)
+    near_zero = parse_schedule("wsd:min_lr_ratio=0.000001", peak_lr=1e-2, steps=400, warmup_steps=20)
+    steps = np.arange(1, 401)
+    coefficients = {"L0": 2.0, "A": 0.5, "alpha": 0.5, "B": 300.0, "C": 2.0, "beta": 0.6, "gamma": 0.5}
+    loss = law.predict(coefficients, **law.curve_inputs(to_zero, steps))
+    assert np.all(np.isfinite(loss))
+    assert np.allclose(loss, law.predict(coefficients, **law.curve_inputs(near_zero, steps)), rtol=1e-9)
