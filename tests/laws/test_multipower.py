@@ -199,4 +199,4 @@ def test_a_cooldown_to_zero_is_a_schedule_the_law_reads() -> None:
     coefficients = {"L0": 2.0, "A": 0.5, "alpha": 0.5, "B": 300.0, "C": 2.0, "beta": 0.6, "gamma": 0.5}
     loss = law.predict(coefficients, **law.curve_inputs(to_zero, steps))
     assert np.all(np.isfinite(loss))
-    assert np.allclose(loss, law.predict(coefficients, **law.curve_inputs(near_zero, steps)), rtol=1e-9)
+    assert np.allclose(loss, law.predict(coefficients, **law.curve_inputs(near_zero, steps)), rtol=1e-5)
