@@ -159,7 +159,8 @@ def main() -> None:
     for (law, split), rows in checks.groupby(["law", "split"]):
         print(f"   {law}, {split} rows: |final error| max {rows['final_error'].abs().max():.2%}, mean "
               f"{rows['final_error'].abs().mean():.2%}; curve MRE max {rows['curve_mre'].max():.2%}, mean "
-              f"{rows['curve_mre'].mean():.2%} (rows' own scatter {rows['row_scatter'].mean():.2%}); "
+              f"{rows['curve_mre'].mean():.2%}"
+              + (f" (rows' own scatter {rows['row_scatter'].mean():.2%})" if split == "train" else "") + "; "
               f"fit {rows['fit_s'].mean():.1f} s per size, {int(rows.groupby('d_model')['converged'].first().sum())} "
               "of 4 converged")
     if args.json:

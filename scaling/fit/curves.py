@@ -101,7 +101,7 @@ class CurvePrediction(Document):
     error_rows: int | None = None
     """How many rows `mean_relative_error` averages."""
     row_scatter: float | None = None
-    """Mean of |logged / rolling mean - 1| over the same rows (a centred mean of SCATTER_ROWS rows):
+    """Train rows: mean of |logged / rolling mean - 1| over the same rows (a centred mean of SCATTER_ROWS rows):
     the noise of the logged rows themselves, which no law predicts; a mean relative error near it
     is as close as the rows allow."""
     notes: list[str]
@@ -304,7 +304,7 @@ def _compare(fit: FitResult, run_dir: Path, notes: list[str]) -> dict[str, Any]:
             "drift": drift, "drifting": drifting, "final_step": int(scored["step"].iloc[-1]),
             "final_split": split, "final_observed": final_observed,
             "final_predicted": final_predicted, "final_error": final_predicted / final_observed - 1,
-            "row_scatter": float(np.mean(np.abs(logged / smooth - 1))),
+            "row_scatter": float(np.mean(np.abs(logged / smooth - 1))) if split == "train" else None,
             "mean_relative_error": float(errors.mean()), "error_rows": int(errors.size)}
 
 

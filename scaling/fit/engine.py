@@ -444,7 +444,12 @@ def _fit(law: Law, runs: pd.DataFrame | RunsSource, *, delta: float, tie: Sequen
     if "family" in runs.columns and runs["family"].nunique() < len(runs):
         # Cooldown branches of one stable run share its path: the bootstrap draws whole families.
         clusters = pd.factorize(runs["family"], sort=True)[0].astype(float)
-        options = {**options, "bootstrap_unit": "family", "families": int(clusters.max()) + 1}
+        families = int(clusters.max()) + 1
+        options = {**options, "bootstrap_unit": "family", "families": families}
+        if bootstrap and families <= len(law.param_names):
+            warnings.warn(f"the bootstrap resamples {families} families (cooldown branches of one stable run count "
+                          f"once) for {len(law.param_names)} coefficients: too few for a trustworthy interval; "
+                          "train more families (seeds or sizes)", FitWarning, stacklevel=3)
     return _fit_frame(law, runs, options, delta=delta, tie=tie, fix=fix, n_polish=n_polish, max_iter=max_iter,
                       bootstrap=bootstrap, level=level, seed=seed, n_jobs=n_jobs, params_column=params_column,
                       objective=objective, clusters=clusters)

@@ -249,6 +249,9 @@ def plot_branches(sweep_dir: str, *, compare: str | None = None, ax: Axes | None
     sizes = sorted(store["params"].unique())
     colors = dict(zip(sizes, sequential_colors(len(sizes))))
     ax = get_axes(ax)
+    # the fans are at the end of training: from a tenth of the shortest stable run on
+    x_low = 0.1 * float(store.loc[store["role"] == "stable", "tokens"].min())
+    shown: list[float] = []
 
     def curve(sweep: str, run_id: str, after: int = 0) -> pd.DataFrame:
         rows = read_curve(Path(sweep) / run_id, columns=("step", "tokens_seen", "split", "loss")).to_pandas()
@@ -264,6 +267,7 @@ def plot_branches(sweep_dir: str, *, compare: str | None = None, ax: Axes | None
         label = f"N = {run['params']:,.0f}" if run["role"] == "stable" else None
         ax.plot(rows["tokens_seen"], rows["smooth"], color=color, linewidth=1.6 if run["role"] == "stable" else 1.1,
                 label=label)
+        shown.extend(rows.loc[rows["tokens_seen"] >= x_low, "smooth"])
         if run["role"] == "branch":
             ax.plot(rows["tokens_seen"].iloc[-1], rows["smooth"].iloc[-1], "o", color=color, markersize=4)
     if other is not None:
@@ -278,6 +282,10 @@ def plot_branches(sweep_dir: str, *, compare: str | None = None, ax: Axes | None
 
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())
+    if shown:
+        low, high = min(shown), max(shown)
+        ax.set_xlim(left=x_low)
+        ax.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
     ax.set_xlabel("tokens seen")
     ax.set_ylabel("train loss (nats/token), rolling mean")
     ax.grid(True, alpha=0.3, linewidth=0.6)

@@ -263,3 +263,17 @@ def test_the_branch_figure_fans_each_branch_off_its_stable_run(branched_sweep, t
         draw_figure("branches", str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="no cooldown branches"):
         draw_figure("branches", str(Path(__file__).parents[2] / "runs" / "cpu-isoflop"))
+
+
+def test_a_family_bootstrap_over_too_few_families_says_so():
+    from scaling.fit.engine import fit_law
+    from scaling.fit.result import FitWarning
+
+    rng = np.random.default_rng(0)
+    params = np.repeat([1e5, 3e5, 1e6], 4)
+    tokens = np.tile([1e6, 2e6, 4e6, 8e6], 3)
+    loss = (1.7 + 400 / params**0.34 + 400 / tokens**0.28) * np.exp(rng.normal(0, 0.002, params.size))
+    runs = pd.DataFrame({"params": params, "tokens": tokens, "loss": loss, "family": params.astype(str)})
+    with pytest.warns(FitWarning, match="resamples 3 families"):
+        result = fit_law("chinchilla", runs, bootstrap=4)
+    assert result.options["bootstrap_unit"] == "family" and result.options["families"] == 3
