@@ -28,8 +28,8 @@ from scaling.sweep.tables import SpecTable
 
 logger = logging.getLogger(__name__)
 
-# Keys of [train] that the spec sets elsewhere (grid, top level) and so may not override.
-_RESERVED_TRAIN_KEYS = ("model", "tokens", "seed", "data", "device", "flops_method")
+# Keys of [train] that the spec sets elsewhere (grid, top level, [wsd]) and so may not override.
+_RESERVED_TRAIN_KEYS = ("model", "tokens", "seed", "data", "device", "flops_method", "save_at", "branch_from")
 
 MAX_RUNS = 100_000
 """Most runs one spec may plan (budgets x sizes x seeds x tune points), checked before planning."""
@@ -93,7 +93,8 @@ class SweepConfig:
             raise ValueError("[wsd] branches a grid's runs: it needs an [isoflop] or [grid] table, not a designed study")
         reserved = sorted(set(self.train) & set(_RESERVED_TRAIN_KEYS))
         if reserved:
-            raise ValueError(f"[train] may not set {', '.join(reserved)}: the spec sets them at top level or in the grid")
+            raise ValueError(f"[train] may not set {', '.join(reserved)}: the spec sets them at top level, in the grid "
+                             "or by its [wsd] table")
 
 
 def plan_runs(spec: SweepConfig) -> list[PlannedRun]:

@@ -326,7 +326,8 @@ class _Trainer:
             with open_read(path) as stream:
                 state = torch.load(stream, map_location=self.device, weights_only=True)
         except Exception as exc:
-            raise ValueError(f"{path}: the parent's kept state does not load ({type(exc).__name__}: {exc})") from None
+            raise ValueError(f"{path}: the parent's kept state does not load ({type(exc).__name__}: {exc}); "
+                             "retrain the parent (move its record.json aside and rerun the sweep)") from None
         if not isinstance(state, dict) or state.get("run_id") != parent_id or state.get("step") != step:
             raise ValueError(f"{path} is not run {parent_id}'s state after {step} steps")
         self._check_digest(state, path)

@@ -71,6 +71,8 @@ def test_a_wsd_spec_reads_from_toml_and_refuses_what_contradicts_it():
     zero = parse_spec({**doc, "wsd": {"min_lr_ratio": 0}})  # Hagele et al. 2024 cool down to 0
     assert expand(zero)[1].schedule == "wsd:cooldown_fraction=0.2,cooldown_shape=1-sqrt,min_lr_ratio=0"
     assert expand(zero)[0] == expand(parse_spec({**doc, "wsd": {}}))[0]  # the same stable run
+    with pytest.raises(ValueError, match=r"\[train\] may not set save_at"):
+        parse_spec({**doc, "train": {"save_at": [10]}})
     with pytest.raises(ValueError, match="leave schedule out of"):
         parse_spec({**doc, "train": {"schedule": "cosine"}})
 
