@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import textwrap
 
 from scaling.cli._app import MAX_RETRIES, MAX_WORKERS, Format, app, command_line, examples, positive_finite
 from scaling.cli.progress import ProgressView, sweep_status
@@ -34,8 +35,8 @@ class Backend(str, Enum):
     "scaling sweep cpu-smoke --out scratch-runs",
 ))
 def sweep_command(
-    spec: Annotated[str, typer.Argument(help="Sweep spec: a TOML file, or a bundled name "
-                                             f"({', '.join(bundled_specs())}).")],
+    spec: Annotated[str, typer.Argument(help=unbroken(f"Sweep spec: a TOML file, or a bundled name "
+                                                      f"({', '.join(bundled_specs())})."))],
     backend: Annotated[Backend, typer.Option(help="local: worker processes here; ray: Ray tasks.")] = Backend.local,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (--backend ray); default: "
                                                      "start a local Ray.")] = None,
@@ -150,6 +151,14 @@ def _report_round(record: dict[str, Any]) -> None:
 
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
+
+
+def unbroken(text: str, width: int = 52) -> str:
+    """Help text wrapped here, never inside a hyphenated name (click's own wrapping breaks
+    `gpu-small` after its hyphen), and marked (click's \\b) so click keeps these lines."""
+    import textwrap
+
+    return "\b\n" + "\n".join(textwrap.wrap(text, width, break_on_hyphens=False))
 
 
 def _int(value: Any) -> str:
