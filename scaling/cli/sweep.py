@@ -6,12 +6,12 @@ the library calls that need them.
 
 from __future__ import annotations
 
+import textwrap
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import textwrap
 
 from scaling.cli._app import MAX_RETRIES, MAX_WORKERS, Format, app, command_line, examples, positive_finite
 from scaling.cli.progress import ProgressView, sweep_status
