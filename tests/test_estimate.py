@@ -144,6 +144,7 @@ def test_another_laws_fit_is_not_a_curve_fit(tmp_path: Path) -> None:
         read_curve_fit(chinchilla)
 
 
+@pytest.mark.slow  # a real training run (2 s); the estimator's fast checks: the synthetic-row tests above
 def test_a_tiny_real_run_shows_an_estimate(tmp_path: Path) -> None:
     pytest.importorskip("torch", reason="needs torch: pip install -e '.[train]'")
     from scaling.training.train import train

@@ -243,6 +243,7 @@ def test_fit_curve_and_predict_curve_take_either_law(study: Path, tmp_path: Path
     assert refused.exit_code == 2 and "--split" in refused.output
 
 
+@pytest.mark.slow  # a bootstrap of multi-power fits (2 s); fast: tests/laws' test_the_bootstrap_resamples_whole_curves
 def test_a_multi_power_fit_with_draws_gives_intervals_along_a_planned_schedule(study: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     fit = fit_run_curves([study / "fitted", study / "cosine"], law="multi_power_curve", bootstrap=4, seed=1)

@@ -111,6 +111,7 @@ def reduction_share(truth: dict[str, float], text: str) -> float:
     return float(1 - MULTI_POWER_CURVE.predict(truth, **inputs)[0] / without)
 
 
+@pytest.mark.slow  # six random laws (5 s); the fast check of recovery: test_the_engine_recovers_known_coefficients
 @settings(max_examples=6, deadline=None, derandomize=True)
 @given(alpha=st.floats(0.2, 0.8), beta=st.floats(0.3, 1.5), gamma=st.floats(0.2, 0.8),
        log_c=st.floats(-2.0, 1.0), B=st.floats(30.0, 200.0))
@@ -147,7 +148,7 @@ def test_noisy_curves_give_coefficients_within_reason() -> None:
     assert final < 0.005 and mean < 0.01
 
 
-@pytest.mark.parametrize("sigma", [0.0, 0.005])
+@pytest.mark.parametrize("sigma", [0.0, pytest.param(0.005, marks=pytest.mark.slow)])  # noisy: 3.4 s, slow
 def test_constant_and_wsd_curves_predict_a_held_out_cosine_curve(sigma: float) -> None:
     texts = ("constant", "wsd:cooldown_fraction=0.2", "wsd:cooldown_shape=1-sqrt,cooldown_fraction=0.3")
     curves = noisy(pd.concat([synthetic_curve(f"run{i}", text, MULTI_POWER_TRUTH, law=LAW)

@@ -219,6 +219,7 @@ def test_a_branch_refuses_a_missing_or_different_parent(tmp_path):
         train(early, tmp_path / "w" / run_id(early))
 
 
+@pytest.mark.slow  # trains the stable run twice; kept states in the fast run: test_kept_states_are_removed_once_every_branch_finished
 def test_a_stable_run_resumes_from_a_kept_state_newer_than_its_checkpoint(tmp_path):
     """Killed after keeping a branch state but before its next checkpoint: it resumes there."""
     from scaling.training.train import train
