@@ -2,15 +2,15 @@
 
     python runs/cpu-wsd/analyze.py [--bootstrap 1000] [--json OUT.json]
 
-Two branched arms (cooldowns to 10% of the peak, as the cosine runs decay, and to 0, as Hagele et
-al. 2024 cool down) against one cosine grid. Prints (and with --json writes) four checks:
+Three branched arms (20% cooldowns to 10% of the peak, as the cosine runs decay; 20% cooldowns
+to 0, as Hagele et al. 2024 cool down; 30% cooldowns to 0) against one cosine grid. Prints (and with --json writes) four checks:
 1. each branch's final loss against the cosine runs (2 seeds) of its size and length: the gap in
    seed standard deviations, each point's own (2 seeds) and pooled over the 16 points;
 2. N_opt at the study's target, its largest budget (1.5e12 FLOPs), and at 1e13 (extrapolated),
    from each arm and from the cosine grid, Approaches 2 and 3 with bootstrap intervals (families
    resampled for the branches);
 3. the FLOPs each arm trained against the cosine grid, one seed and both;
-4. loss-curve laws fitted, per size, on its stable (constant-LR) runs and the WSD branches of both
+4. loss-curve laws fitted, per size, on its stable (constant-LR) runs and the WSD branches of all
    arms, then predicting that size's held-out cosine runs: final-loss error and mean relative
    error of the curve, beside the logged rows' own scatter, on train rows and on val rows.
 """
@@ -33,7 +33,7 @@ from scaling.rundir.summary import read_summary
 from scaling.runs import read_runs
 
 HERE = Path(__file__).parent
-ARMS = {"to 10%": HERE / "cpu-wsd", "to 0": HERE / "cpu-wsd-zero"}
+ARMS = {"to 10%": HERE / "cpu-wsd", "to 0": HERE / "cpu-wsd-zero", "30% to 0": HERE / "cpu-wsd-long"}
 COSINE = HERE / "cpu-wsd-cosine"
 TARGETS = (1.5e12, 1e13)
 LEVEL = 0.9
@@ -89,7 +89,7 @@ def flops_spent(arm: Path) -> dict[str, float]:
 
 
 def curve_checks(cosine: pd.DataFrame) -> list[dict[str, object]]:
-    """Per size, law and split: fit on the stable runs and branches of both arms, predict each
+    """Per size, law and split: fit on the stable runs and branches of every arm, predict each
     cosine run of that size."""
     rows = []
     stores = {name: read_summary(arm) for name, arm in ARMS.items()}  # stable runs included
