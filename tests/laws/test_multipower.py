@@ -165,6 +165,7 @@ def test_constant_and_wsd_curves_predict_a_held_out_cosine_curve(sigma: float) -
         assert final < 0.02 and mean < 0.01
 
 
+@pytest.mark.slow  # multi-power refits (1.8 s); fast: tests/fit's test_fit_curve_resamples_whole_curves_of_a_sweep
 def test_the_bootstrap_resamples_whole_curves() -> None:
     curves = noisy(pd.concat([synthetic_curve(f"run{i}", text, MULTI_POWER_TRUTH, law=LAW, every=40)
                               for i, text in enumerate(SCHEDULES * 2)]), 0.003, seed=1)

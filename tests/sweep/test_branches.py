@@ -204,6 +204,7 @@ def test_the_runs_table_leaves_stable_runs_out_and_names_families(branched_sweep
     assert set(runs["schedule"]) == {"wsd:cooldown_fraction=0.2,cooldown_shape=1-sqrt"}
 
 
+@pytest.mark.slow  # trains a stable run (1 s); fast: test_a_branch_ends_exactly_where_a_wsd_run_from_scratch_ends
 def test_a_branch_refuses_a_missing_or_different_parent(tmp_path):
     from scaling.training.train import train
 
@@ -249,6 +250,7 @@ def test_branches_wait_for_their_parent_on_the_ray_backend(tmp_path, local_ray):
     assert not list((tmp_path / "w").rglob("branch-*.pt"))  # every branch finished: kept states removed
 
 
+@pytest.mark.slow  # draws the figure (1.4 s); fast figure checks: tests/plot and tests/cli/test_cli_plot.py
 def test_the_branch_figure_fans_each_branch_off_its_stable_run(branched_sweep, tmp_path):
     from scaling.plot.figures import draw_figure
 
