@@ -8,6 +8,7 @@ and the built model cannot drift apart.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -267,6 +268,17 @@ def branch_parent(branch_from: str) -> tuple[str, int]:
     """(parent run id, step) of a `branch_from` value."""
     parent, _, step = branch_from.partition("@")
     return parent, int(step)
+
+
+def family_role(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's place in a WSD family, from its config as a dict (`to_dict`, or as read back from a
+    store, where a damaged value reads as best it can): `role` "branch" (a cooldown from
+    `parent_run_id` after `branch_step` steps), "stable" (a run keeping states for branches) or
+    "run"; the parent and step None where they do not apply."""
+    branch = config.get("branch_from")
+    parent, _, step = branch.partition("@") if isinstance(branch, str) else ("", "", "")
+    role = "branch" if parent else "stable" if config.get("save_at") else "run"
+    return {"role": role, "parent_run_id": parent or None, "branch_step": int(step) if step.isdigit() else None}
 
 
 def _check_branching(save_at: Any, branch_from: Any) -> None:

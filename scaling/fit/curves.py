@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from scaling.config import TrainConfig, count_steps
+from scaling.config import TrainConfig, count_steps, family_role
 from scaling.flops import count_params
 from scaling.document import Document
 from scaling.laws.base import Array, Law
@@ -171,7 +171,7 @@ def fit_run_curves(paths: list[Path], *, law: str = "momentum_curve", split: str
         raise ValueError(f"{len(chosen)} runs: a curve fit reads at most {MAX_CURVE_RUNS} (one model's schedules)")
     first: tuple[Path, Any] | None = None
     frames, facts = [], []
-    fitted_ids = {str(run_config(d).get("run_id") or d.name) for d, _ in chosen} | {d.name for d, _ in chosen}
+    fitted_ids = {d.name for d, _ in chosen}  # a store names each run's directory by its id
     for run_dir, named in chosen:
         if not curve_path(run_dir).exists():
             if named:
@@ -186,9 +186,10 @@ def fit_run_curves(paths: list[Path], *, law: str = "momentum_curve", split: str
             raise ValueError(f"{run_dir}: model or data differ from {first[0]}'s; a curve law is fitted "
                              "to runs of one model on one data set")
         rows = curve_rows(run_dir, split)
-        parent, _, step = str(config.get("branch_from") or "").partition("@")
-        if parent in fitted_ids:  # a cooldown branch beside its stable run: its rows up to the branch are the parent's
-            rows = rows[rows["step"] > int(step)]
+        family = family_role(config)
+        # a cooldown branch beside its stable run: its rows up to the branch are the parent's
+        if family["parent_run_id"] in fitted_ids and family["branch_step"] is not None:
+            rows = rows[rows["step"] > family["branch_step"]]
         frames.append(rows)
         facts.append(run_facts(run_dir))
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

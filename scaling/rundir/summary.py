@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from scaling.atomic import write_atomic
+from scaling.config import family_role
 from scaling.rundir.files import SUMMARY, SWEEP_META, read_bytes, run_dirs
 from scaling.rundir.meta import planned_runs, read_sweep_meta
 from scaling.rundir.protocol import run_status
@@ -83,11 +84,7 @@ def summary_row(run_dir: Path, sweep: str, planned: Mapping[str, Any] | None = N
 
 def _family(config: Mapping[str, Any]) -> dict[str, Any]:
     """The summary's schedule and WSD family columns of a run's config."""
-    branch = config.get("branch_from")
-    parent, _, step = branch.partition("@") if isinstance(branch, str) else (None, "", "")
-    role = "branch" if parent else "stable" if config.get("save_at") else "run"
-    return {"schedule": config.get("schedule", "cosine") if config else None, "role": role,
-            "parent_run_id": parent or None, "branch_step": int(step) if step.isdigit() else None}
+    return {"schedule": config.get("schedule", "cosine") if config else None, **family_role(config)}
 
 
 def _typed(row: dict[str, Any], where: Path) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from scaling.config import branch_parent
 from scaling.errors import EnvironmentFault, install_hint
 from scaling.rundir import protocol
 from scaling.rundir.files import LinkRefused
@@ -63,8 +64,7 @@ class RunTask:
         branch_from = getattr(self.config, "branch_from", None)  # None for a config that cannot say
         if branch_from is None:
             return None
-        parent, _, step = branch_from.partition("@")
-        return parent, int(step)
+        return branch_parent(branch_from)
 
     @property
     def run_dir(self) -> Path:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from scaling.config import TrainConfig, count_steps
+from scaling.config import TrainConfig, branch_parent, count_steps
 from scaling.schedules import COOLDOWN_SHAPES
 from scaling.sweep.tables import number, table
 from scaling.training.hyperparams import resolve, run_id, schedule_of
@@ -123,5 +123,5 @@ def trained_tokens(cfg: TrainConfig) -> int:
     other run's whole length."""
     if cfg.branch_from is None:
         return cfg.tokens
-    step = int(cfg.branch_from.partition("@")[2])
+    step = branch_parent(cfg.branch_from)[1]
     return (count_steps(cfg) - step) * cfg.batch_size * cfg.model.seq_len  # type: ignore[operator]

@@ -34,7 +34,7 @@ from scaling.sweep.backends import (
 )
 from scaling.flops import count_params, flops_per_token
 from scaling.hardware import Gpu, visible_gpus
-from scaling.config import TrainConfig
+from scaling.config import TrainConfig, family_role
 from scaling.sweep.placement import Placement, place
 from scaling.sweep.branches import linked, trained_tokens
 from scaling.sweep.spec import PlannedRun, families, plan_runs, train_config
@@ -92,12 +92,8 @@ def sweep_tasks(spec: SweepConfig, sweep_dir: Path,
 def role_of(cfg: TrainConfig) -> dict[str, Any]:
     """A run's place in a WSD family: role "stable" (with the steps it keeps states at), "branch"
     (with its parent and step) or "run"."""
-    if cfg.branch_from is not None:
-        parent, _, step = cfg.branch_from.partition("@")
-        return {"role": "branch", "parent_run_id": parent, "branch_step": int(step)}
-    if cfg.save_at:
-        return {"role": "stable", "save_at": list(cfg.save_at)}
-    return {"role": "run"}
+    family = {k: v for k, v in family_role(cfg.to_dict()).items() if v is not None}
+    return {**family, "save_at": list(cfg.save_at)} if family["role"] == "stable" else family
 
 
 def check_can_train(spec: SweepConfig, backend: str = "local", *, default_trainer: bool = True,

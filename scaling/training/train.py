@@ -443,10 +443,8 @@ class _Trainer:
             if self.compiled_graphs is None and hasattr(self, "graphs_before"):
                 self._count_compiles()
             if self.step % cfg.log_every == 0 or self.step == self.steps:  # type: ignore[operator]
-                if self.sync_free and nonfinite.item():
+                if self._nonfinite_on_device(nonfinite, "no optimizer step taken from it on"):
                     status = "diverged"
-                    log.warning("run %s: non-finite loss or gradient norm by step %d (no optimizer step "
-                                "taken from it on); stopping", self.sink.run_id, self.step)
                     break
                 now = time.perf_counter()
                 self.wall_s += now - tick
@@ -464,10 +462,8 @@ class _Trainer:
                     self.wall_s += last_checkpoint - tick
                     tick = last_checkpoint
             if self.step in save_at:  # a branch point: its held-out loss, and the whole state kept
-                if self.sync_free and nonfinite.item():
+                if self._nonfinite_on_device(nonfinite, "no state kept for its branches"):
                     status = "diverged"
-                    log.warning("run %s: non-finite loss or gradient norm by step %d; stopping (no state "
-                                "kept for its branches)", self.sink.run_id, self.step)
                     break
                 now = time.perf_counter()
                 self.wall_s += now - tick
@@ -489,6 +485,15 @@ class _Trainer:
         self.sink.write_record(record)
         checkpoint_path(self.sink.run_dir).unlink(missing_ok=True)
         return record
+
+    def _nonfinite_on_device(self, nonfinite: torch.Tensor, consequence: str) -> bool:
+        """Whether the sync-free step flagged a non-finite loss or gradient norm by now (a host
+        sync, so read on log steps and branch points only); logged, with `consequence`."""
+        if not (self.sync_free and nonfinite.item()):
+            return False
+        log.warning("run %s: non-finite loss or gradient norm by step %d (%s); stopping", self.sink.run_id,
+                    self.step, consequence)
+        return True
 
     def _count_compiles(self) -> None:
         """Graphs dynamo compiled for this run (after its first step); none means the run trains

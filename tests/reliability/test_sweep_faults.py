@@ -52,14 +52,15 @@ def kill_group(process: subprocess.Popen[str]) -> None:
     process.communicate(timeout=60)
 
 
-def results(sweep_dir: Path) -> dict[str, tuple[float, list[float]]]:
-    """Each finished run's final loss and its whole curve."""
+def results(sweep_dir: Path, split: str | None = None) -> dict[str, tuple[float, list[float]]]:
+    """Each finished run's final loss and its whole curve (its `split` rows only, when given)."""
     out = {}
     for run_dir in run_dirs(sweep_dir):
         record = read_record_json(run_dir)
         if record and record["status"] == "ok":
             curve = pd.read_parquet(run_dir / "curve.parquet")
-            out[run_dir.name] = (record["loss"], curve["loss"].tolist())
+            rows = curve if split is None else curve[curve["split"] == split]
+            out[run_dir.name] = (record["loss"], rows["loss"].tolist())
     return out
 
 

@@ -12,14 +12,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from sweep_specs import tiny_spec
-from test_sweep_faults import finish, finished_records, kill_group, start
+from test_sweep_faults import finish, finished_records, kill_group, results, start
 from scaling.rundir.events import read_events
 from scaling.rundir.files import run_dirs
-from scaling.rundir.record import read_config_json, read_record_json
+from scaling.rundir.record import read_config_json
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs("torch")]
 
@@ -29,17 +28,6 @@ SPEC = tiny_spec(name="tinywsd", budgets="[6e8, 9e8, 1.2e9]",
 cooldown_fraction = 0.2
 """
 RUNS = 2 * (1 + 3)
-
-
-def outcomes(sweep_dir: Path) -> dict[str, tuple[float, list[float]]]:
-    """Each finished run's final loss and its held-out curve."""
-    out = {}
-    for run_dir in run_dirs(sweep_dir):
-        record = read_record_json(run_dir)
-        if record and record["status"] == "ok":
-            curve = pd.read_parquet(run_dir / "curve.parquet")
-            out[run_dir.name] = (record["loss"], curve.loc[curve["split"] == "val", "loss"].tolist())
-    return out
 
 
 def branch_dirs(sweep_dir: Path) -> list[Path]:
@@ -65,7 +53,7 @@ def reference(spec, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("reference")
     done = finish(spec, out)
     assert done.returncode == 0, done.stderr
-    found = outcomes(out / "tinywsd")
+    found = results(out / "tinywsd", split="val")
     assert len(found) == RUNS
     return found
 
@@ -86,7 +74,7 @@ def test_kill9_during_a_stable_run_and_during_a_branch(spec, reference, tmp_path
 
     done = finish(spec, tmp_path)
     assert done.returncode == 0, done.stderr
-    assert outcomes(sweep_dir) == reference
+    assert results(sweep_dir, split="val") == reference
     for run_id, record in before.items():  # finished runs were neither lost nor retrained
         assert (sweep_dir / run_id / "record.json").read_bytes() == record
     events = read_events(sweep_dir)
